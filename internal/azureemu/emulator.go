@@ -1,0 +1,294 @@
+// Package azureemu is an embedded Azure: the parts of Entra ID (tenants,
+// users, app registrations, admin consent, OAuth2 tokens), Microsoft Graph
+// (service principals, applications, users) and Azure Resource Manager
+// (subscriptions, resource groups, virtual networks and their peerings,
+// network security groups, role definitions and assignments) that a
+// cross-tenant VNet peering touches, with Azure's RBAC enforced on every ARM
+// call.
+//
+// An *Emulator is an http.Handler. Real Azure clients (the Azure SDK for Go,
+// the az CLI) talk to it over HTTPS; ClientOptions and Cloud give the SDK
+// settings that point at it. Its state lives in a DocStore and survives
+// restarts.
+package azureemu
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// DefaultProviderAppID is the client id of Confluent's multi-tenant app,
+// which customers consent to.
+const DefaultProviderAppID = "f0955e3a-9013-4cf4-a1ea-21587621c9cc"
+
+// AzureCLIClientID is the public client id of the az CLI.
+const AzureCLIClientID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+
+// Options configure an Emulator.
+type Options struct {
+	// BaseURL is the emulator's external address, such as
+	// "https://127.0.0.1:8443". It is the token issuer's host, the
+	// authority host and the base of long-running operation URLs.
+	BaseURL string
+	// Store persists the state. Nil keeps it in memory only.
+	Store DocStore
+	// OperatorToken, when set, lets /_emulator routes be called from
+	// other than loopback with "Authorization: Bearer <token>".
+	OperatorToken string
+	// Logger receives request and change logs. Nil discards them.
+	Logger *slog.Logger
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+	// TokenLifetime is how long issued access tokens live; default 1h.
+	TokenLifetime time.Duration
+}
+
+// Emulator is the embedded Azure. Use New to make one.
+type Emulator struct {
+	opts   Options
+	base   string
+	store  DocStore
+	log    *slog.Logger
+	now    func() time.Time
+	signer *rsa.PrivateKey
+	keyID  string
+
+	mu sync.RWMutex
+	st *state
+
+	events *eventLog
+
+	opMu       sync.Mutex
+	operations map[string]string // async operation id → status
+
+	codesMu sync.Mutex
+	codes   map[string]*pendingCode // device and authorization codes
+
+	// Hooks for fault injection in tests. Each runs, when set, before the
+	// request is served; a non-nil error is answered as a 500.
+	BeforeARM func(r *http.Request) error
+}
+
+// New loads the emulator's state from opts.Store (creating the signing key
+// on first start) and returns it.
+func New(ctx context.Context, opts Options) (*Emulator, error) {
+	if opts.BaseURL == "" {
+		return nil, errors.New("azureemu: BaseURL is required")
+	}
+	e := &Emulator{
+		opts:       opts,
+		base:       strings.TrimRight(opts.BaseURL, "/"),
+		store:      opts.Store,
+		log:        opts.Logger,
+		now:        opts.Now,
+		events:     newEventLog(4096),
+		operations: map[string]string{},
+		codes:      map[string]*pendingCode{},
+	}
+	if e.store == nil {
+		e.store = &MemoryDocStore{}
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.opts.TokenLifetime == 0 {
+		e.opts.TokenLifetime = time.Hour
+	}
+	if err := e.reload(ctx); err != nil {
+		return nil, err
+	}
+	if err := e.ensureSigningKey(ctx); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// BaseURL returns the emulator's external address, without a trailing slash.
+func (e *Emulator) BaseURL() string { return e.base }
+
+func (e *Emulator) reload(ctx context.Context) error {
+	docs, err := e.store.LoadDocs(ctx)
+	if err != nil {
+		return fmt.Errorf("load azure state: %w", err)
+	}
+	st := newState()
+	for _, d := range docs {
+		if err := st.load(d); err != nil {
+			return err
+		}
+	}
+	e.st = st
+	return nil
+}
+
+// update runs fn under the write lock and persists what it recorded. If fn
+// fails nothing is persisted, and if persisting fails the in-memory state
+// is reloaded from the store so that it matches what is durable.
+func (e *Emulator) update(ctx context.Context, fn func(t *txn) error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := &txn{s: e.st, puts: map[[2]string]any{}, deletes: map[[2]string]bool{}}
+	ferr := fn(t)
+	if len(t.puts) == 0 && len(t.deletes) == 0 {
+		return ferr
+	}
+	if ferr != nil {
+		// fn changed memory before failing: put it back as stored.
+		if err := e.reload(ctx); err != nil {
+			return errors.Join(ferr, err)
+		}
+		return ferr
+	}
+	puts, deletes, err := t.docs()
+	if err == nil {
+		err = e.store.ApplyDocs(context.WithoutCancel(ctx), puts, deletes)
+	}
+	if err != nil {
+		e.log.Error("persist azure state", "err", err)
+		if rerr := e.reload(ctx); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return fmt.Errorf("persist azure state: %w", err)
+	}
+	for _, ev := range t.events {
+		e.events.append(ev, e.now())
+	}
+	return nil
+}
+
+// view runs fn under the read lock.
+func (e *Emulator) view(fn func(s *state)) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	fn(e.st)
+}
+
+func (e *Emulator) ensureSigningKey(ctx context.Context) error {
+	var raw json.RawMessage
+	e.view(func(s *state) { raw = s.meta["signingkey"] })
+	if raw == nil {
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return fmt.Errorf("generate signing key: %w", err)
+		}
+		pemBytes := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+		body, _ := json.Marshal(map[string]string{"kid": uuid.NewString(), "pem": string(pemBytes)})
+		if err := e.update(ctx, func(t *txn) error {
+			t.s.meta["signingkey"] = body
+			t.put(KindMeta, "signingkey", json.RawMessage(body))
+			return nil
+		}); err != nil {
+			return err
+		}
+		raw = body
+	}
+	var k struct{ Kid, Pem string }
+	if err := json.Unmarshal(raw, &k); err != nil {
+		return fmt.Errorf("decode signing key: %w", err)
+	}
+	block, _ := pem.Decode([]byte(k.Pem))
+	if block == nil {
+		return errors.New("decode signing key: no PEM block")
+	}
+	key, err := x509.ParsePKCS1PrivateKey(block.Bytes)
+	if err != nil {
+		return fmt.Errorf("decode signing key: %w", err)
+	}
+	e.signer, e.keyID = key, k.Kid
+	return nil
+}
+
+// ServeHTTP routes a request to Entra ID, Graph, ARM or the operator API
+// by its first path segment.
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			e.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+			writeARMError(w, http.StatusInternalServerError, "InternalServerError", "The server encountered an internal error.")
+		}
+	}()
+	first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	switch strings.ToLower(first) {
+	case "_emulator":
+		e.serveOperator(w, r)
+	case "graph":
+		e.serveGraph(w, r)
+	case "subscriptions", "tenants", "providers":
+		if e.BeforeARM != nil {
+			if err := e.BeforeARM(r); err != nil {
+				writeARMError(w, http.StatusInternalServerError, "InternalServerError", err.Error())
+				return
+			}
+		}
+		e.serveARM(w, r)
+	case "":
+		e.serveIndex(w, r)
+	default:
+		// Everything else is the authority: /{tenant}/… or /adfs/….
+		e.serveEntra(w, r)
+	}
+}
+
+func (e *Emulator) serveIndex(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "Peerplane embedded Azure at %s\n\nEntra ID:  %s/{tenant}/v2.0/.well-known/openid-configuration\nADFS (az): %s/adfs\nGraph:     %s/graph/v1.0/\nARM:       %s/subscriptions\n", e.base, e.base, e.base, e.base, e.base)
+}
+
+// writeJSON writes v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// writeARMError writes ARM's error shape: {"error":{"code","message"}}.
+func writeARMError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("x-ms-failure-cause", "gateway")
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": message}})
+}
+
+// writeGraphError writes Microsoft Graph's error shape.
+func writeGraphError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, map[string]any{"error": map[string]any{
+		"code":       code,
+		"message":    message,
+		"innerError": map[string]string{"request-id": uuid.NewString(), "date": time.Now().UTC().Format("2006-01-02T15:04:05")},
+	}})
+}
+
+// writeOAuthError writes Entra ID's token endpoint error shape.
+func writeOAuthError(w http.ResponseWriter, status int, code, aadsts, description string) {
+	desc := description
+	if aadsts != "" {
+		desc = aadsts + ": " + description
+	}
+	writeJSON(w, status, map[string]any{
+		"error":             code,
+		"error_description": desc,
+		"error_codes":       []int{},
+		"timestamp":         time.Now().UTC().Format("2006-01-02 15:04:05Z"),
+		"trace_id":          uuid.NewString(),
+		"correlation_id":    uuid.NewString(),
+	})
+}

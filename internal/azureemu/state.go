@@ -1,0 +1,186 @@
+package azureemu
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Doc is one persisted object of the emulator.
+type Doc struct {
+	Kind string
+	Key  string
+	Body []byte
+}
+
+// DocStore persists the emulator's documents. ApplyDocs writes puts and
+// deletes atomically: either all of them are durable when it returns nil,
+// or none is. Deleting a missing document is not an error.
+type DocStore interface {
+	LoadDocs(ctx context.Context) ([]Doc, error)
+	ApplyDocs(ctx context.Context, puts []Doc, deletes []Doc) error
+}
+
+// MemoryDocStore is a DocStore that keeps nothing across processes; for
+// tests and for callers that want an ephemeral emulator.
+type MemoryDocStore struct {
+	mu   sync.Mutex
+	docs map[[2]string][]byte
+}
+
+// LoadDocs returns every stored document, ordered by kind and key.
+func (m *MemoryDocStore) LoadDocs(ctx context.Context) ([]Doc, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Doc, 0, len(m.docs))
+	for k, v := range m.docs {
+		out = append(out, Doc{Kind: k[0], Key: k[1], Body: append([]byte(nil), v...)})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind < out[j].Kind
+		}
+		return out[i].Key < out[j].Key
+	})
+	return out, nil
+}
+
+// ApplyDocs stores puts and removes deletes.
+func (m *MemoryDocStore) ApplyDocs(ctx context.Context, puts, deletes []Doc) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.docs == nil {
+		m.docs = map[[2]string][]byte{}
+	}
+	for _, d := range deletes {
+		delete(m.docs, [2]string{d.Kind, d.Key})
+	}
+	for _, d := range puts {
+		m.docs[[2]string{d.Kind, d.Key}] = append([]byte(nil), d.Body...)
+	}
+	return nil
+}
+
+// state is the emulator's in-memory model, loaded from the DocStore at
+// start and written through on every change. Map keys are lower-cased.
+type state struct {
+	tenants     map[string]*Tenant
+	users       map[string]*User             // by object id
+	apps        map[string]*Application      // by appId
+	sps         map[string]*ServicePrincipal // by object id
+	subs        map[string]*Subscription
+	rgs         map[string]*ResourceGroup  // by resource id
+	vnets       map[string]*VirtualNetwork // by resource id
+	peerings    map[string]*VirtualNetworkPeering
+	nsgs        map[string]*NetworkSecurityGroup
+	roleDefs    map[string]*RoleDefinition // custom roles by GUID
+	roleAssigns map[string]*RoleAssignment // by GUID
+	meta        map[string]json.RawMessage
+}
+
+func newState() *state {
+	return &state{
+		tenants:     map[string]*Tenant{},
+		users:       map[string]*User{},
+		apps:        map[string]*Application{},
+		sps:         map[string]*ServicePrincipal{},
+		subs:        map[string]*Subscription{},
+		rgs:         map[string]*ResourceGroup{},
+		vnets:       map[string]*VirtualNetwork{},
+		peerings:    map[string]*VirtualNetworkPeering{},
+		nsgs:        map[string]*NetworkSecurityGroup{},
+		roleDefs:    map[string]*RoleDefinition{},
+		roleAssigns: map[string]*RoleAssignment{},
+		meta:        map[string]json.RawMessage{},
+	}
+}
+
+// load decodes one document into the state.
+func (s *state) load(d Doc) error {
+	var err error
+	switch d.Kind {
+	case KindTenant:
+		err = loadInto(d, s.tenants)
+	case KindUser:
+		err = loadInto(d, s.users)
+	case KindApplication:
+		err = loadInto(d, s.apps)
+	case KindServicePrincipal:
+		err = loadInto(d, s.sps)
+	case KindSubscription:
+		err = loadInto(d, s.subs)
+	case KindResourceGroup:
+		err = loadInto(d, s.rgs)
+	case KindVirtualNetwork:
+		err = loadInto(d, s.vnets)
+	case KindPeering:
+		err = loadInto(d, s.peerings)
+	case KindNSG:
+		err = loadInto(d, s.nsgs)
+	case KindRoleDefinition:
+		err = loadInto(d, s.roleDefs)
+	case KindRoleAssignment:
+		err = loadInto(d, s.roleAssigns)
+	case KindMeta:
+		s.meta[d.Key] = append(json.RawMessage(nil), d.Body...)
+	default:
+		return fmt.Errorf("unknown document kind %q", d.Kind)
+	}
+	if err != nil {
+		return fmt.Errorf("load %s %s: %w", d.Kind, d.Key, err)
+	}
+	return nil
+}
+
+func loadInto[T any](d Doc, m map[string]*T) error {
+	v := new(T)
+	if err := json.Unmarshal(d.Body, v); err != nil {
+		return err
+	}
+	m[d.Key] = v
+	return nil
+}
+
+// txn collects the documents a change writes. Mutations happen on the
+// in-memory state directly, under the emulator's write lock; txn.put and
+// txn.del record what must be persisted. If persisting fails, the
+// emulator reloads its state from the store, discarding the change.
+type txn struct {
+	s       *state
+	puts    map[[2]string]any
+	deletes map[[2]string]bool
+	events  []Event
+}
+
+// put records obj (already placed in its map) under kind/key.
+func (t *txn) put(kind, key string, obj any) {
+	k := [2]string{kind, lower(key)}
+	delete(t.deletes, k)
+	t.puts[k] = obj
+}
+
+// del records the removal of kind/key (already removed from its map).
+func (t *txn) del(kind, key string) {
+	k := [2]string{kind, lower(key)}
+	delete(t.puts, k)
+	t.deletes[k] = true
+}
+
+// emit queues an event, delivered after the change is durable.
+func (t *txn) emit(ev Event) { t.events = append(t.events, ev) }
+
+func (t *txn) docs() (puts, deletes []Doc, err error) {
+	for k, obj := range t.puts {
+		b, err := json.Marshal(obj)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode %s %s: %w", k[0], k[1], err)
+		}
+		puts = append(puts, Doc{Kind: k[0], Key: k[1], Body: b})
+	}
+	for k := range t.deletes {
+		deletes = append(deletes, Doc{Kind: k[0], Key: k[1]})
+	}
+	return puts, deletes, nil
+}

@@ -1,0 +1,200 @@
+package azureemu
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+)
+
+// Audiences the emulator accepts for ARM and for Graph. The az CLI asks for
+// management.core.windows.net, the Azure SDK for management.azure.com (or
+// whatever cloud.Configuration says), and Graph clients for the Graph
+// resource id configured in their cloud.
+var (
+	armAudiences = []string{
+		"https://management.core.windows.net/",
+		"https://management.core.windows.net",
+		"https://management.azure.com/",
+		"https://management.azure.com",
+	}
+	graphAudiences = []string{
+		"https://graph.microsoft.com",
+		"https://graph.microsoft.com/",
+		"00000003-0000-0000-c000-000000000000",
+	}
+)
+
+// Caller is the authenticated principal behind a request.
+type Caller struct {
+	TenantID      string // tid
+	ObjectID      string // oid: the user's or service principal's object id
+	AppID         string // appid: the client that asked for the token
+	PrincipalType string // "User" or "ServicePrincipal"
+	Name          string // upn for users, display name for apps
+	Audience      string
+}
+
+// tokenClaims are the claims of an access token the emulator issues.
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	TenantID string   `json:"tid"`
+	ObjectID string   `json:"oid"`
+	AppID    string   `json:"appid"`
+	AzpID    string   `json:"azp,omitempty"`
+	IdType   string   `json:"idtyp"` // "user" or "app"
+	UPN      string   `json:"upn,omitempty"`
+	Name     string   `json:"name,omitempty"`
+	Scope    string   `json:"scp,omitempty"`
+	Roles    []string `json:"roles,omitempty"`
+	Ver      string   `json:"ver"`
+}
+
+// issuer is the token issuer for tenant, the v1 form ARM checks.
+func issuer(tenantID string) string { return "https://sts.windows.net/" + tenantID + "/" }
+
+// issueToken signs an access token for caller with audience aud.
+func (e *Emulator) issueToken(c Caller, aud, scope string) (string, time.Time, error) {
+	now := e.now()
+	exp := now.Add(e.opts.TokenLifetime)
+	idt := "app"
+	if c.PrincipalType == "User" {
+		idt = "user"
+	}
+	claims := tokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    issuer(c.TenantID),
+			Subject:   c.ObjectID,
+			Audience:  jwt.ClaimStrings{aud},
+			ExpiresAt: jwt.NewNumericDate(exp),
+			NotBefore: jwt.NewNumericDate(now.Add(-5 * time.Minute)),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ID:        uuid.NewString(),
+		},
+		TenantID: c.TenantID,
+		ObjectID: c.ObjectID,
+		AppID:    c.AppID,
+		AzpID:    c.AppID,
+		IdType:   idt,
+		Name:     c.Name,
+		Scope:    scope,
+		Ver:      "1.0",
+	}
+	if c.PrincipalType == "User" {
+		claims.UPN = c.Name
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
+	tok.Header["kid"] = e.keyID
+	s, err := tok.SignedString(e.signer)
+	return s, exp, err
+}
+
+// errTokenExpired distinguishes an expired token from an invalid one:
+// ARM answers ExpiredAuthenticationToken for the first.
+var errTokenExpired = errors.New("token expired")
+
+// parseToken verifies raw (signature, expiry) and returns its caller.
+func (e *Emulator) parseToken(raw string) (*Caller, error) {
+	var claims tokenClaims
+	_, err := jwt.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {
+		return &e.signer.PublicKey, nil
+	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithTimeFunc(e.now), jwt.WithLeeway(0))
+	if errors.Is(err, jwt.ErrTokenExpired) {
+		return nil, errTokenExpired
+	}
+	if err != nil {
+		return nil, err
+	}
+	if claims.TenantID == "" || claims.ObjectID == "" {
+		return nil, errors.New("token lacks tid or oid")
+	}
+	pt := "ServicePrincipal"
+	if claims.IdType == "user" {
+		pt = "User"
+	}
+	aud := ""
+	if len(claims.Audience) > 0 {
+		aud = claims.Audience[0]
+	}
+	return &Caller{TenantID: claims.TenantID, ObjectID: claims.ObjectID, AppID: claims.AppID, PrincipalType: pt, Name: claims.Name, Audience: aud}, nil
+}
+
+// audienceOK reports whether aud is one the service accepts. service is
+// "arm" or "graph".
+func (e *Emulator) audienceOK(service, aud string) bool {
+	a := strings.ToLower(aud)
+	switch service {
+	case "arm":
+		return slices.Contains(armAudiences, a) || a == lower(e.base) || a == lower(e.base)+"/"
+	case "graph":
+		return slices.Contains(graphAudiences, a) || a == lower(e.base)+"/graph/" || a == lower(e.base)+"/graph"
+	}
+	return false
+}
+
+// bearer returns the token of an "Authorization: Bearer …" value.
+func bearer(v string) (string, bool) {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(v), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
+}
+
+// authenticate checks the request's bearer token for service ("arm" or
+// "graph") and returns the caller, or writes the service's 401 and returns
+// nil.
+func (e *Emulator) authenticate(w http.ResponseWriter, r *http.Request, service string) *Caller {
+	fail := func(code, msg string) *Caller {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer authorization_uri="%s/common/oauth2/authorize", error="invalid_token", error_description="%s"`, e.base, msg))
+		if service == "graph" {
+			writeGraphError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", msg)
+		} else {
+			writeARMError(w, http.StatusUnauthorized, code, msg)
+		}
+		return nil
+	}
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return fail("AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
+	}
+	raw, ok := bearer(h)
+	if !ok {
+		return fail("AuthenticationFailed", "Authentication failed. The 'Authorization' header is provided in an invalid format.")
+	}
+	c, err := e.parseToken(raw)
+	if errors.Is(err, errTokenExpired) {
+		return fail("ExpiredAuthenticationToken", "The access token expiry UTC time is earlier than current UTC time.")
+	}
+	if err != nil {
+		return fail("InvalidAuthenticationToken", "The access token is invalid.")
+	}
+	if !e.audienceOK(service, c.Audience) {
+		return fail("InvalidAuthenticationTokenAudience", fmt.Sprintf("The access token has been obtained for wrong audience or resource '%s'. It should exactly match with one of the allowed audiences for this service.", c.Audience))
+	}
+	if !e.principalExists(c) {
+		return fail("InvalidAuthenticationToken", fmt.Sprintf("The principal '%s' of the access token no longer exists in tenant '%s'.", c.ObjectID, c.TenantID))
+	}
+	return c
+}
+
+// principalExists reports whether the token's principal is still in its
+// tenant (a deleted service principal's tokens stop working).
+func (e *Emulator) principalExists(c *Caller) bool {
+	ok := false
+	e.view(func(s *state) {
+		if c.PrincipalType == "User" {
+			u := s.users[lower(c.ObjectID)]
+			ok = u != nil && strings.EqualFold(u.TenantID, c.TenantID)
+		} else {
+			sp := s.sps[lower(c.ObjectID)]
+			ok = sp != nil && strings.EqualFold(sp.TenantID, c.TenantID)
+		}
+	})
+	return ok
+}
