@@ -433,3 +433,85 @@ func writeOperatorResult(w http.ResponseWriter, status int, v any, err error) {
 		writeARMError(w, http.StatusInternalServerError, "InternalServerError", err.Error())
 	}
 }
+
+// AssignRole grants the built-in or custom role roleID to the principal at
+// scope, as the operator (no RBAC check). It is idempotent: an existing
+// identical assignment is returned as it is.
+func (e *Emulator) AssignRole(ctx context.Context, scope, roleID, principalID string) (*RoleAssignment, error) {
+	var out *RoleAssignment
+	err := e.update(ctx, func(t *txn) error {
+		sub := scopeSubscription(scope)
+		s := t.s.subs[lower(sub)]
+		if s == nil {
+			return errorf(404, "SubscriptionNotFound", "The subscription '%s' could not be found.", sub)
+		}
+		ptype := ""
+		if u := t.s.users[lower(principalID)]; u != nil && strings.EqualFold(u.TenantID, s.TenantID) {
+			ptype = "User"
+		} else if sp := t.s.sps[lower(principalID)]; sp != nil && strings.EqualFold(sp.TenantID, s.TenantID) {
+			ptype = "ServicePrincipal"
+		} else {
+			return errorf(400, "PrincipalNotFound", "Principal %s does not exist in the directory %s.", principalID, s.TenantID)
+		}
+		for _, ra := range t.s.roleAssigns {
+			if strings.EqualFold(ra.Scope, scope) && strings.EqualFold(ra.PrincipalID, principalID) && strings.EqualFold(ra.RoleDefinitionID, roleID) {
+				out = ra
+				return nil
+			}
+		}
+		out = &RoleAssignment{ID: uuid.NewString(), TenantID: s.TenantID, Scope: scope, RoleDefinitionID: roleID,
+			PrincipalID: principalID, PrincipalType: ptype, CreatedOn: e.now().UTC()}
+		t.s.roleAssigns[lower(out.ID)] = out
+		t.put(KindRoleAssignment, out.ID, out)
+		t.emit(Event{Type: EventRoleAssignment, TenantID: s.TenantID, ResourceID: scope})
+		return nil
+	})
+	return out, err
+}
+
+// scopeSubscription returns the subscription id of an ARM scope, or "".
+func scopeSubscription(scope string) string {
+	parts := strings.Split(strings.Trim(scope, "/"), "/")
+	if len(parts) >= 2 && strings.EqualFold(parts[0], "subscriptions") {
+		return parts[1]
+	}
+	return ""
+}
+
+// FindServicePrincipal returns the service principal of appID in tenantID.
+func (e *Emulator) FindServicePrincipal(tenantID, appID string) (*ServicePrincipal, bool) {
+	var out *ServicePrincipal
+	e.view(func(s *state) {
+		for _, sp := range s.sps {
+			if strings.EqualFold(sp.AppID, appID) && strings.EqualFold(sp.TenantID, tenantID) {
+				c := *sp
+				out = &c
+			}
+		}
+	})
+	return out, out != nil
+}
+
+// FindApplication returns the app registration with appID.
+func (e *Emulator) FindApplication(appID string) (*Application, bool) {
+	var out *Application
+	e.view(func(s *state) {
+		if a := s.apps[lower(appID)]; a != nil {
+			c := *a
+			out = &c
+		}
+	})
+	return out, out != nil
+}
+
+// FindTenant returns the tenant with id.
+func (e *Emulator) FindTenant(id string) (*Tenant, bool) {
+	var out *Tenant
+	e.view(func(s *state) {
+		if t := s.tenants[lower(id)]; t != nil {
+			c := *t
+			out = &c
+		}
+	})
+	return out, out != nil
+}
