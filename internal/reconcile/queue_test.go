@@ -1,0 +1,125 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestBackoffIsCappedExponential(t *testing.T) {
+	b := Backoff{Base: 100 * time.Millisecond, Max: time.Second}
+	want := []time.Duration{100, 200, 400, 800, 1000, 1000}
+	for i, w := range want {
+		if got := b.Delay(i + 1); got != w*time.Millisecond {
+			t.Errorf("Delay(%d) = %v, want %v", i+1, got, w*time.Millisecond)
+		}
+	}
+}
+
+func TestQueueDeduplicatesAndNeverRunsAKeyTwiceAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := NewQueue(Backoff{Base: time.Millisecond, Max: time.Second})
+		var running, maxRunning, calls atomic.Int32
+		release := make(chan struct{})
+		r := ReconcilerFunc(func(ctx context.Context, key string) (Result, error) {
+			n := running.Add(1)
+			if n > maxRunning.Load() {
+				maxRunning.Store(n)
+			}
+			if calls.Add(1) == 1 {
+				<-release
+			}
+			running.Add(-1)
+			return Result{}, nil
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { Run(ctx, q, r, 4, nil); close(done) }()
+		q.Add("a")
+		synctest.Wait() // "a" is being processed
+		q.Add("a")      // while processing: marked dirty
+		q.Add("a")      // de-duplicated
+		close(release)
+		synctest.Wait()
+		if got := calls.Load(); got != 2 {
+			t.Fatalf("calls = %d, want 2 (once, then once more for the adds during processing)", got)
+		}
+		if maxRunning.Load() != 1 {
+			t.Fatalf("key ran concurrently %d times", maxRunning.Load())
+		}
+		cancel()
+		<-done
+	})
+}
+
+func TestFailedKeyIsRetriedWithBackoffThenForgotten(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := NewQueue(Backoff{Base: time.Second, Max: 4 * time.Second})
+		var mu sync.Mutex
+		var at []time.Duration
+		start := time.Now()
+		r := ReconcilerFunc(func(ctx context.Context, key string) (Result, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			at = append(at, time.Since(start))
+			if len(at) < 5 {
+				return Result{}, errors.New("not yet")
+			}
+			return Result{}, nil
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { Run(ctx, q, r, 1, nil); close(done) }()
+		q.Add("k")
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		want := []time.Duration{0, 1, 3, 7, 11} // +1s, +2s, +4s, +4s (capped)
+		mu.Lock()
+		if len(at) != len(want) {
+			t.Fatalf("reconciled at %v, want %d calls", at, len(want))
+		}
+		for i := range want {
+			if at[i] != want[i]*time.Second {
+				t.Fatalf("call %d at %v, want %v (all: %v)", i, at[i], want[i]*time.Second, at)
+			}
+		}
+		mu.Unlock()
+		if q.Failures("k") != 0 {
+			t.Fatalf("failures not forgotten after success: %d", q.Failures("k"))
+		}
+		cancel()
+		<-done
+	})
+}
+
+func TestAddCancelsPendingDelayAndEarlierDelayWins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := NewQueue(Backoff{Base: time.Second, Max: time.Minute})
+		q.AddAfter("k", 10*time.Second)
+		q.AddAfter("k", 20*time.Second) // later: ignored
+		time.Sleep(11 * time.Second)
+		synctest.Wait()
+		if q.Len() != 1 {
+			t.Fatalf("after 11s Len = %d, want 1", q.Len())
+		}
+		k, _ := q.Get()
+		q.Done(k)
+		q.AddAfter("k", time.Hour)
+		q.Add("k") // now: the hour-long delay is cancelled
+		if q.Len() != 1 {
+			t.Fatalf("Add did not queue at once")
+		}
+		k, _ = q.Get()
+		q.Done(k)
+		time.Sleep(2 * time.Hour)
+		synctest.Wait()
+		if q.Len() != 0 {
+			t.Fatalf("cancelled delayed add still fired")
+		}
+		q.Close()
+	})
+}
