@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/peerplane/peerplane/internal/azureemu"
+)
+
+// DB persists the embedded Azure's documents in the azure_docs table.
+var _ azureemu.DocStore = (*DB)(nil)
+
+// AzureDocs returns db as the embedded Azure's document store.
+func (db *DB) AzureDocs() azureemu.DocStore { return db }
+
+// LoadDocs returns every document in azure_docs, ordered byte-wise by kind
+// then key, as Go compares strings. It returns an empty slice, not an
+// error, when there are none.
+func (db *DB) LoadDocs(ctx context.Context) ([]azureemu.Doc, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT kind, key, body FROM azure_docs ORDER BY kind, key`)
+	if err != nil {
+		return nil, fmt.Errorf("load azure docs: %w", err)
+	}
+	defer rows.Close()
+	docs := []azureemu.Doc{}
+	for rows.Next() {
+		var d azureemu.Doc
+		if err := rows.Scan(&d.Kind, &d.Key, &d.Body); err != nil {
+			return nil, fmt.Errorf("load azure docs: %w", err)
+		}
+		if d.Body == nil {
+			d.Body = []byte{}
+		}
+		docs = append(docs, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load azure docs: %w", err)
+	}
+	return docs, nil
+}
+
+// docOp is one write of an ApplyDocs batch: a put, or a delete when put is
+// false.
+type docOp struct {
+	doc azureemu.Doc
+	put bool
+}
+
+// planDocs folds puts and deletes into one write per (kind, key), sorted by
+// kind then key. Deletes apply before puts and later puts win, as in
+// azureemu.MemoryDocStore. The fixed order makes concurrent batches lock
+// rows in the same order, so PostgreSQL cannot deadlock them.
+func planDocs(puts, deletes []azureemu.Doc) []docOp {
+	byKey := make(map[[2]string]int, len(puts)+len(deletes))
+	ops := make([]docOp, 0, len(puts)+len(deletes))
+	add := func(op docOp) {
+		k := [2]string{op.doc.Kind, op.doc.Key}
+		if i, ok := byKey[k]; ok {
+			ops[i] = op
+			return
+		}
+		byKey[k] = len(ops)
+		ops = append(ops, op)
+	}
+	for _, d := range deletes {
+		add(docOp{doc: d})
+	}
+	for _, d := range puts {
+		add(docOp{doc: d, put: true})
+	}
+	slices.SortFunc(ops, func(a, b docOp) int {
+		if c := strings.Compare(a.doc.Kind, b.doc.Kind); c != 0 {
+			return c
+		}
+		return strings.Compare(a.doc.Key, b.doc.Key)
+	})
+	return ops
+}
+
+const (
+	deleteDocSQL = `DELETE FROM azure_docs WHERE kind = $1 AND key = $2`
+	upsertDocSQL = `INSERT INTO azure_docs (kind, key, body, updated_at) VALUES ($1, $2, $3, CURRENT_TIMESTAMP)
+ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at`
+)
+
+// ApplyDocs writes puts (insert or overwrite) and removes deletes in one
+// transaction: when it returns nil every change is durable, otherwise none
+// is. Deleting a missing document is not an error. When one document is
+// both put and deleted, the put wins; when one is put twice, the later one
+// wins. A put with an empty Kind or Key fails the whole batch. A nil Body is
+// stored as empty.
+func (db *DB) ApplyDocs(ctx context.Context, puts, deletes []azureemu.Doc) error {
+	ops := planDocs(puts, deletes)
+	if len(ops) == 0 {
+		return ctx.Err()
+	}
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		for _, op := range ops {
+			d := op.doc
+			if !op.put {
+				if _, err := tx.ExecContext(ctx, deleteDocSQL, d.Kind, d.Key); err != nil {
+					return fmt.Errorf("delete %s/%s: %w", d.Kind, d.Key, err)
+				}
+				continue
+			}
+			body := d.Body
+			if body == nil {
+				body = []byte{}
+			}
+			if _, err := tx.ExecContext(ctx, upsertDocSQL, d.Kind, d.Key, body); err != nil {
+				return fmt.Errorf("put %s/%s: %w", d.Kind, d.Key, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("apply azure docs: %w", err)
+	}
+	return nil
+}
