@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/peerplane/peerplane/internal/azureemu"
 	"github.com/peerplane/peerplane/internal/store"
@@ -110,4 +111,30 @@ func benchmarkApplyDocs(b *testing.B, dsn string) {
 		}
 		i++
 	}
+}
+
+// TestSQLiteLeaseClock drives lease expiry with an injected clock: no sleep.
+func TestSQLiteLeaseClock(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	db, err := store.Open(ctx, storetest.SQLiteDSN(t), store.Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	try := func(holder string, ttl time.Duration, want bool) {
+		t.Helper()
+		if got, err := db.TryAcquireLease(ctx, "reconciler", holder, ttl); err != nil || got != want {
+			t.Fatalf("at %v TryAcquireLease(%s) = %v, %v; want %v", now, holder, got, err, want)
+		}
+	}
+	try("A", 10*time.Second, true)
+	now = now.Add(9 * time.Second)
+	try("B", 10*time.Second, false)
+	try("A", 10*time.Second, true) // renewed until +19s
+	now = now.Add(9 * time.Second)
+	try("B", 10*time.Second, false)
+	now = now.Add(time.Second) // exactly at expiry: expired
+	try("B", 10*time.Second, true)
+	try("A", 10*time.Second, false)
 }

@@ -124,4 +124,3 @@ func OpenConcurrently(t *testing.T, dsn string) {
 		}
 	}
 }
-

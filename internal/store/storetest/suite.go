@@ -237,6 +237,7 @@ func testDocsAtomicCancel(t *testing.T, open func(t *testing.T) *store.DB) {
 				n++
 			}
 		}
+		t.Logf("round %d: ApplyDocs error %v, %d docs stored", round, err, n)
 		switch {
 		case err == nil && n != len(puts):
 			t.Fatalf("round %d: ApplyDocs succeeded but %d of %d docs stored", round, n, len(puts))
