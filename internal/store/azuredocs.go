@@ -97,27 +97,44 @@ func (db *DB) ApplyDocs(ctx context.Context, puts, deletes []azureemu.Doc) error
 	if len(ops) == 0 {
 		return ctx.Err()
 	}
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		for _, op := range ops {
-			d := op.doc
-			if !op.put {
-				if _, err := tx.ExecContext(ctx, deleteDocSQL, d.Kind, d.Key); err != nil {
-					return fmt.Errorf("delete %s/%s: %w", d.Kind, d.Key, err)
+	var err error
+	if len(ops) == 1 {
+		// One statement is atomic on its own; skipping BEGIN and COMMIT
+		// saves PostgreSQL two round trips.
+		err = execDocOp(ctx, db.w, ops[0])
+	} else {
+		err = db.writeTx(ctx, func(tx *sql.Tx) error {
+			for _, op := range ops {
+				if err := execDocOp(ctx, tx, op); err != nil {
+					return err
 				}
-				continue
 			}
-			body := d.Body
-			if body == nil {
-				body = []byte{}
-			}
-			if _, err := tx.ExecContext(ctx, upsertDocSQL, d.Kind, d.Key, body); err != nil {
-				return fmt.Errorf("put %s/%s: %w", d.Kind, d.Key, err)
-			}
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("apply azure docs: %w", err)
+	}
+	return nil
+}
+
+// execDocOp runs one write of a batch on tx, or on its own.
+func execDocOp(ctx context.Context, x interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}, op docOp) error {
+	d := op.doc
+	if !op.put {
+		if _, err := x.ExecContext(ctx, deleteDocSQL, d.Kind, d.Key); err != nil {
+			return fmt.Errorf("delete %s/%s: %w", d.Kind, d.Key, err)
+		}
+		return nil
+	}
+	body := d.Body
+	if body == nil {
+		body = []byte{}
+	}
+	if _, err := x.ExecContext(ctx, upsertDocSQL, d.Kind, d.Key, body); err != nil {
+		return fmt.Errorf("put %s/%s: %w", d.Kind, d.Key, err)
 	}
 	return nil
 }
