@@ -1,0 +1,698 @@
+package control
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Change names an object whose desired state changed, for the reconciler.
+type Change struct {
+	Kind string // "network", "peering" or "cluster"
+	ID   string
+}
+
+// Service implements every service interface over a Store, enforcing
+// Settings inside Store.Update transactions.
+type Service struct {
+	store Store
+	// Now is the clock; time.Now by default.
+	Now func() time.Time
+	// OnChange, when set, is called after a committed change that the
+	// reconciler must act on (a network, peering or cluster created or
+	// deleted). It must not block.
+	OnChange func(Change)
+
+	mu       sync.RWMutex
+	settings Settings
+}
+
+var (
+	_ EnvironmentService = (*Service)(nil)
+	_ NetworkService     = (*Service)(nil)
+	_ PeeringService     = (*Service)(nil)
+	_ ClusterService     = (*Service)(nil)
+	_ OrgService         = (*Service)(nil)
+)
+
+// NewService returns a Service over store with settings.
+func NewService(store Store, settings Settings) *Service {
+	return &Service{store: store, Now: time.Now, settings: settings}
+}
+
+// Settings returns the current settings.
+func (s *Service) Settings() Settings {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.settings
+}
+
+// SetSettings replaces the settings. Returns EINVALID for settings that
+// cannot work (Settings.Validate). Quotas apply to later changes only.
+func (s *Service) SetSettings(settings Settings) error {
+	if err := settings.Validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settings = settings
+	return nil
+}
+
+func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
+
+func (s *Service) changed(kind, id string) {
+	if s.OnChange != nil {
+		s.OnChange(Change{Kind: kind, ID: id})
+	}
+}
+
+// notFoundAs rewrites ENOTFOUND from a lookup of a referenced object so it
+// names the request field that referred to it.
+func notFoundAs(err error, field, format string, args ...any) error {
+	if ErrorCode(err) == ENOTFOUND {
+		return FieldErrorf(ENOTFOUND, field, format, args...)
+	}
+	return err
+}
+
+// --- environments ---
+
+// FindEnvironmentByID implements EnvironmentService.
+func (s *Service) FindEnvironmentByID(ctx context.Context, id string) (*Environment, error) {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var env *Environment
+	err = s.store.View(ctx, func(tx Tx) error {
+		env, err = tx.FindEnvironmentByID(ctx, org.ID, id)
+		return err
+	})
+	return env, err
+}
+
+// FindEnvironments implements EnvironmentService.
+func (s *Service) FindEnvironments(ctx context.Context, page Page) ([]*Environment, string, error) {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	after, size, err := pageBounds(page)
+	if err != nil {
+		return nil, "", err
+	}
+	var envs []*Environment
+	err = s.store.View(ctx, func(tx Tx) error {
+		envs, err = tx.FindEnvironments(ctx, EnvironmentFilter{OrgID: org.ID, After: after, Limit: size + 1})
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	envs, next := paginate(envs, size, func(e *Environment) string { return e.ID })
+	return envs, next, nil
+}
+
+func validateEnvironment(env *Environment) error {
+	if strings.TrimSpace(env.DisplayName) == "" {
+		return FieldErrorf(EINVALID, "/display_name", "Display name is required.")
+	}
+	if err := ValidateDisplayName("/display_name", env.DisplayName); err != nil {
+		return err
+	}
+	switch env.StreamGovernancePackage {
+	case "", "ESSENTIALS", "ADVANCED":
+	default:
+		return FieldErrorf(EINVALID, "/stream_governance_config/package", "Stream Governance package %q is not supported; use ESSENTIALS or ADVANCED.", env.StreamGovernancePackage)
+	}
+	return nil
+}
+
+// CreateEnvironment implements EnvironmentService.
+func (s *Service) CreateEnvironment(ctx context.Context, env *Environment) error {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return err
+	}
+	if err := validateEnvironment(env); err != nil {
+		return err
+	}
+	settings := s.Settings()
+	env.OrgID = org.ID
+	env.CreatedAt = s.now()
+	env.UpdatedAt = env.CreatedAt
+	return s.store.Update(ctx, func(tx Tx) error {
+		if _, err := tx.FindOrganizationByID(ctx, org.ID); err != nil { // locks the organization
+			return err
+		}
+		envs, err := tx.FindEnvironments(ctx, EnvironmentFilter{OrgID: org.ID})
+		if err != nil {
+			return err
+		}
+		if err := settings.CheckEnvironmentQuota(len(envs)); err != nil {
+			return err
+		}
+		env.ID = NewID(PrefixEnvironment)
+		return tx.CreateEnvironment(ctx, env)
+	})
+}
+
+// UpdateEnvironment implements EnvironmentService.
+func (s *Service) UpdateEnvironment(ctx context.Context, id string, upd EnvironmentUpdate) (*Environment, error) {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var env *Environment
+	err = s.store.Update(ctx, func(tx Tx) error {
+		env, err = tx.FindEnvironmentByID(ctx, org.ID, id)
+		if err != nil {
+			return err
+		}
+		if upd.DisplayName != nil {
+			env.DisplayName = *upd.DisplayName
+		}
+		if upd.StreamGovernancePackage != nil {
+			env.StreamGovernancePackage = *upd.StreamGovernancePackage
+		}
+		if err := validateEnvironment(env); err != nil {
+			return err
+		}
+		env.UpdatedAt = s.now()
+		return tx.UpdateEnvironment(ctx, env)
+	})
+	return env, err
+}
+
+// DeleteEnvironment implements EnvironmentService.
+func (s *Service) DeleteEnvironment(ctx context.Context, id string) error {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return err
+	}
+	return s.store.Update(ctx, func(tx Tx) error {
+		if _, err := tx.FindEnvironmentByID(ctx, org.ID, id); err != nil {
+			return err
+		}
+		nets, err := tx.FindNetworks(ctx, NetworkFilter{OrgID: org.ID, EnvironmentID: id, Limit: 1})
+		if err != nil {
+			return err
+		}
+		clusters, err := tx.FindClusters(ctx, ClusterFilter{OrgID: org.ID, EnvironmentID: id, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(nets) > 0 || len(clusters) > 0 {
+			return Errorf(ECONFLICT, "Environment %s still holds networks or clusters; delete them first.", id)
+		}
+		return tx.DeleteEnvironment(ctx, org.ID, id)
+	})
+}
+
+// --- networks ---
+
+// FindNetworkByID implements NetworkService.
+func (s *Service) FindNetworkByID(ctx context.Context, envID, id string) (*Network, error) {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var n *Network
+	err = s.store.View(ctx, func(tx Tx) error {
+		n, err = tx.FindNetworkByID(ctx, org.ID, id)
+		return err
+	})
+	if err == nil && n.EnvironmentID != envID {
+		return nil, Errorf(ENOTFOUND, "Network %s was not found in environment %s.", id, envID)
+	}
+	return n, err
+}
+
+func requireEnvironment(envID string) error {
+	if envID == "" {
+		return FieldErrorf(EINVALID, "environment", "Query parameter environment is required.")
+	}
+	return nil
+}
+
+// FindNetworks implements NetworkService.
+func (s *Service) FindNetworks(ctx context.Context, filter NetworkFilter, page Page) ([]*Network, string, error) {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := requireEnvironment(filter.EnvironmentID); err != nil {
+		return nil, "", err
+	}
+	after, size, err := pageBounds(page)
+	if err != nil {
+		return nil, "", err
+	}
+	filter.OrgID, filter.After, filter.Limit = org.ID, after, size+1
+	var nets []*Network
+	err = s.store.View(ctx, func(tx Tx) error {
+		nets, err = tx.FindNetworks(ctx, filter)
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	nets, next := paginate(nets, size, func(n *Network) string { return n.ID })
+	return nets, next, nil
+}
+
+// CreateNetwork implements NetworkService.
+func (s *Service) CreateNetwork(ctx context.Context, n *Network) error {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return err
+	}
+	settings := s.Settings()
+	if err := settings.ValidateNetwork(n); err != nil {
+		return err
+	}
+	n.OrgID = org.ID
+	n.Status = NetworkStatus{Phase: PhaseProvisioning}
+	n.CreatedAt = s.now()
+	n.UpdatedAt = n.CreatedAt
+	err = s.store.Update(ctx, func(tx Tx) error {
+		if _, err := tx.FindEnvironmentByID(ctx, org.ID, n.EnvironmentID); err != nil { // locks the environment
+			return notFoundAs(err, "/spec/environment/id", "Environment %s was not found.", n.EnvironmentID)
+		}
+		siblings, err := tx.FindNetworks(ctx, NetworkFilter{OrgID: org.ID, EnvironmentID: n.EnvironmentID})
+		if err != nil {
+			return err
+		}
+		if err := settings.CheckNetworkQuota(len(siblings)); err != nil {
+			return err
+		}
+		if err := CheckNetworkOverlap("", n.CIDR, siblings); err != nil {
+			return err
+		}
+		n.ID = NewID(PrefixNetwork)
+		if n.DisplayName == "" {
+			n.DisplayName = n.ID
+		}
+		return tx.CreateNetwork(ctx, n)
+	})
+	if err == nil {
+		s.changed("network", n.ID)
+	}
+	return err
+}
+
+// UpdateNetwork implements NetworkService.
+func (s *Service) UpdateNetwork(ctx context.Context, envID, id string, upd NetworkUpdate) (*Network, error) {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if upd.DisplayName != nil {
+		if err := ValidateDisplayName("/spec/display_name", *upd.DisplayName); err != nil {
+			return nil, err
+		}
+	}
+	var n *Network
+	err = s.store.Update(ctx, func(tx Tx) error {
+		n, err = tx.FindNetworkByID(ctx, org.ID, id)
+		if err != nil {
+			return err
+		}
+		if n.EnvironmentID != envID {
+			return Errorf(ENOTFOUND, "Network %s was not found in environment %s.", id, envID)
+		}
+		if upd.DisplayName == nil || *upd.DisplayName == n.DisplayName {
+			return nil
+		}
+		n.DisplayName = *upd.DisplayName
+		n.UpdatedAt = s.now()
+		return tx.UpdateNetwork(ctx, n)
+	})
+	return n, err
+}
+
+// DeleteNetwork implements NetworkService.
+func (s *Service) DeleteNetwork(ctx context.Context, envID, id string) error {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return err
+	}
+	err = s.store.Update(ctx, func(tx Tx) error {
+		n, err := tx.FindNetworkByID(ctx, org.ID, id)
+		if err != nil {
+			return err
+		}
+		if n.EnvironmentID != envID {
+			return Errorf(ENOTFOUND, "Network %s was not found in environment %s.", id, envID)
+		}
+		if n.Status.Phase == PhaseDeprovisioning {
+			return nil
+		}
+		peerings, err := tx.FindPeerings(ctx, PeeringFilter{OrgID: org.ID, NetworkIDs: []string{id}, Limit: 1})
+		if err != nil {
+			return err
+		}
+		clusters, err := tx.FindClusters(ctx, ClusterFilter{OrgID: org.ID, NetworkIDs: []string{id}, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(peerings) > 0 || len(clusters) > 0 {
+			return Errorf(ECONFLICT, "Network %s still has peerings or clusters; delete them first.", id)
+		}
+		n.Status = NetworkStatus{Phase: PhaseDeprovisioning, AzureVNet: n.Status.AzureVNet, AzureSubscription: n.Status.AzureSubscription}
+		n.UpdatedAt = s.now()
+		return tx.UpdateNetwork(ctx, n)
+	})
+	if err == nil {
+		s.changed("network", id)
+	}
+	return err
+}
+
+// --- peerings ---
+
+// FindPeeringByID implements PeeringService.
+func (s *Service) FindPeeringByID(ctx context.Context, envID, id string) (*Peering, error) {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var p *Peering
+	err = s.store.View(ctx, func(tx Tx) error {
+		p, err = tx.FindPeeringByID(ctx, org.ID, id)
+		return err
+	})
+	if err == nil && p.EnvironmentID != envID {
+		return nil, Errorf(ENOTFOUND, "Peering %s was not found in environment %s.", id, envID)
+	}
+	return p, err
+}
+
+// FindPeerings implements PeeringService.
+func (s *Service) FindPeerings(ctx context.Context, filter PeeringFilter, page Page) ([]*Peering, string, error) {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := requireEnvironment(filter.EnvironmentID); err != nil {
+		return nil, "", err
+	}
+	after, size, err := pageBounds(page)
+	if err != nil {
+		return nil, "", err
+	}
+	filter.OrgID, filter.After, filter.Limit = org.ID, after, size+1
+	var ps []*Peering
+	err = s.store.View(ctx, func(tx Tx) error {
+		ps, err = tx.FindPeerings(ctx, filter)
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	ps, next := paginate(ps, size, func(p *Peering) string { return p.ID })
+	return ps, next, nil
+}
+
+// CreatePeering implements PeeringService.
+func (s *Service) CreatePeering(ctx context.Context, p *Peering) error {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return err
+	}
+	settings := s.Settings()
+	if err := settings.ValidatePeering(p); err != nil {
+		return err
+	}
+	p.OrgID = org.ID
+	p.Status = PeeringStatus{Phase: PhaseProvisioning}
+	p.CreatedAt = s.now()
+	p.UpdatedAt = p.CreatedAt
+	err = s.store.Update(ctx, func(tx Tx) error {
+		if _, err := tx.FindEnvironmentByID(ctx, org.ID, p.EnvironmentID); err != nil {
+			return notFoundAs(err, "/spec/environment/id", "Environment %s was not found.", p.EnvironmentID)
+		}
+		n, err := tx.FindNetworkByID(ctx, org.ID, p.NetworkID) // locks the network
+		if err != nil {
+			return notFoundAs(err, "/spec/network/id", "Network %s was not found.", p.NetworkID)
+		}
+		if n.EnvironmentID != p.EnvironmentID {
+			return FieldErrorf(ENOTFOUND, "/spec/network/id", "Network %s was not found in environment %s.", p.NetworkID, p.EnvironmentID)
+		}
+		if n.Status.Phase == PhaseDeprovisioning {
+			return FieldErrorf(EINVALID, "/spec/network/id", "Network %s is being deleted.", n.ID)
+		}
+		existing, err := tx.FindPeerings(ctx, PeeringFilter{OrgID: org.ID, NetworkIDs: []string{n.ID}})
+		if err != nil {
+			return err
+		}
+		if err := CheckPeeringUnique(p, existing); err != nil {
+			return err
+		}
+		if err := settings.CheckPeeringQuota(len(existing)); err != nil {
+			return err
+		}
+		p.ID = NewID(PrefixPeering)
+		if p.DisplayName == "" {
+			p.DisplayName = p.ID
+		}
+		return tx.CreatePeering(ctx, p)
+	})
+	if err == nil {
+		s.changed("peering", p.ID)
+	}
+	return err
+}
+
+// UpdatePeering implements PeeringService.
+func (s *Service) UpdatePeering(ctx context.Context, envID, id string, upd PeeringUpdate) (*Peering, error) {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if upd.DisplayName != nil {
+		if err := ValidateDisplayName("/spec/display_name", *upd.DisplayName); err != nil {
+			return nil, err
+		}
+	}
+	var p *Peering
+	err = s.store.Update(ctx, func(tx Tx) error {
+		p, err = tx.FindPeeringByID(ctx, org.ID, id)
+		if err != nil {
+			return err
+		}
+		if p.EnvironmentID != envID {
+			return Errorf(ENOTFOUND, "Peering %s was not found in environment %s.", id, envID)
+		}
+		if upd.DisplayName == nil || *upd.DisplayName == p.DisplayName {
+			return nil
+		}
+		p.DisplayName = *upd.DisplayName
+		p.UpdatedAt = s.now()
+		return tx.UpdatePeering(ctx, p)
+	})
+	return p, err
+}
+
+// DeletePeering implements PeeringService.
+func (s *Service) DeletePeering(ctx context.Context, envID, id string) error {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return err
+	}
+	err = s.store.Update(ctx, func(tx Tx) error {
+		p, err := tx.FindPeeringByID(ctx, org.ID, id)
+		if err != nil {
+			return err
+		}
+		if p.EnvironmentID != envID {
+			return Errorf(ENOTFOUND, "Peering %s was not found in environment %s.", id, envID)
+		}
+		if p.Status.Phase == PhaseDeprovisioning {
+			return nil
+		}
+		p.Status = PeeringStatus{Phase: PhaseDeprovisioning}
+		p.UpdatedAt = s.now()
+		return tx.UpdatePeering(ctx, p)
+	})
+	if err == nil {
+		s.changed("peering", id)
+	}
+	return err
+}
+
+// --- clusters ---
+
+// FindClusterByID implements ClusterService.
+func (s *Service) FindClusterByID(ctx context.Context, envID, id string) (*Cluster, error) {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var c *Cluster
+	err = s.store.View(ctx, func(tx Tx) error {
+		c, err = tx.FindClusterByID(ctx, org.ID, id)
+		return err
+	})
+	if err == nil && c.EnvironmentID != envID {
+		return nil, Errorf(ENOTFOUND, "Cluster %s was not found in environment %s.", id, envID)
+	}
+	return c, err
+}
+
+// FindClusters implements ClusterService.
+func (s *Service) FindClusters(ctx context.Context, filter ClusterFilter, page Page) ([]*Cluster, string, error) {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := requireEnvironment(filter.EnvironmentID); err != nil {
+		return nil, "", err
+	}
+	after, size, err := pageBounds(page)
+	if err != nil {
+		return nil, "", err
+	}
+	filter.OrgID, filter.After, filter.Limit = org.ID, after, size+1
+	var cs []*Cluster
+	err = s.store.View(ctx, func(tx Tx) error {
+		cs, err = tx.FindClusters(ctx, filter)
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	cs, next := paginate(cs, size, func(c *Cluster) string { return c.ID })
+	return cs, next, nil
+}
+
+// CreateCluster implements ClusterService.
+func (s *Service) CreateCluster(ctx context.Context, c *Cluster) error {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return err
+	}
+	settings := s.Settings()
+	if err := ValidateDisplayName("/spec/display_name", c.DisplayName); err != nil {
+		return err
+	}
+	if c.EnvironmentID == "" {
+		return FieldErrorf(EINVALID, "/spec/environment/id", "Environment is required.")
+	}
+	if c.NetworkID == "" {
+		return FieldErrorf(EINVALID, "/spec/network/id", "Network is required: Dedicated clusters here are placed in a network.")
+	}
+	c.OrgID = org.ID
+	c.Status = ClusterStatus{Phase: ClusterPhaseProvisioning}
+	c.CreatedAt = s.now()
+	c.UpdatedAt = c.CreatedAt
+	err = s.store.Update(ctx, func(tx Tx) error {
+		if _, err := tx.FindEnvironmentByID(ctx, org.ID, c.EnvironmentID); err != nil { // locks the environment
+			return notFoundAs(err, "/spec/environment/id", "Environment %s was not found.", c.EnvironmentID)
+		}
+		n, err := tx.FindNetworkByID(ctx, org.ID, c.NetworkID) // locks the network
+		if err != nil {
+			return notFoundAs(err, "/spec/network/id", "Network %s was not found.", c.NetworkID)
+		}
+		if err := settings.ValidateCluster(c, n); err != nil {
+			return err
+		}
+		envClusters, err := tx.FindClusters(ctx, ClusterFilter{OrgID: org.ID, EnvironmentID: c.EnvironmentID})
+		if err != nil {
+			return err
+		}
+		var netClusters []*Cluster
+		for _, e := range envClusters {
+			if e.NetworkID == n.ID {
+				netClusters = append(netClusters, e)
+			}
+		}
+		c.ID = NewID(PrefixCluster)
+		if err := settings.CheckClusterQuota(c, envClusters, netClusters); err != nil {
+			return err
+		}
+		if c.DisplayName == "" {
+			c.DisplayName = c.ID
+		}
+		return tx.CreateCluster(ctx, c)
+	})
+	if err == nil {
+		s.changed("cluster", c.ID)
+	}
+	return err
+}
+
+// UpdateCluster implements ClusterService.
+func (s *Service) UpdateCluster(ctx context.Context, envID, id string, upd ClusterUpdate) (*Cluster, error) {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if upd.DisplayName != nil {
+		if err := ValidateDisplayName("/spec/display_name", *upd.DisplayName); err != nil {
+			return nil, err
+		}
+	}
+	settings := s.Settings()
+	var c *Cluster
+	resized := false
+	err = s.store.Update(ctx, func(tx Tx) error {
+		c, err = tx.FindClusterByID(ctx, org.ID, id)
+		if err != nil {
+			return err
+		}
+		if c.EnvironmentID != envID {
+			return Errorf(ENOTFOUND, "Cluster %s was not found in environment %s.", id, envID)
+		}
+		if upd.CKU != nil && *upd.CKU != c.CKU {
+			if err := ValidateCKU(c.Availability, *upd.CKU); err != nil {
+				return err
+			}
+			if _, err := tx.FindNetworkByID(ctx, org.ID, c.NetworkID); err != nil { // locks the network
+				return err
+			}
+			netClusters, err := tx.FindClusters(ctx, ClusterFilter{OrgID: org.ID, NetworkIDs: []string{c.NetworkID}})
+			if err != nil {
+				return err
+			}
+			c.CKU = *upd.CKU
+			if err := settings.CheckClusterQuota(c, nil, netClusters); err != nil {
+				return err
+			}
+			resized = true
+		}
+		if upd.DisplayName != nil {
+			c.DisplayName = *upd.DisplayName
+		}
+		c.UpdatedAt = s.now()
+		return tx.UpdateCluster(ctx, c)
+	})
+	if err == nil && resized {
+		s.changed("cluster", id)
+	}
+	return c, err
+}
+
+// DeleteCluster implements ClusterService.
+func (s *Service) DeleteCluster(ctx context.Context, envID, id string) error {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return err
+	}
+	err = s.store.Update(ctx, func(tx Tx) error {
+		c, err := tx.FindClusterByID(ctx, org.ID, id)
+		if err != nil {
+			return err
+		}
+		if c.EnvironmentID != envID {
+			return Errorf(ENOTFOUND, "Cluster %s was not found in environment %s.", id, envID)
+		}
+		return tx.DeleteCluster(ctx, org.ID, id)
+	})
+	if err == nil {
+		s.changed("cluster", id)
+	}
+	return err
+}
