@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -280,13 +281,17 @@ func writeGraphError(w http.ResponseWriter, status int, code, message string) {
 // writeOAuthError writes Entra ID's token endpoint error shape.
 func writeOAuthError(w http.ResponseWriter, status int, code, aadsts, description string) {
 	desc := description
+	codes := []int{}
 	if aadsts != "" {
 		desc = aadsts + ": " + description
+		if n, err := strconv.Atoi(strings.TrimPrefix(aadsts, "AADSTS")); err == nil {
+			codes = append(codes, n)
+		}
 	}
 	writeJSON(w, status, map[string]any{
 		"error":             code,
 		"error_description": desc,
-		"error_codes":       []int{},
+		"error_codes":       codes,
 		"timestamp":         time.Now().UTC().Format("2006-01-02 15:04:05Z"),
 		"trace_id":          uuid.NewString(),
 		"correlation_id":    uuid.NewString(),

@@ -649,15 +649,38 @@ func (e *Emulator) userTokenResponse(req *tokenRequest, u *User) (map[string]any
 	return out, nil
 }
 
-// idTokenClaims are the claims of an id token.
+// idTokenClaims are the claims of an id token. Audience is a single string,
+// as Entra sends it: MSAL Go refuses an id token whose aud is an array.
 type idTokenClaims struct {
-	jwt.RegisteredClaims
+	Issuer            string `json:"iss"`
+	Subject           string `json:"sub"`
+	Audience          string `json:"aud"`
+	ExpiresAt         int64  `json:"exp"`
+	NotBefore         int64  `json:"nbf"`
+	IssuedAt          int64  `json:"iat"`
 	Name              string `json:"name,omitempty"`
 	ObjectID          string `json:"oid"`
 	PreferredUsername string `json:"preferred_username,omitempty"`
 	UPN               string `json:"upn,omitempty"`
 	TenantID          string `json:"tid"`
 	Ver               string `json:"ver"`
+}
+
+// GetExpirationTime and the other jwt.Claims methods make idTokenClaims
+// signable; the emulator never parses id tokens.
+func (c idTokenClaims) GetExpirationTime() (*jwt.NumericDate, error) {
+	return jwt.NewNumericDate(time.Unix(c.ExpiresAt, 0)), nil
+}
+func (c idTokenClaims) GetIssuedAt() (*jwt.NumericDate, error) {
+	return jwt.NewNumericDate(time.Unix(c.IssuedAt, 0)), nil
+}
+func (c idTokenClaims) GetNotBefore() (*jwt.NumericDate, error) {
+	return jwt.NewNumericDate(time.Unix(c.NotBefore, 0)), nil
+}
+func (c idTokenClaims) GetIssuer() (string, error)  { return c.Issuer, nil }
+func (c idTokenClaims) GetSubject() (string, error) { return c.Subject, nil }
+func (c idTokenClaims) GetAudience() (jwt.ClaimStrings, error) {
+	return jwt.ClaimStrings{c.Audience}, nil
 }
 
 func (e *Emulator) issueIDToken(auth entraAuthority, u *User, clientID string) (string, error) {
@@ -667,14 +690,8 @@ func (e *Emulator) issueIDToken(auth entraAuthority, u *User, clientID string) (
 		iss = e.base + "/adfs"
 	}
 	claims := idTokenClaims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    iss,
-			Subject:   u.ID,
-			Audience:  jwt.ClaimStrings{clientID},
-			ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)),
-			NotBefore: jwt.NewNumericDate(now.Add(-5 * time.Minute)),
-			IssuedAt:  jwt.NewNumericDate(now),
-		},
+		Issuer: iss, Subject: u.ID, Audience: clientID,
+		ExpiresAt: now.Add(time.Hour).Unix(), NotBefore: now.Add(-5 * time.Minute).Unix(), IssuedAt: now.Unix(),
 		Name: u.DisplayName, ObjectID: u.ID, PreferredUsername: u.UserPrincipalName, UPN: u.UserPrincipalName,
 		TenantID: u.TenantID, Ver: "2.0",
 	}
