@@ -114,9 +114,12 @@ type VirtualNetwork struct {
 
 // Subnet is a subnet of a virtual network.
 type Subnet struct {
-	Name                 string `json:"name"`
-	AddressPrefix        string `json:"addressPrefix"`
-	NetworkSecurityGroup string `json:"networkSecurityGroup,omitempty"` // NSG resource id
+	Name          string `json:"name"`
+	AddressPrefix string `json:"addressPrefix"`
+	// AddressPrefixes is set instead of AddressPrefix when the subnet has
+	// more than one prefix.
+	AddressPrefixes      []string `json:"addressPrefixes,omitempty"`
+	NetworkSecurityGroup string   `json:"networkSecurityGroup,omitempty"` // NSG resource id
 }
 
 // Peering states and sync levels, as Azure spells them.
