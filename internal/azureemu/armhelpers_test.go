@@ -234,7 +234,10 @@ func newGUID() string {
 
 type counter struct{ n uint64 }
 
-func (c *counter) next() uint64 { c.n = c.n*6364136223846793005 + 1442695040888963407; return c.n >> 56 }
+func (c *counter) next() uint64 {
+	c.n = c.n*6364136223846793005 + 1442695040888963407
+	return c.n >> 56
+}
 
 var guidCounter = &counter{n: 42}
 
