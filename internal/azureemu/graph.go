@@ -575,8 +575,9 @@ func (e *Emulator) graphGetByIds(w http.ResponseWriter, r *http.Request, c *Call
 			colls = append(colls, "servicePrincipals")
 		case "application":
 			colls = append(colls, "applications")
-		case "group", "device", "orgcontact", "directoryrole", "administrativeunit":
-			// valid types with no objects in the emulator
+		case "group", "device", "orgcontact", "directoryrole", "administrativeunit", "directoryobjectpartnerreference":
+			// valid types with no objects in the emulator (az asks for
+			// directoryObjectPartnerReference when it resolves assignees)
 		default:
 			return gerr(400, "Request_BadRequest", "Invalid value '%s' in property 'types'. Supported types: user, group, device, servicePrincipal, application, orgContact, directoryRole, administrativeUnit.", t)
 		}
