@@ -30,6 +30,11 @@ var (
 	}
 )
 
+func init() {
+	// Entra ID sends a single audience as a string, not a list.
+	jwt.MarshalSingleStringAsArray = false
+}
+
 // Caller is the authenticated principal behind a request.
 type Caller struct {
 	TenantID      string // tid
