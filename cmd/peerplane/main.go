@@ -1,0 +1,34 @@
+// Command peerplane is Peerplane's one binary: `peerplane serve` runs the
+// control plane and the embedded Azure; every other subcommand is a client.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRootCmd(os.Getenv).ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCmd(getenv func(string) string) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "peerplane",
+		Short:         "VNet peering with a provider network on Azure, with an embedded Azure",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newServeCmd(getenv))
+	root.AddCommand(newAzureCmd(getenv))
+	return root
+}

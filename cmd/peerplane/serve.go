@@ -1,0 +1,326 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/peerplane/peerplane/internal/azureemu"
+	"github.com/peerplane/peerplane/internal/store"
+	"github.com/peerplane/peerplane/internal/tlsca"
+	"github.com/peerplane/peerplane/internal/world"
+)
+
+// ServeConfig is the configuration of `peerplane serve`. Every flag
+// defaults from a PEERPLANE_* environment variable.
+type ServeConfig struct {
+	DataDir          string
+	Listen           string
+	AzureListen      string
+	Store            string
+	World            string
+	Demo             bool
+	ProviderAppID    string
+	ProviderTenantID string
+	OperatorToken    string
+	LogLevel         string
+}
+
+// bindServeFlags registers serve's flags on fs with defaults from getenv.
+func bindServeFlags(fs *pflag.FlagSet, c *ServeConfig, getenv func(string) string) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&c.DataDir, "data-dir", env("PEERPLANE_DATA_DIR", ".data"), "directory for the SQLite database, the CA and credentials ($PEERPLANE_DATA_DIR)")
+	fs.StringVar(&c.Listen, "listen", env("PEERPLANE_LISTEN", "127.0.0.1:8080"), "address of the control-plane API and console ($PEERPLANE_LISTEN)")
+	fs.StringVar(&c.AzureListen, "azure-listen", env("PEERPLANE_AZURE_LISTEN", "127.0.0.1:8443"), "address of the embedded Azure, served over HTTPS ($PEERPLANE_AZURE_LISTEN)")
+	fs.StringVar(&c.Store, "store", env("PEERPLANE_STORE", ""), "postgres://… to keep state in PostgreSQL; default SQLite in the data directory ($PEERPLANE_STORE)")
+	fs.StringVar(&c.World, "world", env("PEERPLANE_WORLD", ""), "YAML world file seeding the embedded Azure ($PEERPLANE_WORLD)")
+	fs.BoolVar(&c.Demo, "demo", getenv("PEERPLANE_DEMO") == "true" || getenv("PEERPLANE_DEMO") == "1", "load the demo customer tenant ($PEERPLANE_DEMO)")
+	fs.StringVar(&c.ProviderAppID, "provider-app-id", env("PEERPLANE_PROVIDER_APP_ID", azureemu.DefaultProviderAppID), "client id of the provider's multi-tenant app ($PEERPLANE_PROVIDER_APP_ID)")
+	fs.StringVar(&c.ProviderTenantID, "provider-tenant-id", env("PEERPLANE_PROVIDER_TENANT_ID", ""), "provider tenant id; default: generated on first start ($PEERPLANE_PROVIDER_TENANT_ID)")
+	fs.StringVar(&c.OperatorToken, "operator-token", env("PEERPLANE_OPERATOR_TOKEN", ""), "bearer token that opens /_emulator routes beyond loopback ($PEERPLANE_OPERATOR_TOKEN)")
+	fs.StringVar(&c.LogLevel, "log-level", env("PEERPLANE_LOG_LEVEL", "info"), "debug, info, warn or error ($PEERPLANE_LOG_LEVEL)")
+}
+
+// validate checks the configuration, naming the flag at fault.
+func (c *ServeConfig) validate() error {
+	if c.DataDir == "" {
+		return errors.New("--data-dir must not be empty")
+	}
+	for flag, addr := range map[string]string{"--listen": c.Listen, "--azure-listen": c.AzureListen} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%s %q is not host:port: %w", flag, addr, err)
+		}
+	}
+	if !azureemu.IsGUID(c.ProviderAppID) {
+		return fmt.Errorf("--provider-app-id %q is not a GUID", c.ProviderAppID)
+	}
+	if c.ProviderTenantID != "" && !azureemu.IsGUID(c.ProviderTenantID) {
+		return fmt.Errorf("--provider-tenant-id %q is not a GUID", c.ProviderTenantID)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func newServeCmd(getenv func(string) string) *cobra.Command {
+	var cfg ServeConfig
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the control plane and the embedded Azure",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return Serve(cmd.Context(), cfg, cmd.OutOrStdout(), nil)
+		},
+	}
+	bindServeFlags(cmd.Flags(), &cfg, getenv)
+	return cmd
+}
+
+// Ready describes a started server, for tests and the walkthrough.
+type Ready struct {
+	APIURL   string
+	AzureURL string
+	CAFile   string
+	Provider ProviderCredentials
+}
+
+// ProviderCredentials are the provider's own identities, kept in
+// DATA_DIR/provider.json (mode 0600): only the control plane holds them.
+type ProviderCredentials struct {
+	TenantID       string `json:"tenant_id"`
+	SubscriptionID string `json:"subscription_id"`
+	ClientID       string `json:"client_id"`
+	ClientSecret   string `json:"client_secret"`
+	AdminUser      string `json:"admin_user"`
+	AdminPassword  string `json:"admin_password"`
+}
+
+// Serve runs until ctx is done. ready, when not nil, is called once both
+// listeners accept connections.
+func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready)) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	level, _ := parseLevel(cfg.LogLevel)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	dsn := cfg.Store
+	if dsn == "" {
+		dsn = filepath.Join(cfg.DataDir, "peerplane.db")
+	}
+	db, err := store.Open(ctx, dsn, store.Options{})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer db.Close()
+
+	ca, err := tlsca.LoadOrCreate(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("certificate authority: %w", err)
+	}
+	azHost, _, _ := net.SplitHostPort(cfg.AzureListen)
+	if azHost == "" || azHost == "0.0.0.0" || azHost == "::" {
+		azHost = "127.0.0.1"
+	}
+	cert, err := ca.ServerCertificate(azHost, "127.0.0.1", "::1", "localhost")
+	if err != nil {
+		return fmt.Errorf("server certificate: %w", err)
+	}
+	azLn, err := net.Listen("tcp", cfg.AzureListen)
+	if err != nil {
+		return fmt.Errorf("--azure-listen: %w", err)
+	}
+	defer azLn.Close()
+	_, azPort, _ := net.SplitHostPort(azLn.Addr().String())
+	azureURL := "https://" + net.JoinHostPort(azHost, azPort)
+
+	emu, err := azureemu.New(ctx, azureemu.Options{BaseURL: azureURL, Store: db, OperatorToken: cfg.OperatorToken, Logger: log.With("component", "azure")})
+	if err != nil {
+		return err
+	}
+	prov, err := bootstrapProvider(ctx, emu, cfg)
+	if err != nil {
+		return fmt.Errorf("bootstrap provider: %w", err)
+	}
+	if cfg.Demo {
+		demo, err := world.Demo()
+		if err == nil {
+			err = world.Apply(ctx, emu, demo)
+		}
+		if err != nil {
+			return fmt.Errorf("load demo world: %w", err)
+		}
+	}
+	if cfg.World != "" {
+		f, err := world.ReadFile(cfg.World)
+		if err == nil {
+			err = world.Apply(ctx, emu, f)
+		}
+		if err != nil {
+			return fmt.Errorf("--world: %w", err)
+		}
+	}
+
+	apiLn, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	defer apiLn.Close()
+	apiMux := http.NewServeMux()
+	apiMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+
+	azSrv := &http.Server{Handler: emu, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	apiSrv := &http.Server{Handler: apiMux, ReadHeaderTimeout: 10 * time.Second}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return ignoreClosed(azSrv.ServeTLS(azLn, "", "")) })
+	g.Go(func() error { return ignoreClosed(apiSrv.Serve(apiLn)) })
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return errors.Join(azSrv.Shutdown(sctx), apiSrv.Shutdown(sctx))
+	})
+	endpoint, _ := json.MarshalIndent(map[string]string{"url": azureURL, "ca_file": ca.CertPath, "api_url": "http://" + apiLn.Addr().String()}, "", "  ")
+	if err := tlsca.WriteFileAtomic(filepath.Join(cfg.DataDir, "endpoints.json"), append(endpoint, '\n'), 0o644); err != nil {
+		return err
+	}
+	r := Ready{APIURL: "http://" + apiLn.Addr().String(), AzureURL: azureURL, CAFile: ca.CertPath, Provider: prov}
+	printWalkthrough(out, r, cfg)
+	if ready != nil {
+		ready(r)
+	}
+	return g.Wait()
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// bootstrapProvider makes sure the provider tenant, its subscription and
+// its multi-tenant app exist, that the app's service principal may manage
+// networks in the provider subscription, and that DATA_DIR/provider.json
+// holds a working client secret. It is idempotent.
+func bootstrapProvider(ctx context.Context, emu *azureemu.Emulator, cfg ServeConfig) (ProviderCredentials, error) {
+	path := filepath.Join(cfg.DataDir, "provider.json")
+	var pc ProviderCredentials
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, &pc); err != nil {
+			return pc, fmt.Errorf("%s: %w", path, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return pc, err
+	}
+	if cfg.ProviderTenantID != "" {
+		pc.TenantID = cfg.ProviderTenantID
+	}
+	if pc.TenantID == "" {
+		pc.TenantID = uuid.NewString()
+	}
+	if pc.SubscriptionID == "" {
+		pc.SubscriptionID = uuid.NewString()
+	}
+	if _, ok := emu.FindTenant(pc.TenantID); !ok {
+		pc.AdminUser = "admin@provider.peerplane.local"
+		pc.AdminPassword = randomPassword()
+		if _, err := emu.CreateTenant(ctx, azureemu.TenantSpec{ID: pc.TenantID, DisplayName: "Peerplane Provider", DefaultDomain: "provider.peerplane.local",
+			Admin: &azureemu.UserSpec{UserPrincipalName: pc.AdminUser, Password: pc.AdminPassword}}); err != nil {
+			return pc, err
+		}
+	}
+	if _, err := emu.CreateSubscription(ctx, pc.TenantID, azureemu.SubscriptionSpec{ID: pc.SubscriptionID, DisplayName: "Peerplane Provider Networks"}); err != nil {
+		var ee *azureemu.Error
+		if !errors.As(err, &ee) || ee.Status != http.StatusConflict {
+			return pc, err
+		}
+	}
+	app, ok := emu.FindApplication(cfg.ProviderAppID)
+	switch {
+	case !ok:
+		a, secret, err := emu.CreateApplication(ctx, pc.TenantID, azureemu.ApplicationSpec{AppID: cfg.ProviderAppID, DisplayName: "Confluent Cloud Peering (Peerplane)", SignInAudience: "AzureADMultipleOrgs"})
+		if err != nil {
+			return pc, err
+		}
+		app, pc.ClientSecret = a, secret
+	case !strings.EqualFold(pc.ClientID, cfg.ProviderAppID) || pc.ClientSecret == "":
+		secret, err := emu.AddApplicationSecret(ctx, cfg.ProviderAppID, "peerplane serve")
+		if err != nil {
+			return pc, err
+		}
+		pc.ClientSecret = secret
+	}
+	if !strings.EqualFold(app.TenantID, pc.TenantID) {
+		return pc, fmt.Errorf("--provider-app-id %s is registered in tenant %s, not in the provider tenant %s", app.AppID, app.TenantID, pc.TenantID)
+	}
+	pc.ClientID = app.AppID
+	sp, ok := emu.FindServicePrincipal(pc.TenantID, app.AppID)
+	if !ok {
+		return pc, fmt.Errorf("the provider app %s has no service principal in the provider tenant", app.AppID)
+	}
+	if _, err := emu.AssignRole(ctx, "/subscriptions/"+pc.SubscriptionID, azureemu.RoleNetworkContributor, sp.ID); err != nil {
+		return pc, err
+	}
+	b, _ := json.MarshalIndent(pc, "", "  ")
+	if err := tlsca.WriteFileAtomic(path, append(b, '\n'), 0o600); err != nil {
+		return pc, err
+	}
+	return pc, nil
+}
+
+func randomPassword() string {
+	b := make([]byte, 18)
+	_, _ = rand.Read(b)
+	return "Pp1-" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+func printWalkthrough(out io.Writer, r Ready, cfg ServeConfig) {
+	fmt.Fprintf(out, "Peerplane is running.\n\n")
+	fmt.Fprintf(out, "  Control plane API:  %s\n", r.APIURL)
+	fmt.Fprintf(out, "  Embedded Azure:     %s   (CA certificate: %s)\n", r.AzureURL, r.CAFile)
+	fmt.Fprintf(out, "  Provider tenant:    %s   (app %s, credentials in %s)\n", r.Provider.TenantID, r.Provider.ClientID, filepath.Join(cfg.DataDir, "provider.json"))
+	if cfg.Demo {
+		fmt.Fprintf(out, "\nDemo customer tenant Contoso (5b0c3a52-8e0f-4c39-9d4c-7f1e6f0a1c01):\n")
+		fmt.Fprintf(out, "  Sign in as admin@contoso.example / Contoso-demo-pass1 (Global Administrator).\n")
+		fmt.Fprintf(out, "  Subscription 6f3a9d1e-2b47-4c8a-9e55-0d1c2b3a4f02, VNet contoso-network/contoso-vnet (10.1.0.0/16, eastus).\n")
+		fmt.Fprintf(out, "\n  Admin consent for the provider app:\n    %s/5b0c3a52-8e0f-4c39-9d4c-7f1e6f0a1c01/oauth2/authorize?client_id=%s&response_type=code\n", r.AzureURL, r.Provider.ClientID)
+		fmt.Fprintf(out, "\n  Use the real az CLI against it:\n    eval \"$(peerplane azure az-env --data-dir %s)\"\n    az login --username admin@contoso.example --password Contoso-demo-pass1\n", cfg.DataDir)
+	}
+	fmt.Fprintln(out)
+}
