@@ -329,7 +329,9 @@ func TestARMBadInputChangesNothing(t *testing.T) {
 			var defs, asgs int
 			e.view(func(s *state) { defs, asgs = len(s.roleDefs), len(s.roleAssigns) })
 			st, b := armCall(t, e, cust, tc.method, tc.path, tc.body)
-			var out struct{ Error struct{ Code, Message string } }
+			var out struct {
+				Error struct{ Code, Message string }
+			}
 			_ = json.Unmarshal(b, &out)
 			if st != tc.status || out.Error.Code != tc.code || !strings.Contains(out.Error.Message, tc.field) {
 				t.Fatalf("got %d %s", st, b)
