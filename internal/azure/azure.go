@@ -449,3 +449,30 @@ func str(p *string) string {
 	}
 	return *p
 }
+
+// ListPeerings lists the peering halves of the VNet localVNetID as the
+// provider app in tenant.
+func (c *Client) ListPeerings(ctx context.Context, tenant, localVNetID string) ([]*PeeringHalf, error) {
+	rid, err := ParseVNetID(localVNetID)
+	if err != nil {
+		return nil, err
+	}
+	f, err := c.networkFactory(tenant, rid.SubscriptionID)
+	if err != nil {
+		return nil, err
+	}
+	var out []*PeeringHalf
+	pager := f.NewVirtualNetworkPeeringsClient().NewListPager(rid.ResourceGroup, rid.Name, nil)
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, translate(err)
+		}
+		for _, p := range page.Value {
+			if p != nil {
+				out = append(out, peeringFrom(*p))
+			}
+		}
+	}
+	return out, nil
+}
