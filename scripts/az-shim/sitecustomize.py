@@ -10,26 +10,39 @@
 # attribute 'config'" before it sends a single request (az role definition
 # list/delete and az role assignment list hit the same wall).
 #
+# The same mismatch bites once more under the 2020-09-01-hybrid profile that
+# Debian's az needs for "az network": there az creates role assignments with
+# the 2015-07-01 API and hands the SDK a bare RoleAssignmentProperties, which
+# the newer SDK serializes flat, {"roleDefinitionId": ..., "principalId": ...},
+# instead of the documented {"properties": {...}}; Azure refuses that body.
+#
 # Put the directory holding this file on PYTHONPATH and Python imports it at
 # start-up (the site module imports "sitecustomize"). It installs an import
 # hook and nothing else: when a module azure.mgmt.authorization.*.operations.*
-# is loaded, each "...Operations" class defined there that has no "config"
-# gets a "config" property that reads and writes "self._config". Nothing is
-# imported eagerly, so az starts as fast as before, and a program that never
-# imports azure.mgmt.authorization is untouched.
+# is loaded,
+#
+#   - each "...Operations" class defined there that has no "config" gets a
+#     "config" property that reads and writes "self._config";
+#   - the 2015-07-01 RoleAssignmentsOperations.create wraps a bare
+#     RoleAssignmentProperties in RoleAssignmentCreateParameters.
+#
+# Nothing is imported eagerly, so az starts as fast as before, and a program
+# that never imports azure.mgmt.authorization is untouched.
 #
 #     export PYTHONPATH=/path/to/scripts/az-shim${PYTHONPATH:+:$PYTHONPATH}
 #
 # or let "peerplane azure az-env --shim" print that line.
 #
 # Microsoft's own az builds (pip, the MSI, Microsoft's apt repository,
-# packages.microsoft.com) bundle a matching SDK and need no shim; on them this
-# file changes nothing because the classes there either have "config" already
-# or are never patched twice.
+# packages.microsoft.com) bundle a matching SDK and use the latest API profile,
+# so they need no shim; should it be loaded there anyway, it changes nothing
+# that works: classes that have "config" keep it, and a create call that is
+# already given RoleAssignmentCreateParameters passes through unchanged.
 #
 # Last, it runs the sitecustomize it shadows (Debian's installs apport's
 # hook), so putting it on PYTHONPATH loses nothing.
 
+import functools
 import importlib.machinery
 import os
 import sys
@@ -52,6 +65,28 @@ def _add_config_property(module):
             self._config = value
 
         cls.config = property(_get, _set, doc="Alias of _config (Azure/azure-cli#24959 shim).")
+    if module.__name__.startswith("azure.mgmt.authorization.v2015_07_01.operations"):
+        _wrap_role_assignment_properties(getattr(module, "RoleAssignmentsOperations", None))
+
+
+def _wrap_role_assignment_properties(cls):
+    """Make cls.create send {"properties": ...} when given bare properties."""
+    if cls is None or cls.__dict__.get("create") is None:
+        return
+    create = cls.__dict__["create"]
+    if getattr(create, "_peerplane_shim", False):
+        return
+
+    @functools.wraps(create)  # keeps create.metadata, which the SDK reads
+    def wrapped_create(self, scope, role_assignment_name, parameters, *args, **kwargs):
+        from azure.mgmt.authorization.v2015_07_01 import models
+
+        if isinstance(parameters, models.RoleAssignmentProperties):
+            parameters = models.RoleAssignmentCreateParameters(properties=parameters)
+        return create(self, scope, role_assignment_name, parameters, *args, **kwargs)
+
+    wrapped_create._peerplane_shim = True
+    cls.create = wrapped_create
 
 
 class _AuthorizationOperationsFinder:
