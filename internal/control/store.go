@@ -23,7 +23,9 @@ type Store interface {
 
 // Tx is a Store transaction. An empty orgID argument means "any
 // organization" (for the operator and the reconciler); services always pass
-// the caller's.
+// the caller's. After a write method returns an error the transaction is
+// unusable (PostgreSQL aborts it): return the error from fn. A Find method
+// returning ENOTFOUND leaves it usable.
 type Tx interface {
 	// CreateOrganization inserts org. Returns ECONFLICT if its ID exists.
 	CreateOrganization(ctx context.Context, org *Organization) error

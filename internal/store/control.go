@@ -1,0 +1,566 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/peerplane/peerplane/internal/control"
+)
+
+// Control returns db as the control plane's store (tables of migration
+// 0002_control_plane).
+func (db *DB) Control() control.Store { return controlStore{db} }
+
+type controlStore struct{ db *DB }
+
+var _ control.Store = controlStore{}
+
+// View implements control.Store. On SQLite it reads from the read pool
+// (WAL: the last committed state, beside the writer); on PostgreSQL it is a
+// READ ONLY transaction.
+func (s controlStore) View(ctx context.Context, fn func(tx control.Tx) error) error {
+	var opts *sql.TxOptions
+	if s.db.dialect == DialectPostgres {
+		opts = &sql.TxOptions{ReadOnly: true}
+	}
+	tx, err := s.db.r.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("control store: begin: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(&controlTx{tx: tx})
+}
+
+// Update implements control.Store: a write transaction (BEGIN IMMEDIATE on
+// SQLite's single writer connection; on PostgreSQL, Find…ByID of
+// organizations, environments and networks lock with FOR UPDATE), retried
+// on PostgreSQL deadlocks and serialization failures.
+func (s controlStore) Update(ctx context.Context, fn func(tx control.Tx) error) error {
+	return s.db.writeTx(ctx, func(tx *sql.Tx) error {
+		return fn(&controlTx{tx: tx, lock: s.db.dialect == DialectPostgres})
+	})
+}
+
+type controlTx struct {
+	tx   *sql.Tx
+	lock bool // append FOR UPDATE to parent lookups
+}
+
+var _ control.Tx = (*controlTx)(nil)
+
+func (t *controlTx) forUpdate() string {
+	if t.lock {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// micros and fromMicros convert times to and from the stored Unix
+// microseconds.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// constraintKind classifies a constraint violation of either dialect.
+func constraintKind(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505":
+			return "unique"
+		case "23503":
+			return "foreign"
+		}
+	}
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) {
+		switch sqErr.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return "unique"
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return "foreign"
+		}
+	}
+	return ""
+}
+
+// insertErr maps an insert's constraint violations: unique → ECONFLICT,
+// foreign key → ENOTFOUND (the parent is missing).
+func insertErr(err error, what, id, parent string) error {
+	switch constraintKind(err) {
+	case "unique":
+		return control.Errorf(control.ECONFLICT, "%s %s already exists.", what, id)
+	case "foreign":
+		return control.Errorf(control.ENOTFOUND, "The %s of %s %s was not found.", parent, strings.ToLower(what), id)
+	case "":
+		return fmt.Errorf("insert %s: %w", strings.ToLower(what), err)
+	}
+	return err
+}
+
+// deleteErr maps a delete's foreign key violation to ECONFLICT.
+func deleteErr(err error, what, id string) error {
+	if constraintKind(err) == "foreign" {
+		return control.Errorf(control.ECONFLICT, "%s %s is still in use; delete what it holds first.", what, id)
+	}
+	return fmt.Errorf("delete %s: %w", strings.ToLower(what), err)
+}
+
+// mustAffect returns ENOTFOUND when res changed no row.
+func mustAffect(res sql.Result, err error, what, id string) error {
+	if err != nil {
+		return fmt.Errorf("write %s: %w", strings.ToLower(what), err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("write %s: %w", strings.ToLower(what), err)
+	}
+	if n == 0 {
+		return control.Errorf(control.ENOTFOUND, "%s %s was not found.", what, id)
+	}
+	return nil
+}
+
+// query builds a WHERE clause with $n placeholders.
+type query struct {
+	where []string
+	args  []any
+}
+
+func (q *query) arg(v any) string {
+	q.args = append(q.args, v)
+	return fmt.Sprintf("$%d", len(q.args))
+}
+
+func (q *query) eq(col, v string) {
+	if v != "" {
+		q.where = append(q.where, col+" = "+q.arg(v))
+	}
+}
+
+func (q *query) in(col string, vs []string) {
+	if len(vs) == 0 {
+		return
+	}
+	ps := make([]string, len(vs))
+	for i, v := range vs {
+		ps[i] = q.arg(v)
+	}
+	q.where = append(q.where, col+" IN ("+strings.Join(ps, ", ")+")")
+}
+
+func (q *query) after(v string) {
+	if v != "" {
+		q.where = append(q.where, "id > "+q.arg(v))
+	}
+}
+
+// sql returns the statement: base, the conditions, ORDER BY id, LIMIT.
+func (q *query) sql(base string, limit int) string {
+	s := base
+	if len(q.where) > 0 {
+		s += " WHERE " + strings.Join(q.where, " AND ")
+	}
+	s += " ORDER BY id"
+	if limit > 0 {
+		s += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	return s
+}
+
+func scanAll[T any](rows *sql.Rows, err error, scan func(sc scanner) (*T, error)) ([]*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanOne[T any](row *sql.Row, scan func(sc scanner) (*T, error), what, id string) (*T, error) {
+	v, err := scan(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, control.Errorf(control.ENOTFOUND, "%s %s was not found.", what, id)
+	} else if err != nil {
+		return nil, fmt.Errorf("read %s: %w", strings.ToLower(what), err)
+	}
+	return v, nil
+}
+
+// --- organizations and API keys ---
+
+const orgColumns = `id, display_name, operator, created_at, updated_at`
+
+func scanOrg(sc scanner) (*control.Organization, error) {
+	var o control.Organization
+	var op int
+	var c, u int64
+	if err := sc.Scan(&o.ID, &o.DisplayName, &op, &c, &u); err != nil {
+		return nil, err
+	}
+	o.Operator, o.CreatedAt, o.UpdatedAt = op != 0, fromMicros(c), fromMicros(u)
+	return &o, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (t *controlTx) CreateOrganization(ctx context.Context, o *control.Organization) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO organizations (`+orgColumns+`) VALUES ($1, $2, $3, $4, $5)`,
+		o.ID, o.DisplayName, boolInt(o.Operator), micros(o.CreatedAt), micros(o.UpdatedAt))
+	if err != nil {
+		return insertErr(err, "Organization", o.ID, "")
+	}
+	return nil
+}
+
+func (t *controlTx) FindOrganizationByID(ctx context.Context, id string) (*control.Organization, error) {
+	row := t.tx.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM organizations WHERE id = $1`+t.forUpdate(), id)
+	return scanOne(row, scanOrg, "Organization", id)
+}
+
+func (t *controlTx) FindOrganizations(ctx context.Context, f control.OrganizationFilter) ([]*control.Organization, error) {
+	var q query
+	q.after(f.After)
+	rows, err := t.tx.QueryContext(ctx, q.sql(`SELECT `+orgColumns+` FROM organizations`, f.Limit), q.args...)
+	out, err := scanAll(rows, err, scanOrg)
+	if err != nil {
+		return nil, fmt.Errorf("find organizations: %w", err)
+	}
+	return out, nil
+}
+
+const keyColumns = `key, org_id, description, secret_hash, created_at`
+
+func scanKey(sc scanner) (*control.APIKey, error) {
+	var k control.APIKey
+	var c int64
+	if err := sc.Scan(&k.Key, &k.OrgID, &k.Description, &k.SecretHash, &c); err != nil {
+		return nil, err
+	}
+	k.CreatedAt = fromMicros(c)
+	return &k, nil
+}
+
+func (t *controlTx) CreateAPIKey(ctx context.Context, k *control.APIKey) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5)`,
+		k.Key, k.OrgID, k.Description, k.SecretHash, micros(k.CreatedAt))
+	if err != nil {
+		return insertErr(err, "API key", k.Key, "organization")
+	}
+	return nil
+}
+
+func (t *controlTx) FindAPIKey(ctx context.Context, key string) (*control.APIKey, error) {
+	row := t.tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE key = $1`, key)
+	return scanOne(row, scanKey, "API key", key)
+}
+
+func (t *controlTx) FindAPIKeys(ctx context.Context, orgID string) ([]*control.APIKey, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE org_id = $1 ORDER BY created_at, key`, orgID)
+	out, err := scanAll(rows, err, scanKey)
+	if err != nil {
+		return nil, fmt.Errorf("find api keys: %w", err)
+	}
+	return out, nil
+}
+
+func (t *controlTx) DeleteAPIKey(ctx context.Context, orgID, key string) error {
+	res, err := t.tx.ExecContext(ctx, `DELETE FROM api_keys WHERE org_id = $1 AND key = $2`, orgID, key)
+	return mustAffect(res, err, "API key", key)
+}
+
+// --- environments ---
+
+const envColumns = `id, org_id, display_name, governance_package, created_at, updated_at`
+
+func scanEnv(sc scanner) (*control.Environment, error) {
+	var e control.Environment
+	var c, u int64
+	if err := sc.Scan(&e.ID, &e.OrgID, &e.DisplayName, &e.StreamGovernancePackage, &c, &u); err != nil {
+		return nil, err
+	}
+	e.CreatedAt, e.UpdatedAt = fromMicros(c), fromMicros(u)
+	return &e, nil
+}
+
+func (t *controlTx) CreateEnvironment(ctx context.Context, e *control.Environment) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO environments (`+envColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+		e.ID, e.OrgID, e.DisplayName, e.StreamGovernancePackage, micros(e.CreatedAt), micros(e.UpdatedAt))
+	if err != nil {
+		return insertErr(err, "Environment", e.ID, "organization")
+	}
+	return nil
+}
+
+// byID selects one row by id, and by org_id unless orgID is empty.
+func (t *controlTx) byID(ctx context.Context, table, columns, orgID, id string, lock bool) *sql.Row {
+	var q query
+	q.eq("id", id)
+	q.eq("org_id", orgID)
+	s := `SELECT ` + columns + ` FROM ` + table + ` WHERE ` + strings.Join(q.where, " AND ")
+	if lock {
+		s += t.forUpdate()
+	}
+	return t.tx.QueryRowContext(ctx, s, q.args...)
+}
+
+func (t *controlTx) FindEnvironmentByID(ctx context.Context, orgID, id string) (*control.Environment, error) {
+	return scanOne(t.byID(ctx, "environments", envColumns, orgID, id, true), scanEnv, "Environment", id)
+}
+
+func (t *controlTx) FindEnvironments(ctx context.Context, f control.EnvironmentFilter) ([]*control.Environment, error) {
+	var q query
+	q.eq("org_id", f.OrgID)
+	q.after(f.After)
+	rows, err := t.tx.QueryContext(ctx, q.sql(`SELECT `+envColumns+` FROM environments`, f.Limit), q.args...)
+	out, err := scanAll(rows, err, scanEnv)
+	if err != nil {
+		return nil, fmt.Errorf("find environments: %w", err)
+	}
+	return out, nil
+}
+
+func (t *controlTx) UpdateEnvironment(ctx context.Context, e *control.Environment) error {
+	res, err := t.tx.ExecContext(ctx, `UPDATE environments SET display_name = $1, governance_package = $2, updated_at = $3 WHERE id = $4`,
+		e.DisplayName, e.StreamGovernancePackage, micros(e.UpdatedAt), e.ID)
+	return mustAffect(res, err, "Environment", e.ID)
+}
+
+func (t *controlTx) deleteByID(ctx context.Context, table, what, orgID, id string) error {
+	var q query
+	q.eq("id", id)
+	q.eq("org_id", orgID)
+	res, err := t.tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE `+strings.Join(q.where, " AND "), q.args...)
+	if err != nil {
+		return deleteErr(err, what, id)
+	}
+	return mustAffect(res, nil, what, id)
+}
+
+func (t *controlTx) DeleteEnvironment(ctx context.Context, orgID, id string) error {
+	return t.deleteByID(ctx, "environments", "Environment", orgID, id)
+}
+
+// --- networks ---
+
+const networkColumns = `id, org_id, environment_id, display_name, cloud, region, cidr, connection_types, zones,
+	phase, error_code, error_message, azure_vnet, azure_subscription, created_at, updated_at`
+
+func splitList(s string) []string {
+	s = strings.Trim(s, ",")
+	if s == "" {
+		return []string{}
+	}
+	return strings.Split(s, ",")
+}
+
+func scanNetwork(sc scanner) (*control.Network, error) {
+	var n control.Network
+	var types, zones string
+	var c, u int64
+	err := sc.Scan(&n.ID, &n.OrgID, &n.EnvironmentID, &n.DisplayName, &n.Cloud, &n.Region, &n.CIDR, &types, &zones,
+		&n.Status.Phase, &n.Status.ErrorCode, &n.Status.ErrorMessage, &n.Status.AzureVNet, &n.Status.AzureSubscription, &c, &u)
+	if err != nil {
+		return nil, err
+	}
+	n.ConnectionTypes, n.Zones = splitList(types), splitList(zones)
+	n.CreatedAt, n.UpdatedAt = fromMicros(c), fromMicros(u)
+	return &n, nil
+}
+
+func (t *controlTx) CreateNetwork(ctx context.Context, n *control.Network) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO networks (`+networkColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		n.ID, n.OrgID, n.EnvironmentID, n.DisplayName, n.Cloud, n.Region, n.CIDR,
+		","+strings.Join(n.ConnectionTypes, ",")+",", strings.Join(n.Zones, ","),
+		n.Status.Phase, n.Status.ErrorCode, n.Status.ErrorMessage, n.Status.AzureVNet, n.Status.AzureSubscription,
+		micros(n.CreatedAt), micros(n.UpdatedAt))
+	if err != nil {
+		return insertErr(err, "Network", n.ID, "environment")
+	}
+	return nil
+}
+
+func (t *controlTx) FindNetworkByID(ctx context.Context, orgID, id string) (*control.Network, error) {
+	return scanOne(t.byID(ctx, "networks", networkColumns, orgID, id, true), scanNetwork, "Network", id)
+}
+
+func (t *controlTx) FindNetworks(ctx context.Context, f control.NetworkFilter) ([]*control.Network, error) {
+	var q query
+	q.eq("org_id", f.OrgID)
+	q.eq("environment_id", f.EnvironmentID)
+	q.in("display_name", f.DisplayNames)
+	q.in("cloud", f.Clouds)
+	q.in("region", f.Regions)
+	q.in("cidr", f.CIDRs)
+	q.in("phase", f.Phases)
+	if len(f.ConnectionTypes) > 0 {
+		var ors []string
+		for _, ct := range f.ConnectionTypes {
+			ors = append(ors, "connection_types LIKE "+q.arg("%,"+ct+",%"))
+		}
+		q.where = append(q.where, "("+strings.Join(ors, " OR ")+")")
+	}
+	q.after(f.After)
+	rows, err := t.tx.QueryContext(ctx, q.sql(`SELECT `+networkColumns+` FROM networks`, f.Limit), q.args...)
+	out, err := scanAll(rows, err, scanNetwork)
+	if err != nil {
+		return nil, fmt.Errorf("find networks: %w", err)
+	}
+	return out, nil
+}
+
+func (t *controlTx) UpdateNetwork(ctx context.Context, n *control.Network) error {
+	res, err := t.tx.ExecContext(ctx, `UPDATE networks SET display_name = $1, phase = $2, error_code = $3, error_message = $4,
+		azure_vnet = $5, azure_subscription = $6, updated_at = $7 WHERE id = $8`,
+		n.DisplayName, n.Status.Phase, n.Status.ErrorCode, n.Status.ErrorMessage, n.Status.AzureVNet, n.Status.AzureSubscription,
+		micros(n.UpdatedAt), n.ID)
+	return mustAffect(res, err, "Network", n.ID)
+}
+
+func (t *controlTx) DeleteNetwork(ctx context.Context, orgID, id string) error {
+	return t.deleteByID(ctx, "networks", "Network", orgID, id)
+}
+
+// --- peerings ---
+
+const peeringColumns = `id, org_id, environment_id, network_id, display_name, cloud, tenant, vnet, customer_region,
+	phase, error_code, error_message, created_at, updated_at`
+
+func scanPeering(sc scanner) (*control.Peering, error) {
+	var p control.Peering
+	var c, u int64
+	err := sc.Scan(&p.ID, &p.OrgID, &p.EnvironmentID, &p.NetworkID, &p.DisplayName, &p.Cloud, &p.Tenant, &p.VNet, &p.CustomerRegion,
+		&p.Status.Phase, &p.Status.ErrorCode, &p.Status.ErrorMessage, &c, &u)
+	if err != nil {
+		return nil, err
+	}
+	p.CreatedAt, p.UpdatedAt = fromMicros(c), fromMicros(u)
+	return &p, nil
+}
+
+func (t *controlTx) CreatePeering(ctx context.Context, p *control.Peering) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO peerings (`+peeringColumns+`, vnet_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		p.ID, p.OrgID, p.EnvironmentID, p.NetworkID, p.DisplayName, p.Cloud, p.Tenant, p.VNet, p.CustomerRegion,
+		p.Status.Phase, p.Status.ErrorCode, p.Status.ErrorMessage, micros(p.CreatedAt), micros(p.UpdatedAt),
+		control.VNetKey(p.VNet))
+	if err != nil {
+		if constraintKind(err) == "unique" {
+			return control.FieldErrorf(control.ECONFLICT, "/spec/cloud/vnet", "Network %s already has a peering with VNet %s.", p.NetworkID, p.VNet)
+		}
+		return insertErr(err, "Peering", p.ID, "network")
+	}
+	return nil
+}
+
+func (t *controlTx) FindPeeringByID(ctx context.Context, orgID, id string) (*control.Peering, error) {
+	return scanOne(t.byID(ctx, "peerings", peeringColumns, orgID, id, false), scanPeering, "Peering", id)
+}
+
+func (t *controlTx) FindPeerings(ctx context.Context, f control.PeeringFilter) ([]*control.Peering, error) {
+	var q query
+	q.eq("org_id", f.OrgID)
+	q.eq("environment_id", f.EnvironmentID)
+	q.in("network_id", f.NetworkIDs)
+	q.in("display_name", f.DisplayNames)
+	q.in("phase", f.Phases)
+	q.after(f.After)
+	rows, err := t.tx.QueryContext(ctx, q.sql(`SELECT `+peeringColumns+` FROM peerings`, f.Limit), q.args...)
+	out, err := scanAll(rows, err, scanPeering)
+	if err != nil {
+		return nil, fmt.Errorf("find peerings: %w", err)
+	}
+	return out, nil
+}
+
+func (t *controlTx) UpdatePeering(ctx context.Context, p *control.Peering) error {
+	res, err := t.tx.ExecContext(ctx, `UPDATE peerings SET display_name = $1, phase = $2, error_code = $3, error_message = $4,
+		updated_at = $5 WHERE id = $6`,
+		p.DisplayName, p.Status.Phase, p.Status.ErrorCode, p.Status.ErrorMessage, micros(p.UpdatedAt), p.ID)
+	return mustAffect(res, err, "Peering", p.ID)
+}
+
+func (t *controlTx) DeletePeering(ctx context.Context, orgID, id string) error {
+	return t.deleteByID(ctx, "peerings", "Peering", orgID, id)
+}
+
+// --- clusters ---
+
+const clusterColumns = `id, org_id, environment_id, network_id, display_name, availability, cloud, region, cku,
+	phase, bootstrap_endpoint, http_endpoint, created_at, updated_at`
+
+func scanCluster(sc scanner) (*control.Cluster, error) {
+	var k control.Cluster
+	var c, u int64
+	err := sc.Scan(&k.ID, &k.OrgID, &k.EnvironmentID, &k.NetworkID, &k.DisplayName, &k.Availability, &k.Cloud, &k.Region, &k.CKU,
+		&k.Status.Phase, &k.Status.BootstrapEndpoint, &k.Status.HTTPEndpoint, &c, &u)
+	if err != nil {
+		return nil, err
+	}
+	k.CreatedAt, k.UpdatedAt = fromMicros(c), fromMicros(u)
+	return &k, nil
+}
+
+func (t *controlTx) CreateCluster(ctx context.Context, c *control.Cluster) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO clusters (`+clusterColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		c.ID, c.OrgID, c.EnvironmentID, c.NetworkID, c.DisplayName, c.Availability, c.Cloud, c.Region, c.CKU,
+		c.Status.Phase, c.Status.BootstrapEndpoint, c.Status.HTTPEndpoint, micros(c.CreatedAt), micros(c.UpdatedAt))
+	if err != nil {
+		return insertErr(err, "Cluster", c.ID, "network")
+	}
+	return nil
+}
+
+func (t *controlTx) FindClusterByID(ctx context.Context, orgID, id string) (*control.Cluster, error) {
+	return scanOne(t.byID(ctx, "clusters", clusterColumns, orgID, id, false), scanCluster, "Cluster", id)
+}
+
+func (t *controlTx) FindClusters(ctx context.Context, f control.ClusterFilter) ([]*control.Cluster, error) {
+	var q query
+	q.eq("org_id", f.OrgID)
+	q.eq("environment_id", f.EnvironmentID)
+	q.in("network_id", f.NetworkIDs)
+	q.in("phase", f.Phases)
+	q.after(f.After)
+	rows, err := t.tx.QueryContext(ctx, q.sql(`SELECT `+clusterColumns+` FROM clusters`, f.Limit), q.args...)
+	out, err := scanAll(rows, err, scanCluster)
+	if err != nil {
+		return nil, fmt.Errorf("find clusters: %w", err)
+	}
+	return out, nil
+}
+
+func (t *controlTx) UpdateCluster(ctx context.Context, c *control.Cluster) error {
+	res, err := t.tx.ExecContext(ctx, `UPDATE clusters SET display_name = $1, cku = $2, phase = $3, bootstrap_endpoint = $4,
+		http_endpoint = $5, updated_at = $6 WHERE id = $7`,
+		c.DisplayName, c.CKU, c.Status.Phase, c.Status.BootstrapEndpoint, c.Status.HTTPEndpoint, micros(c.UpdatedAt), c.ID)
+	return mustAffect(res, err, "Cluster", c.ID)
+}
+
+func (t *controlTx) DeleteCluster(ctx context.Context, orgID, id string) error {
+	return t.deleteByID(ctx, "clusters", "Cluster", orgID, id)
+}
