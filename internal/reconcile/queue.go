@@ -207,7 +207,9 @@ type Reconciler interface {
 type ReconcilerFunc func(ctx context.Context, key string) (Result, error)
 
 // Reconcile calls f.
-func (f ReconcilerFunc) Reconcile(ctx context.Context, key string) (Result, error) { return f(ctx, key) }
+func (f ReconcilerFunc) Reconcile(ctx context.Context, key string) (Result, error) {
+	return f(ctx, key)
+}
 
 // Run drains q with workers goroutines calling r until ctx is done, then
 // closes q and waits for the workers. onError, if not nil, is told of

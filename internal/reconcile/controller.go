@@ -1,0 +1,227 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/peerplane/peerplane/internal/azure"
+	"github.com/peerplane/peerplane/internal/control"
+)
+
+// Control is what the reconciler needs of the control plane: reads of any
+// organization's objects, status writes that change nothing when nothing
+// changed, and purges of objects whose cleanup is done.
+type Control interface {
+	// ReconcileNetwork, ReconcilePeering and ReconcileCluster return the
+	// object whatever its organization; ENOTFOUND if it does not exist.
+	ReconcileNetwork(ctx context.Context, id string) (*control.Network, error)
+	ReconcilePeering(ctx context.Context, id string) (*control.Peering, error)
+	ReconcileCluster(ctx context.Context, id string) (*control.Cluster, error)
+	// PeeringsOfNetwork returns the network's peerings; ClustersOfNetwork
+	// its clusters.
+	PeeringsOfNetwork(ctx context.Context, networkID string) ([]*control.Peering, error)
+	ClustersOfNetwork(ctx context.Context, networkID string) ([]*control.Cluster, error)
+	// AllObjectKeys returns the keys ("network/ID", "peering/ID",
+	// "cluster/ID") of every object, to resume after a restart.
+	AllObjectKeys(ctx context.Context) ([]string, error)
+
+	UpdateNetworkStatus(ctx context.Context, id string, status control.NetworkStatus) (*control.Network, error)
+	UpdatePeeringStatus(ctx context.Context, id string, status control.PeeringStatus) (*control.Peering, error)
+	UpdateClusterStatus(ctx context.Context, id string, status control.ClusterStatus) (*control.Cluster, error)
+	PurgeNetwork(ctx context.Context, id string) error
+	PurgePeering(ctx context.Context, id string) error
+	PurgeCluster(ctx context.Context, id string) error
+
+	Settings() control.Settings
+}
+
+// Azure is the slice of Azure the reconciler calls; *azure.Client
+// implements it.
+type Azure interface {
+	ProviderTenantID() string
+	CheckTenantAccess(ctx context.Context, tenant string) error
+	GetVNet(ctx context.Context, tenant, id string) (*azure.VNet, error)
+	EnsureProviderVNet(ctx context.Context, name, location, cidr string, tags map[string]string) (*azure.VNet, error)
+	ProviderVNetID(name string) string
+	DeleteProviderVNet(ctx context.Context, name string) error
+	GetPeering(ctx context.Context, tenant, localVNetID, name string) (*azure.PeeringHalf, error)
+	ListPeerings(ctx context.Context, tenant, localVNetID string) ([]*azure.PeeringHalf, error)
+	PutPeering(ctx context.Context, tenant, localVNetID, name, remoteTenant, remoteVNetID string, syncRemote bool) (*azure.PeeringHalf, error)
+	DeletePeering(ctx context.Context, tenant, localVNetID, name string) error
+}
+
+var _ Azure = (*azure.Client)(nil)
+
+// Config configures a Controller.
+type Config struct {
+	Control Control
+	Azure   Azure
+	// LoginURL is the Entra ID authority host for consent links, such as
+	// https://login.microsoftonline.com or the embedded Azure's URL.
+	LoginURL string
+	// AppID is the provider app's client id, for the fixes.
+	AppID string
+	// Workers is the number of concurrent reconciles; default 4.
+	Workers int
+	// Backoff for failed objects; default 1s doubling to 1m.
+	Backoff Backoff
+	// Resync is how often a READY object is re-checked against Azure
+	// (Azure sends no events); default 30s.
+	Resync time.Duration
+	Logger *slog.Logger
+}
+
+// Controller reconciles networks, peerings and clusters.
+type Controller struct {
+	cfg Config
+	q   *Queue
+	log *slog.Logger
+}
+
+// New returns a controller; Run starts it.
+func New(cfg Config) *Controller {
+	if cfg.Workers == 0 {
+		cfg.Workers = 4
+	}
+	if cfg.Backoff == (Backoff{}) {
+		cfg.Backoff = Backoff{Base: time.Second, Max: time.Minute}
+	}
+	if cfg.Resync == 0 {
+		cfg.Resync = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Controller{cfg: cfg, q: NewQueue(cfg.Backoff), log: cfg.Logger}
+}
+
+// Keys of the queue.
+func networkKey(id string) string { return "network/" + id }
+func peeringKey(id string) string { return "peering/" + id }
+func clusterKey(id string) string { return "cluster/" + id }
+
+// Enqueue asks for the object kind ("network", "peering", "cluster") id
+// to be reconciled now.
+func (c *Controller) Enqueue(kind, id string) { c.q.Add(kind + "/" + id) }
+
+// EnqueueAll asks for every object to be reconciled now.
+func (c *Controller) EnqueueAll(ctx context.Context) error {
+	keys, err := c.cfg.Control.AllObjectKeys(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		c.q.Add(k)
+	}
+	return nil
+}
+
+// Run reconciles until ctx is done, starting with every stored object.
+// The controller cannot be run again afterwards.
+func (c *Controller) Run(ctx context.Context) error {
+	for {
+		err := c.EnqueueAll(ctx)
+		if err == nil {
+			break
+		}
+		c.log.Warn("list objects to resume", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+	Run(ctx, c.q, ReconcilerFunc(c.Reconcile), c.cfg.Workers, func(key string, err error, retryIn time.Duration) {
+		var f *failed
+		if errors.As(err, &f) {
+			c.log.Debug("reconcile failed; will retry", "key", key, "code", f.code, "retry_in", retryIn)
+			return
+		}
+		c.log.Warn("reconcile error; will retry", "key", key, "err", err, "retry_in", retryIn)
+	})
+	return nil
+}
+
+// failed is returned by Reconcile for an object left FAILED, so that it
+// is retried with backoff.
+type failed struct{ code string }
+
+func (f *failed) Error() string { return "failed: " + f.code }
+
+// Reconcile reconciles the object named by key.
+func (c *Controller) Reconcile(ctx context.Context, key string) (Result, error) {
+	kind, id, _ := strings.Cut(key, "/")
+	switch kind {
+	case "network":
+		return c.reconcileNetwork(ctx, id)
+	case "peering":
+		return c.reconcilePeering(ctx, id)
+	case "cluster":
+		return c.reconcileCluster(ctx, id)
+	}
+	return Result{}, nil
+}
+
+func (c *Controller) reconcileNetwork(ctx context.Context, id string) (Result, error) {
+	n, err := c.cfg.Control.ReconcileNetwork(ctx, id)
+	if control.ErrorCode(err) == control.ENOTFOUND {
+		return Result{}, nil
+	} else if err != nil {
+		return Result{}, err
+	}
+	log := c.log.With("network", id)
+	if n.Status.Phase == control.PhaseDeprovisioning {
+		peerings, err := c.cfg.Control.PeeringsOfNetwork(ctx, id)
+		if err != nil {
+			return Result{}, err
+		}
+		clusters, err := c.cfg.Control.ClustersOfNetwork(ctx, id)
+		if err != nil {
+			return Result{}, err
+		}
+		if len(peerings)+len(clusters) > 0 {
+			for _, p := range peerings {
+				c.q.Add(peeringKey(p.ID))
+			}
+			for _, cl := range clusters {
+				c.q.Add(clusterKey(cl.ID))
+			}
+			return Result{RequeueAfter: time.Second}, nil
+		}
+		if err := c.cfg.Azure.DeleteProviderVNet(ctx, n.ID); err != nil {
+			return Result{}, fmt.Errorf("delete provider vnet: %w", err)
+		}
+		if err := c.cfg.Control.PurgeNetwork(ctx, id); err != nil && control.ErrorCode(err) != control.ENOTFOUND {
+			return Result{}, err
+		}
+		log.Info("network deleted")
+		return Result{}, nil
+	}
+	v, err := c.cfg.Azure.EnsureProviderVNet(ctx, n.ID, n.Region, n.CIDR, map[string]string{"peerplane-network": n.ID, "peerplane-environment": n.EnvironmentID})
+	if err != nil {
+		return Result{}, fmt.Errorf("ensure provider vnet: %w", err)
+	}
+	rid, _ := azure.ParseVNetID(v.ID)
+	before := n.Status.Phase
+	n, err = c.cfg.Control.UpdateNetworkStatus(ctx, id, control.NetworkStatus{Phase: control.PhaseReady, AzureVNet: v.ID, AzureSubscription: rid.SubscriptionID})
+	if err != nil {
+		return Result{}, err
+	}
+	if before != control.PhaseReady {
+		log.Info("network ready", "vnet", v.ID)
+		// Peerings and clusters waiting for the network go on at once.
+		peerings, _ := c.cfg.Control.PeeringsOfNetwork(ctx, id)
+		for _, p := range peerings {
+			c.q.Add(peeringKey(p.ID))
+		}
+		clusters, _ := c.cfg.Control.ClustersOfNetwork(ctx, id)
+		for _, cl := range clusters {
+			c.q.Add(clusterKey(cl.ID))
+		}
+	}
+	return Result{RequeueAfter: c.cfg.Resync}, nil
+}
