@@ -118,6 +118,8 @@ own az builds need no shim.`,
 	return cmd
 }
 
+var cloudNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,63}$`)
+
 // AzEnv registers the embedded Azure as the active cloud of an isolated az
 // configuration directory and returns the environment az needs to use it.
 // Errors name the flag or file at fault.
@@ -125,7 +127,7 @@ func AzEnv(ctx context.Context, c AzEnvConfig) ([]AzEnvVar, error) {
 	if c.CloudName == "" {
 		c.CloudName = "Peerplane"
 	}
-	if !regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,63}$`).MatchString(c.CloudName) {
+	if !cloudNameRE.MatchString(c.CloudName) {
 		return nil, fmt.Errorf("--cloud-name %q: want letters, digits, - and _, starting with a letter", c.CloudName)
 	}
 	if c.Az == "" {
@@ -134,6 +136,9 @@ func AzEnv(ctx context.Context, c AzEnvConfig) ([]AzEnvVar, error) {
 	azURL, caFile, err := c.endpoint()
 	if err != nil {
 		return nil, err
+	}
+	if _, err := exec.LookPath(c.Az); err != nil {
+		return nil, fmt.Errorf("--az: %w (Debian: apt-get install azure-cli, or run scripts/test-deps.sh)", err)
 	}
 	configDir := c.ConfigDir
 	flag := "--config-dir"
@@ -168,9 +173,6 @@ func AzEnv(ctx context.Context, c AzEnvConfig) ([]AzEnvVar, error) {
 	env := AzCommandEnv(c.Env, vars)
 	run := func(args ...string) (string, error) {
 		return runAz(ctx, c.Az, env, args...)
-	}
-	if _, err := exec.LookPath(c.Az); err != nil {
-		return nil, fmt.Errorf("--az: %w (Debian: apt-get install azure-cli; or run scripts/test-deps.sh)", err)
 	}
 	// Register, or update a cloud registered before (the port may differ).
 	if out, err := run("cloud", "register", "--name", c.CloudName, "--cloud-config", "@"+cloudFile); err != nil {
@@ -318,7 +320,6 @@ func runAz(ctx context.Context, az string, env []string, args ...string) (string
 	cmd.Env = env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.Stdin = nil
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
 	if err != nil {
