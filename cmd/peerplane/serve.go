@@ -320,7 +320,7 @@ func printWalkthrough(out io.Writer, r Ready, cfg ServeConfig) {
 		fmt.Fprintf(out, "  Sign in as admin@contoso.example / Contoso-demo-pass1 (Global Administrator).\n")
 		fmt.Fprintf(out, "  Subscription 6f3a9d1e-2b47-4c8a-9e55-0d1c2b3a4f02, VNet contoso-network/contoso-vnet (10.1.0.0/16, eastus).\n")
 		fmt.Fprintf(out, "\n  Admin consent for the provider app:\n    %s/5b0c3a52-8e0f-4c39-9d4c-7f1e6f0a1c01/oauth2/authorize?client_id=%s&response_type=code\n", r.AzureURL, r.Provider.ClientID)
-		fmt.Fprintf(out, "\n  Use the real az CLI against it:\n    eval \"$(peerplane azure az-env --data-dir %s)\"\n    az login --username admin@contoso.example --password Contoso-demo-pass1\n", cfg.DataDir)
+		fmt.Fprintf(out, "\n  Use the real az CLI against it:\n    eval \"$(peerplane azure az-env --shim --data-dir %s)\"\n    az login --username admin@contoso.example --password Contoso-demo-pass1\n", cfg.DataDir)
 	}
 	fmt.Fprintln(out)
 }

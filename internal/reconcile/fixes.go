@@ -47,7 +47,7 @@ func fixesFor(loginURL, appID, tenant, sub, vnetID, envID, currentTag string) Fi
 		CreateSPCommand:      fmt.Sprintf("az ad sp create --id %s", appID),
 		RoleDefinitionCreate: fmt.Sprintf("az role definition create --output none --role-definition '%s'", role),
 		RoleAssignmentCreate: fmt.Sprintf(`az role assignment create --role %q --assignee "$(az ad sp list --filter "appId eq '%s'" --output tsv --query '[0].id')" --scope %q`, PeeringCreatorRole, appID, vnetID),
-		TagCommand:           fmt.Sprintf("az network vnet update --ids %q --set tags.%s=%s", vnetID, EnvTag, addToTag(currentTag, envID)),
+		TagCommand:           fmt.Sprintf("az resource tag --is-incremental --ids %q --tags %s=%s", vnetID, EnvTag, addToTag(currentTag, envID)),
 	}
 }
 
