@@ -294,7 +294,7 @@ func bootstrapProvider(ctx context.Context, emu *azureemu.Emulator, cfg ServeCon
 	if !ok {
 		return pc, fmt.Errorf("the provider app %s has no service principal in the provider tenant", app.AppID)
 	}
-	if _, err := emu.AssignRole(ctx, "/subscriptions/"+pc.SubscriptionID, azureemu.RoleNetworkContributor, sp.ID); err != nil {
+	if _, err := emu.AssignRole(ctx, "/subscriptions/"+pc.SubscriptionID, azureemu.RoleContributor, sp.ID); err != nil {
 		return pc, err
 	}
 	b, _ := json.MarshalIndent(pc, "", "  ")

@@ -282,8 +282,13 @@ func vnetFrom(v armnetwork.VirtualNetwork) *VNet {
 }
 
 // EnsureProviderVNet creates or updates the provider VNet name with
-// address space cidr in location, in the provider subscription.
+// address space cidr in location, in the provider subscription, creating
+// the provider resource group when it is missing.
 func (c *Client) EnsureProviderVNet(ctx context.Context, name, location, cidr string, tags map[string]string) (*VNet, error) {
+	v, err := c.putProviderVNet(ctx, name, location, cidr, tags)
+	if ErrorCode(err) != "ResourceGroupNotFound" {
+		return v, err
+	}
 	cr, err := c.cred(c.cfg.ProviderTenantID)
 	if err != nil {
 		return nil, err
@@ -299,6 +304,10 @@ func (c *Client) EnsureProviderVNet(ctx context.Context, name, location, cidr st
 	if _, err := rgc.CreateOrUpdate(ctx, c.cfg.ProviderResourceGroup, armresources.ResourceGroup{Location: to.Ptr(loc)}, nil); err != nil {
 		return nil, fmt.Errorf("create provider resource group: %w", translate(err))
 	}
+	return c.putProviderVNet(ctx, name, location, cidr, tags)
+}
+
+func (c *Client) putProviderVNet(ctx context.Context, name, location, cidr string, tags map[string]string) (*VNet, error) {
 	f, err := c.networkFactory(c.cfg.ProviderTenantID, c.cfg.ProviderSubscriptionID)
 	if err != nil {
 		return nil, err

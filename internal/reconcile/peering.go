@@ -212,7 +212,7 @@ func (c *Controller) run(ctx context.Context, p *control.Peering, n *control.Net
 			return fail(control.PeeringPermissionDenied,
 				fmt.Sprintf("Azure refused the provider → customer peering: the app lacks Microsoft.Network/virtualNetworks/peer/action on VNet %s (Azure: LinkedAuthorizationFailed: %s)", p.VNet, azureMessage(err)),
 				grant("Microsoft.Network/virtualNetworks/peer/action"))
-		case code == "VnetAddressSpacesOverlap":
+		case code == "VnetAddressSpacesOverlap" || code == "VnetAddressSpaceOverlapsWithAlreadyPeeredVnet":
 			return c.failAt(res, 3, control.PeeringAddressSpaceOverlap, "Azure refused the peering: "+azureMessage(err), "Use a VNet whose address space does not overlap.")
 		case err != nil:
 			return res, fmt.Errorf("create provider half: %w", err)
