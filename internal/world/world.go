@@ -23,13 +23,13 @@ type File struct {
 
 // Tenant is a tenant with what it holds.
 type Tenant struct {
-	ID            string                       `json:"id"`
-	DisplayName   string                       `json:"displayName"`
-	DefaultDomain string                       `json:"defaultDomain,omitempty"`
-	Admin         *azureemu.UserSpec           `json:"admin,omitempty"`
-	Users         []azureemu.UserSpec          `json:"users,omitempty"`
-	Applications  []azureemu.ApplicationSpec   `json:"applications,omitempty"`
-	Subscriptions []Subscription               `json:"subscriptions,omitempty"`
+	ID            string                     `json:"id"`
+	DisplayName   string                     `json:"displayName"`
+	DefaultDomain string                     `json:"defaultDomain,omitempty"`
+	Admin         *azureemu.UserSpec         `json:"admin,omitempty"`
+	Users         []azureemu.UserSpec        `json:"users,omitempty"`
+	Applications  []azureemu.ApplicationSpec `json:"applications,omitempty"`
+	Subscriptions []Subscription             `json:"subscriptions,omitempty"`
 }
 
 // Subscription is a subscription with its resource groups.
