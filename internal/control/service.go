@@ -28,14 +28,28 @@ type EnvironmentUpdate struct {
 	StreamGovernancePackage *string
 }
 
-// NetworkUpdate holds the changes PATCH may make; nil fields stay.
+// NetworkUpdate holds the changes PATCH may make; nil fields stay. Only
+// the display name may change: the other fields, when given, must equal the
+// network's (the CIDR, cloud, region and connection types are immutable).
 type NetworkUpdate struct {
-	DisplayName *string
+	DisplayName     *string
+	Cloud           *string
+	Region          *string
+	CIDR            *string
+	ConnectionTypes []string
 }
 
-// PeeringUpdate holds the changes PATCH may make; nil fields stay.
+// PeeringUpdate holds the changes PATCH may make; nil fields stay. Only the
+// display name may change: the network and the cloud details are immutable.
 type PeeringUpdate struct {
 	DisplayName *string
+	NetworkID   *string
+	Cloud       *PeeringCloud
+}
+
+// PeeringCloud is the immutable Azure part of a peering.
+type PeeringCloud struct {
+	Tenant, VNet, CustomerRegion string
 }
 
 // ClusterUpdate holds the changes PATCH may make; nil fields stay.
@@ -151,8 +165,9 @@ type OrgService interface {
 	// secret. Returns EUNAUTHORIZED otherwise (missing key or wrong secret
 	// alike).
 	Authenticate(ctx context.Context, key, secret string) (*Organization, error)
-	// CreateOrganization stores a new organization. Returns EFORBIDDEN
-	// unless the caller is an operator, EINVALID for a bad name.
+	// CreateOrganization stores a new organization (an operator one when
+	// org.Operator is set). Returns EFORBIDDEN unless the caller is an
+	// operator, EINVALID for a bad name.
 	CreateOrganization(ctx context.Context, org *Organization) error
 	// FindOrganizationByID returns ENOTFOUND if the organization does not
 	// exist or is neither the caller's nor visible to an operator caller.

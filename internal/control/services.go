@@ -323,6 +323,9 @@ func (s *Service) UpdateNetwork(ctx context.Context, envID, id string, upd Netwo
 		if n.EnvironmentID != envID {
 			return Errorf(ENOTFOUND, "Network %s was not found in environment %s.", id, envID)
 		}
+		if err := checkNetworkImmutable(n, upd); err != nil {
+			return err
+		}
 		if upd.DisplayName == nil || *upd.DisplayName == n.DisplayName {
 			return nil
 		}
@@ -485,6 +488,9 @@ func (s *Service) UpdatePeering(ctx context.Context, envID, id string, upd Peeri
 		}
 		if p.EnvironmentID != envID {
 			return Errorf(ENOTFOUND, "Peering %s was not found in environment %s.", id, envID)
+		}
+		if err := checkPeeringImmutable(p, upd); err != nil {
+			return err
 		}
 		if upd.DisplayName == nil || *upd.DisplayName == p.DisplayName {
 			return nil
@@ -695,4 +701,52 @@ func (s *Service) DeleteCluster(ctx context.Context, envID, id string) error {
 		s.changed("cluster", id)
 	}
 	return err
+}
+
+func immutable(field, what string) error {
+	return FieldErrorf(EINVALID, field, "%s cannot be changed; only the display name can.", what)
+}
+
+// checkNetworkImmutable returns EINVALID naming the first immutable field
+// upd would change.
+func checkNetworkImmutable(n *Network, upd NetworkUpdate) error {
+	if upd.CIDR != nil && *upd.CIDR != n.CIDR {
+		return immutable("/spec/cidr", "The CIDR of a network")
+	}
+	if upd.Cloud != nil && !strings.EqualFold(*upd.Cloud, n.Cloud) {
+		return immutable("/spec/cloud", "The cloud of a network")
+	}
+	if upd.Region != nil && *upd.Region != n.Region {
+		return immutable("/spec/region", "The region of a network")
+	}
+	if upd.ConnectionTypes != nil {
+		upper := make([]string, len(upd.ConnectionTypes))
+		for i, t := range upd.ConnectionTypes {
+			upper[i] = strings.ToUpper(t)
+		}
+		if !sameSet(upper, n.ConnectionTypes) {
+			return immutable("/spec/connection_types", "The connection types of a network")
+		}
+	}
+	return nil
+}
+
+// checkPeeringImmutable returns EINVALID naming the first immutable field
+// upd would change.
+func checkPeeringImmutable(p *Peering, upd PeeringUpdate) error {
+	if upd.NetworkID != nil && *upd.NetworkID != p.NetworkID {
+		return immutable("/spec/network/id", "The network of a peering")
+	}
+	if c := upd.Cloud; c != nil {
+		if c.Tenant != "" && !strings.EqualFold(c.Tenant, p.Tenant) {
+			return immutable("/spec/cloud/tenant", "The tenant of a peering")
+		}
+		if c.VNet != "" && VNetKey(c.VNet) != VNetKey(p.VNet) {
+			return immutable("/spec/cloud/vnet", "The VNet of a peering")
+		}
+		if c.CustomerRegion != "" && c.CustomerRegion != p.CustomerRegion {
+			return immutable("/spec/cloud/customer_region", "The customer region of a peering")
+		}
+	}
+	return nil
 }
