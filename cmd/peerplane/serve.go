@@ -22,7 +22,13 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+
+	"github.com/peerplane/peerplane/internal/api"
+	"github.com/peerplane/peerplane/internal/azure"
 	"github.com/peerplane/peerplane/internal/azureemu"
+	"github.com/peerplane/peerplane/internal/control"
+	"github.com/peerplane/peerplane/internal/reconcile"
 	"github.com/peerplane/peerplane/internal/store"
 	"github.com/peerplane/peerplane/internal/tlsca"
 	"github.com/peerplane/peerplane/internal/world"
@@ -109,10 +115,11 @@ func newServeCmd(getenv func(string) string) *cobra.Command {
 
 // Ready describes a started server, for tests and the walkthrough.
 type Ready struct {
-	APIURL   string
-	AzureURL string
-	CAFile   string
-	Provider ProviderCredentials
+	APIURL      string
+	AzureURL    string
+	CAFile      string
+	Provider    ProviderCredentials
+	Credentials Credentials
 }
 
 // ProviderCredentials are the provider's own identities, kept in
@@ -199,8 +206,46 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		return fmt.Errorf("--listen: %w", err)
 	}
 	defer apiLn.Close()
+	svc := control.NewService(db.Control(), control.DefaultSettings())
+	creds, err := bootstrapOrganization(ctx, svc, cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("bootstrap organization: %w", err)
+	}
+	azHTTP := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}}
+	azClient, err := azure.New(azure.Config{
+		Cloud: cloud.Configuration{
+			ActiveDirectoryAuthorityHost: azureURL + "/",
+			Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
+				cloud.ResourceManager: {Audience: "https://management.core.windows.net/", Endpoint: azureURL},
+			},
+		},
+		Transport:                azHTTP,
+		DisableInstanceDiscovery: true,
+		ProviderTenantID:         prov.TenantID,
+		ClientID:                 prov.ClientID,
+		ClientSecret:             prov.ClientSecret,
+		ProviderSubscriptionID:   prov.SubscriptionID,
+	})
+	if err != nil {
+		return err
+	}
+	newController := func() *reconcile.Controller {
+		return reconcile.New(reconcile.Config{Control: svc, Azure: azClient, LoginURL: azureURL, AppID: prov.ClientID,
+			Logger: log.With("component", "reconciler")})
+	}
+	host, _ := os.Hostname()
+	leader := &reconcile.Leader{Lease: db, Name: "reconciler", Holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), uuid.NewString()[:8]),
+		TTL: 6 * time.Second, New: newController, Logger: log.With("component", "leader")}
+	svc.OnChange = func(c control.Change) { leader.Enqueue(c.Kind, c.ID) }
+	diagnoser := newController()
+
 	apiMux := http.NewServeMux()
 	apiMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	apiMux.Handle("/", api.New(api.Options{
+		Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Settings: svc,
+		Diagnose: func(ctx context.Context, p *control.Peering) (any, error) { return diagnoser.Diagnose(ctx, p) },
+		Logger:   log.With("component", "api"),
+	}))
 
 	azSrv := &http.Server{Handler: emu, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
@@ -209,6 +254,11 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return ignoreClosed(azSrv.ServeTLS(azLn, "", "")) })
 	g.Go(func() error { return ignoreClosed(apiSrv.Serve(apiLn)) })
+	g.Go(func() error { leader.Run(gctx); return nil })
+	g.Go(func() error {
+		watchAzureEvents(gctx, azHTTP, azureURL, cfg.OperatorToken, prov.TenantID, svc, leader, log.With("component", "events"))
+		return nil
+	})
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -219,7 +269,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	if err := tlsca.WriteFileAtomic(filepath.Join(cfg.DataDir, "endpoints.json"), append(endpoint, '\n'), 0o644); err != nil {
 		return err
 	}
-	r := Ready{APIURL: "http://" + apiLn.Addr().String(), AzureURL: azureURL, CAFile: ca.CertPath, Provider: prov}
+	r := Ready{APIURL: "http://" + apiLn.Addr().String(), AzureURL: azureURL, CAFile: ca.CertPath, Provider: prov, Credentials: creds}
 	printWalkthrough(out, r, cfg)
 	if ready != nil {
 		ready(r)
@@ -314,6 +364,7 @@ func printWalkthrough(out io.Writer, r Ready, cfg ServeConfig) {
 	fmt.Fprintf(out, "Peerplane is running.\n\n")
 	fmt.Fprintf(out, "  Control plane API:  %s\n", r.APIURL)
 	fmt.Fprintf(out, "  Embedded Azure:     %s   (CA certificate: %s)\n", r.AzureURL, r.CAFile)
+	fmt.Fprintf(out, "  API key:            %s   (secret in %s)\n", r.Credentials.APIKey, filepath.Join(cfg.DataDir, "credentials.json"))
 	fmt.Fprintf(out, "  Provider tenant:    %s   (app %s, credentials in %s)\n", r.Provider.TenantID, r.Provider.ClientID, filepath.Join(cfg.DataDir, "provider.json"))
 	if cfg.Demo {
 		fmt.Fprintf(out, "\nDemo customer tenant Contoso (5b0c3a52-8e0f-4c39-9d4c-7f1e6f0a1c01):\n")
@@ -323,4 +374,114 @@ func printWalkthrough(out io.Writer, r Ready, cfg ServeConfig) {
 		fmt.Fprintf(out, "\n  Use the real az CLI against it:\n    eval \"$(peerplane azure az-env --shim --data-dir %s)\"\n    az login --username admin@contoso.example --password Contoso-demo-pass1\n", cfg.DataDir)
 	}
 	fmt.Fprintln(out)
+}
+
+// Credentials are the first organization's Cloud API key, written to
+// DATA_DIR/credentials.json (mode 0600) on first start.
+type Credentials struct {
+	APIKey         string `json:"api_key"`
+	APISecret      string `json:"api_secret"`
+	OrganizationID string `json:"organization_id"`
+}
+
+// bootstrapOrganization makes sure an operator organization exists and
+// that DATA_DIR/credentials.json holds one of its API keys. It is
+// idempotent: an existing file is kept as it is.
+func bootstrapOrganization(ctx context.Context, svc *control.Service, dir string) (Credentials, error) {
+	path := filepath.Join(dir, "credentials.json")
+	var c Credentials
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, &c); err != nil {
+			return c, fmt.Errorf("%s: %w", path, err)
+		}
+		if _, err := svc.Authenticate(ctx, c.APIKey, c.APISecret); err == nil {
+			return c, nil
+		}
+		// A key deleted through the API, or a new store: make another.
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return c, err
+	}
+	octx := control.NewOperatorContext(ctx)
+	orgs, _, err := svc.FindOrganizations(octx, control.Page{Size: 100})
+	if err != nil {
+		return c, err
+	}
+	var org *control.Organization
+	for _, o := range orgs {
+		if o.Operator {
+			org = o
+			break
+		}
+	}
+	if org == nil {
+		org = &control.Organization{DisplayName: "Default organization", Operator: true}
+		if err := svc.CreateOrganization(octx, org); err != nil {
+			return c, err
+		}
+	}
+	key, secret, err := svc.CreateAPIKey(octx, org.ID, "created by peerplane serve")
+	if err != nil {
+		return c, err
+	}
+	c = Credentials{APIKey: key.Key, APISecret: secret, OrganizationID: org.ID}
+	b, _ := json.MarshalIndent(c, "", "  ")
+	return c, tlsca.WriteFileAtomic(path, append(b, '\n'), 0o600)
+}
+
+// watchAzureEvents long-polls the embedded Azure's change feed and hands
+// the peerings a change may affect to the reconciler, so that a consent,
+// role assignment, tag or deleted half is acted on at once rather than at
+// the next retry.
+func watchAzureEvents(ctx context.Context, client *http.Client, azureURL, token, providerTenant string, svc *control.Service, leader *reconcile.Leader, log *slog.Logger) {
+	after := int64(-1)
+	for ctx.Err() == nil {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/_emulator/events?after=%d&wait=25s", azureURL, after), nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		var body struct {
+			Events []azureemu.Event `json:"events"`
+			Last   int64            `json:"last"`
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Debug("read azure events", "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+			continue
+		}
+		if after >= 0 {
+			tenants := map[string]bool{}
+			for _, ev := range body.Events {
+				t := strings.ToLower(ev.TenantID)
+				if strings.EqualFold(t, providerTenant) {
+					t = ""
+				}
+				tenants[t] = true
+			}
+			if body.Last < after { // the emulator restarted: resync all
+				tenants[""] = true
+			}
+			if tenants[""] {
+				tenants = map[string]bool{"": true}
+			}
+			for t := range tenants {
+				keys, err := svc.PeeringKeysForTenant(ctx, t)
+				if err != nil {
+					log.Warn("find peerings for an azure change", "tenant", t, "err", err)
+					continue
+				}
+				leader.EnqueueKeys(keys)
+			}
+		}
+		after = body.Last
+	}
 }

@@ -30,6 +30,11 @@ type Options struct {
 	Clusters     control.ClusterService
 	Orgs         control.OrgService
 
+	// Diagnose runs a peering's checklist; nil disables the route.
+	Diagnose Diagnoser
+	// Settings are the operator settings; nil disables the route.
+	Settings SettingsStore
+
 	// BaseURL prefixes metadata.self and related links, e.g.
 	// "https://api.example.com". Empty: derived from each request.
 	BaseURL string
@@ -94,6 +99,8 @@ func (s *Server) routes() {
 	s.handle("GET /peerplane/v1/organizations/{id}/api-keys", s.listAPIKeys)
 	s.handle("POST /peerplane/v1/organizations/{id}/api-keys", s.createAPIKey)
 	s.handle("DELETE /peerplane/v1/organizations/{id}/api-keys/{key}", s.deleteAPIKey)
+
+	s.peerplaneRoutes()
 
 	s.mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")

@@ -1,6 +1,9 @@
 package control
 
-import "context"
+import (
+	"context"
+	"strings"
+)
 
 // The methods below are for the reconciler: they act on any organization's
 // objects, take no caller, and write only when something changed (so a
@@ -101,4 +104,145 @@ func (s *Service) PurgePeering(ctx context.Context, id string) error {
 		}
 		return tx.DeletePeering(ctx, "", id)
 	})
+}
+
+// ReconcileNetwork returns the network id of any organization. Returns
+// ENOTFOUND if it does not exist.
+func (s *Service) ReconcileNetwork(ctx context.Context, id string) (*Network, error) {
+	var n *Network
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		n, err = tx.FindNetworkByID(ctx, "", id)
+		return err
+	})
+	return n, err
+}
+
+// ReconcilePeering returns the peering id of any organization. Returns
+// ENOTFOUND if it does not exist.
+func (s *Service) ReconcilePeering(ctx context.Context, id string) (*Peering, error) {
+	var p *Peering
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		p, err = tx.FindPeeringByID(ctx, "", id)
+		return err
+	})
+	return p, err
+}
+
+// ReconcileCluster returns the cluster id of any organization. Returns
+// ENOTFOUND if it does not exist.
+func (s *Service) ReconcileCluster(ctx context.Context, id string) (*Cluster, error) {
+	var c *Cluster
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		c, err = tx.FindClusterByID(ctx, "", id)
+		return err
+	})
+	return c, err
+}
+
+// PeeringsOfNetwork returns the peerings of network networkID.
+func (s *Service) PeeringsOfNetwork(ctx context.Context, networkID string) ([]*Peering, error) {
+	var ps []*Peering
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		ps, err = tx.FindPeerings(ctx, PeeringFilter{NetworkIDs: []string{networkID}})
+		return err
+	})
+	return ps, err
+}
+
+// ClustersOfNetwork returns the clusters of network networkID.
+func (s *Service) ClustersOfNetwork(ctx context.Context, networkID string) ([]*Cluster, error) {
+	var cs []*Cluster
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		cs, err = tx.FindClusters(ctx, ClusterFilter{NetworkIDs: []string{networkID}})
+		return err
+	})
+	return cs, err
+}
+
+// AllObjectKeys returns "network/ID", "peering/ID" and "cluster/ID" for
+// every network, peering and cluster of every organization, so that a
+// reconciler can resume all of them after a restart or a failover.
+func (s *Service) AllObjectKeys(ctx context.Context) ([]string, error) {
+	var keys []string
+	err := s.store.View(ctx, func(tx Tx) error {
+		ns, err := tx.FindNetworks(ctx, NetworkFilter{})
+		if err != nil {
+			return err
+		}
+		for _, n := range ns {
+			keys = append(keys, "network/"+n.ID)
+		}
+		ps, err := tx.FindPeerings(ctx, PeeringFilter{})
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			keys = append(keys, "peering/"+p.ID)
+		}
+		cs, err := tx.FindClusters(ctx, ClusterFilter{})
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			keys = append(keys, "cluster/"+c.ID)
+		}
+		return nil
+	})
+	return keys, err
+}
+
+// RetryPeering asks for the peering to be tried again now: a FAILED or
+// DISCONNECTED peering goes back to PROVISIONING (the console's "Create
+// connection"), which also lets the reconciler re-create a half the
+// customer deleted. Returns ENOTFOUND if the peering is not in envID of
+// the caller's organization, ECONFLICT if it is being deleted.
+func (s *Service) RetryPeering(ctx context.Context, envID, id string) (*Peering, error) {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var p *Peering
+	err = s.store.Update(ctx, func(tx Tx) error {
+		if p, err = tx.FindPeeringByID(ctx, org.ID, id); err != nil {
+			return err
+		}
+		if p.EnvironmentID != envID {
+			return Errorf(ENOTFOUND, "Peering %s was not found in environment %s.", id, envID)
+		}
+		switch p.Status.Phase {
+		case PhaseDeprovisioning:
+			return Errorf(ECONFLICT, "Peering %s is being deleted.", id)
+		case PhaseFailed, PhaseDisconnected:
+			p.Status = PeeringStatus{Phase: PhaseProvisioning}
+			p.UpdatedAt = s.now()
+			return tx.UpdatePeering(ctx, p)
+		}
+		return nil
+	})
+	if err == nil {
+		s.changed("peering", id)
+	}
+	return p, err
+}
+
+// PeeringKeysForTenant returns "peering/ID" for every peering with a VNet
+// in tenant (all peerings when tenant is empty): what an Azure change in
+// that tenant may affect.
+func (s *Service) PeeringKeysForTenant(ctx context.Context, tenant string) ([]string, error) {
+	var keys []string
+	err := s.store.View(ctx, func(tx Tx) error {
+		ps, err := tx.FindPeerings(ctx, PeeringFilter{})
+		for _, p := range ps {
+			if tenant == "" || strings.EqualFold(p.Tenant, tenant) {
+				keys = append(keys, "peering/"+p.ID)
+			}
+		}
+		return err
+	})
+	return keys, err
 }

@@ -130,6 +130,10 @@ type PeeringService interface {
 	// removes both Azure halves, then the row (PurgePeering). Returns
 	// ENOTFOUND if the peering does not exist.
 	DeletePeering(ctx context.Context, envID, id string) error
+	// RetryPeering sends a FAILED or DISCONNECTED peering back to
+	// PROVISIONING so that it is reconciled now. Returns ENOTFOUND as
+	// FindPeeringByID does, ECONFLICT if the peering is being deleted.
+	RetryPeering(ctx context.Context, envID, id string) (*Peering, error)
 }
 
 // ClusterService manages the caller's Dedicated clusters.

@@ -34,7 +34,6 @@ type Control interface {
 	UpdateClusterStatus(ctx context.Context, id string, status control.ClusterStatus) (*control.Cluster, error)
 	PurgeNetwork(ctx context.Context, id string) error
 	PurgePeering(ctx context.Context, id string) error
-	PurgeCluster(ctx context.Context, id string) error
 
 	Settings() control.Settings
 }
