@@ -1,0 +1,109 @@
+package reconcile
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Lease is a named leader lease shared by replicas (internal/store
+// implements it in SQLite and PostgreSQL).
+type Lease interface {
+	TryAcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	ReleaseLease(ctx context.Context, name, holder string) error
+}
+
+// Leader runs a fresh controller while this replica holds the lease, and
+// stops it as soon as the lease cannot be renewed; another replica then
+// takes over within the lease's TTL.
+type Leader struct {
+	Lease  Lease
+	Name   string // lease name, e.g. "reconciler"
+	Holder string // this replica's unique id
+	TTL    time.Duration
+	New    func() *Controller
+	Logger *slog.Logger
+
+	mu      sync.Mutex
+	current *Controller
+}
+
+// Current returns the running controller, or nil when not leading.
+func (l *Leader) Current() *Controller {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.current
+}
+
+// Enqueue passes a change to the running controller, if any.
+func (l *Leader) Enqueue(kind, id string) {
+	if c := l.Current(); c != nil {
+		c.Enqueue(kind, id)
+	}
+}
+
+// EnqueueKeys passes keys ("kind/id") to the running controller, if any.
+func (l *Leader) EnqueueKeys(keys []string) {
+	if c := l.Current(); c != nil {
+		for _, k := range keys {
+			c.q.Add(k)
+		}
+	}
+}
+
+// Run campaigns for the lease until ctx is done, renewing it every TTL/3.
+func (l *Leader) Run(ctx context.Context) {
+	log := l.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var stop context.CancelFunc
+	var done chan struct{}
+	resign := func() {
+		if stop != nil {
+			stop()
+			<-done
+			stop = nil
+			l.mu.Lock()
+			l.current = nil
+			l.mu.Unlock()
+		}
+	}
+	tick := time.NewTicker(l.TTL / 3)
+	defer tick.Stop()
+	for {
+		ok, err := l.Lease.TryAcquireLease(ctx, l.Name, l.Holder, l.TTL)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil:
+			log.Warn("renew leader lease", "err", err)
+			if stop != nil {
+				log.Warn("cannot renew the leader lease: stopping the reconciler")
+				resign()
+			}
+		case ok && stop == nil:
+			log.Info("leading: starting the reconciler", "holder", l.Holder)
+			c := l.New()
+			var cctx context.Context
+			cctx, stop = context.WithCancel(ctx)
+			done = make(chan struct{})
+			l.mu.Lock()
+			l.current = c
+			l.mu.Unlock()
+			go func() { defer close(done); c.Run(cctx) }()
+		case !ok && stop != nil:
+			log.Warn("lost the leader lease: stopping the reconciler")
+			resign()
+		}
+		select {
+		case <-ctx.Done():
+			resign()
+			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = l.Lease.ReleaseLease(rctx, l.Name, l.Holder)
+			cancel()
+			return
+		case <-tick.C:
+		}
+	}
+}
