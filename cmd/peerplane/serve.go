@@ -207,6 +207,9 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	}
 	defer apiLn.Close()
 	svc := control.NewService(db.Control(), control.DefaultSettings())
+	if err := svc.LoadSettings(ctx); err != nil {
+		return fmt.Errorf("load operator settings: %w", err)
+	}
 	creds, err := bootstrapOrganization(ctx, svc, cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("bootstrap organization: %w", err)

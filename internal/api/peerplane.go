@@ -14,7 +14,7 @@ type Diagnoser func(ctx context.Context, p *control.Peering) (any, error)
 // SettingsStore reads and replaces the operator settings.
 type SettingsStore interface {
 	Settings() control.Settings
-	SetSettings(control.Settings) error
+	SetSettings(context.Context, control.Settings) error
 }
 
 func (s *Server) peerplaneRoutes() {
@@ -90,7 +90,7 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &next); err != nil {
 		return err
 	}
-	if err := s.opts.Settings.SetSettings(next); err != nil {
+	if err := s.opts.Settings.SetSettings(r.Context(), next); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, s.opts.Settings.Settings())

@@ -2,6 +2,8 @@ package control
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -48,11 +50,46 @@ func (s *Service) Settings() Settings {
 	return s.settings
 }
 
-// SetSettings replaces the settings. Returns EINVALID for settings that
-// cannot work (Settings.Validate). Quotas apply to later changes only.
-func (s *Service) SetSettings(settings Settings) error {
+// SetSettings validates settings, stores them and makes them current.
+// Returns EINVALID for settings that cannot work (Settings.Validate).
+// Quotas apply to later changes only.
+func (s *Service) SetSettings(ctx context.Context, settings Settings) error {
 	if err := settings.Validate(); err != nil {
 		return err
+	}
+	body, err := json.Marshal(settings)
+	if err != nil {
+		return err
+	}
+	if err := s.store.Update(ctx, func(tx Tx) error { return tx.SaveSettings(ctx, body) }); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settings = settings
+	return nil
+}
+
+// LoadSettings makes the stored settings current, over the defaults for
+// fields they lack. With none stored, the current settings stay.
+func (s *Service) LoadSettings(ctx context.Context) error {
+	var body []byte
+	if err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		body, err = tx.LoadSettings(ctx)
+		return err
+	}); err != nil {
+		return err
+	}
+	if body == nil {
+		return nil
+	}
+	settings := s.Settings()
+	if err := json.Unmarshal(body, &settings); err != nil {
+		return fmt.Errorf("decode stored settings: %w", err)
+	}
+	if err := settings.Validate(); err != nil {
+		return fmt.Errorf("stored settings: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

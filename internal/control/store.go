@@ -106,6 +106,12 @@ type Tx interface {
 	// DeleteCluster removes the cluster's row. Returns ENOTFOUND if it does
 	// not exist or belongs to another organization.
 	DeleteCluster(ctx context.Context, orgID, id string) error
+
+	// LoadSettings returns the stored operator settings document, or nil
+	// when none was saved.
+	LoadSettings(ctx context.Context) ([]byte, error)
+	// SaveSettings stores the operator settings document.
+	SaveSettings(ctx context.Context, body []byte) error
 }
 
 // OrganizationFilter selects organizations. After and Limit page through

@@ -564,3 +564,26 @@ func (t *controlTx) UpdateCluster(ctx context.Context, c *control.Cluster) error
 func (t *controlTx) DeleteCluster(ctx context.Context, orgID, id string) error {
 	return t.deleteByID(ctx, "clusters", "Cluster", orgID, id)
 }
+
+// LoadSettings implements control.Tx.
+func (t *controlTx) LoadSettings(ctx context.Context) ([]byte, error) {
+	var body string
+	err := t.tx.QueryRowContext(ctx, `SELECT body FROM control_settings WHERE name = 'settings'`).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load settings: %w", err)
+	}
+	return []byte(body), nil
+}
+
+// SaveSettings implements control.Tx.
+func (t *controlTx) SaveSettings(ctx context.Context, body []byte) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO control_settings (name, body) VALUES ('settings', $1)
+		ON CONFLICT (name) DO UPDATE SET body = excluded.body`, string(body))
+	if err != nil {
+		return fmt.Errorf("save settings: %w", err)
+	}
+	return nil
+}

@@ -34,6 +34,7 @@ func RunControl(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"Race/EnvironmentQuota", testControlRaceEnvironmentQuota},
 		{"Race/ClusterBudget", testControlRaceClusterBudget},
 		{"Race/NetworkOverlap", testControlRaceNetworkOverlap},
+		{"Settings", testControlSettings},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
