@@ -259,6 +259,21 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	g.Go(func() error { return ignoreClosed(apiSrv.Serve(apiLn)) })
 	g.Go(func() error { leader.Run(gctx); return nil })
 	g.Go(func() error {
+		// Replicas sharing PostgreSQL see each other's settings changes.
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-t.C:
+				if err := svc.LoadSettings(gctx); err != nil && gctx.Err() == nil {
+					log.Warn("reload operator settings", "err", err)
+				}
+			}
+		}
+	})
+	g.Go(func() error {
 		watchAzureEvents(gctx, azHTTP, azureURL, cfg.OperatorToken, prov.TenantID, svc, leader, log.With("component", "events"))
 		return nil
 	})
