@@ -67,8 +67,10 @@ type Emulator struct {
 	signer *rsa.PrivateKey
 	keyID  string
 
-	mu sync.RWMutex
-	st *state
+	mu  sync.RWMutex
+	st  *state
+	gen int64             // generation of st, with a VersionedDocStore
+	vs  VersionedDocStore // e.store, when it is shared
 
 	events *eventLog
 
@@ -102,6 +104,7 @@ func New(ctx context.Context, opts Options) (*Emulator, error) {
 	if e.store == nil {
 		e.store = &MemoryDocStore{}
 	}
+	e.vs, _ = e.store.(VersionedDocStore)
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -124,6 +127,16 @@ func New(ctx context.Context, opts Options) (*Emulator, error) {
 func (e *Emulator) BaseURL() string { return e.base }
 
 func (e *Emulator) reload(ctx context.Context) error {
+	var gen int64
+	if e.vs != nil {
+		// Read the generation first: a write landing between the two
+		// reads only makes the next sync reload once more.
+		g, err := e.vs.Generation(ctx)
+		if err != nil {
+			return fmt.Errorf("load azure state: %w", err)
+		}
+		gen = g
+	}
 	docs, err := e.store.LoadDocs(ctx)
 	if err != nil {
 		return fmt.Errorf("load azure state: %w", err)
@@ -134,14 +147,49 @@ func (e *Emulator) reload(ctx context.Context) error {
 			return err
 		}
 	}
-	e.st = st
+	e.st, e.gen = st, gen
 	return nil
+}
+
+// sync reloads the state when another process sharing the store wrote to
+// it since it was loaded. It costs one read of the generation.
+func (e *Emulator) sync(ctx context.Context) error {
+	if e.vs == nil {
+		return nil
+	}
+	g, err := e.vs.Generation(ctx)
+	if err != nil {
+		return err
+	}
+	e.mu.RLock()
+	current := e.gen == g
+	e.mu.RUnlock()
+	if current {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.gen == g {
+		return nil
+	}
+	return e.reload(ctx)
 }
 
 // update runs fn under the write lock and persists what it recorded. If fn
 // fails nothing is persisted, and if persisting fails the in-memory state
-// is reloaded from the store so that it matches what is durable.
+// is reloaded from the store so that it matches what is durable. With a
+// shared store, a change based on a state another process has since
+// changed is re-run on the fresh state.
 func (e *Emulator) update(ctx context.Context, fn func(t *txn) error) error {
+	for attempt := 0; ; attempt++ {
+		err := e.tryUpdate(ctx, fn)
+		if !errors.Is(err, ErrStaleGeneration) || attempt == 4 {
+			return err
+		}
+	}
+}
+
+func (e *Emulator) tryUpdate(ctx context.Context, fn func(t *txn) error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	t := &txn{s: e.st, puts: map[[2]string]any{}, deletes: map[[2]string]bool{}}
@@ -158,12 +206,25 @@ func (e *Emulator) update(ctx context.Context, fn func(t *txn) error) error {
 	}
 	puts, deletes, err := t.docs()
 	if err == nil {
-		err = e.store.ApplyDocs(context.WithoutCancel(ctx), puts, deletes)
+		wctx := context.WithoutCancel(ctx)
+		if e.vs != nil {
+			var gen int64
+			if gen, err = e.vs.ApplyDocsAt(wctx, e.gen, puts, deletes); err == nil {
+				e.gen = gen
+			}
+		} else {
+			err = e.store.ApplyDocs(wctx, puts, deletes)
+		}
 	}
 	if err != nil {
-		e.log.Error("persist azure state", "err", err)
+		if !errors.Is(err, ErrStaleGeneration) {
+			e.log.Error("persist azure state", "err", err)
+		}
 		if rerr := e.reload(ctx); rerr != nil {
 			return errors.Join(err, rerr)
+		}
+		if errors.Is(err, ErrStaleGeneration) {
+			return err
 		}
 		return fmt.Errorf("persist azure state: %w", err)
 	}
@@ -227,6 +288,11 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeARMError(w, http.StatusInternalServerError, "InternalServerError", "The server encountered an internal error.")
 		}
 	}()
+	if err := e.sync(r.Context()); err != nil {
+		e.log.Error("sync azure state", "err", err)
+		writeARMError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "The embedded Azure cannot read its store; try again.")
+		return
+	}
 	first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	switch strings.ToLower(first) {
 	case "_emulator":

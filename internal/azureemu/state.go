@@ -3,6 +3,7 @@ package azureemu
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -22,6 +23,23 @@ type DocStore interface {
 	LoadDocs(ctx context.Context) ([]Doc, error)
 	ApplyDocs(ctx context.Context, puts []Doc, deletes []Doc) error
 }
+
+// VersionedDocStore is a DocStore that several processes may share (one
+// PostgreSQL behind several replicas). Its generation grows with every
+// batch written by anyone; the emulator reloads when it sees another
+// writer's generation, and writes only on top of the generation it loaded.
+type VersionedDocStore interface {
+	DocStore
+	// Generation returns the current generation.
+	Generation(ctx context.Context) (int64, error)
+	// ApplyDocsAt applies the batch only if the generation is still gen,
+	// returning the new one; ErrStaleGeneration (nothing written) if not.
+	ApplyDocsAt(ctx context.Context, gen int64, puts, deletes []Doc) (int64, error)
+}
+
+// ErrStaleGeneration is returned by VersionedDocStore.ApplyDocsAt when
+// another writer changed the state since it was loaded.
+var ErrStaleGeneration = errors.New("azure state changed since it was loaded")
 
 // MemoryDocStore is a DocStore that keeps nothing across processes; for
 // tests and for callers that want an ephemeral emulator.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,7 +12,7 @@ import (
 )
 
 // DB persists the embedded Azure's documents in the azure_docs table.
-var _ azureemu.DocStore = (*DB)(nil)
+var _ azureemu.VersionedDocStore = (*DB)(nil)
 
 // AzureDocs returns db as the embedded Azure's document store.
 func (db *DB) AzureDocs() azureemu.DocStore { return db }
@@ -91,31 +92,56 @@ ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, updated_at = exclude
 // is. Deleting a missing document is not an error. When one document is
 // both put and deleted, the put wins; when one is put twice, the later one
 // wins. A put with an empty Kind or Key fails the whole batch. A nil Body is
-// stored as empty.
+// stored as empty. It bumps the generation.
 func (db *DB) ApplyDocs(ctx context.Context, puts, deletes []azureemu.Doc) error {
-	ops := planDocs(puts, deletes)
-	if len(ops) == 0 {
-		return ctx.Err()
+	_, err := db.applyDocs(ctx, -1, puts, deletes)
+	return err
+}
+
+// ApplyDocsAt is ApplyDocs, but only if the generation is still gen: it
+// returns the new generation, or azureemu.ErrStaleGeneration (writing
+// nothing) when another writer got there first.
+func (db *DB) ApplyDocsAt(ctx context.Context, gen int64, puts, deletes []azureemu.Doc) (int64, error) {
+	return db.applyDocs(ctx, gen, puts, deletes)
+}
+
+// Generation returns the number of ApplyDocs batches ever committed.
+func (db *DB) Generation(ctx context.Context) (int64, error) {
+	var gen int64
+	if err := db.r.QueryRowContext(ctx, `SELECT gen FROM azure_generation WHERE id = 1`).Scan(&gen); err != nil {
+		return 0, fmt.Errorf("read azure generation: %w", err)
 	}
-	var err error
-	if len(ops) == 1 {
-		// One statement is atomic on its own; skipping BEGIN and COMMIT
-		// saves PostgreSQL two round trips.
-		err = execDocOp(ctx, db.w, ops[0])
-	} else {
-		err = db.writeTx(ctx, func(tx *sql.Tx) error {
-			for _, op := range ops {
-				if err := execDocOp(ctx, tx, op); err != nil {
-					return err
-				}
+	return gen, nil
+}
+
+// applyDocs writes the batch and bumps the generation, first checking it
+// is want unless want is negative.
+func (db *DB) applyDocs(ctx context.Context, want int64, puts, deletes []azureemu.Doc) (int64, error) {
+	ops := planDocs(puts, deletes)
+	var gen int64
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		// The generation row is written first: on PostgreSQL its row lock
+		// orders concurrent batches.
+		if err := tx.QueryRowContext(ctx, `UPDATE azure_generation SET gen = gen + 1 WHERE id = 1 RETURNING gen`).Scan(&gen); err != nil {
+			return err
+		}
+		if want >= 0 && gen != want+1 {
+			return azureemu.ErrStaleGeneration
+		}
+		for _, op := range ops {
+			if err := execDocOp(ctx, tx, op); err != nil {
+				return err
 			}
-			return nil
-		})
+		}
+		return nil
+	})
+	if errors.Is(err, azureemu.ErrStaleGeneration) {
+		return 0, err
 	}
 	if err != nil {
-		return fmt.Errorf("apply azure docs: %w", err)
+		return 0, fmt.Errorf("apply azure docs: %w", err)
 	}
-	return nil
+	return gen, nil
 }
 
 // execDocOp runs one write of a batch on tx, or on its own.
