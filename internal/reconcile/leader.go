@@ -85,8 +85,8 @@ func (l *Leader) Run(ctx context.Context) {
 		case ok && stop == nil:
 			log.Info("leading: starting the reconciler", "holder", l.Holder)
 			c := l.New()
-			var cctx context.Context
-			cctx, stop = context.WithCancel(ctx)
+			cctx, cancel := context.WithCancel(ctx)
+			stop = cancel
 			done = make(chan struct{})
 			l.mu.Lock()
 			l.current = c
