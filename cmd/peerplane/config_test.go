@@ -35,6 +35,15 @@ func TestServeConfigFromFlagsAndEnv(t *testing.T) {
 		{name: "bad tenant id", args: []string{"--provider-tenant-id", "x"}, wantErr: "--provider-tenant-id"},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "--log-level"},
 		{name: "empty data dir", args: []string{"--data-dir", ""}, wantErr: "--data-dir"},
+		{name: "external azure needs a tenant", args: []string{"--external-azure"}, wantErr: "--provider-tenant-id"},
+		{name: "external azure needs a subscription", args: []string{"--external-azure", "--provider-tenant-id", "11111111-1111-4111-8111-111111111111"}, wantErr: "--provider-subscription-id"},
+		{name: "external azure needs a secret", args: []string{"--external-azure", "--provider-tenant-id", "11111111-1111-4111-8111-111111111111", "--provider-subscription-id", "22222222-2222-4222-8222-222222222222"}, wantErr: "PEERPLANE_PROVIDER_CLIENT_SECRET"},
+		{name: "external azure takes no demo", args: []string{"--external-azure", "--demo", "--provider-tenant-id", "11111111-1111-4111-8111-111111111111", "--provider-subscription-id", "22222222-2222-4222-8222-222222222222"}, env: map[string]string{"PEERPLANE_PROVIDER_CLIENT_SECRET": "s"}, wantErr: "--demo"},
+		{name: "external azure", args: []string{"--external-azure", "--provider-tenant-id", "11111111-1111-4111-8111-111111111111", "--provider-subscription-id", "22222222-2222-4222-8222-222222222222"}, env: map[string]string{"PEERPLANE_PROVIDER_CLIENT_SECRET": "s"}, check: func(t *testing.T, c ServeConfig) {
+			if !c.ExternalAzure || c.ProviderClientSecret != "s" || c.AzureARMEndpoint != "https://management.azure.com" || c.AzureAuthorityHost != "https://login.microsoftonline.com/" {
+				t.Fatalf("external azure config = %+v", c)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -47,6 +48,23 @@ type ServeConfig struct {
 	ProviderTenantID string
 	OperatorToken    string
 	LogLevel         string
+
+	// ExternalAzure points the reconciler at a real Azure (public cloud by
+	// default) as the provider app, instead of the embedded one, which is
+	// then not started. It needs ProviderTenantID, ProviderSubscriptionID
+	// and ProviderClientSecret (from $PEERPLANE_PROVIDER_CLIENT_SECRET only,
+	// to keep it out of process listings).
+	ExternalAzure          bool
+	ProviderSubscriptionID string
+	ProviderClientSecret   string
+	AzureAuthorityHost     string
+	AzureARMEndpoint       string
+	AzureARMAudience       string
+	// AzureCAFile, with ExternalAzure, is a PEM bundle to trust instead of
+	// the system's roots (an Azure Stack, a proxy, another Peerplane's
+	// embedded Azure); it also turns off Entra ID instance discovery,
+	// which only the public cloud answers.
+	AzureCAFile string
 }
 
 // bindServeFlags registers serve's flags on fs with defaults from getenv.
@@ -66,6 +84,13 @@ func bindServeFlags(fs *pflag.FlagSet, c *ServeConfig, getenv func(string) strin
 	fs.StringVar(&c.ProviderAppID, "provider-app-id", env("PEERPLANE_PROVIDER_APP_ID", azureemu.DefaultProviderAppID), "client id of the provider's multi-tenant app ($PEERPLANE_PROVIDER_APP_ID)")
 	fs.StringVar(&c.ProviderTenantID, "provider-tenant-id", env("PEERPLANE_PROVIDER_TENANT_ID", ""), "provider tenant id; default: generated on first start ($PEERPLANE_PROVIDER_TENANT_ID)")
 	fs.StringVar(&c.OperatorToken, "operator-token", env("PEERPLANE_OPERATOR_TOKEN", ""), "bearer token that opens /_emulator routes beyond loopback ($PEERPLANE_OPERATOR_TOKEN)")
+	fs.BoolVar(&c.ExternalAzure, "external-azure", getenv("PEERPLANE_EXTERNAL_AZURE") == "true" || getenv("PEERPLANE_EXTERNAL_AZURE") == "1", "reconcile against a real Azure as the provider app instead of the embedded one ($PEERPLANE_EXTERNAL_AZURE)")
+	fs.StringVar(&c.ProviderSubscriptionID, "provider-subscription-id", env("PEERPLANE_PROVIDER_SUBSCRIPTION_ID", ""), "with --external-azure: the subscription of the provider VNets ($PEERPLANE_PROVIDER_SUBSCRIPTION_ID)")
+	fs.StringVar(&c.AzureAuthorityHost, "azure-authority-host", env("PEERPLANE_AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com/"), "with --external-azure: Entra ID authority host ($PEERPLANE_AZURE_AUTHORITY_HOST)")
+	fs.StringVar(&c.AzureARMEndpoint, "azure-arm-endpoint", env("PEERPLANE_AZURE_ARM_ENDPOINT", "https://management.azure.com"), "with --external-azure: Resource Manager endpoint ($PEERPLANE_AZURE_ARM_ENDPOINT)")
+	fs.StringVar(&c.AzureARMAudience, "azure-arm-audience", env("PEERPLANE_AZURE_ARM_AUDIENCE", "https://management.core.windows.net/"), "with --external-azure: Resource Manager token audience ($PEERPLANE_AZURE_ARM_AUDIENCE)")
+	fs.StringVar(&c.AzureCAFile, "azure-ca-file", env("PEERPLANE_AZURE_CA_FILE", ""), "with --external-azure: PEM CA bundle to trust for Azure, for a private cloud or another Peerplane's embedded Azure ($PEERPLANE_AZURE_CA_FILE)")
+	c.ProviderClientSecret = getenv("PEERPLANE_PROVIDER_CLIENT_SECRET")
 	fs.StringVar(&c.LogLevel, "log-level", env("PEERPLANE_LOG_LEVEL", "info"), "debug, info, warn or error ($PEERPLANE_LOG_LEVEL)")
 }
 
@@ -87,6 +112,18 @@ func (c *ServeConfig) validate() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
+	}
+	if c.ExternalAzure {
+		switch {
+		case !azureemu.IsGUID(c.ProviderTenantID):
+			return errors.New("--external-azure needs --provider-tenant-id, the provider app's home tenant (a GUID)")
+		case !azureemu.IsGUID(c.ProviderSubscriptionID):
+			return errors.New("--external-azure needs --provider-subscription-id, where provider VNets are created (a GUID)")
+		case c.ProviderClientSecret == "":
+			return errors.New("--external-azure needs the provider app's client secret in $PEERPLANE_PROVIDER_CLIENT_SECRET")
+		case c.Demo || c.World != "":
+			return errors.New("--demo and --world seed the embedded Azure; they do not go with --external-azure")
+		}
 	}
 	return nil
 }
@@ -154,52 +191,51 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	}
 	defer db.Close()
 
-	ca, err := tlsca.LoadOrCreate(cfg.DataDir)
-	if err != nil {
-		return fmt.Errorf("certificate authority: %w", err)
-	}
-	azHost, _, _ := net.SplitHostPort(cfg.AzureListen)
-	if azHost == "" || azHost == "0.0.0.0" || azHost == "::" {
-		azHost = "127.0.0.1"
-	}
-	cert, err := ca.ServerCertificate(azHost, "127.0.0.1", "::1", "localhost")
-	if err != nil {
-		return fmt.Errorf("server certificate: %w", err)
-	}
-	azLn, err := net.Listen("tcp", cfg.AzureListen)
-	if err != nil {
-		return fmt.Errorf("--azure-listen: %w", err)
-	}
-	defer azLn.Close()
-	_, azPort, _ := net.SplitHostPort(azLn.Addr().String())
-	azureURL := "https://" + net.JoinHostPort(azHost, azPort)
-
-	emu, err := azureemu.New(ctx, azureemu.Options{BaseURL: azureURL, Store: db, OperatorToken: cfg.OperatorToken, Logger: log.With("component", "azure")})
-	if err != nil {
-		return err
-	}
-	prov, err := bootstrapProvider(ctx, emu, cfg)
-	if err != nil {
-		return fmt.Errorf("bootstrap provider: %w", err)
-	}
-	if cfg.Demo {
-		demo, err := world.Demo()
-		if err == nil {
-			err = world.Apply(ctx, emu, demo)
+	var (
+		az       *embeddedAzure
+		azCfg    azure.Config
+		loginURL string
+		prov     ProviderCredentials
+	)
+	if cfg.ExternalAzure {
+		prov = ProviderCredentials{TenantID: cfg.ProviderTenantID, SubscriptionID: cfg.ProviderSubscriptionID, ClientID: cfg.ProviderAppID, ClientSecret: cfg.ProviderClientSecret}
+		loginURL = strings.TrimRight(cfg.AzureAuthorityHost, "/")
+		azCfg = azure.Config{Cloud: cloud.Configuration{
+			ActiveDirectoryAuthorityHost: cfg.AzureAuthorityHost,
+			Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
+				cloud.ResourceManager: {Audience: cfg.AzureARMAudience, Endpoint: cfg.AzureARMEndpoint},
+			},
+		}}
+		if cfg.AzureCAFile != "" {
+			pem, err := os.ReadFile(cfg.AzureCAFile)
+			if err != nil {
+				return fmt.Errorf("--azure-ca-file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("--azure-ca-file %s holds no PEM certificate", cfg.AzureCAFile)
+			}
+			azCfg.Transport = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}}
+			azCfg.DisableInstanceDiscovery = true
 		}
-		if err != nil {
-			return fmt.Errorf("load demo world: %w", err)
+	} else {
+		if az, err = startEmbeddedAzure(ctx, cfg, db, log); err != nil {
+			return err
 		}
-	}
-	if cfg.World != "" {
-		f, err := world.ReadFile(cfg.World)
-		if err == nil {
-			err = world.Apply(ctx, emu, f)
-		}
-		if err != nil {
-			return fmt.Errorf("--world: %w", err)
+		defer az.ln.Close()
+		prov, loginURL = az.prov, az.url
+		azCfg = azure.Config{
+			Cloud: cloud.Configuration{
+				ActiveDirectoryAuthorityHost: az.url + "/",
+				Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
+					cloud.ResourceManager: {Audience: "https://management.core.windows.net/", Endpoint: az.url},
+				},
+			},
+			Transport:                az.client,
+			DisableInstanceDiscovery: true,
 		}
 	}
+	azCfg.ProviderTenantID, azCfg.ClientID, azCfg.ClientSecret, azCfg.ProviderSubscriptionID = prov.TenantID, prov.ClientID, prov.ClientSecret, prov.SubscriptionID
 
 	apiLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -214,26 +250,12 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	if err != nil {
 		return fmt.Errorf("bootstrap organization: %w", err)
 	}
-	azHTTP := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}}
-	azClient, err := azure.New(azure.Config{
-		Cloud: cloud.Configuration{
-			ActiveDirectoryAuthorityHost: azureURL + "/",
-			Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
-				cloud.ResourceManager: {Audience: "https://management.core.windows.net/", Endpoint: azureURL},
-			},
-		},
-		Transport:                azHTTP,
-		DisableInstanceDiscovery: true,
-		ProviderTenantID:         prov.TenantID,
-		ClientID:                 prov.ClientID,
-		ClientSecret:             prov.ClientSecret,
-		ProviderSubscriptionID:   prov.SubscriptionID,
-	})
+	azClient, err := azure.New(azCfg)
 	if err != nil {
 		return err
 	}
 	newController := func() *reconcile.Controller {
-		return reconcile.New(reconcile.Config{Control: svc, Azure: azClient, LoginURL: azureURL, AppID: prov.ClientID,
+		return reconcile.New(reconcile.Config{Control: svc, Azure: azClient, LoginURL: loginURL, AppID: prov.ClientID,
 			Logger: log.With("component", "reconciler")})
 	}
 	host, _ := os.Hostname()
@@ -250,12 +272,9 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		Logger:   log.With("component", "api"),
 	}))
 
-	azSrv := &http.Server{Handler: emu, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	apiSrv := &http.Server{Handler: apiMux, ReadHeaderTimeout: 10 * time.Second}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return ignoreClosed(azSrv.ServeTLS(azLn, "", "")) })
 	g.Go(func() error { return ignoreClosed(apiSrv.Serve(apiLn)) })
 	g.Go(func() error { leader.Run(gctx); return nil })
 	g.Go(func() error {
@@ -273,21 +292,33 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 			}
 		}
 	})
-	g.Go(func() error {
-		watchAzureEvents(gctx, azHTTP, azureURL, cfg.OperatorToken, prov.TenantID, svc, leader, log.With("component", "events"))
-		return nil
-	})
+	if az != nil {
+		g.Go(func() error { return ignoreClosed(az.srv.ServeTLS(az.ln, "", "")) })
+		g.Go(func() error {
+			watchAzureEvents(gctx, az.client, az.url, cfg.OperatorToken, prov.TenantID, svc, leader, log.With("component", "events"))
+			return nil
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		return errors.Join(azSrv.Shutdown(sctx), apiSrv.Shutdown(sctx))
+		err := apiSrv.Shutdown(sctx)
+		if az != nil {
+			err = errors.Join(err, az.srv.Shutdown(sctx))
+		}
+		return err
 	})
-	endpoint, _ := json.MarshalIndent(map[string]string{"url": azureURL, "ca_file": ca.CertPath, "api_url": "http://" + apiLn.Addr().String()}, "", "  ")
+	endpoints := map[string]string{"api_url": "http://" + apiLn.Addr().String()}
+	r := Ready{APIURL: endpoints["api_url"], Provider: prov, Credentials: creds}
+	if az != nil {
+		endpoints["url"], endpoints["ca_file"] = az.url, az.ca.CertPath
+		r.AzureURL, r.CAFile = az.url, az.ca.CertPath
+	}
+	endpoint, _ := json.MarshalIndent(endpoints, "", "  ")
 	if err := tlsca.WriteFileAtomic(filepath.Join(cfg.DataDir, "endpoints.json"), append(endpoint, '\n'), 0o644); err != nil {
 		return err
 	}
-	r := Ready{APIURL: "http://" + apiLn.Addr().String(), AzureURL: azureURL, CAFile: ca.CertPath, Provider: prov, Credentials: creds}
 	printWalkthrough(out, r, cfg)
 	if ready != nil {
 		ready(r)
@@ -381,9 +412,17 @@ func randomPassword() string {
 func printWalkthrough(out io.Writer, r Ready, cfg ServeConfig) {
 	fmt.Fprintf(out, "Peerplane is running.\n\n")
 	fmt.Fprintf(out, "  Control plane API:  %s\n", r.APIURL)
-	fmt.Fprintf(out, "  Embedded Azure:     %s   (CA certificate: %s)\n", r.AzureURL, r.CAFile)
+	if r.AzureURL != "" {
+		fmt.Fprintf(out, "  Embedded Azure:     %s   (CA certificate: %s)\n", r.AzureURL, r.CAFile)
+	} else {
+		fmt.Fprintf(out, "  Azure:              external, %s and %s\n", cfg.AzureAuthorityHost, cfg.AzureARMEndpoint)
+	}
 	fmt.Fprintf(out, "  API key:            %s   (secret in %s)\n", r.Credentials.APIKey, filepath.Join(cfg.DataDir, "credentials.json"))
-	fmt.Fprintf(out, "  Provider tenant:    %s   (app %s, credentials in %s)\n", r.Provider.TenantID, r.Provider.ClientID, filepath.Join(cfg.DataDir, "provider.json"))
+	if r.AzureURL != "" {
+		fmt.Fprintf(out, "  Provider tenant:    %s   (app %s, credentials in %s)\n", r.Provider.TenantID, r.Provider.ClientID, filepath.Join(cfg.DataDir, "provider.json"))
+	} else {
+		fmt.Fprintf(out, "  Provider tenant:    %s   (app %s, subscription %s)\n", r.Provider.TenantID, r.Provider.ClientID, r.Provider.SubscriptionID)
+	}
 	if cfg.Demo {
 		fmt.Fprintf(out, "\nDemo customer tenant Contoso (5b0c3a52-8e0f-4c39-9d4c-7f1e6f0a1c01):\n")
 		fmt.Fprintf(out, "  Sign in as admin@contoso.example / Contoso-demo-pass1 (Global Administrator).\n")
@@ -502,4 +541,79 @@ func watchAzureEvents(ctx context.Context, client *http.Client, azureURL, token,
 		}
 		after = body.Last
 	}
+}
+
+// embeddedAzure is the embedded Azure's listener, server and the client
+// that trusts its CA.
+type embeddedAzure struct {
+	url    string
+	ca     *tlsca.CA
+	ln     net.Listener
+	srv    *http.Server
+	client *http.Client
+	prov   ProviderCredentials
+}
+
+// startEmbeddedAzure loads the embedded Azure from db, bootstraps the
+// provider, seeds the demo and world files, and listens (not yet serving)
+// on --azure-listen over TLS with a certificate from the data directory's
+// CA.
+func startEmbeddedAzure(ctx context.Context, cfg ServeConfig, db *store.DB, log *slog.Logger) (*embeddedAzure, error) {
+	ca, err := tlsca.LoadOrCreate(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("certificate authority: %w", err)
+	}
+	host, _, _ := net.SplitHostPort(cfg.AzureListen)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	cert, err := ca.ServerCertificate(host, "127.0.0.1", "::1", "localhost")
+	if err != nil {
+		return nil, fmt.Errorf("server certificate: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.AzureListen)
+	if err != nil {
+		return nil, fmt.Errorf("--azure-listen: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			ln.Close()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	url := "https://" + net.JoinHostPort(host, port)
+	emu, err := azureemu.New(ctx, azureemu.Options{BaseURL: url, Store: db, OperatorToken: cfg.OperatorToken, Logger: log.With("component", "azure")})
+	if err != nil {
+		return nil, err
+	}
+	prov, err := bootstrapProvider(ctx, emu, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap provider: %w", err)
+	}
+	if cfg.Demo {
+		demo, err := world.Demo()
+		if err == nil {
+			err = world.Apply(ctx, emu, demo)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load demo world: %w", err)
+		}
+	}
+	if cfg.World != "" {
+		f, err := world.ReadFile(cfg.World)
+		if err == nil {
+			err = world.Apply(ctx, emu, f)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--world: %w", err)
+		}
+	}
+	ok = true
+	return &embeddedAzure{
+		url: url, ca: ca, ln: ln, prov: prov,
+		srv: &http.Server{Handler: emu, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+			ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
+		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}},
+	}, nil
 }
