@@ -99,7 +99,11 @@ func (c *ServeConfig) validate() error {
 	if c.DataDir == "" {
 		return errors.New("--data-dir must not be empty")
 	}
-	for flag, addr := range map[string]string{"--listen": c.Listen, "--azure-listen": c.AzureListen} {
+	addrs := map[string]string{"--listen": c.Listen}
+	if !c.ExternalAzure {
+		addrs["--azure-listen"] = c.AzureListen
+	}
+	for flag, addr := range addrs {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("%s %q is not host:port: %w", flag, addr, err)
 		}
