@@ -126,7 +126,9 @@ func TestExternalAzure(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var tok struct{ AccessToken string `json:"access_token"` }
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
 		json.NewDecoder(resp.Body).Decode(&tok)
 		if tok.AccessToken == "" {
 			t.Fatalf("no token for %s: %s", scope, resp.Status)
