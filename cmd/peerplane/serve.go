@@ -60,6 +60,13 @@ type ServeConfig struct {
 	AzureAuthorityHost     string
 	AzureARMEndpoint       string
 	AzureARMAudience       string
+	// LeaseTTL is the reconciler's leader lease: a replica that dies
+	// holding it is replaced within about this long (hidden; tests that
+	// kill servers shorten it).
+	LeaseTTL time.Duration
+	// WrapAzure, when set, wraps the reconciler's Azure client (in-process
+	// callers only, such as `peerplane bench` timing the Azure calls).
+	WrapAzure func(reconcile.Azure) reconcile.Azure
 	// AzureCAFile, with ExternalAzure, is a PEM bundle to trust instead of
 	// the system's roots (an Azure Stack, a proxy, another Peerplane's
 	// embedded Azure); it also turns off Entra ID instance discovery,
@@ -91,6 +98,9 @@ func bindServeFlags(fs *pflag.FlagSet, c *ServeConfig, getenv func(string) strin
 	fs.StringVar(&c.AzureARMAudience, "azure-arm-audience", env("PEERPLANE_AZURE_ARM_AUDIENCE", "https://management.core.windows.net/"), "with --external-azure: Resource Manager token audience ($PEERPLANE_AZURE_ARM_AUDIENCE)")
 	fs.StringVar(&c.AzureCAFile, "azure-ca-file", env("PEERPLANE_AZURE_CA_FILE", ""), "with --external-azure: PEM CA bundle to trust for Azure, for a private cloud or another Peerplane's embedded Azure ($PEERPLANE_AZURE_CA_FILE)")
 	c.ProviderClientSecret = getenv("PEERPLANE_PROVIDER_CLIENT_SECRET")
+	ttl, _ := time.ParseDuration(env("PEERPLANE_LEASE_TTL", "6s"))
+	fs.DurationVar(&c.LeaseTTL, "lease-ttl", ttl, "how long a dead leader's reconciler lease blocks the next one ($PEERPLANE_LEASE_TTL)")
+	_ = fs.MarkHidden("lease-ttl")
 	fs.StringVar(&c.LogLevel, "log-level", env("PEERPLANE_LOG_LEVEL", "info"), "debug, info, warn or error ($PEERPLANE_LOG_LEVEL)")
 }
 
@@ -258,13 +268,21 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	if err != nil {
 		return err
 	}
+	var recAzure reconcile.Azure = azClient
+	if cfg.WrapAzure != nil {
+		recAzure = cfg.WrapAzure(azClient)
+	}
+	leaseTTL := cfg.LeaseTTL
+	if leaseTTL <= 0 {
+		leaseTTL = 6 * time.Second
+	}
 	newController := func() *reconcile.Controller {
-		return reconcile.New(reconcile.Config{Control: svc, Azure: azClient, LoginURL: loginURL, AppID: prov.ClientID,
+		return reconcile.New(reconcile.Config{Control: svc, Azure: recAzure, LoginURL: loginURL, AppID: prov.ClientID,
 			Logger: log.With("component", "reconciler")})
 	}
 	host, _ := os.Hostname()
 	leader := &reconcile.Leader{Lease: db, Name: "reconciler", Holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), uuid.NewString()[:8]),
-		TTL: 6 * time.Second, New: newController, Logger: log.With("component", "leader")}
+		TTL: leaseTTL, New: newController, Logger: log.With("component", "leader")}
 	svc.OnChange = func(c control.Change) { leader.Enqueue(c.Kind, c.ID) }
 	diagnoser := newController()
 

@@ -151,8 +151,18 @@ type failed struct{ code string }
 
 func (f *failed) Error() string { return "failed: " + f.code }
 
+type keyCtx struct{}
+
+// KeyFrom returns the key ("peering/ID", …) being reconciled in ctx, or "",
+// so that a wrapped Azure client can attribute its calls to an object.
+func KeyFrom(ctx context.Context) string {
+	k, _ := ctx.Value(keyCtx{}).(string)
+	return k
+}
+
 // Reconcile reconciles the object named by key.
 func (c *Controller) Reconcile(ctx context.Context, key string) (Result, error) {
+	ctx = context.WithValue(ctx, keyCtx{}, key)
 	kind, id, _ := strings.Cut(key, "/")
 	switch kind {
 	case "network":
