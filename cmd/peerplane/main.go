@@ -30,5 +30,6 @@ func newRootCmd(getenv func(string) string) *cobra.Command {
 	}
 	root.AddCommand(newServeCmd(getenv))
 	root.AddCommand(newAzureCmd(getenv))
+	root.AddCommand(newBenchCmd())
 	return root
 }
