@@ -24,14 +24,14 @@ import (
 
 // Demo world ids (internal/world/demo.yaml).
 const (
-	benchTenant        = "5b0c3a52-8e0f-4c39-9d4c-7f1e6f0a1c01"
-	benchSubscription  = "6f3a9d1e-2b47-4c8a-9e55-0d1c2b3a4f02"
-	benchResourceGroup = "contoso-network"
-	benchAdmin         = "admin@contoso.example"
-	benchAdminPassword = "Contoso-demo-pass1"
-	benchAzureCLIClientID  = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
-	benchARMScope          = "https://management.core.windows.net//.default"
-	benchRoleName   = "Confluent Cloud Peering Creator"
+	benchTenant           = "5b0c3a52-8e0f-4c39-9d4c-7f1e6f0a1c01"
+	benchSubscription     = "6f3a9d1e-2b47-4c8a-9e55-0d1c2b3a4f02"
+	benchResourceGroup    = "contoso-network"
+	benchAdmin            = "admin@contoso.example"
+	benchAdminPassword    = "Contoso-demo-pass1"
+	benchAzureCLIClientID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+	benchARMScope         = "https://management.core.windows.net//.default"
+	benchRoleName         = "Confluent Cloud Peering Creator"
 )
 
 var benchRoleActions = []string{
@@ -341,7 +341,7 @@ func benchListHalves(ctx context.Context, arm *benchJSON, vnet string) ([]benchH
 	for i := 0; i < 1000 && path != ""; i++ {
 		var page struct {
 			Value    []benchHalf `json:"value"`
-			NextLink string           `json:"nextLink"`
+			NextLink string      `json:"nextLink"`
 		}
 		if _, err := arm.do(ctx, http.MethodGet, path, nil, &page); err != nil {
 			return nil, err
