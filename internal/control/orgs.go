@@ -2,7 +2,10 @@ package control
 
 import (
 	"context"
+	"crypto/subtle"
 	"strings"
+	"sync"
+	"time"
 )
 
 // NewOperatorContext returns a copy of ctx whose caller is the operator
@@ -23,6 +26,10 @@ func (s *Service) Authenticate(ctx context.Context, key, secret string) (*Organi
 	if key == "" || secret == "" || len(key) > 64 || len(secret) > 256 {
 		return nil, unauthorized
 	}
+	hash := HashSecret(secret)
+	if org := s.auth.get(key, hash); org != nil {
+		return org, nil
+	}
 	var org *Organization
 	err := s.store.View(ctx, func(tx Tx) error {
 		k, err := tx.FindAPIKey(ctx, key)
@@ -40,7 +47,54 @@ func (s *Service) Authenticate(ctx context.Context, key, secret string) (*Organi
 		}
 		return err
 	})
+	if err == nil {
+		s.auth.put(key, hash, org)
+	}
 	return org, err
+}
+
+// authTTL is how long a verified API key is trusted without reading the
+// store again: every request otherwise pays a store transaction for it. A
+// key deleted through this replica stops working at once, through another
+// replica within authTTL.
+const authTTL = time.Second
+
+type authEntry struct {
+	hash  string
+	org   Organization
+	until time.Time
+}
+
+// authCache remembers API keys verified within authTTL.
+type authCache struct {
+	mu sync.Mutex
+	m  map[string]authEntry
+}
+
+func (c *authCache) get(key, hash string) *Organization {
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if !ok || time.Now().After(e.until) || subtle.ConstantTimeCompare([]byte(e.hash), []byte(hash)) != 1 {
+		return nil
+	}
+	org := e.org
+	return &org
+}
+
+func (c *authCache) put(key, hash string, org *Organization) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= 10000 {
+		c.m = map[string]authEntry{}
+	}
+	c.m[key] = authEntry{hash: hash, org: *org, until: time.Now().Add(authTTL)}
+}
+
+func (c *authCache) forget(key string) {
+	c.mu.Lock()
+	delete(c.m, key)
+	c.mu.Unlock()
 }
 
 // CreateOrganization implements OrgService.
@@ -164,5 +218,7 @@ func (s *Service) DeleteAPIKey(ctx context.Context, orgID, key string) error {
 	if !canSee(caller, orgID) {
 		return Errorf(ENOTFOUND, "Organization %s was not found.", orgID)
 	}
-	return s.store.Update(ctx, func(tx Tx) error { return tx.DeleteAPIKey(ctx, orgID, key) })
+	err = s.store.Update(ctx, func(tx Tx) error { return tx.DeleteAPIKey(ctx, orgID, key) })
+	s.auth.forget(key)
+	return err
 }

@@ -28,6 +28,8 @@ type Service struct {
 
 	mu       sync.RWMutex
 	settings Settings
+
+	auth authCache // API keys verified recently
 }
 
 var (
