@@ -36,7 +36,7 @@ func (s controlStore) View(ctx context.Context, fn func(tx control.Tx) error) er
 		return fmt.Errorf("control store: begin: %w", err)
 	}
 	defer tx.Rollback()
-	return fn(&controlTx{tx: tx})
+	return fn(&controlTx{tx: tx, db: s.db, pool: s.db.r})
 }
 
 // Update implements control.Store: a write transaction (BEGIN IMMEDIATE on
@@ -52,6 +52,32 @@ func (s controlStore) Update(ctx context.Context, fn func(tx control.Tx) error) 
 type controlTx struct {
 	tx   *sql.Tx
 	lock bool // append FOR UPDATE to parent lookups
+	// db and pool (the pool tx came from), when set, let by-id reads
+	// reuse prepared statements.
+	db   *DB
+	pool *sql.DB
+}
+
+// queryRow runs q in the transaction, on SQLite with a statement prepared
+// once per connection: preparing dominates a point read there. (pgx
+// caches prepared statements itself.)
+func (t *controlTx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if t.pool == nil || t.db.dialect == DialectPostgres {
+		return t.tx.QueryRowContext(ctx, q, args...)
+	}
+	key := stmtKey{t.pool, q}
+	st, _ := t.db.stmts.Load(key)
+	if st == nil {
+		p, err := t.pool.PrepareContext(ctx, q)
+		if err != nil {
+			return t.tx.QueryRowContext(ctx, q, args...)
+		}
+		var loaded bool
+		if st, loaded = t.db.stmts.LoadOrStore(key, p); loaded {
+			p.Close()
+		}
+	}
+	return t.tx.StmtContext(ctx, st.(*sql.Stmt)).QueryRowContext(ctx, args...)
 }
 
 var _ control.Tx = (*controlTx)(nil)
@@ -273,7 +299,7 @@ func (t *controlTx) CreateAPIKey(ctx context.Context, k *control.APIKey) error {
 }
 
 func (t *controlTx) FindAPIKey(ctx context.Context, key string) (*control.APIKey, error) {
-	row := t.tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE key = $1`, key)
+	row := t.queryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE key = $1`, key)
 	return scanOne(row, scanKey, "API key", key)
 }
 
@@ -323,7 +349,7 @@ func (t *controlTx) byID(ctx context.Context, table, columns, orgID, id string, 
 	if lock {
 		s += t.forUpdate()
 	}
-	return t.tx.QueryRowContext(ctx, s, q.args...)
+	return t.queryRow(ctx, s, q.args...)
 }
 
 func (t *controlTx) FindEnvironmentByID(ctx context.Context, orgID, id string) (*control.Environment, error) {
@@ -586,4 +612,10 @@ func (t *controlTx) SaveSettings(ctx context.Context, body []byte) error {
 		return fmt.Errorf("save settings: %w", err)
 	}
 	return nil
+}
+
+// stmtKey names a statement prepared on one pool.
+type stmtKey struct {
+	pool  *sql.DB
+	query string
 }

@@ -59,6 +59,7 @@ type DB struct {
 	// r runs reads. On SQLite its connections are query_only; with WAL
 	// they read the last committed state without blocking the writer.
 	r      *sql.DB
+	stmts  sync.Map // stmtKey → *sql.Stmt, see controlTx.queryRow
 	now    func() time.Time
 	logger *slog.Logger
 
