@@ -214,12 +214,17 @@ func benchConverge(ctx context.Context, bc benchConfig, r Ready, timer *azureTim
 	if err != nil {
 		return nil, err
 	}
-	nw, err := benchCreateNetwork(ctx, api, env, "10.200.0.0/16")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := benchWaitNetwork(ctx, api, env, nw, 30*time.Second); err != nil {
-		return nil, err
+	// 25 peerings per network by default: spread them.
+	var nws []string
+	for j := range (bc.Peerings + 24) / 25 {
+		nw, err := benchCreateNetwork(ctx, api, env, fmt.Sprintf("10.%d.0.0/16", 200+j))
+		if err != nil {
+			return nil, err
+		}
+		if _, err := benchWaitNetwork(ctx, api, env, nw, 30*time.Second); err != nil {
+			return nil, err
+		}
+		nws = append(nws, nw)
 	}
 	sp, err := cust.consent(ctx, r.Provider.ClientID)
 	if err != nil {
@@ -235,7 +240,7 @@ func benchConverge(ctx context.Context, bc benchConfig, r Ready, timer *azureTim
 		if vnets[i], err = cust.createVNet(ctx, fmt.Sprintf("bench-vnet-%03d", i), fmt.Sprintf("10.%d.0.0/16", 10+i), env); err != nil {
 			return nil, fmt.Errorf("vnet %d: %w", i, err)
 		}
-		p, _, err := benchCreatePeering(ctx, api, env, nw, benchTenant, vnets[i], fmt.Sprintf("bench-%03d", i))
+		p, _, err := benchCreatePeering(ctx, api, env, nws[i/25], benchTenant, vnets[i], fmt.Sprintf("bench-%03d", i))
 		if err != nil {
 			return nil, fmt.Errorf("peering %d: %w", i, err)
 		}
