@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/peerplane/peerplane/internal/cli"
 )
 
 func main() {
@@ -31,5 +33,6 @@ func newRootCmd(getenv func(string) string) *cobra.Command {
 	root.AddCommand(newServeCmd(getenv))
 	root.AddCommand(newAzureCmd(getenv))
 	root.AddCommand(newBenchCmd())
+	cli.AddCommands(root, getenv)
 	return root
 }

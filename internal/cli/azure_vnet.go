@@ -1,0 +1,236 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
+	"github.com/spf13/cobra"
+)
+
+// vnetRef is a VNet named by --ids or by --subscription, --resource-group
+// and --name.
+type vnetRef struct {
+	ids, subscription, group, name string
+}
+
+func (v *vnetRef) addFlags(cmd *cobra.Command, withIDs bool) {
+	fs := cmd.Flags()
+	if withIDs {
+		fs.StringVar(&v.ids, "ids", "", "the VNet's resource id (instead of --subscription, --resource-group and --name)")
+	}
+	fs.StringVar(&v.subscription, "subscription", "", "subscription id (default: the only one of the signed-in user)")
+	fs.StringVarP(&v.group, "resource-group", "g", "", "resource group")
+	fs.StringVarP(&v.name, "name", "n", "", "VNet name")
+}
+
+// resolve returns subscription, resource group and name.
+func (v *vnetRef) resolve(cmd *cobra.Command, defaultSub func() (string, error)) (string, string, string, error) {
+	if v.ids != "" {
+		p := strings.Split(strings.Trim(v.ids, "/"), "/")
+		if len(p) != 8 || !strings.EqualFold(p[0], "subscriptions") || !strings.EqualFold(p[2], "resourceGroups") || !strings.EqualFold(p[6], "virtualNetworks") {
+			return "", "", "", usageError(cmd, "--ids %q is not a VNet resource id (/subscriptions/…/resourceGroups/…/providers/Microsoft.Network/virtualNetworks/…)", v.ids)
+		}
+		return p[1], p[3], p[7], nil
+	}
+	if v.group == "" || v.name == "" {
+		return "", "", "", usageError(cmd, "pass --ids, or --resource-group and --name")
+	}
+	sub := v.subscription
+	if sub == "" {
+		s, err := defaultSub()
+		if err != nil {
+			return "", "", "", err
+		}
+		sub = s
+	}
+	return sub, v.group, v.name, nil
+}
+
+// defaultSubscription returns the signed-in user's only subscription.
+func (a *app) defaultSubscription(cmd *cobra.Command, t *azureTarget, c azcore.TokenCredential) func() (string, error) {
+	return func() (string, error) {
+		var list struct {
+			Value []struct {
+				SubscriptionID string `json:"subscriptionId"`
+			} `json:"value"`
+		}
+		if err := armGet(cmd.Context(), t, c, "/subscriptions", &list); err != nil {
+			return "", err
+		}
+		switch len(list.Value) {
+		case 1:
+			return list.Value[0].SubscriptionID, nil
+		case 0:
+			return "", fmt.Errorf("the signed-in user sees no subscription; pass --subscription")
+		}
+		return "", fmt.Errorf("the signed-in user sees %d subscriptions; pass --subscription", len(list.Value))
+	}
+}
+
+func (a *app) newAzureVNetCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "vnet", Short: "Manage your virtual networks (like az network vnet)"}
+
+	var (
+		ref      vnetRef
+		out      string
+		location string
+		prefixes []string
+	)
+	create := &cobra.Command{
+		Use:     "create --resource-group RG --name NAME --address-prefixes CIDR [--location L]",
+		Short:   "Create or update a VNet",
+		Example: `  peerplane azure vnet create -g contoso-network -n apps-vnet --address-prefixes 10.2.0.0/16 --location eastus`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(cmd, out); err != nil {
+				return err
+			}
+			_, t, cred, err := a.azureSession()
+			if err != nil {
+				return err
+			}
+			sub, rg, name, err := ref.resolve(cmd, a.defaultSubscription(cmd, t, cred))
+			if err != nil {
+				return err
+			}
+			vc, err := armnetwork.NewVirtualNetworksClient(sub, cred, t.armOptions())
+			if err != nil {
+				return err
+			}
+			if location == "" {
+				var group struct {
+					Location string `json:"location"`
+				}
+				if err := armGet(cmd.Context(), t, cred, "/subscriptions/"+sub+"/resourceGroups/"+rg, &group); err != nil {
+					return err
+				}
+				location = group.Location
+			}
+			poller, err := vc.BeginCreateOrUpdate(cmd.Context(), rg, name, armnetwork.VirtualNetwork{
+				Location:   to.Ptr(location),
+				Properties: &armnetwork.VirtualNetworkPropertiesFormat{AddressSpace: &armnetwork.AddressSpace{AddressPrefixes: to.SliceOfPtrs(prefixes...)}},
+			}, nil)
+			if err != nil {
+				return azureError(err)
+			}
+			res, err := poller.PollUntilDone(cmd.Context(), &runtime.PollUntilDoneOptions{Frequency: 200 * time.Millisecond})
+			if err != nil {
+				return azureError(err)
+			}
+			return printAzure(cmd.OutOrStdout(), out, res.VirtualNetwork)
+		},
+	}
+	ref.addFlags(create, false)
+	create.Flags().StringVarP(&location, "location", "l", "", "region (default: the resource group's)")
+	create.Flags().StringSliceVar(&prefixes, "address-prefixes", []string{"10.0.0.0/16"}, "address prefixes")
+	addAzureOutputFlag(create, &out)
+
+	show := &cobra.Command{
+		Use:   "show (--ids ID | --resource-group RG --name NAME)",
+		Short: "Show a VNet",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(cmd, out); err != nil {
+				return err
+			}
+			_, t, cred, err := a.azureSession()
+			if err != nil {
+				return err
+			}
+			sub, rg, name, err := ref.resolve(cmd, a.defaultSubscription(cmd, t, cred))
+			if err != nil {
+				return err
+			}
+			vc, err := armnetwork.NewVirtualNetworksClient(sub, cred, t.armOptions())
+			if err != nil {
+				return err
+			}
+			res, err := vc.Get(cmd.Context(), rg, name, nil)
+			if err != nil {
+				return azureError(err)
+			}
+			return printAzure(cmd.OutOrStdout(), out, res.VirtualNetwork)
+		},
+	}
+	ref.addFlags(show, true)
+	addAzureOutputFlag(show, &out)
+
+	var (
+		tags        []string
+		incremental bool
+	)
+	tag := &cobra.Command{
+		Use:   "tag (--ids ID | --resource-group RG --name NAME) --tags KEY=VALUE... [--is-incremental]",
+		Short: "Tag a VNet (like az resource tag)",
+		Long: `Set a VNet's tags, as ` + "`az resource tag`" + ` does: --tags replaces them all, and
+with --is-incremental only the keys given change. The provider reads the
+ConfluentEnvIDs tag: a comma-separated list of the environments allowed to
+peer with the VNet.`,
+		Example: `  peerplane azure vnet tag --ids /subscriptions/SUB/resourceGroups/RG/providers/Microsoft.Network/virtualNetworks/VNET \
+    --tags ConfluentEnvIDs=env-abc123 --is-incremental`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(cmd, out); err != nil {
+				return err
+			}
+			if len(tags) == 0 {
+				return usageError(cmd, "pass --tags KEY=VALUE")
+			}
+			want := map[string]string{}
+			for _, kv := range tags {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return usageError(cmd, "invalid argument %q for \"--tags\" flag: want KEY=VALUE", kv)
+				}
+				want[k] = v
+			}
+			_, t, cred, err := a.azureSession()
+			if err != nil {
+				return err
+			}
+			sub, rg, name, err := ref.resolve(cmd, a.defaultSubscription(cmd, t, cred))
+			if err != nil {
+				return err
+			}
+			vc, err := armnetwork.NewVirtualNetworksClient(sub, cred, t.armOptions())
+			if err != nil {
+				return err
+			}
+			next := map[string]*string{}
+			if incremental {
+				cur, err := vc.Get(cmd.Context(), rg, name, nil)
+				if err != nil {
+					return azureError(err)
+				}
+				for k, v := range cur.Tags {
+					next[k] = v
+				}
+			}
+			for k, v := range want {
+				for old := range next {
+					if strings.EqualFold(old, k) {
+						delete(next, old)
+					}
+				}
+				next[k] = to.Ptr(v)
+			}
+			res, err := vc.UpdateTags(cmd.Context(), rg, name, armnetwork.TagsObject{Tags: next}, nil)
+			if err != nil {
+				return azureError(err)
+			}
+			return printAzure(cmd.OutOrStdout(), out, res.VirtualNetwork)
+		},
+	}
+	ref.addFlags(tag, true)
+	tag.Flags().StringArrayVar(&tags, "tags", nil, "a tag as KEY=VALUE; repeat the flag for several")
+	tag.Flags().BoolVar(&incremental, "is-incremental", false, "keep the other tags")
+	addAzureOutputFlag(tag, &out)
+
+	cmd.AddCommand(create, show, tag)
+	return cmd
+}

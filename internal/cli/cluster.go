@@ -1,0 +1,287 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	cmkv2 "github.com/confluentinc/ccloud-sdk-go-v2/cmk/v2"
+	"github.com/spf13/cobra"
+)
+
+func (c *client) getCluster(ctx context.Context, env, id string) ([]byte, error) {
+	_, resp, err := c.cmk.ClustersCmkV2Api.GetCmkV2Cluster(c.auth(ctx), id).Environment(env).Execute()
+	return c.result(resp, err)
+}
+
+func clusterPhase(raw []byte) (string, string, string) {
+	k, err := decodeAs[clusterObj](raw)
+	if err != nil {
+		return "", "", ""
+	}
+	return k.Status.Phase, "", ""
+}
+
+func clusterFields(raw []byte) func() [][2]string {
+	return func() [][2]string {
+		k, err := decodeAs[clusterObj](raw)
+		if err != nil {
+			return [][2]string{{"Error", err.Error()}}
+		}
+		cku := ""
+		if k.Spec.Config.CKU > 0 {
+			cku = strconv.Itoa(k.Spec.Config.CKU)
+		}
+		return [][2]string{
+			{"ID", k.ID}, {"Name", k.Spec.DisplayName}, {"Type", strings.ToUpper(k.Spec.Config.Kind)}, {"CKU", cku},
+			{"Environment", k.Spec.Environment.ID}, {"Network", k.Spec.Network.ID},
+			{"Cloud", k.Spec.Cloud}, {"Region", k.Spec.Region}, {"Availability", k.Spec.Availability},
+			{"Status", k.Status.Phase}, {"Endpoint", k.Spec.KafkaBootstrapEndpoint}, {"REST Endpoint", k.Spec.HTTPEndpoint},
+			{"Created At", k.Metadata.CreatedAt},
+		}
+	}
+}
+
+func (a *app) newKafkaCmd() *cobra.Command {
+	kafka := &cobra.Command{Use: "kafka", Short: "Manage Kafka clusters"}
+	a.addConnFlags(kafka)
+	cmd := &cobra.Command{Use: "cluster", Short: "Manage Dedicated Kafka clusters"}
+	kafka.AddCommand(cmd)
+
+	var (
+		out, env, typ, network, cloud, region, availability string
+		cku                                                 int
+		wf                                                  waitFlags
+	)
+	create := &cobra.Command{
+		Use:     "create NAME",
+		Short:   "Create a Dedicated Kafka cluster in a network",
+		Example: `  peerplane kafka cluster create orders --type dedicated --cku 2 --network n-abc123 --cloud azure --region eastus --wait`,
+		Args:    exactArgs("name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(cmd, out); err != nil {
+				return err
+			}
+			cl, err := cloudFlag(cmd, cloud)
+			if err != nil {
+				return err
+			}
+			if !strings.EqualFold(typ, "dedicated") {
+				return usageError(cmd, "invalid argument %q for \"--type\" flag: only dedicated is offered", typ)
+			}
+			avail := ""
+			switch strings.ToLower(availability) {
+			case "single-zone", "single_zone":
+				avail = "SINGLE_ZONE"
+			case "multi-zone", "multi_zone":
+				avail = "MULTI_ZONE"
+			default:
+				return usageError(cmd, "invalid argument %q for \"--availability\" flag: want single-zone or multi-zone", availability)
+			}
+			env, err := a.environment(env)
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			spec := cmkv2.NewCmkV2ClusterSpec()
+			spec.SetDisplayName(args[0])
+			spec.SetAvailability(avail)
+			spec.SetCloud(cl)
+			spec.SetRegion(region)
+			spec.SetConfig(cmkv2.CmkV2DedicatedAsCmkV2ClusterSpecConfigOneOf(cmkv2.NewCmkV2Dedicated("Dedicated", int32(cku))))
+			spec.SetEnvironment(cmkv2.EnvScopedObjectReference{Id: env})
+			if network != "" {
+				spec.SetNetwork(cmkv2.EnvScopedObjectReference{Id: network})
+			}
+			_, resp, err := c.cmk.ClustersCmkV2Api.CreateCmkV2Cluster(c.auth(cmd.Context())).CmkV2Cluster(cmkv2.CmkV2Cluster{Spec: spec}).Execute()
+			raw, err := c.result(resp, err)
+			if err != nil {
+				return err
+			}
+			if wf.wait {
+				k, err := decodeAs[clusterObj](raw)
+				if err != nil {
+					return err
+				}
+				st, werr := waitFor(cmd.Context(), cmd.ErrOrStderr(), wf.timeout, "cluster", k.ID,
+					getState(func(ctx context.Context) ([]byte, error) { return c.getCluster(ctx, env, k.ID) }, clusterPhase),
+					untilPhase([]string{"PROVISIONED"}, "FAILED"))
+				if st.Raw != nil {
+					raw = st.Raw
+				}
+				return printAfterWait(cmd.OutOrStdout(), out, raw, clusterFields, werr)
+			}
+			return printObject(cmd.OutOrStdout(), out, raw, clusterFields(raw))
+		},
+	}
+	fs := create.Flags()
+	fs.StringVar(&typ, "type", "dedicated", "cluster type: dedicated")
+	fs.IntVar(&cku, "cku", 0, "number of Confluent Kafka Units")
+	fs.StringVar(&network, "network", "", "network ID (n-…) to place the cluster in")
+	fs.StringVar(&cloud, "cloud", "", "cloud provider: azure")
+	fs.StringVar(&region, "region", "", "cloud region, e.g. eastus")
+	fs.StringVar(&availability, "availability", "single-zone", "single-zone or multi-zone")
+	for _, f := range []string{"cku", "network", "cloud", "region"} {
+		_ = create.MarkFlagRequired(f)
+	}
+	addEnvFlag(create, &env)
+	addOutputFlag(create, &out)
+	addWaitFlags(create, &wf, "the cluster is PROVISIONED (or FAILED)")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List Kafka clusters",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(cmd, out); err != nil {
+				return err
+			}
+			env, err := a.environment(env)
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			items, err := collect(func(token string) ([]byte, error) {
+				req := c.cmk.ClustersCmkV2Api.ListCmkV2Clusters(c.auth(cmd.Context())).Environment(env).PageSize(listPageSize)
+				if network != "" {
+					req = req.SpecNetwork([]string{network})
+				}
+				if token != "" {
+					req = req.PageToken(token)
+				}
+				_, resp, err := req.Execute()
+				return c.result(resp, err)
+			})
+			if err != nil {
+				return err
+			}
+			if out != outHuman {
+				return printList(cmd.OutOrStdout(), out, items)
+			}
+			var rows [][]string
+			for _, it := range items {
+				k, err := decodeAs[clusterObj](it)
+				if err != nil {
+					return err
+				}
+				rows = append(rows, []string{k.ID, k.Spec.DisplayName, strings.ToUpper(k.Spec.Config.Kind), strconv.Itoa(k.Spec.Config.CKU),
+					k.Spec.Network.ID, k.Spec.Cloud, k.Spec.Region, k.Status.Phase})
+			}
+			printTable(cmd.OutOrStdout(), []string{"ID", "Name", "Type", "CKU", "Network", "Cloud", "Region", "Status"}, rows)
+			return nil
+		},
+	}
+	list.Flags().StringVar(&network, "network", "", "only the clusters of this network")
+	addEnvFlag(list, &env)
+	addOutputFlag(list, &out)
+
+	describe := &cobra.Command{
+		Use:   "describe ID",
+		Short: "Describe a Kafka cluster",
+		Args:  exactArgs("id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(cmd, out); err != nil {
+				return err
+			}
+			env, err := a.environment(env)
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			raw, err := c.getCluster(cmd.Context(), env, args[0])
+			if err != nil {
+				return err
+			}
+			return printObject(cmd.OutOrStdout(), out, raw, clusterFields(raw))
+		},
+	}
+	addEnvFlag(describe, &env)
+	addOutputFlag(describe, &out)
+
+	var name string
+	update := &cobra.Command{
+		Use:   "update ID [--name NAME] [--cku N]",
+		Short: "Rename or resize a Kafka cluster",
+		Args:  exactArgs("id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(cmd, out); err != nil {
+				return err
+			}
+			if !cmd.Flags().Changed("name") && !cmd.Flags().Changed("cku") {
+				return usageError(cmd, "pass --name or --cku")
+			}
+			env, err := a.environment(env)
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			spec := &cmkv2.CmkV2ClusterSpecUpdate{Environment: &cmkv2.EnvScopedObjectReference{Id: env}}
+			if cmd.Flags().Changed("name") {
+				spec.DisplayName = &name
+			}
+			if cmd.Flags().Changed("cku") {
+				cfg := cmkv2.CmkV2DedicatedAsCmkV2ClusterSpecUpdateConfigOneOf(cmkv2.NewCmkV2Dedicated("Dedicated", int32(cku)))
+				spec.Config = &cfg
+			}
+			_, resp, err := c.cmk.ClustersCmkV2Api.UpdateCmkV2Cluster(c.auth(cmd.Context()), args[0]).CmkV2ClusterUpdate(cmkv2.CmkV2ClusterUpdate{Spec: spec}).Execute()
+			raw, err := c.result(resp, err)
+			if err != nil {
+				return err
+			}
+			return printObject(cmd.OutOrStdout(), out, raw, clusterFields(raw))
+		},
+	}
+	update.Flags().StringVar(&name, "name", "", "new name of the cluster")
+	update.Flags().IntVar(&cku, "cku", 0, "new number of CKUs")
+	addEnvFlag(update, &env)
+	addOutputFlag(update, &out)
+
+	var dwf waitFlags
+	del := &cobra.Command{
+		Use:   "delete ID",
+		Short: "Delete a Kafka cluster",
+		Args:  exactArgs("id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, err := a.environment(env)
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			resp, err := c.cmk.ClustersCmkV2Api.DeleteCmkV2Cluster(c.auth(cmd.Context()), args[0]).Environment(env).Execute()
+			if _, err := c.result(resp, err); err != nil {
+				return err
+			}
+			if dwf.wait {
+				if _, err := waitFor(cmd.Context(), cmd.ErrOrStderr(), dwf.timeout, "cluster", args[0],
+					getState(func(ctx context.Context) ([]byte, error) { return c.getCluster(ctx, env, args[0]) }, clusterPhase), untilGone); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Deleted Kafka cluster %q.\n", args[0])
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Requested to delete Kafka cluster %q.\n", args[0])
+			return nil
+		},
+	}
+	addEnvFlag(del, &env)
+	addWaitFlags(del, &dwf, "the cluster is gone")
+
+	cmd.AddCommand(create, list, describe, update, del)
+	return kafka
+}
