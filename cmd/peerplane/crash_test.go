@@ -156,10 +156,11 @@ func (s *crashServer) start() {
 	go func() { cmd.Wait(); close(exited) }()
 	s.starts++
 	for deadline := time.Now().Add(30 * time.Second); ; {
+		// The API may answer a moment before endpoints.json is written.
 		resp, err := http.Get(s.apiURL + "/healthz")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if _, ferr := os.Stat(filepath.Join(s.dir, "endpoints.json")); ferr == nil && resp.StatusCode == http.StatusOK {
 				break
 			}
 		}
