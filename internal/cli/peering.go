@@ -336,7 +336,11 @@ func (a *app) newPeeringCmd() *cobra.Command {
 			if out != outHuman {
 				return printRaw(cmd.OutOrStdout(), out, raw)
 			}
-			return printDiagnosis(cmd.OutOrStdout(), raw)
+			var p *peeringObj
+			if praw, err := c.getPeering(cmd.Context(), env, args[0]); err == nil {
+				p, _ = decodeAs[peeringObj](praw)
+			}
+			return printDiagnosis(cmd.OutOrStdout(), raw, p)
 		},
 	}
 	addEnvFlag(diagnose, &env)
@@ -378,7 +382,7 @@ type diagnosis struct {
 
 // printDiagnosis prints the checklist: each step PASS/FAIL with its
 // evidence and fix, then the commands that grant access.
-func printDiagnosis(w io.Writer, raw []byte) error {
+func printDiagnosis(w io.Writer, raw []byte, p *peeringObj) error {
 	var d diagnosis
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return fmt.Errorf("the API's diagnosis is not JSON: %w", err)
@@ -422,8 +426,12 @@ func printDiagnosis(w io.Writer, raw []byte) error {
 				fmt.Fprintf(&b, "  %s:\n      %s\n", s[0], s[1])
 			}
 		}
-		b.WriteString("\nThe same with peerplane's az-shaped commands: replace `az` by `peerplane azure` (after `peerplane azure login`),\n" +
-			"and `peerplane azure consent --tenant TENANT` for step 1; then `peerplane network peering retry " + d.PeeringID + " --wait`.\n")
+		if p != nil {
+			b.WriteString("\nOr with peerplane's az-shaped commands, as an administrator of the tenant:\n")
+			for _, l := range peerplaneFixes(d, p) {
+				b.WriteString("  " + l + "\n")
+			}
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -435,4 +443,31 @@ func indentLines(s, indent string) string {
 		lines[i] = indent + l
 	}
 	return strings.Join(lines, "\n")
+}
+
+// peerplaneFixes are the diagnosis's fixes as `peerplane azure` commands.
+func peerplaneFixes(d diagnosis, p *peeringObj) []string {
+	f := d.Fixes
+	appID := DefaultProviderAppID
+	if u, err := url.Parse(f.ConsentURL); err == nil && u.Query().Get("client_id") != "" {
+		appID = u.Query().Get("client_id")
+	}
+	tenant, vnet := p.Spec.Cloud.Tenant, p.Spec.Cloud.VNet
+	tag := p.Spec.Environment.ID
+	if _, v, ok := strings.Cut(f.TagCommand, "--tags ConfluentEnvIDs="); ok && strings.TrimSpace(v) != "" {
+		tag = strings.TrimSpace(v)
+	}
+	lines := []string{
+		"peerplane azure login --username ADMIN@DOMAIN --tenant " + tenant + "   # password: --password or $PEERPLANE_AZURE_PASSWORD",
+		"peerplane azure consent --tenant " + tenant + " --app-id " + appID,
+	}
+	if i, j := strings.Index(f.RoleDefinitionCreate, "'"), strings.LastIndex(f.RoleDefinitionCreate, "'"); i >= 0 && j > i {
+		lines = append(lines, "peerplane azure role definition create --role-definition "+f.RoleDefinitionCreate[i:j+1])
+	}
+	lines = append(lines,
+		fmt.Sprintf("peerplane azure role assignment create --role %q --assignee %s --scope %q", "Confluent Cloud Peering Creator", appID, vnet),
+		fmt.Sprintf("peerplane azure vnet tag --ids %q --tags ConfluentEnvIDs=%s --is-incremental", vnet, tag),
+		"peerplane network peering retry "+p.ID+" --wait",
+	)
+	return lines
 }
