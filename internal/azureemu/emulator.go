@@ -74,9 +74,6 @@ type Emulator struct {
 
 	events *eventLog
 
-	opMu       sync.Mutex
-	operations map[string]string // async operation id → status
-
 	codesMu sync.Mutex
 	codes   map[string]*pendingCode // device and authorization codes
 
@@ -92,14 +89,13 @@ func New(ctx context.Context, opts Options) (*Emulator, error) {
 		return nil, errors.New("azureemu: BaseURL is required")
 	}
 	e := &Emulator{
-		opts:       opts,
-		base:       strings.TrimRight(opts.BaseURL, "/"),
-		store:      opts.Store,
-		log:        opts.Logger,
-		now:        opts.Now,
-		events:     newEventLog(4096),
-		operations: map[string]string{},
-		codes:      map[string]*pendingCode{},
+		opts:   opts,
+		base:   strings.TrimRight(opts.BaseURL, "/"),
+		store:  opts.Store,
+		log:    opts.Logger,
+		now:    opts.Now,
+		events: newEventLog(4096),
+		codes:  map[string]*pendingCode{},
 	}
 	if e.store == nil {
 		e.store = &MemoryDocStore{}
