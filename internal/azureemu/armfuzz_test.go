@@ -1,8 +1,14 @@
 package azureemu
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"maps"
+	"runtime"
+	"strings"
 	"testing"
+	"time"
 )
 
 // Fuzz targets for each ARM JSON decoder: whatever the body, the answer is
@@ -15,11 +21,29 @@ type armFuzzWorld struct {
 	remote string
 	nsg    string
 	scope  string
+
+	// Every input runs on the state newARMFuzzWorld made (restored from
+	// snap), so its coverage depends on it alone: coverage that grows with
+	// what earlier inputs left behind makes nearly every input "new",
+	// and the fuzzer then spends its whole time minimizing them.
+	store *MemoryDocStore
+	snap  map[[2]string][]byte
+	// The admin's token, issued once: an RSA signature per call costs
+	// more than the call.
+	tok    string
+	tokExp time.Time
 }
 
-func newARMFuzzWorld(f *testing.F) *armFuzzWorld {
+// armFuzzExecLimit is how long one input may take before the fuzz target
+// dumps every goroutine and crashes the worker, so that a hang shows up as a
+// failing input with its stacks (go test -run=FuzzX/<id> prints them)
+// instead of as a fuzzer stuck at 0 execs/sec.
+const armFuzzExecLimit = 5 * time.Second
+
+func newARMFuzzWorld(f testing.TB) *armFuzzWorld {
 	ctx := context.Background()
-	te := newTestEmu(f, nil)
+	store := &MemoryDocStore{}
+	te := newTestEmu(f, store)
 	te.seedTwoTenants(f)
 	if _, err := te.PutResourceGroup(ctx, testCustomerSub, "rg", "eastus", nil); err != nil {
 		f.Fatal(err)
@@ -32,13 +56,53 @@ func newARMFuzzWorld(f *testing.F) *armFuzzWorld {
 	if err != nil {
 		f.Fatal(err)
 	}
+	store.mu.Lock()
+	snap := maps.Clone(store.docs)
+	store.mu.Unlock()
 	return &armFuzzWorld{e: te.Emulator, vnet: v.ID, remote: r.ID, scope: "/subscriptions/" + testCustomerSub,
 		nsg:   "/subscriptions/" + testCustomerSub + "/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/nsg",
-		admin: Caller{TenantID: testCustomerTenant, ObjectID: te.userID(f, testCustomerAdmin), PrincipalType: "User", Name: testCustomerAdmin}}
+		admin: Caller{TenantID: testCustomerTenant, ObjectID: te.userID(f, testCustomerAdmin), PrincipalType: "User", Name: testCustomerAdmin},
+		store: store, snap: snap}
+}
+
+// run resets the emulator to the world's initial state and runs fn on it,
+// failing with every goroutine's stack if fn takes longer than
+// armFuzzExecLimit.
+func (w *armFuzzWorld) run(t *testing.T, fn func()) {
+	t.Helper()
+	// Stored bodies are never written in place, so a shallow copy will do.
+	w.store.mu.Lock()
+	w.store.docs = maps.Clone(w.snap)
+	w.store.mu.Unlock()
+	w.e.mu.Lock()
+	err := w.e.reload(context.Background())
+	w.e.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.e.events = newEventLog(w.e.events.max)
+	if w.tok == "" || time.Until(w.tokExp) < 5*time.Minute {
+		if w.tok, w.tokExp, err = w.e.issueToken(w.admin, "https://management.core.windows.net/", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	watchdog := time.AfterFunc(armFuzzExecLimit, func() {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		panic(fmt.Sprintf("%s: one input took over %s; goroutines:\n%s", t.Name(), armFuzzExecLimit, buf))
+	})
+	defer watchdog.Stop()
+	fn()
 }
 
 func (w *armFuzzWorld) check(t *testing.T, method, path string, body []byte) {
-	st, b := armCall(t, w.e, w.admin, method, path, body)
+	t.Helper()
+	if strings.Contains(path, "?") {
+		path += "&api-version=2024-05-01"
+	} else {
+		path += "?api-version=2024-05-01"
+	}
+	st, b := armCallToken(w.e, w.tok, method, path, bytes.NewReader(body))
 	if st >= 500 {
 		t.Fatalf("%s %s with %q: %d %s", method, path, body, st, b)
 	}
@@ -56,9 +120,11 @@ func FuzzVirtualNetworkPut(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		w.check(t, "PUT", w.vnet, body)
-		w.check(t, "PATCH", w.vnet, body)
-		w.check(t, "PUT", w.vnet+"/subnets/s", body)
+		w.run(t, func() {
+			w.check(t, "PUT", w.vnet, body)
+			w.check(t, "PATCH", w.vnet, body)
+			w.check(t, "PUT", w.vnet+"/subnets/s", body)
+		})
 	})
 }
 
@@ -73,8 +139,10 @@ func FuzzPeeringPut(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		w.check(t, "PUT", w.vnet+"/virtualNetworkPeerings/p", body)
-		w.check(t, "PUT", w.remote+"/virtualNetworkPeerings/q?syncRemoteAddressSpace=true", body)
+		w.run(t, func() {
+			w.check(t, "PUT", w.vnet+"/virtualNetworkPeerings/p", body)
+			w.check(t, "PUT", w.remote+"/virtualNetworkPeerings/q?syncRemoteAddressSpace=true", body)
+		})
 	})
 }
 
@@ -90,8 +158,10 @@ func FuzzNSGPut(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		w.check(t, "PUT", w.nsg, body)
-		w.check(t, "PUT", w.nsg+"/securityRules/r2", body)
+		w.run(t, func() {
+			w.check(t, "PUT", w.nsg, body)
+			w.check(t, "PUT", w.nsg+"/securityRules/r2", body)
+		})
 	})
 }
 
@@ -106,7 +176,9 @@ func FuzzRoleDefinitionPut(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		w.check(t, "PUT", w.scope+"/providers/Microsoft.Authorization/roleDefinitions/"+peeringCreatorRoleID, body)
+		w.run(t, func() {
+			w.check(t, "PUT", w.scope+"/providers/Microsoft.Authorization/roleDefinitions/"+peeringCreatorRoleID, body)
+		})
 	})
 }
 
@@ -120,7 +192,9 @@ func FuzzRoleAssignmentPut(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		w.check(t, "PUT", w.vnet+"/providers/Microsoft.Authorization/roleAssignments/7d3c2b1a-0000-4000-8000-000000000001", body)
-		w.check(t, "PUT", w.scope+"/providers/Microsoft.Authorization/roleAssignments/7d3c2b1a-0000-4000-8000-000000000002", body)
+		w.run(t, func() {
+			w.check(t, "PUT", w.vnet+"/providers/Microsoft.Authorization/roleAssignments/7d3c2b1a-0000-4000-8000-000000000001", body)
+			w.check(t, "PUT", w.scope+"/providers/Microsoft.Authorization/roleAssignments/7d3c2b1a-0000-4000-8000-000000000002", body)
+		})
 	})
 }

@@ -116,11 +116,17 @@ func armCall(t testing.TB, e *Emulator, who Caller, method, path string, body an
 			path += "?api-version=2024-05-01"
 		}
 	}
-	req := httptest.NewRequest(method, e.base+path, rd)
 	tok, _, err := e.issueToken(who, "https://management.core.windows.net/", "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return armCallToken(e, tok, method, path, rd, hdr...)
+}
+
+// armCallToken sends one request with the bearer token tok straight to the
+// emulator's handler. path must carry its api-version.
+func armCallToken(e *Emulator, tok, method, path string, rd io.Reader, hdr ...string) (int, []byte) {
+	req := httptest.NewRequest(method, e.base+path, rd)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
