@@ -192,6 +192,27 @@ func TestCLISeedFlow(t *testing.T) {
 		t.Fatalf("vnet tag: %+v", vnet)
 	}
 
+	// The other az-shaped commands: vnet create (a long-running operation)
+	// and show, the latter signing in afresh from $PEERPLANE_AZURE_PASSWORD.
+	var created struct {
+		ID         string `json:"id"`
+		Properties struct {
+			AddressSpace struct {
+				AddressPrefixes []string `json:"addressPrefixes"`
+			} `json:"addressSpace"`
+		} `json:"properties"`
+	}
+	r.runJSON(t, &created, "azure", "vnet", "create", "-g", "contoso-network", "-n", "apps-vnet", "--address-prefixes", "10.20.0.0/16")
+	if !strings.HasSuffix(created.ID, "/virtualNetworks/apps-vnet") || len(created.Properties.AddressSpace.AddressPrefixes) != 1 {
+		t.Fatalf("azure vnet create: %+v", created)
+	}
+	r.env["PEERPLANE_AZURE_PASSWORD"] = demoAdminPass
+	r.runJSON(t, &vnet, "azure", "vnet", "show", "--ids", demoVNetID)
+	delete(r.env, "PEERPLANE_AZURE_PASSWORD")
+	if vnet.Tags["ConfluentEnvIDs"] != env.ID {
+		t.Fatalf("vnet show: %+v", vnet)
+	}
+
 	// Retry → READY.
 	r.runJSON(t, &p, "network", "peering", "retry", p.ID, "--wait")
 	if p.Status.Phase != "READY" {

@@ -213,3 +213,11 @@ func TestTables(t *testing.T) {
 		t.Errorf("fields:\n%s\nwant\n%s", b.String(), want)
 	}
 }
+
+func TestWrap(t *testing.T) {
+	got := wrap("aaa bbb ccc https://very-long-url-that-stays-whole dd", 8)
+	want := "aaa bbb\nccc\nhttps://very-long-url-that-stays-whole\ndd"
+	if got != want {
+		t.Errorf("wrap = %q, want %q", got, want)
+	}
+}

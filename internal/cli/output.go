@@ -92,6 +92,7 @@ func printFields(w io.Writer, fields [][2]string) {
 		if f[1] == "" {
 			continue
 		}
+		f[1] = wrap(f[1], wrapWidth)
 		kept = append(kept, f)
 		kw = max(kw, width(f[0]))
 		for _, line := range strings.Split(f[1], "\n") {
@@ -157,6 +158,31 @@ func printTable(w io.Writer, header []string, rows [][]string) {
 		line(r, false)
 	}
 	io.WriteString(w, b.String())
+}
+
+// wrapWidth is where describe blocks wrap long values (error messages).
+const wrapWidth = 100
+
+// wrap breaks each line of s at spaces so that lines stay within n runes
+// (a longer word stays whole: ids and URLs are not cut).
+func wrap(s string, n int) string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		cur := ""
+		for _, w := range strings.Fields(line) {
+			switch {
+			case cur == "":
+				cur = w
+			case width(cur)+1+width(w) <= n:
+				cur += " " + w
+			default:
+				out = append(out, cur)
+				cur = w
+			}
+		}
+		out = append(out, cur)
+	}
+	return strings.Join(out, "\n")
 }
 
 func width(s string) int { return utf8.RuneCountInString(s) }
