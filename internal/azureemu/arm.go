@@ -79,6 +79,13 @@ func (e *Emulator) serveARM(w http.ResponseWriter, r *http.Request) {
 // routeARM dispatches by path shape. A non-nil error is written by the
 // caller.
 func (e *Emulator) routeARM(q *armReq) error {
+	// {scope}/providers/Microsoft.Resources/tags/default
+	if n := len(q.segs); n >= 3 && q.is(n-3, "providers") && q.is(n-2, "Microsoft.Resources") && q.is(n-1, "tags") {
+		return e.serveTagsAtScope(q, n-3)
+	}
+	if n := len(q.segs); n >= 4 && q.is(n-4, "providers") && q.is(n-3, "Microsoft.Resources") && q.is(n-2, "tags") {
+		return e.serveTagsAtScope(q, n-4)
+	}
 	// {scope}/providers/Microsoft.Authorization/role{Definitions,Assignments}[/{id}]
 	for i := len(q.segs) - 3; i >= 0; i-- {
 		if q.is(i, "providers") && q.is(i+1, "Microsoft.Authorization") && len(q.segs) <= i+4 {
