@@ -116,6 +116,12 @@ type armOdataFilter struct {
 	assignedTo string
 }
 
+// armauthorization's list pagers append $filter to the query unencoded,
+// spaces and all. That reaches here over HTTP/2 (what peerplane serve's
+// TLS server negotiates with Go clients); over HTTP/1.1 the spaces break
+// the request line and net/http answers 400 before the emulator sees it,
+// so HTTP/1.1-only Go clients must encode the filter themselves
+// (TestUnencodedFilterOverServeTLS).
 func armParseFilter(f string) (*armOdataFilter, error) {
 	out := &armOdataFilter{eq: map[string]string{}}
 	if strings.TrimSpace(f) == "" {
