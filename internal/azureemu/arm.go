@@ -195,9 +195,11 @@ func armJsonErrText(err error) string {
 // Long-running operations. Mutations complete synchronously; the
 // Azure-AsyncOperation URL merely lets clients poll as they do against
 // Azure. Retry-After-Ms is what azcore's poller (and azure-core in Python)
-// honours first, so polling finishes in milliseconds.
+// honours first, so polling finishes in milliseconds. A PUT's body already
+// says provisioningState Succeeded, which is true, so azcore's poller does
+// not poll at all; clients that poll anyway get Succeeded at once.
 
-const lroRetryAfterMs = "10"
+const lroRetryAfterMs = "1"
 
 // startOperation sets the polling headers of an operation that has
 // already finished. Nothing is recorded: every operation has succeeded by

@@ -586,7 +586,7 @@ func (e *Emulator) serveVNet(q *armReq, subID, rg, name string) error {
 				return err
 			}
 			created, loc = c, v.Location
-			body = vnetJSON(t.s, v, "Updating")
+			body = vnetJSON(t.s, v, "Succeeded")
 			return nil
 		})
 		if err != nil {

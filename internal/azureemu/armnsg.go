@@ -405,7 +405,7 @@ func (e *Emulator) serveNSG(q *armReq, subID, rg, name string) error {
 				return err
 			}
 			created, loc = c, n.Location
-			body = nsgJSON(t.s, n, "Updating")
+			body = nsgJSON(t.s, n, "Succeeded")
 			return nil
 		})
 		if err != nil {

@@ -391,7 +391,7 @@ func (e *Emulator) putPeering(q *armReq, subID, rg, vnetName, name, scope string
 			t.emit(Event{Type: EventPeering, TenantID: s.subTenant(b.SubscriptionID), ResourceID: r.ID})
 		}
 		loc = a.Location
-		body = peeringJSON(s, p, "Updating")
+		body = peeringJSON(s, p, "Succeeded")
 		return nil
 	})
 	if err != nil {
