@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
 )
 
 // TestSeedFlow is the seed document's flow: PROVISIONING → FAILED
@@ -91,4 +90,32 @@ func TestSeedFlow(t *testing.T) {
 	}
 	e.waitPeering(env, id, "404")
 	e.waitHalves(demoVNetID, provVNet, id, "<gone>", "<gone>")
+}
+
+// TestSeedFlowPreGranted: with consent, role, assignment and tag in place
+// first, a new peering goes to READY without ever showing FAILED (the
+// Terraform provider fails at once on FAILED).
+func TestSeedFlowPreGranted(t *testing.T) {
+	e := startE2E(t, "")
+	env := e.createEnv("prod")
+	n := e.createNetwork(env, "prod-net", "eastus", "10.10.0.0/16")
+	e.consent()
+	e.putRole(e2eRoleActions...)
+	e.assign(demoVNetID)
+	e.tag(demoVNetID, env)
+
+	id := e.createPeering(env, n.GetId(), "contoso", demoVNetID, "eastus")
+	_, seen := e.waitPeering(env, id, "READY")
+	for _, ph := range seen {
+		if ph != "PROVISIONING" && ph != "READY" {
+			t.Fatalf("phases seen %v: want only PROVISIONING then READY", seen)
+		}
+	}
+	e.waitHalves(demoVNetID, n.Status.GetCloud().NetworkingV1AzureNetwork.GetVnet(), id, "Connected", "Connected")
+	// And it stays READY: a few more reads never see anything else.
+	for range 50 {
+		if p, _ := e.getPeering(env, id); phaseOf(p) != "READY" {
+			t.Fatalf("peering went from READY to %s: %s", phaseOf(p), p.Status.GetErrorMessage())
+		}
+	}
 }
