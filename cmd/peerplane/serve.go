@@ -507,6 +507,36 @@ func bootstrapOrganization(ctx context.Context, svc *control.Service, dir string
 	return c, tlsca.WriteFileAtomic(path, append(b, '\n'), 0o600)
 }
 
+// eventTarget says which peerings an emulator event may affect: a peering
+// half Peerplane made is named after its peering (peer-…), so a change to
+// one targets that peering alone, on either side; otherwise it is a
+// (tenant, ARM scope) pair: a role assignment targets the peerings whose
+// VNet is under its scope, a VNet change those of that VNet, a consent or a
+// role definition every peering of the tenant, any other provider-tenant
+// change every peering. Security group changes do not affect peerings.
+func eventTarget(ev azureemu.Event, providerTenant string) (target [2]string, peering string, ok bool) {
+	if ev.Type == azureemu.EventPeering || ev.Type == azureemu.EventPeeringDeleted {
+		vnet, name, _ := strings.Cut(ev.ResourceID, "/virtualNetworkPeerings/")
+		if strings.HasPrefix(name, "peer-") {
+			return [2]string{}, name, true
+		}
+		if strings.EqualFold(ev.TenantID, providerTenant) {
+			return [2]string{}, "", false // not one of ours
+		}
+		return [2]string{ev.TenantID, vnet}, "", true
+	}
+	if strings.EqualFold(ev.TenantID, providerTenant) {
+		return [2]string{}, "", true
+	}
+	switch ev.Type {
+	case azureemu.EventRoleAssignment, azureemu.EventVNet, azureemu.EventVNetDeleted:
+		return [2]string{ev.TenantID, ev.ResourceID}, "", true
+	case azureemu.EventNSG:
+		return [2]string{}, "", false
+	}
+	return [2]string{ev.TenantID, ""}, "", true
+}
+
 // watchAzureEvents long-polls the embedded Azure's change feed and hands
 // the peerings a change may affect to the reconciler, so that a consent,
 // role assignment, tag or deleted half is acted on at once rather than at
@@ -538,24 +568,28 @@ func watchAzureEvents(ctx context.Context, client *http.Client, azureURL, token,
 			continue
 		}
 		if after >= 0 {
-			tenants := map[string]bool{}
+			targets := map[[2]string]bool{} // (tenant, scope); "" matches all
+			var keys []string
 			for _, ev := range body.Events {
-				t := strings.ToLower(ev.TenantID)
-				if strings.EqualFold(t, providerTenant) {
-					t = ""
+				t, peering, ok := eventTarget(ev, providerTenant)
+				switch {
+				case peering != "":
+					keys = append(keys, "peering/"+peering)
+				case ok:
+					targets[t] = true
 				}
-				tenants[t] = true
 			}
+			leader.EnqueueKeys(keys)
 			if body.Last < after { // the emulator restarted: resync all
-				tenants[""] = true
+				targets[[2]string{}] = true
 			}
-			if tenants[""] {
-				tenants = map[string]bool{"": true}
+			if targets[[2]string{}] {
+				targets = map[[2]string]bool{{}: true}
 			}
-			for t := range tenants {
-				keys, err := svc.PeeringKeysForTenant(ctx, t)
+			for t := range targets {
+				keys, err := svc.PeeringKeysForScope(ctx, t[0], t[1])
 				if err != nil {
-					log.Warn("find peerings for an azure change", "tenant", t, "err", err)
+					log.Warn("find peerings for an azure change", "tenant", t[0], "scope", t[1], "err", err)
 					continue
 				}
 				leader.EnqueueKeys(keys)

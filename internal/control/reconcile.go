@@ -230,17 +230,24 @@ func (s *Service) RetryPeering(ctx context.Context, envID, id string) (*Peering,
 	return p, err
 }
 
-// PeeringKeysForTenant returns "peering/ID" for every peering with a VNet
-// in tenant (all peerings when tenant is empty): what an Azure change in
-// that tenant may affect.
-func (s *Service) PeeringKeysForTenant(ctx context.Context, tenant string) ([]string, error) {
+// PeeringKeysForScope returns "peering/ID" for every peering whose VNet is
+// in tenant (any tenant when empty) and at or under the ARM scope (any
+// scope when empty): the peerings an Azure change at that scope may
+// affect.
+func (s *Service) PeeringKeysForScope(ctx context.Context, tenant, scope string) ([]string, error) {
+	scope = strings.TrimRight(strings.ToLower(scope), "/")
 	var keys []string
 	err := s.store.View(ctx, func(tx Tx) error {
 		ps, err := tx.FindPeerings(ctx, PeeringFilter{})
 		for _, p := range ps {
-			if tenant == "" || strings.EqualFold(p.Tenant, tenant) {
-				keys = append(keys, "peering/"+p.ID)
+			vnet := strings.ToLower(p.VNet)
+			if tenant != "" && !strings.EqualFold(p.Tenant, tenant) {
+				continue
 			}
+			if scope != "" && vnet != scope && !strings.HasPrefix(vnet, scope+"/") {
+				continue
+			}
+			keys = append(keys, "peering/"+p.ID)
 		}
 		return err
 	})

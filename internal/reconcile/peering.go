@@ -141,11 +141,20 @@ func (c *Controller) run(ctx context.Context, p *control.Peering, n *control.Net
 	pass(fmt.Sprintf("%s=%q lists %s.", EnvTag, tag, p.EnvironmentID))
 
 	// 4. The address space.
+	// The other VNets peered with the network matter only when this half
+	// is to be created or synced: a Connected, in-sync half passed Azure's
+	// own overlap check. Listing them is the costliest read, so it is
+	// skipped on the periodic re-checks of a READY peering.
+	var prov *azure.PeeringHalf
 	var halves []*azure.PeeringHalf
 	if provVNet != "" {
-		halves, err = az.ListPeerings(ctx, provTenant, provVNet)
-		if err != nil {
-			return res, fmt.Errorf("list provider peerings: %w", err)
+		if prov, err = az.GetPeering(ctx, provTenant, provVNet, p.ID); err != nil {
+			return res, fmt.Errorf("read provider half: %w", err)
+		}
+		if prov == nil || prov.State != "Connected" || prov.SyncLevel != "" && prov.SyncLevel != "FullyInSync" {
+			if halves, err = az.ListPeerings(ctx, provTenant, provVNet); err != nil {
+				return res, fmt.Errorf("list provider peerings: %w", err)
+			}
 		}
 	}
 	if code, evidence, fix := checkAddressSpace(v, n, p, halves); code != "" {
@@ -162,12 +171,6 @@ func (c *Controller) run(ctx context.Context, p *control.Peering, n *control.Net
 	pass(fmt.Sprintf("Customer region %s, network region %s.", p.CustomerRegion, n.Region))
 
 	// 6. Provider → customer.
-	var prov *azure.PeeringHalf
-	for _, h := range halves {
-		if strings.EqualFold(h.Name, p.ID) {
-			prov = h
-		}
-	}
 	cust, err := az.GetPeering(ctx, p.Tenant, p.VNet, p.ID)
 	if azure.ErrorCode(err) == "AuthorizationFailed" {
 		return fail(control.PeeringPermissionDenied,
