@@ -7,6 +7,10 @@ package main
 // into the server's memory; every wait is bounded, no timing is asserted.
 
 import (
+	"errors"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"net/http"
 	"slices"
 	"strings"
@@ -47,6 +51,17 @@ func TestSeedFlow(t *testing.T) {
 		t.Fatalf("APP_NOT_CONSENTED message does not carry the consent URL %s:\n%s", consentURL, msg)
 	}
 
+	d := e.diagnose(env, id)
+	if len(d.Checks) != 7 || d.Checks[0].Step != "consent" || d.Checks[0].Status != "FAIL" || d.Checks[0].ErrorCode != "APP_NOT_CONSENTED" ||
+		!strings.Contains(d.Checks[0].Fix, consentURL) || d.Fixes["consent_url"] != consentURL {
+		t.Fatalf("diagnosis before consent: %+v", d)
+	}
+	for _, c := range d.Checks[1:] {
+		if c.Status != "SKIPPED" {
+			t.Fatalf("diagnosis step %s after a failed consent is %s", c.Step, c.Status)
+		}
+	}
+
 	// 4a. Consent: the app may sign in, but may not read the VNet.
 	e.consent()
 	msg = e.waitFailed(env, id, "PERMISSION_DENIED")
@@ -73,7 +88,7 @@ func TestSeedFlow(t *testing.T) {
 		t.Fatalf("provider half's remote address space %v", got)
 	}
 
-	d := e.diagnose(env, id)
+	d = e.diagnose(env, id)
 	if d.PeeringID != id || d.Phase != "READY" || len(d.Checks) != 7 {
 		t.Fatalf("diagnosis %+v", d)
 	}
@@ -118,4 +133,170 @@ func TestSeedFlowPreGranted(t *testing.T) {
 			t.Fatalf("peering went from READY to %s: %s", phaseOf(p), p.Status.GetErrorMessage())
 		}
 	}
+}
+
+// TestE2ERules runs each of the reconciler's checks (SPEC.md's table) and
+// the transitions after READY against the real server: the failure it
+// gives, its message, and the way out of it.
+func TestE2ERules(t *testing.T) {
+	e := startE2E(t, "")
+	e.consent()
+	e.putRole(e2eRoleActions...)
+	// Assigned on the resource group, so the app may read it whole: a
+	// missing VNet in it is then "not found" rather than "forbidden".
+	e.assign("/subscriptions/" + demoSubscription + "/resourceGroups/contoso-network")
+
+	// newNet makes an environment and a READY network in eastus.
+	newNet := func(t *testing.T, cidr string) (env, network, provVNet string) {
+		env = e.createEnv(t.Name())
+		n := e.createNetwork(env, "net", "eastus", cidr)
+		return env, n.GetId(), n.Status.GetCloud().NetworkingV1AzureNetwork.GetVnet()
+	}
+	wantIn := func(t *testing.T, msg string, want ...string) {
+		t.Helper()
+		for _, w := range want {
+			if !strings.Contains(msg, w) {
+				t.Fatalf("error_message does not name %q:\n%s", w, msg)
+			}
+		}
+	}
+
+	t.Run("VNET_NOT_FOUND", func(t *testing.T) {
+		env, nw, _ := newNet(t, "10.20.0.0/16")
+		missing := vnetIDOf("contoso-network", "no-such-vnet")
+		id := e.createPeering(env, nw, "p", missing, "eastus")
+		wantIn(t, e.waitFailed(env, id, "VNET_NOT_FOUND"), missing, "contoso-network", "no-such-vnet")
+	})
+
+	t.Run("VNET_NOT_AUTHORIZED_FOR_ENVIRONMENT", func(t *testing.T) {
+		env, nw, _ := newNet(t, "10.21.0.0/16")
+		vnet := e.createVNet("contoso-network", "tagged-vnet", "eastus", "10.51.0.0/16")
+		e.tag(vnet, "env-other1")
+		id := e.createPeering(env, nw, "p", vnet, "eastus")
+		wantIn(t, e.waitFailed(env, id, "VNET_NOT_AUTHORIZED_FOR_ENVIRONMENT"), "env-other1", env, "ConfluentEnvIDs")
+		// A comma-separated list that includes ours: READY, at once (a tag
+		// change is an event), without a retry.
+		e.tag(vnet, "env-other1, "+env)
+		e.waitPeering(env, id, "READY")
+	})
+
+	t.Run("INVALID_ADDRESS_SPACE", func(t *testing.T) {
+		env, nw, _ := newNet(t, "10.22.0.0/16")
+		vnet := e.createVNet("contoso-network", "public-vnet", "eastus", "8.8.0.0/16")
+		e.tag(vnet, env)
+		id := e.createPeering(env, nw, "p", vnet, "eastus")
+		wantIn(t, e.waitFailed(env, id, "INVALID_ADDRESS_SPACE"), "8.8.0.0/16", "RFC 1918")
+	})
+
+	t.Run("ADDRESS_SPACE_OVERLAP/network", func(t *testing.T) {
+		env, nw, _ := newNet(t, "10.23.0.0/16")
+		vnet := e.createVNet("contoso-network", "overlap-net-vnet", "eastus", "10.23.128.0/17")
+		e.tag(vnet, env)
+		id := e.createPeering(env, nw, "p", vnet, "eastus")
+		wantIn(t, e.waitFailed(env, id, "ADDRESS_SPACE_OVERLAP"), "10.23.128.0/17", "10.23.0.0/16", nw)
+	})
+
+	t.Run("ADDRESS_SPACE_OVERLAP/peered", func(t *testing.T) {
+		env, nw, _ := newNet(t, "10.24.0.0/16")
+		first := e.createVNet("contoso-network", "first-vnet", "eastus", "10.52.0.0/16")
+		e.tag(first, env)
+		e.waitPeering(env, e.createPeering(env, nw, "first", first, "eastus"), "READY")
+		second := e.createVNet("contoso-network", "second-vnet", "eastus", "10.52.128.0/17")
+		e.tag(second, env)
+		id := e.createPeering(env, nw, "second", second, "eastus")
+		wantIn(t, e.waitFailed(env, id, "ADDRESS_SPACE_OVERLAP"), "10.52.128.0/17", "10.52.0.0/16", first)
+	})
+
+	t.Run("CROSS_REGION_NOT_SUPPORTED", func(t *testing.T) {
+		env, nw, provVNet := newNet(t, "10.25.0.0/16")
+		vnet := e.createVNet("contoso-network", "west-vnet", "westus", "10.53.0.0/16")
+		e.tag(vnet, env)
+		id := e.createPeering(env, nw, "p", vnet, "westus")
+		wantIn(t, e.waitFailed(env, id, "CROSS_REGION_NOT_SUPPORTED"), "westus", "eastus", "contact support")
+		var s struct {
+			AllowedRegionPairs [][2]string `json:"allowed_region_pairs"`
+		}
+		if code := e.peerplane("PUT", "/peerplane/v1/settings", map[string]any{"allowed_region_pairs": [][2]string{{"eastus", "westus"}}}, &s); code != http.StatusOK ||
+			len(s.AllowedRegionPairs) != 1 {
+			t.Fatalf("PUT settings: %d %+v", code, s)
+		}
+		e.retry(env, id)
+		e.waitPeering(env, id, "READY")
+		e.waitHalves(vnet, provVNet, id, "Connected", "Connected")
+	})
+
+	t.Run("DISCONNECTED", func(t *testing.T) {
+		env, nw, provVNet := newNet(t, "10.26.0.0/16")
+		vnet := e.createVNet("contoso-network", "disc-vnet", "eastus", "10.54.0.0/16")
+		e.tag(vnet, env)
+		id := e.createPeering(env, nw, "p", vnet, "eastus")
+		e.waitPeering(env, id, "READY")
+		e.deleteCustomerHalf(vnet, id)
+		p, _ := e.waitPeering(env, id, "DISCONNECTED")
+		wantIn(t, p.Status.GetErrorMessage(), "Disconnected", vnet)
+		if _, prov := e.waitHalves(vnet, provVNet, id, "<gone>", "Disconnected"); prov == nil {
+			t.Fatal("no provider half")
+		}
+		e.retry(env, id)
+		e.waitPeering(env, id, "READY")
+		e.waitHalves(vnet, provVNet, id, "Connected", "Connected")
+	})
+
+	t.Run("address_prefix_added", func(t *testing.T) {
+		env, nw, provVNet := newNet(t, "10.27.0.0/16")
+		vnet := e.createVNet("contoso-network", "growing-vnet", "eastus", "10.55.0.0/16")
+		e.tag(vnet, env)
+		id := e.createPeering(env, nw, "p", vnet, "eastus")
+		e.waitPeering(env, id, "READY")
+
+		// A new, free prefix: synced into the provider half, still READY.
+		if err := e.setPrefixes(vnet, "10.55.0.0/16", "10.56.0.0/16"); err != nil {
+			t.Fatalf("add a prefix: %v", err)
+		}
+		deadline := time.Now().Add(e2eWait)
+		for {
+			if p, _ := e.getPeering(env, id); phaseOf(p) != "READY" {
+				t.Fatalf("peering is %s after a new prefix: %s", phaseOf(p), p.Status.GetErrorMessage())
+			}
+			prov := e.half(e.provider, provVNet, id)
+			if got := remoteSpace(prov); slices.Equal(got, []string{"10.55.0.0/16", "10.56.0.0/16"}) && halfState(prov) == "Connected" &&
+				*prov.Properties.PeeringSyncLevel == "FullyInSync" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("provider half not synced: %s %v", halfState(prov), remoteSpace(prov))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+
+		// A prefix overlapping the network's CIDR: Azure itself refuses
+		// to change the VNet (it overlaps a peered VNet), nothing changes.
+		err := e.setPrefixes(vnet, "10.55.0.0/16", "10.56.0.0/16", "10.27.128.0/17")
+		var re *azcore.ResponseError
+		if !errors.As(err, &re) || re.ErrorCode != "VnetAddressSpacesOverlap" {
+			t.Fatalf("adding the network's CIDR to a peered VNet: %v, want Azure's VnetAddressSpacesOverlap", err)
+		}
+		if p, _ := e.getPeering(env, id); phaseOf(p) != "READY" {
+			t.Fatalf("peering is %s after a refused prefix", phaseOf(p))
+		}
+
+		// A prefix overlapping another VNet peered with the same network:
+		// Azure checks only the VNet's own peers and accepts it; syncing
+		// the provider half would overlap, so the peering FAILs.
+		other := e.createVNet("contoso-network", "neighbour-vnet", "eastus", "10.57.0.0/16")
+		e.tag(other, env)
+		e.waitPeering(env, e.createPeering(env, nw, "neighbour", other, "eastus"), "READY")
+		if err := e.setPrefixes(vnet, "10.55.0.0/16", "10.56.0.0/16", "10.57.4.0/24"); err != nil {
+			t.Fatalf("adding a prefix of a VNet peered elsewhere: %v", err)
+		}
+		wantIn(t, e.waitFailed(env, id, "ADDRESS_SPACE_OVERLAP"), "10.57.4.0/24", other)
+		// The customer takes the prefix back: READY again, synced.
+		if err := e.setPrefixes(vnet, "10.55.0.0/16", "10.56.0.0/16"); err != nil {
+			t.Fatal(err)
+		}
+		e.waitPeering(env, id, "READY")
+		if _, prov := e.waitHalves(vnet, provVNet, id, "Connected", "Connected"); !slices.Equal(remoteSpace(prov), []string{"10.55.0.0/16", "10.56.0.0/16"}) {
+			t.Fatalf("provider half's remote space %v", remoteSpace(prov))
+		}
+	})
 }
