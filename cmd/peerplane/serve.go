@@ -28,6 +28,7 @@ import (
 	"github.com/peerplane/peerplane/internal/api"
 	"github.com/peerplane/peerplane/internal/azure"
 	"github.com/peerplane/peerplane/internal/azureemu"
+	"github.com/peerplane/peerplane/internal/console"
 	"github.com/peerplane/peerplane/internal/control"
 	"github.com/peerplane/peerplane/internal/reconcile"
 	"github.com/peerplane/peerplane/internal/store"
@@ -294,7 +295,14 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		Logger:   log.With("component", "api"),
 	}))
 
+	// The web console: / redirects to it; the API keeps every other path.
+	con := console.New(console.Options{Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc,
+		Settings: svc.Settings, Diagnose: diagnoser.Diagnose, AppID: prov.ClientID, Logger: log.With("component", "console")})
+	apiMux.Handle(console.Prefix, con)
+	apiMux.Handle("GET /{$}", http.RedirectHandler(console.Prefix, http.StatusFound))
+
 	apiSrv := &http.Server{Handler: apiMux, ReadHeaderTimeout: 10 * time.Second}
+	apiSrv.RegisterOnShutdown(con.Close)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return ignoreClosed(apiSrv.Serve(apiLn)) })
