@@ -349,6 +349,15 @@ func (e *Emulator) serveOperator(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case len(parts) == 2 && parts[1] == "events" && r.Method == http.MethodGet:
 		e.serveEvents(w, r)
+	case len(parts) == 2 && parts[1] == "network-snapshot" && r.Method == http.MethodGet:
+		// Copies of all VNets, peerings and NSGs, for a reachability engine
+		// outside the emulator (internal/reach decodes this shape).
+		snap := e.Snapshot()
+		writeJSON(w, http.StatusOK, map[string]any{
+			"virtualNetworks":       orEmpty(snap.VirtualNetworks),
+			"peerings":              orEmpty(snap.Peerings),
+			"networkSecurityGroups": orEmpty(snap.NSGs),
+		})
 	case len(parts) == 2 && parts[1] == "tenants" && r.Method == http.MethodPost:
 		var spec TenantSpec
 		if !decodeOperator(w, r, &spec) {
@@ -396,6 +405,14 @@ func (e *Emulator) serveOperator(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeARMError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("No operator route %s %s.", r.Method, r.URL.Path))
 	}
+}
+
+// orEmpty returns s, or an empty slice for nil, so that JSON shows [].
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 func (e *Emulator) operatorAllowed(r *http.Request) bool {
@@ -511,6 +528,31 @@ func (e *Emulator) FindTenant(id string) (*Tenant, bool) {
 		if t := s.tenants[lower(id)]; t != nil {
 			c := *t
 			out = &c
+		}
+	})
+	return out, out != nil
+}
+
+// FindResourceGroup returns resource group name of subscriptionID.
+func (e *Emulator) FindResourceGroup(subscriptionID, name string) (*ResourceGroup, bool) {
+	var out *ResourceGroup
+	e.view(func(s *state) {
+		if rg := s.rgs[lower(rgID(subscriptionID, name))]; rg != nil {
+			c := *rg
+			c.Tags = armCopyTags(rg.Tags)
+			out = &c
+		}
+	})
+	return out, out != nil
+}
+
+// FindVirtualNetwork returns the virtual network name in resource group rg
+// of subscriptionID.
+func (e *Emulator) FindVirtualNetwork(subscriptionID, rg, name string) (*VirtualNetwork, bool) {
+	var out *VirtualNetwork
+	e.view(func(s *state) {
+		if v := s.vnets[lower(vnetID(subscriptionID, rg, name))]; v != nil {
+			out = copyVNet(v)
 		}
 	})
 	return out, out != nil

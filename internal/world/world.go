@@ -119,10 +119,17 @@ func Apply(ctx context.Context, emu *azureemu.Emulator, f *File) error {
 				return fmt.Errorf("subscription %s: %w", s.ID, err)
 			}
 			for _, rg := range s.ResourceGroups {
-				if _, err := emu.PutResourceGroup(ctx, s.ID, rg.Name, rg.Location, rg.Tags); err != nil {
-					return fmt.Errorf("subscription %s: resource group %s: %w", s.ID, rg.Name, err)
+				// What exists is the customer's now (tags, address space,
+				// subnets): a restart must not put it back as it was seeded.
+				if _, ok := emu.FindResourceGroup(s.ID, rg.Name); !ok {
+					if _, err := emu.PutResourceGroup(ctx, s.ID, rg.Name, rg.Location, rg.Tags); err != nil {
+						return fmt.Errorf("subscription %s: resource group %s: %w", s.ID, rg.Name, err)
+					}
 				}
 				for _, v := range rg.VirtualNetworks {
+					if _, ok := emu.FindVirtualNetwork(s.ID, rg.Name, v.Name); ok {
+						continue
+					}
 					spec := azureemu.VNetSpec{SubscriptionID: s.ID, ResourceGroup: rg.Name, Name: v.Name, Location: v.Location,
 						AddressPrefixes: v.AddressPrefixes, Tags: v.Tags}
 					if spec.Location == "" {
