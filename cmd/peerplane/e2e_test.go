@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	cmkv2 "github.com/confluentinc/ccloud-sdk-go-v2/cmk/v2"
 )
 
@@ -349,4 +350,72 @@ func TestE2EDedicatedCluster(t *testing.T) {
 	if !strings.Contains(body, `"quota_exceeded"`) || !strings.Contains(body, "dedicated_ckus_per_network") {
 		t.Fatalf("402 does not name the CKU budget: %s", body)
 	}
+}
+
+// TestRestartKeepsEverything stops Serve and starts it again on the same
+// data directory: the control plane's objects, the embedded Azure's state
+// (role assignment, both halves) and the API key all survive, and the
+// restarted reconciler still acts (a delete removes both halves).
+func TestRestartKeepsEverything(t *testing.T) {
+	dir := t.TempDir()
+	e := startE2E(t, dir)
+	env := e.createEnv("prod")
+	n := e.createNetwork(env, "prod-net", "eastus", "10.10.0.0/16")
+	provVNet := n.Status.GetCloud().NetworkingV1AzureNetwork.GetVnet()
+	e.consent()
+	e.putRole(e2eRoleActions...)
+	assignment := e.assign(demoVNetID)
+	e.tag(demoVNetID, env)
+	id := e.createPeering(env, n.GetId(), "contoso", demoVNetID, "eastus")
+	e.waitPeering(env, id, "READY")
+	e.waitHalves(demoVNetID, provVNet, id, "Connected", "Connected")
+	// A second peering left FAILED across the restart: its VNet lacks the tag.
+	late := e.createVNet("contoso-network", "late-vnet", "eastus", "10.60.0.0/16")
+	e.assign(late)
+	lateID := e.createPeering(env, n.GetId(), "late", late, "eastus")
+	e.waitFailed(env, lateID, "VNET_NOT_AUTHORIZED_FOR_ENVIRONMENT")
+	creds, prov := e.r.Credentials, e.r.Provider
+	e.stop()
+
+	e2 := startE2E(t, dir)
+	if e2.r.Credentials != creds {
+		t.Fatalf("credentials changed across the restart: %+v, then %+v", creds, e2.r.Credentials)
+	}
+	if e2.r.Provider != prov {
+		t.Fatalf("provider identity changed across the restart")
+	}
+	// The same key works (e2.ctx carries the key read before the restart).
+	if got, resp, err := e2.orgs.EnvironmentsOrgV2Api.GetOrgV2Environment(e2.ctx(), env).Execute(); err != nil || got.GetDisplayName() != "prod" {
+		t.Fatalf("environment after restart: %s", sdkErr(resp, err))
+	}
+	n2, resp, err := e2.networking.NetworksNetworkingV1Api.GetNetworkingV1Network(e2.ctx(), n.GetId()).Environment(env).Execute()
+	wantHTTP(t, "network after restart", resp, err, http.StatusOK)
+	if n2.Status.GetPhase() != "READY" || n2.Status.GetCloud().NetworkingV1AzureNetwork.GetVnet() != provVNet {
+		t.Fatalf("network after restart: %+v", n2.Status)
+	}
+	if p, status := e2.getPeering(env, id); status != http.StatusOK || phaseOf(p) != "READY" {
+		t.Fatalf("peering after restart: %d %s %s", status, phaseOf(p), p.Status.GetErrorMessage())
+	}
+	ra, err := armauthorization.NewRoleAssignmentsClient(demoSubscription, e2.admin, e2.armOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ra.GetByID(t.Context(), assignment, nil); err != nil || !strings.EqualFold(*got.Properties.Scope, demoVNetID) {
+		t.Fatalf("role assignment %s after restart: %+v, %v", assignment, got, err)
+	}
+	e2.waitHalves(demoVNetID, provVNet, id, "Connected", "Connected")
+	// Still READY after the restarted reconciler had a look.
+	if p, _ := e2.waitPeering(env, id, "READY"); p.Status.GetErrorCode() != "" {
+		t.Fatalf("peering after restart: %s", phaseOf(p))
+	}
+
+	// The restarted server still hears the embedded Azure's events: the
+	// tag alone takes the failed peering to READY.
+	e2.waitFailed(env, lateID, "VNET_NOT_AUTHORIZED_FOR_ENVIRONMENT")
+	e2.tag(late, env)
+	e2.waitPeering(env, lateID, "READY")
+
+	e2.deletePeering(env, id)
+	e2.waitPeering(env, id, "404")
+	e2.waitHalves(demoVNetID, provVNet, id, "<gone>", "<gone>")
 }
