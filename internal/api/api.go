@@ -34,6 +34,9 @@ type Options struct {
 	Diagnose Diagnoser
 	// Settings are the operator settings; nil disables the route.
 	Settings SettingsStore
+	// Reachability reads Azure's network state for
+	// GET /peerplane/v1/reachability; nil disables the route.
+	Reachability NetworkSnapshotter
 
 	// BaseURL prefixes metadata.self and related links, e.g.
 	// "https://api.example.com". Empty: derived from each request.
@@ -101,6 +104,7 @@ func (s *Server) routes() {
 	s.handle("DELETE /peerplane/v1/organizations/{id}/api-keys/{key}", s.deleteAPIKey)
 
 	s.peerplaneRoutes()
+	s.handle("GET /peerplane/v1/reachability", s.reachability)
 
 	s.mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
