@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/peerplane/peerplane/internal/api"
+	"github.com/peerplane/peerplane/internal/reach"
+)
+
+// emulatorNetworkSnapshot returns the api.Options.Reachability source that
+// reads Azure's network state from the embedded Azure's operator route
+// GET <azureURL>/_emulator/network-snapshot (open on loopback, or with the
+// operator token), over HTTP: the control plane never reads the emulator's
+// memory. Against real Azure, a source reading VNets, peerings and NSGs
+// through ARM would take its place.
+//
+// Wire it in serve with
+//
+//	api.Options{…, Reachability: emulatorNetworkSnapshot(az.client, az.url, cfg.OperatorToken)}
+func emulatorNetworkSnapshot(client *http.Client, azureURL, token string) api.NetworkSnapshotter {
+	url := strings.TrimRight(azureURL, "/") + "/_emulator/network-snapshot"
+	return func(ctx context.Context) (*reach.Snapshot, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return nil, err
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+			return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(b)))
+		}
+		var s reach.Snapshot
+		if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+			return nil, fmt.Errorf("GET %s: %w", url, err)
+		}
+		return &s, nil
+	}
+}
