@@ -400,10 +400,14 @@ func (e *Engine) nsgCheck(res *Result, f *flow, v *vnet, inbound bool) {
 		rules = n.inbound
 	}
 	var r *rule
+	var unmodelled []string
 	for i := range rules {
 		if e.matches(&rules[i], f, v) {
 			r = &rules[i]
 			break
+		}
+		if len(rules[i].unknown) > 0 {
+			unmodelled = append(unmodelled, fmt.Sprintf("%s (%s)", rules[i].name, strings.Join(rules[i].unknown, ", ")))
 		}
 	}
 	flowText := fmt.Sprintf("%s %s -> %s", strings.ToUpper(f.proto), f.src, f.dst)
@@ -422,6 +426,9 @@ func (e *Engine) nsgCheck(res *Result, f *flow, v *vnet, inbound bool) {
 		access = "Allow"
 	}
 	detail := fmt.Sprintf("NSG %s on subnet %s of VNet %s, %s: %s %s (priority %d, %s) is the first match for %s.", n.name, s.name, v.name, dir, kind, r.name, r.priority, access, flowText)
+	if len(unmodelled) > 0 {
+		detail += fmt.Sprintf(" Rules with service tags that are not modelled were treated as not matching: %s.", strings.Join(unmodelled, "; "))
+	}
 	if r.allow {
 		res.add(Check{Name: name, Component: n.id, Result: Pass, Detail: detail})
 		return

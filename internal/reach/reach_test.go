@@ -256,6 +256,13 @@ func TestReach(t *testing.T) {
 			func(w *world) { w.peer(w.b, w.pn); w.vnet(customerSub, "vnet-twin", "10.200.0.0/16", "", "") },
 			Query{Source: addr("10.1.0.4"), Cluster: "lkc-1"},
 			want{verdict: Reachable}},
+		{"a rule with an unmodelled service tag is skipped, and the check says so",
+			func(w *world) {
+				w.peer(w.b, w.pn)
+				w.rules("nsg-p", deny("DenyStorage", 100, "Inbound", "*", "Storage", "*", "*"), deny("DenyB", 200, "Inbound", "*", "10.1.0.0/16", "*", "*"))
+			},
+			Query{Source: addr("10.1.0.4"), Cluster: "lkc-1"},
+			want{verdict: Unreachable, code: CodeNSGDeny, contains: []string{"DenyB", "not modelled", "DenyStorage (Storage)"}}},
 		{"a subnet without an NSG is not filtered",
 			func(w *world) { w.peer(w.c, w.pn) },
 			Query{Source: addr("10.3.0.4"), Cluster: "lkc-1"},
