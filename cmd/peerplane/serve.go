@@ -289,11 +289,17 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 
 	apiMux := http.NewServeMux()
 	apiMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	apiMux.Handle("/", api.New(api.Options{
+	apiOpts := api.Options{
 		Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Settings: svc,
 		Diagnose: func(ctx context.Context, p *control.Peering) (any, error) { return diagnoser.Diagnose(ctx, p) },
 		Logger:   log.With("component", "api"),
-	}))
+	}
+	if az != nil {
+		// Against a real Azure there is no snapshot source yet: the route
+		// answers that reachability is not available.
+		apiOpts.Reachability = emulatorNetworkSnapshot(az.client, az.url, cfg.OperatorToken)
+	}
+	apiMux.Handle("/", api.New(apiOpts))
 
 	// The web console: / redirects to it; the API keeps every other path.
 	con := console.New(console.Options{Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc,
