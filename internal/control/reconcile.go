@@ -36,11 +36,27 @@ func (s *Service) UpdateNetworkStatus(ctx context.Context, id string, status Net
 // Returns ENOTFOUND if it does not exist. A peering being deleted stays
 // DEPROVISIONING whatever status is given.
 func (s *Service) UpdatePeeringStatus(ctx context.Context, id string, status PeeringStatus) (*Peering, error) {
+	return s.updatePeeringStatus(ctx, id, nil, status)
+}
+
+// UpdatePeeringStatusFrom is UpdatePeeringStatus for a reconciler that
+// worked out status from the peering as it was with status from: if the
+// status has changed since (a retry reset it to PROVISIONING), it writes
+// nothing and returns ECONFLICT, so that a reconcile begun before a retry
+// cannot undo the retry.
+func (s *Service) UpdatePeeringStatusFrom(ctx context.Context, id string, from, status PeeringStatus) (*Peering, error) {
+	return s.updatePeeringStatus(ctx, id, &from, status)
+}
+
+func (s *Service) updatePeeringStatus(ctx context.Context, id string, from *PeeringStatus, status PeeringStatus) (*Peering, error) {
 	var p *Peering
 	err := s.store.Update(ctx, func(tx Tx) error {
 		var err error
 		if p, err = tx.FindPeeringByID(ctx, "", id); err != nil {
 			return err
+		}
+		if from != nil && p.Status != *from && p.Status.Phase != PhaseDeprovisioning {
+			return Errorf(ECONFLICT, "Peering %s went from %s to %s while it was reconciled.", id, from.Phase, p.Status.Phase)
 		}
 		if p.Status.Phase == PhaseDeprovisioning && status.Phase != PhaseDeprovisioning {
 			status = PeeringStatus{Phase: PhaseDeprovisioning, ErrorCode: status.ErrorCode, ErrorMessage: status.ErrorMessage}

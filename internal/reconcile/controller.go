@@ -30,7 +30,9 @@ type Control interface {
 	AllObjectKeys(ctx context.Context) ([]string, error)
 
 	UpdateNetworkStatus(ctx context.Context, id string, status control.NetworkStatus) (*control.Network, error)
-	UpdatePeeringStatus(ctx context.Context, id string, status control.PeeringStatus) (*control.Peering, error)
+	// UpdatePeeringStatusFrom writes status unless the peering's status is
+	// no longer from (ECONFLICT).
+	UpdatePeeringStatusFrom(ctx context.Context, id string, from, status control.PeeringStatus) (*control.Peering, error)
 	UpdateClusterStatus(ctx context.Context, id string, status control.ClusterStatus) (*control.Cluster, error)
 	PurgeNetwork(ctx context.Context, id string) error
 	PurgePeering(ctx context.Context, id string) error

@@ -356,7 +356,11 @@ func (c *Controller) reconcilePeering(ctx context.Context, id string) (Result, e
 	if err != nil {
 		return Result{}, err
 	}
-	if _, err := c.cfg.Control.UpdatePeeringStatus(ctx, id, res.status); err != nil {
+	if _, err := c.cfg.Control.UpdatePeeringStatusFrom(ctx, id, p.Status, res.status); control.ErrorCode(err) == control.ECONFLICT {
+		// Retried (or changed) meanwhile: decide again from the new status.
+		c.q.Add(peeringKey(id))
+		return Result{}, nil
+	} else if err != nil {
 		return Result{}, err
 	}
 	if res.status.Phase != p.Status.Phase || res.status.ErrorCode != p.Status.ErrorCode {
