@@ -131,6 +131,13 @@ func startE2E(t *testing.T, dir string) *e2e {
 	return e
 }
 
+// on returns e for subtest t, so that its failures end t, not its parent.
+func (e *e2e) on(t *testing.T) *e2e {
+	c := *e
+	c.t = t
+	return &c
+}
+
 // stop cancels Serve and waits for it to return; it is idempotent.
 func (e *e2e) stop() {
 	if e.cancel == nil {

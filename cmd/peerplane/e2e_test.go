@@ -150,8 +150,8 @@ func TestE2ERules(t *testing.T) {
 	e.assign("/subscriptions/" + demoSubscription + "/resourceGroups/contoso-network")
 
 	// newNet makes an environment and a READY network in eastus.
-	newNet := func(t *testing.T, cidr string) (env, network, provVNet string) {
-		env = e.createEnv(t.Name())
+	newNet := func(e *e2e, cidr string) (env, network, provVNet string) {
+		env = e.createEnv(e.t.Name())
 		n := e.createNetwork(env, "net", "eastus", cidr)
 		return env, n.GetId(), n.Status.GetCloud().NetworkingV1AzureNetwork.GetVnet()
 	}
@@ -165,14 +165,16 @@ func TestE2ERules(t *testing.T) {
 	}
 
 	t.Run("VNET_NOT_FOUND", func(t *testing.T) {
-		env, nw, _ := newNet(t, "10.20.0.0/16")
+		e := e.on(t)
+		env, nw, _ := newNet(e, "10.20.0.0/16")
 		missing := vnetIDOf("contoso-network", "no-such-vnet")
 		id := e.createPeering(env, nw, "p", missing, "eastus")
 		wantIn(t, e.waitFailed(env, id, "VNET_NOT_FOUND"), missing, "contoso-network", "no-such-vnet")
 	})
 
 	t.Run("VNET_NOT_AUTHORIZED_FOR_ENVIRONMENT", func(t *testing.T) {
-		env, nw, _ := newNet(t, "10.21.0.0/16")
+		e := e.on(t)
+		env, nw, _ := newNet(e, "10.21.0.0/16")
 		vnet := e.createVNet("contoso-network", "tagged-vnet", "eastus", "10.51.0.0/16")
 		e.tag(vnet, "env-other1")
 		id := e.createPeering(env, nw, "p", vnet, "eastus")
@@ -184,7 +186,8 @@ func TestE2ERules(t *testing.T) {
 	})
 
 	t.Run("INVALID_ADDRESS_SPACE", func(t *testing.T) {
-		env, nw, _ := newNet(t, "10.22.0.0/16")
+		e := e.on(t)
+		env, nw, _ := newNet(e, "10.22.0.0/16")
 		vnet := e.createVNet("contoso-network", "public-vnet", "eastus", "8.8.0.0/16")
 		e.tag(vnet, env)
 		id := e.createPeering(env, nw, "p", vnet, "eastus")
@@ -192,7 +195,8 @@ func TestE2ERules(t *testing.T) {
 	})
 
 	t.Run("ADDRESS_SPACE_OVERLAP/network", func(t *testing.T) {
-		env, nw, _ := newNet(t, "10.23.0.0/16")
+		e := e.on(t)
+		env, nw, _ := newNet(e, "10.23.0.0/16")
 		vnet := e.createVNet("contoso-network", "overlap-net-vnet", "eastus", "10.23.128.0/17")
 		e.tag(vnet, env)
 		id := e.createPeering(env, nw, "p", vnet, "eastus")
@@ -200,7 +204,8 @@ func TestE2ERules(t *testing.T) {
 	})
 
 	t.Run("ADDRESS_SPACE_OVERLAP/peered", func(t *testing.T) {
-		env, nw, _ := newNet(t, "10.24.0.0/16")
+		e := e.on(t)
+		env, nw, _ := newNet(e, "10.24.0.0/16")
 		first := e.createVNet("contoso-network", "first-vnet", "eastus", "10.52.0.0/16")
 		e.tag(first, env)
 		e.waitPeering(env, e.createPeering(env, nw, "first", first, "eastus"), "READY")
@@ -211,7 +216,8 @@ func TestE2ERules(t *testing.T) {
 	})
 
 	t.Run("CROSS_REGION_NOT_SUPPORTED", func(t *testing.T) {
-		env, nw, provVNet := newNet(t, "10.25.0.0/16")
+		e := e.on(t)
+		env, nw, provVNet := newNet(e, "10.25.0.0/16")
 		vnet := e.createVNet("contoso-network", "west-vnet", "westus", "10.53.0.0/16")
 		e.tag(vnet, env)
 		id := e.createPeering(env, nw, "p", vnet, "westus")
@@ -229,7 +235,8 @@ func TestE2ERules(t *testing.T) {
 	})
 
 	t.Run("DISCONNECTED", func(t *testing.T) {
-		env, nw, provVNet := newNet(t, "10.26.0.0/16")
+		e := e.on(t)
+		env, nw, provVNet := newNet(e, "10.26.0.0/16")
 		vnet := e.createVNet("contoso-network", "disc-vnet", "eastus", "10.54.0.0/16")
 		e.tag(vnet, env)
 		id := e.createPeering(env, nw, "p", vnet, "eastus")
@@ -246,7 +253,8 @@ func TestE2ERules(t *testing.T) {
 	})
 
 	t.Run("address_prefix_added", func(t *testing.T) {
-		env, nw, provVNet := newNet(t, "10.27.0.0/16")
+		e := e.on(t)
+		env, nw, provVNet := newNet(e, "10.27.0.0/16")
 		vnet := e.createVNet("contoso-network", "growing-vnet", "eastus", "10.55.0.0/16")
 		e.tag(vnet, env)
 		id := e.createPeering(env, nw, "p", vnet, "eastus")
@@ -402,6 +410,10 @@ func TestRestartKeepsEverything(t *testing.T) {
 	}
 	if got, err := ra.GetByID(t.Context(), assignment, nil); err != nil || !strings.EqualFold(*got.Properties.Scope, demoVNetID) {
 		t.Fatalf("role assignment %s after restart: %+v, %v", assignment, got, err)
+	}
+	v, err := e2.vnets(e2.admin, demoSubscription).Get(t.Context(), "contoso-network", "contoso-vnet", nil)
+	if err != nil || v.Tags["ConfluentEnvIDs"] == nil || *v.Tags["ConfluentEnvIDs"] != env {
+		t.Fatalf("the customer's tag on contoso-vnet after restart: %+v, %v", v.Tags, err)
 	}
 	e2.waitHalves(demoVNetID, provVNet, id, "Connected", "Connected")
 	// Still READY after the restarted reconciler had a look.
