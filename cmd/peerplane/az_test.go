@@ -412,18 +412,6 @@ func sameSet(a, b []string) bool {
 	return slices.Equal(a, b)
 }
 
-// TestAzShimMatchesScript keeps the shim az-env --shim writes equal to
-// scripts/az-shim/sitecustomize.py.
-func TestAzShimMatchesScript(t *testing.T) {
-	b, err := os.ReadFile("../../scripts/az-shim/sitecustomize.py")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(b) != azShimSource {
-		t.Fatal("azShimSource in cmd/peerplane/azure.go differs from scripts/az-shim/sitecustomize.py: copy the script into the constant")
-	}
-}
-
 func TestAzEnvErrorsNameTheCulprit(t *testing.T) {
 	dir := t.TempDir()
 	notPEM := filepath.Join(dir, "ca.txt")
