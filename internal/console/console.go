@@ -21,6 +21,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -162,7 +163,7 @@ func (c *Console) handle(pattern string, h func(w http.ResponseWriter, r *http.R
 	c.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		s := c.currentSession(r)
 		if s == nil {
-			if r.Method == http.MethodGet && r.Header.Get("Accept") != "text/event-stream" && !isFragment(r) {
+			if r.Method == http.MethodGet && !strings.HasSuffix(r.URL.Path, "/live") && !isFragment(r) {
 				http.Redirect(w, r, Prefix+"login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
@@ -173,7 +174,7 @@ func (c *Console) handle(pattern string, h func(w http.ResponseWriter, r *http.R
 			c.renderError(w, r, s, http.StatusForbidden, "The form has expired or did not come from this console. Reload the page and try again.")
 			return
 		}
-		h(w, r.WithContext(control.NewContextWithOrganization(r.Context(), s.org)), s)
+		h(w, r.WithContext(control.NewContextWithOrganization(r.Context(), s.organization())), s)
 	})
 }
 

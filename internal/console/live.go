@@ -125,7 +125,7 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, s *session, tick 
 			st.send("signed-out", map[string]string{"url": Prefix + "login"})
 			return
 		}
-		octx := control.NewContextWithOrganization(ctx, s.org)
+		octx := control.NewContextWithOrganization(ctx, s.organization())
 		if !tick(octx, st) {
 			return
 		}
@@ -160,6 +160,7 @@ func (c *Console) networkLive(w http.ResponseWriter, r *http.Request, s *session
 	env, net := r.PathValue("env"), r.PathValue("net")
 	last := differ{}
 	var ids []string
+	first := true // the page may have been rendered from another list
 	c.live(w, r, s, func(ctx context.Context, st *stream) bool {
 		v, err := c.loadNetwork(ctx, env, net)
 		if err != nil {
@@ -180,7 +181,8 @@ func (c *Console) networkLive(w http.ResponseWriter, r *http.Request, s *session
 			now = append(now, p.ID)
 		}
 		sort.Strings(now)
-		if fmt.Sprint(now) != fmt.Sprint(ids) {
+		if first || fmt.Sprint(now) != fmt.Sprint(ids) {
+			first = false
 			for _, id := range ids {
 				delete(last, "peering:"+id)
 			}

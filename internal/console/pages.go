@@ -125,6 +125,7 @@ func (c *Console) createNetwork(w http.ResponseWriter, r *http.Request, s *sessi
 	if _, err := c.opts.Settings().ValidateNetworkCIDR(n.CIDR); err != nil {
 		f.fail(c, err, map[string]string{"/spec/cidr": "cidr"})
 	}
+	status := http.StatusBadRequest
 	if !f.HasErrors() {
 		err := c.opts.Networks.CreateNetwork(r.Context(), n)
 		if err == nil {
@@ -136,9 +137,10 @@ func (c *Console) createNetwork(w http.ResponseWriter, r *http.Request, s *sessi
 			c.renderServiceError(w, r, s, err)
 			return
 		}
+		status = statusOf(err)
 		f.fail(c, err, map[string]string{"/spec/display_name": "name", "/spec/region": "region", "/spec/cidr": "cidr"})
 	}
-	c.showEnvironment(w, r, s, http.StatusBadRequest, f)
+	c.showEnvironment(w, r, s, status, f)
 }
 
 // --- a network ---
@@ -184,6 +186,7 @@ func (c *Console) loadNetwork(ctx context.Context, envID, netID string) (*networ
 
 type networkData struct {
 	*networkView
+	View        *networkView // the same, for the partials
 	ClusterForm *form
 }
 
@@ -200,7 +203,7 @@ func (c *Console) showNetwork(w http.ResponseWriter, r *http.Request, s *session
 	v.CSRF = s.csrf
 	c.render(w, r, status, "network", page{Title: v.Net.DisplayName, Session: s,
 		Crumbs: []crumb{{"Environments", Prefix + "environments"}, {v.Env.DisplayName, envURL(v.Env.ID)}},
-		Data:   networkData{networkView: v, ClusterForm: f}})
+		Data:   networkData{networkView: v, View: v, ClusterForm: f}})
 }
 
 func (c *Console) createCluster(w http.ResponseWriter, r *http.Request, s *session) {
@@ -213,6 +216,7 @@ func (c *Console) createCluster(w http.ResponseWriter, r *http.Request, s *sessi
 	if f.Values["name"] == "" {
 		f.Errors["name"] = "Name is required."
 	}
+	status := http.StatusBadRequest
 	if !f.HasErrors() {
 		cl := &control.Cluster{EnvironmentID: env, NetworkID: net, DisplayName: f.Values["name"], CKU: cku, Availability: f.Values["availability"]}
 		err := c.opts.Clusters.CreateCluster(r.Context(), cl)
@@ -225,9 +229,10 @@ func (c *Console) createCluster(w http.ResponseWriter, r *http.Request, s *sessi
 			c.renderServiceError(w, r, s, err)
 			return
 		}
+		status = statusOf(err)
 		f.fail(c, err, map[string]string{"/spec/display_name": "name", "/spec/config/cku": "cku", "/spec/availability": "availability"})
 	}
-	c.showNetwork(w, r, s, http.StatusBadRequest, f)
+	c.showNetwork(w, r, s, status, f)
 }
 
 // --- the peering form ---
@@ -302,6 +307,7 @@ func (c *Console) createPeering(w http.ResponseWriter, r *http.Request, s *sessi
 	env, net := r.PathValue("env"), r.PathValue("net")
 	f := readForm(r, peeringFields...)
 	vnet := c.validatePeeringForm(f)
+	status := http.StatusBadRequest
 	if !f.HasErrors() {
 		p := &control.Peering{EnvironmentID: env, NetworkID: net, DisplayName: f.Values["name"], Cloud: control.CloudAzure,
 			Tenant: f.Values["tenant"], VNet: vnet, CustomerRegion: f.Values["region"]}
@@ -316,7 +322,8 @@ func (c *Console) createPeering(w http.ResponseWriter, r *http.Request, s *sessi
 			c.renderServiceError(w, r, s, err)
 			return
 		}
+		status = statusOf(err)
 		f.fail(c, err, map[string]string{"/spec/display_name": "name", "/spec/cloud/tenant": "tenant", "/spec/cloud/vnet": "vnet", "/spec/cloud/customer_region": "region"})
 	}
-	c.showPeeringForm(w, r, s, http.StatusBadRequest, f)
+	c.showPeeringForm(w, r, s, status, f)
 }

@@ -47,6 +47,14 @@ func (p page) CSRF() string {
 	return p.Session.csrf
 }
 
+// Org is the signed-in organization, or nil.
+func (p page) Org() *control.Organization {
+	if p.Session == nil {
+		return nil
+	}
+	return p.Session.organization()
+}
+
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	if p.Session != nil && p.Notice == "" {
 		p.Notice = p.Session.takeFlash()

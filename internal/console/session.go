@@ -41,6 +41,12 @@ type session struct {
 	flash   string
 }
 
+func (s *session) organization() *control.Organization {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.org
+}
+
 // setFlash keeps a message for the next page shown to the session.
 func (s *session) setFlash(msg string) {
 	s.mu.Lock()
