@@ -492,6 +492,7 @@ func TestConsoleSeedFlow(t *testing.T) {
 	b.run("a cluster", b.fill(map[string]string{"#clusters #f-cku": "4"}), chromedp.Submit(chromedp.CSS("#clusters #f-cku")),
 		chromedp.WaitVisible(chromedp.CSS(".notice")))
 	b.waitText(`[data-live="clusters"]`, "4 of 64 CKUs")
+	b.run("reload the network page for the README", chromedp.Navigate(netURL), chromedp.WaitVisible(chromedp.CSS("#clusters")))
 	b.waitText("#peerings tbody", "Active")
 	b.run("scroll to the top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0); document.activeElement.blur()`))
 	png := get(b, "screenshot the network page", chromedp.CaptureScreenshot())

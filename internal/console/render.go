@@ -211,7 +211,7 @@ var funcs = template.FuncMap{
 	"vnet":          splitVNet,
 	"firstSentence": firstSentence,
 	"time":          func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-	"clock":         func(t time.Time) string { return t.UTC().Format("15:04:05.000") },
+	"clock":         func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000 UTC") },
 	"percent": func(n, of int) int {
 		if of <= 0 {
 			return 0
