@@ -27,11 +27,14 @@ var _ control.Store = controlStore{}
 // (WAL: the last committed state, beside the writer); on PostgreSQL it is a
 // READ ONLY transaction.
 func (s controlStore) View(ctx context.Context, fn func(tx control.Tx) error) error {
-	var opts *sql.TxOptions
-	if s.db.dialect == DialectPostgres {
-		opts = &sql.TxOptions{ReadOnly: true}
+	if s.db.dialect == DialectSQLite {
+		// No transaction: each statement reads the last committed state
+		// on the query-only read pool. A view of several statements may
+		// see a write land between them, which no caller depends on (each
+		// decision that needs one snapshot is made inside Update).
+		return fn(&controlTx{db: s.db, pool: s.db.r})
 	}
-	tx, err := s.db.r.BeginTx(ctx, opts)
+	tx, err := s.db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("control store: begin: %w", err)
 	}
@@ -63,21 +66,39 @@ type controlTx struct {
 // caches prepared statements itself.)
 func (t *controlTx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	if t.pool == nil || t.db.dialect == DialectPostgres {
-		return t.tx.QueryRowContext(ctx, q, args...)
+		return t.q().QueryRowContext(ctx, q, args...)
 	}
 	key := stmtKey{t.pool, q}
 	st, _ := t.db.stmts.Load(key)
 	if st == nil {
 		p, err := t.pool.PrepareContext(ctx, q)
 		if err != nil {
-			return t.tx.QueryRowContext(ctx, q, args...)
+			return t.q().QueryRowContext(ctx, q, args...)
 		}
 		var loaded bool
 		if st, loaded = t.db.stmts.LoadOrStore(key, p); loaded {
 			p.Close()
 		}
 	}
+	if t.tx == nil {
+		return st.(*sql.Stmt).QueryRowContext(ctx, args...)
+	}
 	return t.tx.StmtContext(ctx, st.(*sql.Stmt)).QueryRowContext(ctx, args...)
+}
+
+// querier is what a controlTx runs statements on: its transaction, or on
+// SQLite reads, the read pool itself.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (t *controlTx) q() querier {
+	if t.tx == nil {
+		return t.pool
+	}
+	return t.tx
 }
 
 var _ control.Tx = (*controlTx)(nil)
@@ -253,7 +274,7 @@ func boolInt(b bool) int {
 }
 
 func (t *controlTx) CreateOrganization(ctx context.Context, o *control.Organization) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO organizations (`+orgColumns+`) VALUES ($1, $2, $3, $4, $5)`,
+	_, err := t.q().ExecContext(ctx, `INSERT INTO organizations (`+orgColumns+`) VALUES ($1, $2, $3, $4, $5)`,
 		o.ID, o.DisplayName, boolInt(o.Operator), micros(o.CreatedAt), micros(o.UpdatedAt))
 	if err != nil {
 		return insertErr(err, "Organization", o.ID, "")
@@ -262,14 +283,14 @@ func (t *controlTx) CreateOrganization(ctx context.Context, o *control.Organizat
 }
 
 func (t *controlTx) FindOrganizationByID(ctx context.Context, id string) (*control.Organization, error) {
-	row := t.tx.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM organizations WHERE id = $1`+t.forUpdate(), id)
+	row := t.q().QueryRowContext(ctx, `SELECT `+orgColumns+` FROM organizations WHERE id = $1`+t.forUpdate(), id)
 	return scanOne(row, scanOrg, "Organization", id)
 }
 
 func (t *controlTx) FindOrganizations(ctx context.Context, f control.OrganizationFilter) ([]*control.Organization, error) {
 	var q query
 	q.after(f.After)
-	rows, err := t.tx.QueryContext(ctx, q.sql(`SELECT `+orgColumns+` FROM organizations`, f.Limit), q.args...)
+	rows, err := t.q().QueryContext(ctx, q.sql(`SELECT `+orgColumns+` FROM organizations`, f.Limit), q.args...)
 	out, err := scanAll(rows, err, scanOrg)
 	if err != nil {
 		return nil, fmt.Errorf("find organizations: %w", err)
@@ -290,7 +311,7 @@ func scanKey(sc scanner) (*control.APIKey, error) {
 }
 
 func (t *controlTx) CreateAPIKey(ctx context.Context, k *control.APIKey) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5)`,
+	_, err := t.q().ExecContext(ctx, `INSERT INTO api_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5)`,
 		k.Key, k.OrgID, k.Description, k.SecretHash, micros(k.CreatedAt))
 	if err != nil {
 		return insertErr(err, "API key", k.Key, "organization")
@@ -304,7 +325,7 @@ func (t *controlTx) FindAPIKey(ctx context.Context, key string) (*control.APIKey
 }
 
 func (t *controlTx) FindAPIKeys(ctx context.Context, orgID string) ([]*control.APIKey, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE org_id = $1 ORDER BY created_at, key`, orgID)
+	rows, err := t.q().QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE org_id = $1 ORDER BY created_at, key`, orgID)
 	out, err := scanAll(rows, err, scanKey)
 	if err != nil {
 		return nil, fmt.Errorf("find api keys: %w", err)
@@ -313,7 +334,7 @@ func (t *controlTx) FindAPIKeys(ctx context.Context, orgID string) ([]*control.A
 }
 
 func (t *controlTx) DeleteAPIKey(ctx context.Context, orgID, key string) error {
-	res, err := t.tx.ExecContext(ctx, `DELETE FROM api_keys WHERE org_id = $1 AND key = $2`, orgID, key)
+	res, err := t.q().ExecContext(ctx, `DELETE FROM api_keys WHERE org_id = $1 AND key = $2`, orgID, key)
 	return mustAffect(res, err, "API key", key)
 }
 
@@ -332,7 +353,7 @@ func scanEnv(sc scanner) (*control.Environment, error) {
 }
 
 func (t *controlTx) CreateEnvironment(ctx context.Context, e *control.Environment) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO environments (`+envColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+	_, err := t.q().ExecContext(ctx, `INSERT INTO environments (`+envColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
 		e.ID, e.OrgID, e.DisplayName, e.StreamGovernancePackage, micros(e.CreatedAt), micros(e.UpdatedAt))
 	if err != nil {
 		return insertErr(err, "Environment", e.ID, "organization")
@@ -360,7 +381,7 @@ func (t *controlTx) FindEnvironments(ctx context.Context, f control.EnvironmentF
 	var q query
 	q.eq("org_id", f.OrgID)
 	q.after(f.After)
-	rows, err := t.tx.QueryContext(ctx, q.sql(`SELECT `+envColumns+` FROM environments`, f.Limit), q.args...)
+	rows, err := t.q().QueryContext(ctx, q.sql(`SELECT `+envColumns+` FROM environments`, f.Limit), q.args...)
 	out, err := scanAll(rows, err, scanEnv)
 	if err != nil {
 		return nil, fmt.Errorf("find environments: %w", err)
@@ -369,7 +390,7 @@ func (t *controlTx) FindEnvironments(ctx context.Context, f control.EnvironmentF
 }
 
 func (t *controlTx) UpdateEnvironment(ctx context.Context, e *control.Environment) error {
-	res, err := t.tx.ExecContext(ctx, `UPDATE environments SET display_name = $1, governance_package = $2, updated_at = $3 WHERE id = $4`,
+	res, err := t.q().ExecContext(ctx, `UPDATE environments SET display_name = $1, governance_package = $2, updated_at = $3 WHERE id = $4`,
 		e.DisplayName, e.StreamGovernancePackage, micros(e.UpdatedAt), e.ID)
 	return mustAffect(res, err, "Environment", e.ID)
 }
@@ -378,7 +399,7 @@ func (t *controlTx) deleteByID(ctx context.Context, table, what, orgID, id strin
 	var q query
 	q.eq("id", id)
 	q.eq("org_id", orgID)
-	res, err := t.tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE `+strings.Join(q.where, " AND "), q.args...)
+	res, err := t.q().ExecContext(ctx, `DELETE FROM `+table+` WHERE `+strings.Join(q.where, " AND "), q.args...)
 	if err != nil {
 		return deleteErr(err, what, id)
 	}
@@ -417,7 +438,7 @@ func scanNetwork(sc scanner) (*control.Network, error) {
 }
 
 func (t *controlTx) CreateNetwork(ctx context.Context, n *control.Network) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO networks (`+networkColumns+`)
+	_, err := t.q().ExecContext(ctx, `INSERT INTO networks (`+networkColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		n.ID, n.OrgID, n.EnvironmentID, n.DisplayName, n.Cloud, n.Region, n.CIDR,
 		","+strings.Join(n.ConnectionTypes, ",")+",", strings.Join(n.Zones, ","),
@@ -450,7 +471,7 @@ func (t *controlTx) FindNetworks(ctx context.Context, f control.NetworkFilter) (
 		q.where = append(q.where, "("+strings.Join(ors, " OR ")+")")
 	}
 	q.after(f.After)
-	rows, err := t.tx.QueryContext(ctx, q.sql(`SELECT `+networkColumns+` FROM networks`, f.Limit), q.args...)
+	rows, err := t.q().QueryContext(ctx, q.sql(`SELECT `+networkColumns+` FROM networks`, f.Limit), q.args...)
 	out, err := scanAll(rows, err, scanNetwork)
 	if err != nil {
 		return nil, fmt.Errorf("find networks: %w", err)
@@ -459,7 +480,7 @@ func (t *controlTx) FindNetworks(ctx context.Context, f control.NetworkFilter) (
 }
 
 func (t *controlTx) UpdateNetwork(ctx context.Context, n *control.Network) error {
-	res, err := t.tx.ExecContext(ctx, `UPDATE networks SET display_name = $1, phase = $2, error_code = $3, error_message = $4,
+	res, err := t.q().ExecContext(ctx, `UPDATE networks SET display_name = $1, phase = $2, error_code = $3, error_message = $4,
 		azure_vnet = $5, azure_subscription = $6, updated_at = $7 WHERE id = $8`,
 		n.DisplayName, n.Status.Phase, n.Status.ErrorCode, n.Status.ErrorMessage, n.Status.AzureVNet, n.Status.AzureSubscription,
 		micros(n.UpdatedAt), n.ID)
@@ -488,7 +509,7 @@ func scanPeering(sc scanner) (*control.Peering, error) {
 }
 
 func (t *controlTx) CreatePeering(ctx context.Context, p *control.Peering) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO peerings (`+peeringColumns+`, vnet_key)
+	_, err := t.q().ExecContext(ctx, `INSERT INTO peerings (`+peeringColumns+`, vnet_key)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		p.ID, p.OrgID, p.EnvironmentID, p.NetworkID, p.DisplayName, p.Cloud, p.Tenant, p.VNet, p.CustomerRegion,
 		p.Status.Phase, p.Status.ErrorCode, p.Status.ErrorMessage, micros(p.CreatedAt), micros(p.UpdatedAt),
@@ -514,7 +535,7 @@ func (t *controlTx) FindPeerings(ctx context.Context, f control.PeeringFilter) (
 	q.in("display_name", f.DisplayNames)
 	q.in("phase", f.Phases)
 	q.after(f.After)
-	rows, err := t.tx.QueryContext(ctx, q.sql(`SELECT `+peeringColumns+` FROM peerings`, f.Limit), q.args...)
+	rows, err := t.q().QueryContext(ctx, q.sql(`SELECT `+peeringColumns+` FROM peerings`, f.Limit), q.args...)
 	out, err := scanAll(rows, err, scanPeering)
 	if err != nil {
 		return nil, fmt.Errorf("find peerings: %w", err)
@@ -523,7 +544,7 @@ func (t *controlTx) FindPeerings(ctx context.Context, f control.PeeringFilter) (
 }
 
 func (t *controlTx) UpdatePeering(ctx context.Context, p *control.Peering) error {
-	res, err := t.tx.ExecContext(ctx, `UPDATE peerings SET display_name = $1, phase = $2, error_code = $3, error_message = $4,
+	res, err := t.q().ExecContext(ctx, `UPDATE peerings SET display_name = $1, phase = $2, error_code = $3, error_message = $4,
 		updated_at = $5 WHERE id = $6`,
 		p.DisplayName, p.Status.Phase, p.Status.ErrorCode, p.Status.ErrorMessage, micros(p.UpdatedAt), p.ID)
 	return mustAffect(res, err, "Peering", p.ID)
@@ -551,7 +572,7 @@ func scanCluster(sc scanner) (*control.Cluster, error) {
 }
 
 func (t *controlTx) CreateCluster(ctx context.Context, c *control.Cluster) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO clusters (`+clusterColumns+`)
+	_, err := t.q().ExecContext(ctx, `INSERT INTO clusters (`+clusterColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		c.ID, c.OrgID, c.EnvironmentID, c.NetworkID, c.DisplayName, c.Availability, c.Cloud, c.Region, c.CKU,
 		c.Status.Phase, c.Status.BootstrapEndpoint, c.Status.HTTPEndpoint, micros(c.CreatedAt), micros(c.UpdatedAt))
@@ -572,7 +593,7 @@ func (t *controlTx) FindClusters(ctx context.Context, f control.ClusterFilter) (
 	q.in("network_id", f.NetworkIDs)
 	q.in("phase", f.Phases)
 	q.after(f.After)
-	rows, err := t.tx.QueryContext(ctx, q.sql(`SELECT `+clusterColumns+` FROM clusters`, f.Limit), q.args...)
+	rows, err := t.q().QueryContext(ctx, q.sql(`SELECT `+clusterColumns+` FROM clusters`, f.Limit), q.args...)
 	out, err := scanAll(rows, err, scanCluster)
 	if err != nil {
 		return nil, fmt.Errorf("find clusters: %w", err)
@@ -581,7 +602,7 @@ func (t *controlTx) FindClusters(ctx context.Context, f control.ClusterFilter) (
 }
 
 func (t *controlTx) UpdateCluster(ctx context.Context, c *control.Cluster) error {
-	res, err := t.tx.ExecContext(ctx, `UPDATE clusters SET display_name = $1, cku = $2, phase = $3, bootstrap_endpoint = $4,
+	res, err := t.q().ExecContext(ctx, `UPDATE clusters SET display_name = $1, cku = $2, phase = $3, bootstrap_endpoint = $4,
 		http_endpoint = $5, updated_at = $6 WHERE id = $7`,
 		c.DisplayName, c.CKU, c.Status.Phase, c.Status.BootstrapEndpoint, c.Status.HTTPEndpoint, micros(c.UpdatedAt), c.ID)
 	return mustAffect(res, err, "Cluster", c.ID)
@@ -594,7 +615,7 @@ func (t *controlTx) DeleteCluster(ctx context.Context, orgID, id string) error {
 // LoadSettings implements control.Tx.
 func (t *controlTx) LoadSettings(ctx context.Context) ([]byte, error) {
 	var body string
-	err := t.tx.QueryRowContext(ctx, `SELECT body FROM control_settings WHERE name = 'settings'`).Scan(&body)
+	err := t.q().QueryRowContext(ctx, `SELECT body FROM control_settings WHERE name = 'settings'`).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -606,7 +627,7 @@ func (t *controlTx) LoadSettings(ctx context.Context) ([]byte, error) {
 
 // SaveSettings implements control.Tx.
 func (t *controlTx) SaveSettings(ctx context.Context, body []byte) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO control_settings (name, body) VALUES ('settings', $1)
+	_, err := t.q().ExecContext(ctx, `INSERT INTO control_settings (name, body) VALUES ('settings', $1)
 		ON CONFLICT (name) DO UPDATE SET body = excluded.body`, string(body))
 	if err != nil {
 		return fmt.Errorf("save settings: %w", err)
