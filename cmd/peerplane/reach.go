@@ -8,21 +8,17 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/peerplane/peerplane/internal/api"
+	"github.com/peerplane/peerplane/internal/netcheck"
 	"github.com/peerplane/peerplane/internal/reach"
 )
 
-// emulatorNetworkSnapshot returns the api.Options.Reachability source that
+// emulatorNetworkSnapshot returns the netcheck.Checker's Snapshot source that
 // reads Azure's network state from the embedded Azure's operator route
 // GET <azureURL>/_emulator/network-snapshot (open on loopback, or with the
 // operator token), over HTTP: the control plane never reads the emulator's
 // memory. Against real Azure, a source reading VNets, peerings and NSGs
 // through ARM would take its place.
-//
-// Wire it in serve with
-//
-//	api.Options{…, Reachability: emulatorNetworkSnapshot(az.client, az.url, cfg.OperatorToken)}
-func emulatorNetworkSnapshot(client *http.Client, azureURL, token string) api.NetworkSnapshotter {
+func emulatorNetworkSnapshot(client *http.Client, azureURL, token string) netcheck.Snapshotter {
 	url := strings.TrimRight(azureURL, "/") + "/_emulator/network-snapshot"
 	return func(ctx context.Context) (*reach.Snapshot, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)

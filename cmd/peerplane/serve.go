@@ -30,6 +30,7 @@ import (
 	"github.com/peerplane/peerplane/internal/azureemu"
 	"github.com/peerplane/peerplane/internal/console"
 	"github.com/peerplane/peerplane/internal/control"
+	"github.com/peerplane/peerplane/internal/netcheck"
 	"github.com/peerplane/peerplane/internal/reconcile"
 	"github.com/peerplane/peerplane/internal/store"
 	"github.com/peerplane/peerplane/internal/tlsca"
@@ -297,7 +298,8 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	if az != nil {
 		// Against a real Azure there is no snapshot source yet: the route
 		// answers that reachability is not available.
-		apiOpts.Reachability = emulatorNetworkSnapshot(az.client, az.url, cfg.OperatorToken)
+		apiOpts.Reachability = &netcheck.Checker{Environments: svc, Networks: svc, Clusters: svc, Peerings: svc,
+			Snapshot: emulatorNetworkSnapshot(az.client, az.url, cfg.OperatorToken)}
 	}
 	apiMux.Handle("/", api.New(apiOpts))
 

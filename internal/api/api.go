@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/peerplane/peerplane/internal/control"
+	"github.com/peerplane/peerplane/internal/netcheck"
 )
 
 //go:embed openapi.yaml
@@ -34,9 +35,9 @@ type Options struct {
 	Diagnose Diagnoser
 	// Settings are the operator settings; nil disables the route.
 	Settings SettingsStore
-	// Reachability reads Azure's network state for
-	// GET /peerplane/v1/reachability; nil disables the route.
-	Reachability NetworkSnapshotter
+	// Reachability answers GET /peerplane/v1/reachability and evaluates
+	// connectors' status; nil disables the route.
+	Reachability *netcheck.Checker
 
 	// BaseURL prefixes metadata.self and related links, e.g.
 	// "https://api.example.com". Empty: derived from each request.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/peerplane/peerplane/internal/api"
 	"github.com/peerplane/peerplane/internal/control"
+	"github.com/peerplane/peerplane/internal/netcheck"
 	"github.com/peerplane/peerplane/internal/reach"
 )
 
@@ -27,7 +28,8 @@ type reachHarness struct {
 func newReachHarness(t *testing.T) *reachHarness {
 	h := &reachHarness{harness: newHarness(t)}
 	h.srv = httptest.NewServer(api.New(api.Options{Environments: h.svc, Networks: h.svc, Peerings: h.svc, Clusters: h.svc, Orgs: h.svc,
-		Reachability: func(context.Context) (*reach.Snapshot, error) { s := h.snap; return &s, nil }}))
+		Reachability: &netcheck.Checker{Environments: h.svc, Networks: h.svc, Clusters: h.svc, Peerings: h.svc,
+			Snapshot: func(context.Context) (*reach.Snapshot, error) { s := h.snap; return &s, nil }}}))
 	t.Cleanup(h.srv.Close)
 	ctx := control.NewContextWithOrganization(context.Background(), h.org)
 	env := &control.Environment{DisplayName: "prod"}

@@ -1,0 +1,122 @@
+// Package netcheck answers network questions for one organization's
+// environment: can address A reach address B (or a cluster), and is a
+// managed connector's every host reachable from its cluster.
+//
+// A Checker joins the control plane's state (networks, clusters, peerings,
+// read through the control services with the caller's organization in the
+// context) with Azure's network state (a Snapshot source reading VNets,
+// peerings and NSGs over Azure's API) into a reach.World, trimmed to what
+// the organization may see (reach.Visible), and asks the reach engine. The
+// API's /peerplane/v1/reachability, connect/v1 connector status and the
+// console's "Test connectivity" form all go through it.
+package netcheck
+
+import (
+	"context"
+	"errors"
+
+	"github.com/peerplane/peerplane/internal/control"
+	"github.com/peerplane/peerplane/internal/reach"
+)
+
+// Snapshotter returns Azure's current network state (VNets, peerings,
+// NSGs), read through Azure's API or the embedded Azure's
+// /_emulator/network-snapshot route, never from the emulator's memory.
+type Snapshotter func(ctx context.Context) (*reach.Snapshot, error)
+
+// Checker answers reachability queries. Its fields are required.
+type Checker struct {
+	Environments control.EnvironmentService
+	Networks     control.NetworkService
+	Clusters     control.ClusterService
+	Peerings     control.PeeringService
+	Snapshot     Snapshotter
+}
+
+// Engine returns a reach engine over environment env's world, as the
+// caller (the organization in ctx) may see it. Returns EINVALID (field
+// "environment") when the environment does not exist.
+func (c *Checker) Engine(ctx context.Context, env string) (*reach.Engine, error) {
+	if _, err := c.Environments.FindEnvironmentByID(ctx, env); err != nil {
+		if control.ErrorCode(err) == control.ENOTFOUND {
+			return nil, control.FieldErrorf(control.EINVALID, "environment", "Environment %q was not found.", env)
+		}
+		return nil, err
+	}
+	world, err := c.world(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := c.Snapshot(ctx)
+	if err != nil {
+		return nil, control.Errorf(control.EINTERNAL, "Could not read Azure's network state: %v", err)
+	}
+	world.Snapshot = reach.Visible(*snap, world.Networks)
+	return reach.New(world), nil
+}
+
+// Reach answers q over environment env. A query the engine cannot resolve
+// (an unknown cluster, a bad port) is EINVALID naming the parameter.
+func (c *Checker) Reach(ctx context.Context, env string, q reach.Query) (*reach.Result, error) {
+	e, err := c.Engine(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	return reachOn(e, q)
+}
+
+func reachOn(e *reach.Engine, q reach.Query) (*reach.Result, error) {
+	res, err := e.Reach(q)
+	var ie *reach.InputError
+	if errors.As(err, &ie) {
+		return nil, control.FieldErrorf(control.EINVALID, ie.Param, "%s", ie.Message)
+	}
+	return res, err
+}
+
+// world collects the environment's networks, clusters and peerings.
+func (c *Checker) world(ctx context.Context, env string) (reach.World, error) {
+	var w reach.World
+	err := eachPage(func(p control.Page) (string, error) {
+		nets, next, err := c.Networks.FindNetworks(ctx, control.NetworkFilter{EnvironmentID: env}, p)
+		for _, n := range nets {
+			w.Networks = append(w.Networks, reach.Network{ID: n.ID, Name: n.DisplayName, CIDR: n.CIDR, VNetID: n.Status.AzureVNet, Phase: n.Status.Phase})
+		}
+		return next, err
+	})
+	if err != nil {
+		return w, err
+	}
+	err = eachPage(func(p control.Page) (string, error) {
+		cs, next, err := c.Clusters.FindClusters(ctx, control.ClusterFilter{EnvironmentID: env}, p)
+		for _, k := range cs {
+			w.Clusters = append(w.Clusters, reach.Cluster{ID: k.ID, Name: k.DisplayName, NetworkID: k.NetworkID, Endpoint: k.Status.BootstrapEndpoint, Phase: k.Status.Phase})
+		}
+		return next, err
+	})
+	if err != nil {
+		return w, err
+	}
+	err = eachPage(func(p control.Page) (string, error) {
+		ps, next, err := c.Peerings.FindPeerings(ctx, control.PeeringFilter{EnvironmentID: env}, p)
+		for _, x := range ps {
+			w.ControlPeerings = append(w.ControlPeerings, reach.ControlPeering{ID: x.ID, NetworkID: x.NetworkID, VNetID: x.VNet,
+				Phase: x.Status.Phase, ErrorCode: x.Status.ErrorCode, ErrorMessage: x.Status.ErrorMessage})
+		}
+		return next, err
+	})
+	return w, err
+}
+
+// eachPage calls page with successive pages of the largest size until it
+// returns an empty next token or an error.
+func eachPage(page func(control.Page) (string, error)) error {
+	p := control.Page{Size: control.MaxPageSize}
+	for {
+		next, err := page(p)
+		if err != nil || next == "" {
+			return err
+		}
+		p.Token = next
+	}
+}
