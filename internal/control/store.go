@@ -107,6 +107,22 @@ type Tx interface {
 	// not exist or belongs to another organization.
 	DeleteCluster(ctx context.Context, orgID, id string) error
 
+	// CreateConnector inserts c. Returns ECONFLICT if its cluster has a
+	// connector of that name, ENOTFOUND if the cluster does not exist.
+	CreateConnector(ctx context.Context, c *Connector) error
+	// FindConnector returns ENOTFOUND if the cluster has no such connector
+	// or it belongs to another organization than orgID.
+	FindConnector(ctx context.Context, orgID, clusterID, name string) (*Connector, error)
+	// FindConnectors returns connectors ordered by cluster and name.
+	FindConnectors(ctx context.Context, filter ConnectorFilter) ([]*Connector, error)
+	// UpdateConnector writes c's config, paused flag and UpdatedAt.
+	// Returns ENOTFOUND if it does not exist.
+	UpdateConnector(ctx context.Context, c *Connector) error
+	// DeleteConnector removes the connector. Returns ENOTFOUND if it does
+	// not exist or belongs to another organization. Deleting a cluster
+	// deletes its connectors.
+	DeleteConnector(ctx context.Context, orgID, clusterID, name string) error
+
 	// LoadSettings returns the stored operator settings document, or nil
 	// when none was saved.
 	LoadSettings(ctx context.Context) ([]byte, error)
