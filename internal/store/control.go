@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -176,6 +177,14 @@ func mustAffect(res sql.Result, err error, what, id string) error {
 	return nil
 }
 
+// clause returns " WHERE …", or "" without conditions.
+func (q *query) clause() string {
+	if len(q.where) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(q.where, " AND ")
+}
+
 // query builds a WHERE clause with $n placeholders.
 type query struct {
 	where []string
@@ -212,11 +221,7 @@ func (q *query) after(v string) {
 
 // sql returns the statement: base, the conditions, ORDER BY id, LIMIT.
 func (q *query) sql(base string, limit int) string {
-	s := base
-	if len(q.where) > 0 {
-		s += " WHERE " + strings.Join(q.where, " AND ")
-	}
-	s += " ORDER BY id"
+	s := base + q.clause() + " ORDER BY id"
 	if limit > 0 {
 		s += fmt.Sprintf(" LIMIT %d", limit)
 	}
@@ -610,6 +615,79 @@ func (t *controlTx) UpdateCluster(ctx context.Context, c *control.Cluster) error
 
 func (t *controlTx) DeleteCluster(ctx context.Context, orgID, id string) error {
 	return t.deleteByID(ctx, "clusters", "Cluster", orgID, id)
+}
+
+// --- connectors ---
+
+const connectorColumns = `cluster_id, name, org_id, environment_id, config, paused, created_at, updated_at`
+
+func scanConnector(sc scanner) (*control.Connector, error) {
+	var k control.Connector
+	var config string
+	var paused int
+	var c, u int64
+	if err := sc.Scan(&k.ClusterID, &k.Name, &k.OrgID, &k.EnvironmentID, &config, &paused, &c, &u); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(config), &k.Config); err != nil {
+		return nil, fmt.Errorf("connector %s/%s: config: %w", k.ClusterID, k.Name, err)
+	}
+	k.Paused = paused != 0
+	k.CreatedAt, k.UpdatedAt = fromMicros(c), fromMicros(u)
+	return &k, nil
+}
+
+func (t *controlTx) CreateConnector(ctx context.Context, c *control.Connector) error {
+	config, err := json.Marshal(c.Config)
+	if err != nil {
+		return err
+	}
+	_, err = t.q().ExecContext(ctx, `INSERT INTO connectors (`+connectorColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		c.ClusterID, c.Name, c.OrgID, c.EnvironmentID, string(config), boolInt(c.Paused), micros(c.CreatedAt), micros(c.UpdatedAt))
+	if err != nil {
+		return insertErr(err, "Connector", c.Name, "cluster")
+	}
+	return nil
+}
+
+func (t *controlTx) FindConnector(ctx context.Context, orgID, clusterID, name string) (*control.Connector, error) {
+	var q query
+	q.eq("cluster_id", clusterID)
+	q.eq("name", name)
+	q.eq("org_id", orgID)
+	row := t.q().QueryRowContext(ctx, `SELECT `+connectorColumns+` FROM connectors`+q.clause(), q.args...)
+	return scanOne(row, scanConnector, "Connector", name)
+}
+
+func (t *controlTx) FindConnectors(ctx context.Context, f control.ConnectorFilter) ([]*control.Connector, error) {
+	var q query
+	q.eq("org_id", f.OrgID)
+	q.eq("cluster_id", f.ClusterID)
+	rows, err := t.q().QueryContext(ctx, `SELECT `+connectorColumns+` FROM connectors`+q.clause()+` ORDER BY cluster_id, name`, q.args...)
+	out, err := scanAll(rows, err, scanConnector)
+	if err != nil {
+		return nil, fmt.Errorf("find connectors: %w", err)
+	}
+	return out, nil
+}
+
+func (t *controlTx) UpdateConnector(ctx context.Context, c *control.Connector) error {
+	config, err := json.Marshal(c.Config)
+	if err != nil {
+		return err
+	}
+	res, err := t.q().ExecContext(ctx, `UPDATE connectors SET config = $1, paused = $2, updated_at = $3 WHERE cluster_id = $4 AND name = $5`,
+		string(config), boolInt(c.Paused), micros(c.UpdatedAt), c.ClusterID, c.Name)
+	return mustAffect(res, err, "Connector", c.Name)
+}
+
+func (t *controlTx) DeleteConnector(ctx context.Context, orgID, clusterID, name string) error {
+	var q query
+	q.eq("cluster_id", clusterID)
+	q.eq("name", name)
+	q.eq("org_id", orgID)
+	res, err := t.q().ExecContext(ctx, `DELETE FROM connectors`+q.clause(), q.args...)
+	return mustAffect(res, err, "Connector", name)
 }
 
 // LoadSettings implements control.Tx.

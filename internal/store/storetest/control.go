@@ -35,6 +35,7 @@ func RunControl(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"Race/ClusterBudget", testControlRaceClusterBudget},
 		{"Race/NetworkOverlap", testControlRaceNetworkOverlap},
 		{"Settings", testControlSettings},
+		{"Connectors", testControlConnectors},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
