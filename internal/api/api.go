@@ -1,6 +1,7 @@
 // Package api serves the control plane's REST API: the Confluent Cloud
 // subset (org/v2 environments, networking/v1 networks and peerings, cmk/v2
-// Dedicated clusters), wire-compatible with Confluent's OpenAPI specs, and
+// Dedicated clusters, connect/v1 managed connectors), wire-compatible with
+// Confluent's OpenAPI specs, and
 // Peerplane's own /peerplane/v1 (organizations and API keys), documented by
 // the OpenAPI document served at /openapi.yaml.
 //
@@ -30,6 +31,8 @@ type Options struct {
 	Peerings     control.PeeringService
 	Clusters     control.ClusterService
 	Orgs         control.OrgService
+	// Connectors serves connect/v1; nil disables those routes.
+	Connectors control.ConnectorService
 
 	// Diagnose runs a peering's checklist; nil disables the route.
 	Diagnose Diagnoser
@@ -104,6 +107,10 @@ func (s *Server) routes() {
 	s.handle("POST /peerplane/v1/organizations/{id}/api-keys", s.createAPIKey)
 	s.handle("DELETE /peerplane/v1/organizations/{id}/api-keys/{key}", s.deleteAPIKey)
 
+	if s.opts.Connectors != nil {
+		s.connectRoutes()
+	}
+
 	s.peerplaneRoutes()
 	s.handle("GET /peerplane/v1/reachability", s.reachability)
 
@@ -118,20 +125,29 @@ func (s *Server) routes() {
 
 // handle registers h behind authentication and the error adapter.
 func (s *Server) handle(pattern string, h handlerFunc) {
+	s.handleWith(pattern, h, s.writeError)
+}
+
+// handleConnect registers a connect/v1 handler: Connect's error body.
+func (s *Server) handleConnect(pattern string, h handlerFunc) {
+	s.handleWith(pattern, h, s.writeConnectError)
+}
+
+func (s *Server) handleWith(pattern string, h handlerFunc, writeErr func(w http.ResponseWriter, r *http.Request, err error)) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		key, secret, ok := r.BasicAuth()
 		if !ok {
-			s.writeError(w, r, control.Errorf(control.EUNAUTHORIZED, "Valid authentication credentials must be provided."))
+			writeErr(w, r, control.Errorf(control.EUNAUTHORIZED, "Valid authentication credentials must be provided."))
 			return
 		}
 		org, err := s.opts.Orgs.Authenticate(r.Context(), key, secret)
 		if err != nil {
-			s.writeError(w, r, err)
+			writeErr(w, r, err)
 			return
 		}
 		r = r.WithContext(control.NewContextWithOrganization(r.Context(), org))
 		if err := h(w, r); err != nil {
-			s.writeError(w, r, err)
+			writeErr(w, r, err)
 		}
 	})
 }
