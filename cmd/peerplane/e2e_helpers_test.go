@@ -25,6 +25,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 	cmkv2 "github.com/confluentinc/ccloud-sdk-go-v2/cmk/v2"
+	connectv1 "github.com/confluentinc/ccloud-sdk-go-v2/connect/v1"
 	networkingv1 "github.com/confluentinc/ccloud-sdk-go-v2/networking/v1"
 	orgv2 "github.com/confluentinc/ccloud-sdk-go-v2/org/v2"
 	"github.com/google/uuid"
@@ -592,5 +593,142 @@ func (e *e2e) waitHalves(custVNet, provVNet, id, cust, prov string) (c, p *armne
 			e.t.Fatalf("peering %s halves: customer %s, provider %s; want %s and %s", id, halfState(c), halfState(p), cust, prov)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// contextWithConnectAuth carries an API key for the Connect SDK.
+func contextWithConnectAuth(t *testing.T, key, secret string) context.Context {
+	return context.WithValue(t.Context(), connectv1.ContextBasicAuth, connectv1.BasicAuth{UserName: key, Password: secret})
+}
+
+// postCluster posts a Dedicated cluster of cku CKUs in network.
+func (e *e2e) postCluster(env, network, name string, cku int32) (cmkv2.CmkV2Cluster, *http.Response, error) {
+	spec := cmkv2.NewCmkV2ClusterSpec()
+	spec.SetDisplayName(name)
+	spec.SetAvailability("MULTI_ZONE")
+	spec.SetCloud("AZURE")
+	spec.SetRegion("eastus")
+	spec.SetConfig(cmkv2.CmkV2DedicatedAsCmkV2ClusterSpecConfigOneOf(&cmkv2.CmkV2Dedicated{Kind: "Dedicated", Cku: cku}))
+	spec.SetEnvironment(cmkv2.EnvScopedObjectReference{Id: env})
+	spec.SetNetwork(cmkv2.EnvScopedObjectReference{Id: network})
+	return e.cmk.ClustersCmkV2Api.CreateCmkV2Cluster(e.ctx()).CmkV2Cluster(cmkv2.CmkV2Cluster{Spec: spec}).Execute()
+}
+
+// waitCluster polls cluster c until PROVISIONED.
+func (e *e2e) waitCluster(env string, c cmkv2.CmkV2Cluster) cmkv2.CmkV2Cluster {
+	e.t.Helper()
+	deadline := time.Now().Add(e2eWait)
+	for c.Status.GetPhase() != "PROVISIONED" {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("cluster %s is %s, not PROVISIONED", c.GetId(), c.Status.GetPhase())
+		}
+		time.Sleep(5 * time.Millisecond)
+		var resp *http.Response
+		var err error
+		c, resp, err = e.cmk.ClustersCmkV2Api.GetCmkV2Cluster(e.ctx(), c.GetId()).Environment(env).Execute()
+		wantHTTP(e.t, "get cluster", resp, err, http.StatusOK)
+	}
+	return c
+}
+
+// createCluster creates a Dedicated cluster and waits for PROVISIONED.
+func (e *e2e) createCluster(env, network, name string, cku int32) cmkv2.CmkV2Cluster {
+	e.t.Helper()
+	c, resp, err := e.postCluster(env, network, name, cku)
+	wantHTTP(e.t, "create cluster", resp, err, http.StatusAccepted)
+	return e.waitCluster(env, c)
+}
+
+// createNSG creates an empty network security group in Contoso's
+// subscription and returns its id.
+func (e *e2e) createNSG(rg, name string) string {
+	e.t.Helper()
+	c, err := armnetwork.NewSecurityGroupsClient(demoSubscription, e.admin, e.armOpts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	poller, err := c.BeginCreateOrUpdate(e.t.Context(), rg, name, armnetwork.SecurityGroup{Location: to.Ptr("eastus")}, nil)
+	var resp armnetwork.SecurityGroupsClientCreateOrUpdateResponse
+	if err == nil {
+		resp, err = poller.PollUntilDone(e.t.Context(), nil)
+	}
+	if err != nil {
+		e.t.Fatalf("create nsg %s: %v", name, err)
+	}
+	return *resp.ID
+}
+
+// createSubnet adds a subnet with an NSG (if nsg is not empty) to vnet.
+func (e *e2e) createSubnet(vnet, name, prefix, nsg string) {
+	e.t.Helper()
+	_, rg, vn := splitVNetID(e.t, vnet)
+	c, err := armnetwork.NewSubnetsClient(demoSubscription, e.admin, e.armOpts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	props := &armnetwork.SubnetPropertiesFormat{AddressPrefix: to.Ptr(prefix)}
+	if nsg != "" {
+		props.NetworkSecurityGroup = &armnetwork.SecurityGroup{ID: to.Ptr(nsg)}
+	}
+	poller, err := c.BeginCreateOrUpdate(e.t.Context(), rg, vn, name, armnetwork.Subnet{Properties: props}, nil)
+	if err == nil {
+		_, err = poller.PollUntilDone(e.t.Context(), nil)
+	}
+	if err != nil {
+		e.t.Fatalf("create subnet %s of %s: %v", name, vnet, err)
+	}
+}
+
+// peerVNets creates the half from → to as Contoso's admin, with forwarded
+// traffic and gateway transit allowed.
+func (e *e2e) peerVNets(from, to_, name string) {
+	e.t.Helper()
+	_, rg, vn := splitVNetID(e.t, from)
+	poller, err := e.peerings(e.admin, demoSubscription).BeginCreateOrUpdate(e.t.Context(), rg, vn, name, armnetwork.VirtualNetworkPeering{
+		Properties: &armnetwork.VirtualNetworkPeeringPropertiesFormat{
+			RemoteVirtualNetwork:      &armnetwork.SubResource{ID: to.Ptr(to_)},
+			AllowVirtualNetworkAccess: to.Ptr(true), AllowForwardedTraffic: to.Ptr(true), AllowGatewayTransit: to.Ptr(true),
+		}}, nil)
+	if err == nil {
+		_, err = poller.PollUntilDone(e.t.Context(), nil)
+	}
+	if err != nil {
+		e.t.Fatalf("peer %s with %s: %v", from, to_, err)
+	}
+}
+
+func (e *e2e) securityRules(nsg string) (*armnetwork.SecurityRulesClient, string, string) {
+	e.t.Helper()
+	p := strings.Split(nsg, "/")
+	c, err := armnetwork.NewSecurityRulesClient(demoSubscription, e.admin, e.armOpts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c, p[4], p[len(p)-1]
+}
+
+// putRule creates or replaces a security rule of nsg.
+func (e *e2e) putRule(nsg, name string, props armnetwork.SecurityRulePropertiesFormat) {
+	e.t.Helper()
+	c, rg, n := e.securityRules(nsg)
+	poller, err := c.BeginCreateOrUpdate(e.t.Context(), rg, n, name, armnetwork.SecurityRule{Properties: &props}, nil)
+	if err == nil {
+		_, err = poller.PollUntilDone(e.t.Context(), nil)
+	}
+	if err != nil {
+		e.t.Fatalf("put rule %s of %s: %v", name, nsg, err)
+	}
+}
+
+// deleteRule deletes a security rule of nsg.
+func (e *e2e) deleteRule(nsg, name string) {
+	e.t.Helper()
+	c, rg, n := e.securityRules(nsg)
+	poller, err := c.BeginDelete(e.t.Context(), rg, n, name, nil)
+	if err == nil {
+		_, err = poller.PollUntilDone(e.t.Context(), nil)
+	}
+	if err != nil {
+		e.t.Fatalf("delete rule %s of %s: %v", name, nsg, err)
 	}
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
-	cmkv2 "github.com/confluentinc/ccloud-sdk-go-v2/cmk/v2"
 )
 
 // TestSeedFlow is the seed document's flow: PROVISIONING → FAILED
@@ -319,31 +318,12 @@ func TestE2EDedicatedCluster(t *testing.T) {
 	e := startE2E(t, "")
 	env := e.createEnv("prod")
 	n := e.createNetwork(env, "prod-net", "eastus", "10.30.0.0/16")
-	create := func(name string, cku int32) (cmkv2.CmkV2Cluster, *http.Response, error) {
-		spec := cmkv2.NewCmkV2ClusterSpec()
-		spec.SetDisplayName(name)
-		spec.SetAvailability("MULTI_ZONE")
-		spec.SetCloud("AZURE")
-		spec.SetRegion("eastus")
-		spec.SetConfig(cmkv2.CmkV2DedicatedAsCmkV2ClusterSpecConfigOneOf(&cmkv2.CmkV2Dedicated{Kind: "Dedicated", Cku: cku}))
-		spec.SetEnvironment(cmkv2.EnvScopedObjectReference{Id: env})
-		spec.SetNetwork(cmkv2.EnvScopedObjectReference{Id: n.GetId()})
-		return e.cmk.ClustersCmkV2Api.CreateCmkV2Cluster(e.ctx()).CmkV2Cluster(cmkv2.CmkV2Cluster{Spec: spec}).Execute()
-	}
-	c, resp, err := create("kafka", 60)
+	c, resp, err := e.postCluster(env, n.GetId(), "kafka", 60)
 	wantHTTP(t, "create cluster", resp, err, http.StatusAccepted)
 	if !strings.HasPrefix(c.GetId(), "lkc-") || c.Status.GetPhase() != "PROVISIONING" {
 		t.Fatalf("created cluster %s is %s", c.GetId(), c.Status.GetPhase())
 	}
-	deadline := time.Now().Add(e2eWait)
-	for c.Status.GetPhase() != "PROVISIONED" {
-		if time.Now().After(deadline) {
-			t.Fatalf("cluster %s is %s, not PROVISIONED", c.GetId(), c.Status.GetPhase())
-		}
-		time.Sleep(5 * time.Millisecond)
-		c, resp, err = e.cmk.ClustersCmkV2Api.GetCmkV2Cluster(e.ctx(), c.GetId()).Environment(env).Execute()
-		wantHTTP(t, "get cluster", resp, err, http.StatusOK)
-	}
+	c = e.waitCluster(env, c)
 	boot := c.Spec.GetKafkaBootstrapEndpoint()
 	host := strings.TrimSuffix(strings.TrimPrefix(boot, "SASL_SSL://"), ":9092")
 	addr, err := netip.ParseAddr(host)
@@ -352,7 +332,7 @@ func TestE2EDedicatedCluster(t *testing.T) {
 	}
 
 	// 60 + 8 CKUs > the network's 64.
-	_, resp, err = create("kafka-2", 8)
+	_, resp, err = e.postCluster(env, n.GetId(), "kafka-2", 8)
 	wantHTTP(t, "create a cluster past the CKU budget", resp, err, http.StatusPaymentRequired)
 	body := sdkErr(resp, err)
 	if !strings.Contains(body, `"quota_exceeded"`) || !strings.Contains(body, "dedicated_ckus_per_network") {
