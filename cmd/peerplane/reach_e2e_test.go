@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -273,5 +275,60 @@ func TestE2EConnectors(t *testing.T) {
 	bad := contextWithConnectAuth(t, w.r.Credentials.APIKey, "wrong-secret")
 	if _, resp, err := api.ListConnectv1Connectors(bad, w.env, w.cluster).Execute(); resp == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("list with a wrong secret: %s", sdkErr(resp, err))
+	}
+}
+
+// TestCLIConnectors manages connectors with `peerplane connect cluster …`
+// against the reachability world: create from a file, list and describe
+// with status and trace, a bad host refused naming the key, pause, delete.
+func TestCLIConnectors(t *testing.T) {
+	w := newReachWorld(t)
+	r := newCLIRunner(t, w.dir)
+	r.run(t, "login", "--data-dir", w.dir)
+	at := []string{"--cluster", w.cluster, "--environment", w.env}
+	file := func(name, body string) string {
+		p := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	out := r.run(t, append([]string{"connect", "cluster", "create", "--config-file",
+		file("ok.json", `{"name":"orders-sink","connector.class":"PostgresSink","connection.url":"jdbc:postgresql://10.41.1.10:5432/orders","connection.password":"hunter2"}`)}, at...)...)
+	if !strings.Contains(out, `Created connector "orders-sink"`) || !strings.Contains(out, "RUNNING") || strings.Contains(out, "hunter2") {
+		t.Fatalf("create orders-sink:\n%s", out)
+	}
+	r.run(t, append([]string{"connect", "cluster", "create", "--config-file",
+		file("far.json", `{"name":"far-sink","config":{"connector.class":"HttpSink","http.api.url":"http://10.42.0.20:8080/in"}}`)}, at...)...)
+
+	var list []struct {
+		ID     struct{ ID string }
+		Info   struct{ Name string }
+		Status struct{ Connector struct{ State, Trace string } }
+	}
+	r.runJSON(t, &list, append([]string{"connect", "cluster", "list"}, at...)...)
+	if len(list) != 2 || list[0].Info.Name != "far-sink" || list[0].Status.Connector.State != "FAILED" || list[1].Status.Connector.State != "RUNNING" {
+		t.Fatalf("list: %+v", list)
+	}
+	out = r.run(t, append([]string{"connect", "cluster", "describe", list[0].ID.ID}, at...)...)
+	for _, m := range []string{"far-sink", "FAILED", "TRANSITIVE_PEERING_NOT_SUPPORTED", reachVNetA} {
+		if !strings.Contains(out, m) {
+			t.Fatalf("describe far-sink does not show %q:\n%s", m, out)
+		}
+	}
+
+	_, errText := r.fail(t, append([]string{"connect", "cluster", "create", "--config-file",
+		file("dns.json", `{"name":"dns-sink","connector.class":"PostgresSink","connection.url":"jdbc:postgresql://db.contoso:5432/x"}`)}, at...)...)
+	if !strings.Contains(errText, "connection.url") || !strings.Contains(errText, "not an IP address") {
+		t.Fatalf("create with a DNS name: %s", errText)
+	}
+
+	r.run(t, append([]string{"connect", "cluster", "pause", "orders-sink"}, at...)...)
+	if out := r.run(t, append([]string{"connect", "cluster", "describe", "orders-sink"}, at...)...); !strings.Contains(out, "PAUSED") {
+		t.Fatalf("describe paused orders-sink:\n%s", out)
+	}
+	r.run(t, append([]string{"connect", "cluster", "delete", "far-sink"}, at...)...)
+	if _, errText := r.fail(t, append([]string{"connect", "cluster", "describe", "far-sink"}, at...)...); !strings.Contains(errText, "not found") {
+		t.Fatalf("describe deleted far-sink: %s", errText)
 	}
 }

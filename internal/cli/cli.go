@@ -20,12 +20,12 @@ import (
 )
 
 // AddCommands adds the client commands to root: login, environment,
-// network, kafka, and the customer-side azure subcommands (to root's
+// network, kafka, connect, and the customer-side azure subcommands (to root's
 // existing "azure" command when there is one). getenv reads the
 // environment (os.Getenv, or a map in tests).
 func AddCommands(root *cobra.Command, getenv func(string) string) {
 	a := &app{getenv: getenv}
-	root.AddCommand(a.newLoginCmd(), a.newLogoutCmd(), a.newEnvironmentCmd(), a.newNetworkCmd(), a.newKafkaCmd())
+	root.AddCommand(a.newLoginCmd(), a.newLogoutCmd(), a.newEnvironmentCmd(), a.newNetworkCmd(), a.newKafkaCmd(), a.newConnectCmd())
 	az := findCommand(root, "azure")
 	if az == nil {
 		az = &cobra.Command{Use: "azure", Short: "Act as the customer on the embedded Azure (az-shaped commands)"}

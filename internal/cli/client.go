@@ -117,6 +117,16 @@ func parseFailure(status int, body []byte) *APIError {
 		}
 		return e
 	}
+	// connect/v1's error body.
+	var ce struct {
+		Error *struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &ce) == nil && ce.Error != nil && ce.Error.Message != "" {
+		e.Detail = ce.Error.Message
+		return e
+	}
 	// Not the API's error body (a proxy, another server): say what came back
 	// without dumping it.
 	e.Detail = fmt.Sprintf("The server answered %d %s.", status, http.StatusText(status))

@@ -19,6 +19,23 @@ func (a *app) client() (*client, error) {
 	return newClient(creds), nil
 }
 
+// envClient is the prologue of the commands that act in an environment:
+// it checks -o (when out is not nil), resolves the environment from
+// envFlag and returns a client.
+func (a *app) envClient(cmd *cobra.Command, out *string, envFlag string) (*client, string, error) {
+	if out != nil {
+		if err := checkOutput(cmd, *out); err != nil {
+			return nil, "", err
+		}
+	}
+	env, err := a.environment(envFlag)
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := a.client()
+	return c, env, err
+}
+
 // environment resolves --environment, then $PEERPLANE_ENVIRONMENT, then
 // the config file's current environment (`peerplane environment use`).
 func (a *app) environment(flag string) (string, error) {
