@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -18,6 +19,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRootCmd(os.Getenv).ExecuteContext(ctx); err != nil {
+		// A command that printed its whole answer (network reach: UNREACHABLE)
+		// chooses the exit status and adds nothing.
+		var es *cli.ExitStatus
+		if errors.As(err, &es) {
+			os.Exit(es.Code)
+		}
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
 	}

@@ -3,10 +3,16 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
 	networkingv1 "github.com/confluentinc/ccloud-sdk-go-v2/networking/v1"
 	"github.com/spf13/cobra"
+
+	"github.com/peerplane/peerplane/internal/reach"
 )
 
 func (c *client) getNetwork(ctx context.Context, env, id string) ([]byte, error) {
@@ -39,6 +45,21 @@ func networkFields(raw []byte) func() [][2]string {
 		}
 		return append(f, [2]string{"Created At", n.Metadata.CreatedAt}, [2]string{"Updated At", n.Metadata.UpdatedAt})
 	}
+}
+
+// start begins a command that prints -o out in environment env (the
+// flag's value, resolved): it checks -o and returns the environment and
+// the API client.
+func (a *app) start(cmd *cobra.Command, out, env string) (string, *client, error) {
+	if err := checkOutput(cmd, out); err != nil {
+		return "", nil, err
+	}
+	env, err := a.environment(env)
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := a.client()
+	return env, c, err
 }
 
 // cloudFlag checks --cloud: Azure only.
@@ -138,14 +159,7 @@ func (a *app) newNetworkCmd() *cobra.Command {
 		Short: "List networks",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(cmd, out); err != nil {
-				return err
-			}
-			env, err := a.environment(env)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			env, c, err := a.start(cmd, out, env)
 			if err != nil {
 				return err
 			}
@@ -184,14 +198,7 @@ func (a *app) newNetworkCmd() *cobra.Command {
 		Short: "Describe a network",
 		Args:  exactArgs("id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(cmd, out); err != nil {
-				return err
-			}
-			env, err := a.environment(env)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			env, c, err := a.start(cmd, out, env)
 			if err != nil {
 				return err
 			}
@@ -211,14 +218,7 @@ func (a *app) newNetworkCmd() *cobra.Command {
 		Short: "Rename a network",
 		Args:  exactArgs("id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(cmd, out); err != nil {
-				return err
-			}
-			env, err := a.environment(env)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			env, c, err := a.start(cmd, out, env)
 			if err != nil {
 				return err
 			}
@@ -270,6 +270,174 @@ func (a *app) newNetworkCmd() *cobra.Command {
 	addEnvFlag(del, &env)
 	addWaitFlags(del, &dwf, "the network is gone")
 
-	cmd.AddCommand(create, list, describe, update, del, a.newPeeringCmd())
+	cmd.AddCommand(create, list, describe, update, del, a.newNetworkReachCmd(), a.newPeeringCmd())
 	return cmd
+}
+
+// Exit statuses of `network reach`; any other failure exits 1.
+const (
+	ExitUnreachable = 2
+	ExitAmbiguous   = 3
+)
+
+// ExitStatus ends the process with Code after a command has printed its
+// whole answer: main exits with Code and prints nothing more.
+type ExitStatus struct {
+	Code   int
+	Reason string
+}
+
+func (e *ExitStatus) Error() string { return e.Reason }
+
+func (a *app) newNetworkReachCmd() *cobra.Command {
+	var (
+		out, env, source, destination, protocol string
+		port                                    int
+	)
+	cmd := &cobra.Command{
+		Use:   "reach --source IP --destination IP|CLUSTER",
+		Short: "Can an address reach a cluster (or another address), and if not, why",
+		Long: `Ask whether an address in one of your VNets (--source) can open a flow to a
+Dedicated cluster or another address (--destination) over the environment's
+networks, VNet peerings and network security groups, and if not, which hop
+blocks it and how to fix it.
+
+The answer shows the verdict, the path (VNet → peering → VNet), every check
+made, and for UNREACHABLE the first blocking cause (for example
+TRANSITIVE_PEERING_NOT_SUPPORTED, PEERING_NOT_CONNECTED or NSG_DENY) with its
+fix. -o json and -o yaml print the API's answer.
+
+Exit status, for scripts:
+  0  REACHABLE
+  2  UNREACHABLE
+  3  AMBIGUOUS (the addresses do not pin one path)
+  1  the question could not be answered: a bad flag, an API error (a bad
+     --source names the field), or the API could not be reached`,
+		Example: `  peerplane network reach --source 10.1.0.4 --destination lkc-abc123
+  peerplane network reach --source 10.1.0.4 --destination 10.200.1.10 --port 443 -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, c, err := a.start(cmd, out, env)
+			if err != nil {
+				return err
+			}
+			q := url.Values{"environment": {env}, "source": {source}, "destination": {destination}, "protocol": {protocol}}
+			if cmd.Flags().Changed("port") {
+				q.Set("port", strconv.Itoa(port))
+			}
+			raw, err := c.do(cmd.Context(), http.MethodGet, "/peerplane/v1/reachability", q, nil)
+			if err != nil {
+				return err
+			}
+			res, err := decodeAs[reach.Result](raw)
+			if err != nil {
+				return err
+			}
+			if out == outHuman {
+				err = printReach(cmd.OutOrStdout(), res)
+			} else {
+				err = printRaw(cmd.OutOrStdout(), out, raw)
+			}
+			if err != nil {
+				return err
+			}
+			switch res.Verdict {
+			case reach.Reachable:
+				return nil
+			case reach.Ambiguous:
+				return &ExitStatus{Code: ExitAmbiguous, Reason: "the path is ambiguous"}
+			}
+			return &ExitStatus{Code: ExitUnreachable, Reason: "the destination is unreachable"}
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&source, "source", "", "the source: a private IP address in one of your VNets, e.g. a VM's")
+	fs.StringVar(&destination, "destination", "", "the destination: a cluster ID (lkc-…) or an IP address")
+	fs.IntVar(&port, "port", 0, "destination port (default: the cluster's endpoint port; required for an IP address unless --protocol icmp)")
+	fs.StringVar(&protocol, "protocol", "tcp", "protocol: tcp, udp or icmp")
+	_ = cmd.MarkFlagRequired("source")
+	_ = cmd.MarkFlagRequired("destination")
+	addEnvFlag(cmd, &env)
+	addOutputFlag(cmd, &out)
+	return cmd
+}
+
+// printReach prints a reachability answer: the verdict, the path, the
+// checks and, when blocked, the cause and its fix.
+func printReach(w io.Writer, r *reach.Result) error {
+	var b strings.Builder
+	dst := r.Destination.Address
+	if r.Destination.Cluster != "" {
+		dst = r.Destination.Cluster + " " + dst
+	}
+	flow := r.Protocol
+	if r.Port != 0 {
+		flow += " port " + strconv.Itoa(r.Port)
+	}
+	fmt.Fprintf(&b, "%s: %s%s → %s%s, %s\n", r.Verdict, r.Source.Address, inVNet(r.Source), dst, inVNet(r.Destination), flow)
+
+	if len(r.Hops) > 0 {
+		parts := make([]string, len(r.Hops))
+		for i, h := range r.Hops {
+			parts[i] = h.Name
+			if h.Kind == reach.HopPeering {
+				parts[i] = "peering " + h.Name
+				if h.State != "" {
+					parts[i] += " (" + h.State + ")"
+				}
+			}
+		}
+		b.WriteString("\nPath: " + strings.Join(parts, " → ") + "\n")
+	}
+
+	if len(r.Checks) > 0 {
+		b.WriteString("\nChecks:\n")
+		var rows [][]string
+		for _, c := range r.Checks {
+			for i, line := range strings.Split(wrap(c.Detail, reachDetailWidth), "\n") {
+				if i == 0 {
+					rows = append(rows, []string{c.Name, componentShort(c.Component), c.Result, line})
+				} else {
+					rows = append(rows, []string{"", "", "", line})
+				}
+			}
+		}
+		printTable(&b, []string{"Check", "Component", "Result", "Detail"}, rows)
+	}
+
+	if bb := r.BlockedBy; bb != nil {
+		fmt.Fprintf(&b, "\nBlocked by: %s — %s\n", bb.Code, bb.Detail)
+		if bb.Component != "" {
+			fmt.Fprintf(&b, "Component: %s\n", bb.Component)
+		}
+		if bb.Fix != "" {
+			fmt.Fprintf(&b, "Fix: %s\n", bb.Fix)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// reachDetailWidth is where a check's detail wraps in the checks table.
+const reachDetailWidth = 72
+
+// inVNet is " (VNet name)" for an endpoint resolved to a VNet, or "".
+func inVNet(e reach.Endpoint) string {
+	if e.VNetName == "" {
+		return ""
+	}
+	return " (VNet " + e.VNetName + ")"
+}
+
+// componentShort shortens an Azure resource id to its name (a peering to
+// vnet/peering) for the checks table; other components stay whole.
+func componentShort(id string) string {
+	if !strings.HasPrefix(id, "/subscriptions/") {
+		return id
+	}
+	p := strings.Split(strings.Trim(id, "/"), "/")
+	if len(p) >= 10 && strings.EqualFold(p[8], "virtualNetworkPeerings") {
+		return p[7] + "/" + p[9]
+	}
+	return p[len(p)-1]
 }
