@@ -82,7 +82,10 @@ func (t *controlTx) queryRow(ctx context.Context, q string, args ...any) *sql.Ro
 		}
 	}
 	if t.tx == nil {
-		return st.(*sql.Stmt).QueryRowContext(ctx, args...)
+		// A point read outside a transaction takes microseconds: it runs
+		// to the end even if ctx is canceled, which spares database/sql
+		// and the driver a goroutine each watching ctx.
+		return st.(*sql.Stmt).QueryRowContext(context.WithoutCancel(ctx), args...)
 	}
 	return t.tx.StmtContext(ctx, st.(*sql.Stmt)).QueryRowContext(ctx, args...)
 }
