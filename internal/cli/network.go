@@ -396,7 +396,7 @@ func printReach(w io.Writer, r *reach.Result) error {
 		for _, c := range r.Checks {
 			for i, line := range strings.Split(wrap(c.Detail, reachDetailWidth), "\n") {
 				if i == 0 {
-					rows = append(rows, []string{c.Name, componentShort(c.Component), c.Result, line})
+					rows = append(rows, []string{c.Name, reach.ShortName(c.Component), c.Result, line})
 				} else {
 					rows = append(rows, []string{"", "", "", line})
 				}
@@ -427,17 +427,4 @@ func inVNet(e reach.Endpoint) string {
 		return ""
 	}
 	return " (VNet " + e.VNetName + ")"
-}
-
-// componentShort shortens an Azure resource id to its name (a peering to
-// vnet/peering) for the checks table; other components stay whole.
-func componentShort(id string) string {
-	if !strings.HasPrefix(id, "/subscriptions/") {
-		return id
-	}
-	p := strings.Split(strings.Trim(id, "/"), "/")
-	if len(p) >= 10 && strings.EqualFold(p[8], "virtualNetworkPeerings") {
-		return p[7] + "/" + p[9]
-	}
-	return p[len(p)-1]
 }
