@@ -3,8 +3,9 @@
 // networks; add a VNet peering with the five fields; watch it go Pending →
 // Error → Active live (server-sent events); grant access with the consent
 // link and the az commands pre-filled from the peering's diagnosis; check
-// the consent ("Continue"), retry ("Create connection"), delete; and place
-// Dedicated clusters in a network within its budget.
+// the consent ("Continue"), retry ("Create connection"), delete; place
+// Dedicated clusters in a network within its budget; and test whether an
+// address reaches a cluster ("Test connectivity", through netcheck).
 //
 // Pages are html/template files and assets embedded with embed.FS, with a
 // little vanilla JavaScript for live updates and copy buttons; every page
@@ -26,6 +27,7 @@ import (
 	"time"
 
 	"github.com/peerplane/peerplane/internal/control"
+	"github.com/peerplane/peerplane/internal/netcheck"
 	"github.com/peerplane/peerplane/internal/reconcile"
 )
 
@@ -53,6 +55,9 @@ type Options struct {
 	Diagnose func(ctx context.Context, p *control.Peering) (*reconcile.Diagnosis, error)
 	// AppID is the provider app's client id, shown by "Continue".
 	AppID string
+	// Reachability answers the network page's "Test connectivity" form;
+	// nil hides the form.
+	Reachability *netcheck.Checker
 
 	// PollInterval is how often a live page reads the services (default
 	// 300ms); SessionTTL how long a sign-in lasts (default 8h).

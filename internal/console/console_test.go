@@ -46,7 +46,9 @@ type fixture struct {
 	client *http.Client
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture starts a console over a fresh store with one organization;
+// configure, if given, adjusts the console's options.
+func newFixture(t *testing.T, configure ...func(*console.Options, *control.Service, *control.Organization)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "p.db"), store.Options{})
@@ -64,9 +66,13 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := console.New(console.Options{Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Settings: svc.Settings,
+	opts := console.Options{Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Settings: svc.Settings,
 		AppID: "f0955e3a-9013-4cf4-a1ea-21587621c9cc", PollInterval: 20 * time.Millisecond,
-		Logger: slog.New(failOnError{slog.DiscardHandler, t})})
+		Logger: slog.New(failOnError{slog.DiscardHandler, t})}
+	for _, f := range configure {
+		f(&opts, svc, org)
+	}
+	c := console.New(opts)
 	srv := httptest.NewServer(c)
 	t.Cleanup(srv.Close)
 	t.Cleanup(c.Close)

@@ -188,6 +188,8 @@ type networkData struct {
 	*networkView
 	View        *networkView // the same, for the partials
 	ClusterForm *form
+	// Reach is the "Test connectivity" form and its answer; nil hides it.
+	Reach *reachView
 }
 
 func (c *Console) networkPage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -201,9 +203,13 @@ func (c *Console) showNetwork(w http.ResponseWriter, r *http.Request, s *session
 		return
 	}
 	v.CSRF = s.csrf
+	rv := c.reachForm(r, v)
+	if rv != nil && status == http.StatusOK {
+		status = rv.Status
+	}
 	c.render(w, r, status, "network", page{Title: v.Net.DisplayName, Session: s,
 		Crumbs: []crumb{{"Environments", Prefix + "environments"}, {v.Env.DisplayName, envURL(v.Env.ID)}},
-		Data:   networkData{networkView: v, View: v, ClusterForm: f}})
+		Data:   networkData{networkView: v, View: v, ClusterForm: f, Reach: rv}})
 }
 
 func (c *Console) createCluster(w http.ResponseWriter, r *http.Request, s *session) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/peerplane/peerplane/internal/control"
+	"github.com/peerplane/peerplane/internal/reach"
 )
 
 // pageTemplate is one page: the layout, the shared partials and the page's
@@ -210,6 +211,8 @@ var funcs = template.FuncMap{
 	"clusterBadge":  clusterBadge,
 	"vnet":          splitVNet,
 	"firstSentence": firstSentence,
+	"checkMark":     checkMark,
+	"shortName":     reach.ShortName,
 	"time":          func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"clock":         func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000 UTC") },
 	"percent": func(n, of int) int {
@@ -222,6 +225,9 @@ var funcs = template.FuncMap{
 	"row":        func(env string, p *control.Peering) peeringRow { return peeringRow{Env: env, P: p} },
 	"fieldArgs":  fieldArgs,
 	"selectArgs": selectArgs,
+	"protocols": func() []option {
+		return []option{{"tcp", "TCP"}, {"udp", "UDP"}, {"icmp", "ICMP"}}
+	},
 	"availabilities": func() []option {
 		return []option{{control.AvailabilitySingleZone, "Single zone"}, {control.AvailabilityMultiZone, "Multi-zone"}}
 	},

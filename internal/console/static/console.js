@@ -153,7 +153,10 @@
     preview();
   });
 
-  // After a failed submit, put the focus on the first field in error.
+  // After a failed submit, put the focus on the first field in error; after
+  // a connectivity test, on its result.
   var firstBad = document.querySelector('[aria-invalid="true"]');
+  var reachResult = document.getElementById("reach-result");
   if (firstBad) firstBad.focus();
+  else if (reachResult) reachResult.focus();
 })();
