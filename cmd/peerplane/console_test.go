@@ -311,7 +311,7 @@ func grantAsAdmin(t *testing.T, r Ready, envID string) {
 // bad then good "+ VNet Peering" input, Pending then Error live, the
 // consent on the embedded Azure's page, the grants through the Azure SDK,
 // Continue and Create connection, Active live, a Dedicated cluster within
-// the network's budget, and deletion. Screenshots of each step go to
+// the network's budget, "Test connectivity" to it, and deletion. Screenshots of each step go to
 // testoutput/console (PEERPLANE_UPDATE_DOCS_IMAGES=1 also refreshes
 // docs/images/network-active.png).
 func TestConsoleSeedFlow(t *testing.T) {
@@ -508,6 +508,27 @@ func TestConsoleSeedFlow(t *testing.T) {
 	b.run("phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	b.shot("network-phone")
 	b.run("desktop width", chromedp.EmulateViewport(1280, 800))
+
+	// "Test connectivity": a VM's address in the peered VNet reaches the
+	// cluster; an address in no VNet does not, and the page says why.
+	b.waitText(`[data-live="clusters"]`, "Running")
+	b.run("reload for the provisioned cluster", chromedp.Navigate(netURL), chromedp.WaitVisible(chromedp.CSS("#reach")))
+	b.run("test connectivity", b.fill(map[string]string{"#f-source": "10.1.0.4"}), chromedp.Click(chromedp.CSS("#reach-test")),
+		chromedp.WaitVisible(chromedp.CSS("#reach-verdict")))
+	if v := b.text("#reach-verdict"); v != "Reachable" {
+		t.Fatalf("10.1.0.4 to the cluster: %q, want Reachable; the result:\n%s", v, b.text("#reach-result"))
+	}
+	if loc := b.location(); !strings.Contains(loc, "source=10.1.0.4") || !strings.HasSuffix(loc, "#reach") {
+		t.Fatalf("the test's URL %s", loc)
+	}
+	b.waitText("#reach-result", "contoso-vnet")
+	b.shot("reach-reachable")
+	b.run("test an address in no VNet", b.fill(map[string]string{"#f-source": "10.99.0.4"}), chromedp.Click(chromedp.CSS("#reach-test")),
+		chromedp.WaitVisible(chromedp.CSS("#reach-code")))
+	if code := b.text("#reach-code"); code != "SOURCE_NOT_IN_ANY_VNET" || b.text("#reach-verdict") != "Unreachable" {
+		t.Fatalf("10.99.0.4: %q %q", b.text("#reach-verdict"), code)
+	}
+	b.shot("reach-unreachable")
 
 	// Delete, with confirmation; the row goes away live.
 	b.run("open the peering again", chromedp.Click(chromedp.CSS("#peerings tbody a")), chromedp.WaitVisible(chromedp.CSS("#delete-open")))

@@ -305,7 +305,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 
 	// The web console: / redirects to it; the API keeps every other path.
 	con := console.New(console.Options{Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc,
-		Settings: svc.Settings, Diagnose: diagnoser.Diagnose, AppID: prov.ClientID, Logger: log.With("component", "console")})
+		Settings: svc.Settings, Diagnose: diagnoser.Diagnose, AppID: prov.ClientID, Reachability: apiOpts.Reachability, Logger: log.With("component", "console")})
 	apiMux.Handle(console.Prefix, con)
 	apiMux.Handle("GET /{$}", http.RedirectHandler(console.Prefix, http.StatusFound))
 
