@@ -137,14 +137,7 @@ func (a *app) newKafkaCmd() *cobra.Command {
 		Short: "List Kafka clusters",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(cmd, out); err != nil {
-				return err
-			}
-			env, err := a.environment(env)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			env, c, err := a.start(cmd, out, env)
 			if err != nil {
 				return err
 			}
@@ -187,14 +180,7 @@ func (a *app) newKafkaCmd() *cobra.Command {
 		Short: "Describe a Kafka cluster",
 		Args:  exactArgs("id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(cmd, out); err != nil {
-				return err
-			}
-			env, err := a.environment(env)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			env, c, err := a.start(cmd, out, env)
 			if err != nil {
 				return err
 			}

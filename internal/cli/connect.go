@@ -127,7 +127,7 @@ func (a *app) newConnectCmd() *cobra.Command {
 	// withCluster wraps RunE with the environment's client.
 	withCluster := func(run func(cmd *cobra.Command, args []string, c *client, env string) error) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {
-			c, env, err := a.envClient(cmd, &out, env)
+			env, c, err := a.start(cmd, out, env)
 			if err != nil {
 				return err
 			}

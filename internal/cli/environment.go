@@ -19,21 +19,19 @@ func (a *app) client() (*client, error) {
 	return newClient(creds), nil
 }
 
-// envClient is the prologue of the commands that act in an environment:
-// it checks -o (when out is not nil), resolves the environment from
-// envFlag and returns a client.
-func (a *app) envClient(cmd *cobra.Command, out *string, envFlag string) (*client, string, error) {
-	if out != nil {
-		if err := checkOutput(cmd, *out); err != nil {
-			return nil, "", err
-		}
+// start begins a command that prints -o out in environment env (the
+// flag's value, resolved): it checks -o and returns the environment and
+// the API client.
+func (a *app) start(cmd *cobra.Command, out, env string) (string, *client, error) {
+	if err := checkOutput(cmd, out); err != nil {
+		return "", nil, err
 	}
-	env, err := a.environment(envFlag)
+	env, err := a.environment(env)
 	if err != nil {
-		return nil, "", err
+		return "", nil, err
 	}
 	c, err := a.client()
-	return c, env, err
+	return env, c, err
 }
 
 // environment resolves --environment, then $PEERPLANE_ENVIRONMENT, then

@@ -47,21 +47,6 @@ func networkFields(raw []byte) func() [][2]string {
 	}
 }
 
-// start begins a command that prints -o out in environment env (the
-// flag's value, resolved): it checks -o and returns the environment and
-// the API client.
-func (a *app) start(cmd *cobra.Command, out, env string) (string, *client, error) {
-	if err := checkOutput(cmd, out); err != nil {
-		return "", nil, err
-	}
-	env, err := a.environment(env)
-	if err != nil {
-		return "", nil, err
-	}
-	c, err := a.client()
-	return env, c, err
-}
-
 // cloudFlag checks --cloud: Azure only.
 func cloudFlag(cmd *cobra.Command, cloud string) (string, error) {
 	if !strings.EqualFold(cloud, "azure") {

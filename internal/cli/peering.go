@@ -146,14 +146,7 @@ func (a *app) newPeeringCmd() *cobra.Command {
 		Short: "List peerings",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(cmd, out); err != nil {
-				return err
-			}
-			env, err := a.environment(env)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			env, c, err := a.start(cmd, out, env)
 			if err != nil {
 				return err
 			}
@@ -196,14 +189,7 @@ func (a *app) newPeeringCmd() *cobra.Command {
 		Short: "Describe a peering",
 		Args:  exactArgs("id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(cmd, out); err != nil {
-				return err
-			}
-			env, err := a.environment(env)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			env, c, err := a.start(cmd, out, env)
 			if err != nil {
 				return err
 			}
@@ -223,14 +209,7 @@ func (a *app) newPeeringCmd() *cobra.Command {
 		Short: "Rename a peering",
 		Args:  exactArgs("id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(cmd, out); err != nil {
-				return err
-			}
-			env, err := a.environment(env)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			env, c, err := a.start(cmd, out, env)
 			if err != nil {
 				return err
 			}
@@ -287,14 +266,7 @@ func (a *app) newPeeringCmd() *cobra.Command {
 		Short: "Retry a FAILED or DISCONNECTED peering now",
 		Args:  exactArgs("id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(cmd, out); err != nil {
-				return err
-			}
-			env, err := a.environment(env)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			env, c, err := a.start(cmd, out, env)
 			if err != nil {
 				return err
 			}
@@ -318,14 +290,7 @@ func (a *app) newPeeringCmd() *cobra.Command {
 		Short: "Check each step of a peering and show how to fix the failing one",
 		Args:  exactArgs("id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(cmd, out); err != nil {
-				return err
-			}
-			env, err := a.environment(env)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			env, c, err := a.start(cmd, out, env)
 			if err != nil {
 				return err
 			}
