@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/peerplane/peerplane/internal/control"
@@ -89,6 +90,44 @@ func envFromBody(r *http.Request, ref *refIn) (string, error) {
 	return "", control.FieldErrorf(control.EINVALID, "/spec/environment/id", "The environment (spec.environment.id) is required.")
 }
 
+// getInEnv answers GET …/{id}?environment=… with find and encode.
+func getInEnv[T, W any](w http.ResponseWriter, r *http.Request, find func(ctx context.Context, env, id string) (T, error), encode func(*http.Request, T) W) error {
+	env, err := environmentParam(r)
+	if err != nil {
+		return err
+	}
+	v, err := find(r.Context(), env, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, encode(r, v))
+	return nil
+}
+
+// noContent answers a delete: 204, or err.
+func noContent(w http.ResponseWriter, err error) error {
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// writeList writes one page of items as a Confluent list object.
+func writeList[T, W any](s *Server, w http.ResponseWriter, r *http.Request, apiVersion, kind, path string, next string, items []T, encode func(*http.Request, T) W) {
+	out := list[W]{APIVersion: apiVersion, Kind: kind, Metadata: s.listMetadata(r, path, next), Data: make([]W, 0, len(items))}
+	for _, it := range items {
+		out.Data = append(out.Data, encode(r, it))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// writeCreated writes a new object with its Location.
+func writeCreated(w http.ResponseWriter, status int, self string, v any) {
+	w.Header().Set("Location", self)
+	writeJSON(w, status, v)
+}
+
 // --- org/v2 environments ---
 
 func (s *Server) listEnvironments(w http.ResponseWriter, r *http.Request) error {
@@ -100,11 +139,7 @@ func (s *Server) listEnvironments(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	out := list[environment]{APIVersion: "org/v2", Kind: "EnvironmentList", Metadata: s.listMetadata(r, "/org/v2/environments", next), Data: []environment{}}
-	for _, e := range envs {
-		out.Data = append(out.Data, s.encodeEnvironment(r, e))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeList(s, w, r, "org/v2", "EnvironmentList", "/org/v2/environments", next, envs, s.encodeEnvironment)
 	return nil
 }
 
@@ -121,8 +156,7 @@ func (s *Server) createEnvironment(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	out := s.encodeEnvironment(r, env)
-	w.Header().Set("Location", out.Metadata.Self)
-	writeJSON(w, http.StatusCreated, out)
+	writeCreated(w, http.StatusCreated, out.Metadata.Self, out)
 	return nil
 }
 
@@ -153,11 +187,7 @@ func (s *Server) updateEnvironment(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) deleteEnvironment(w http.ResponseWriter, r *http.Request) error {
-	if err := s.opts.Environments.DeleteEnvironment(r.Context(), r.PathValue("id")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, s.opts.Environments.DeleteEnvironment(r.Context(), r.PathValue("id")))
 }
 
 // --- networking/v1 networks ---
@@ -185,11 +215,7 @@ func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := list[network]{APIVersion: "networking/v1", Kind: "NetworkList", Metadata: s.listMetadata(r, "/networking/v1/networks", next), Data: []network{}}
-	for _, n := range nets {
-		out.Data = append(out.Data, s.encodeNetwork(r, n))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeList(s, w, r, "networking/v1", "NetworkList", "/networking/v1/networks", next, nets, s.encodeNetwork)
 	return nil
 }
 
@@ -214,22 +240,12 @@ func (s *Server) createNetwork(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := s.encodeNetwork(r, n)
-	w.Header().Set("Location", out.Metadata.Self)
-	writeJSON(w, http.StatusAccepted, out)
+	writeCreated(w, http.StatusAccepted, out.Metadata.Self, out)
 	return nil
 }
 
 func (s *Server) getNetwork(w http.ResponseWriter, r *http.Request) error {
-	env, err := environmentParam(r)
-	if err != nil {
-		return err
-	}
-	n, err := s.opts.Networks.FindNetworkByID(r.Context(), env, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, s.encodeNetwork(r, n))
-	return nil
+	return getInEnv(w, r, s.opts.Networks.FindNetworkByID, s.encodeNetwork)
 }
 
 func (s *Server) updateNetwork(w http.ResponseWriter, r *http.Request) error {
@@ -261,11 +277,7 @@ func (s *Server) deleteNetwork(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.opts.Networks.DeleteNetwork(r.Context(), env, r.PathValue("id")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, s.opts.Networks.DeleteNetwork(r.Context(), env, r.PathValue("id")))
 }
 
 // --- networking/v1 peerings ---
@@ -290,11 +302,7 @@ func (s *Server) listPeerings(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := list[peering]{APIVersion: "networking/v1", Kind: "PeeringList", Metadata: s.listMetadata(r, "/networking/v1/peerings", next), Data: []peering{}}
-	for _, p := range ps {
-		out.Data = append(out.Data, s.encodePeering(r, p))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeList(s, w, r, "networking/v1", "PeeringList", "/networking/v1/peerings", next, ps, s.encodePeering)
 	return nil
 }
 
@@ -337,22 +345,12 @@ func (s *Server) createPeering(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := s.encodePeering(r, p)
-	w.Header().Set("Location", out.Metadata.Self)
-	writeJSON(w, http.StatusAccepted, out)
+	writeCreated(w, http.StatusAccepted, out.Metadata.Self, out)
 	return nil
 }
 
 func (s *Server) getPeering(w http.ResponseWriter, r *http.Request) error {
-	env, err := environmentParam(r)
-	if err != nil {
-		return err
-	}
-	p, err := s.opts.Peerings.FindPeeringByID(r.Context(), env, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, s.encodePeering(r, p))
-	return nil
+	return getInEnv(w, r, s.opts.Peerings.FindPeeringByID, s.encodePeering)
 }
 
 func (s *Server) updatePeering(w http.ResponseWriter, r *http.Request) error {
@@ -387,11 +385,7 @@ func (s *Server) deletePeering(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.opts.Peerings.DeletePeering(r.Context(), env, r.PathValue("id")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, s.opts.Peerings.DeletePeering(r.Context(), env, r.PathValue("id")))
 }
 
 // --- cmk/v2 clusters ---
@@ -410,11 +404,7 @@ func (s *Server) listClusters(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := list[cluster]{APIVersion: "cmk/v2", Kind: "ClusterList", Metadata: s.listMetadata(r, "/cmk/v2/clusters", next), Data: []cluster{}}
-	for _, c := range cs {
-		out.Data = append(out.Data, s.encodeCluster(r, c))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeList(s, w, r, "cmk/v2", "ClusterList", "/cmk/v2/clusters", next, cs, s.encodeCluster)
 	return nil
 }
 
@@ -458,22 +448,12 @@ func (s *Server) createCluster(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := s.encodeCluster(r, c)
-	w.Header().Set("Location", out.Metadata.Self)
-	writeJSON(w, http.StatusAccepted, out)
+	writeCreated(w, http.StatusAccepted, out.Metadata.Self, out)
 	return nil
 }
 
 func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) error {
-	env, err := environmentParam(r)
-	if err != nil {
-		return err
-	}
-	c, err := s.opts.Clusters.FindClusterByID(r.Context(), env, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, s.encodeCluster(r, c))
-	return nil
+	return getInEnv(w, r, s.opts.Clusters.FindClusterByID, s.encodeCluster)
 }
 
 func (s *Server) updateCluster(w http.ResponseWriter, r *http.Request) error {
@@ -508,11 +488,7 @@ func (s *Server) deleteCluster(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.opts.Clusters.DeleteCluster(r.Context(), env, r.PathValue("id")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, s.opts.Clusters.DeleteCluster(r.Context(), env, r.PathValue("id")))
 }
 
 // --- peerplane/v1 organizations and API keys ---
@@ -526,11 +502,7 @@ func (s *Server) listOrganizations(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	out := list[organization]{APIVersion: "peerplane/v1", Kind: "OrganizationList", Metadata: s.listMetadata(r, "/peerplane/v1/organizations", next), Data: []organization{}}
-	for _, o := range orgs {
-		out.Data = append(out.Data, s.encodeOrganization(r, o))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeList(s, w, r, "peerplane/v1", "OrganizationList", "/peerplane/v1/organizations", next, orgs, s.encodeOrganization)
 	return nil
 }
 
@@ -547,8 +519,7 @@ func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	out := s.encodeOrganization(r, org)
-	w.Header().Set("Location", out.Metadata.Self)
-	writeJSON(w, http.StatusCreated, out)
+	writeCreated(w, http.StatusCreated, out.Metadata.Self, out)
 	return nil
 }
 
@@ -594,9 +565,5 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteAPIKey(w http.ResponseWriter, r *http.Request) error {
-	if err := s.opts.Orgs.DeleteAPIKey(r.Context(), r.PathValue("id"), r.PathValue("key")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, s.opts.Orgs.DeleteAPIKey(r.Context(), r.PathValue("id"), r.PathValue("key")))
 }
