@@ -452,7 +452,7 @@ func (e *Emulator) serveNetwork(q *armReq, subID, rg string) error {
 	n := len(q.segs)
 	switch {
 	case q.is(6, "virtualNetworks") && n == 7:
-		return e.serveVNetList(q, subID, rg)
+		return e.serveRGList(q, subID, rg, actVNetRead, listVNets)
 	case q.is(6, "virtualNetworks") && n == 8:
 		return e.serveVNet(q, subID, rg, q.seg(7))
 	case q.is(6, "virtualNetworks") && q.is(8, "subnets") && (n == 9 || n == 10):
@@ -460,7 +460,7 @@ func (e *Emulator) serveNetwork(q *armReq, subID, rg string) error {
 	case q.is(6, "virtualNetworks") && q.is(8, "virtualNetworkPeerings") && (n == 9 || n == 10):
 		return e.servePeering(q, subID, rg, q.seg(7), q.seg(9))
 	case q.is(6, "networkSecurityGroups") && n == 7:
-		return e.serveNSGList(q, subID, rg)
+		return e.serveRGList(q, subID, rg, actNSGRead, listNSGs)
 	case q.is(6, "networkSecurityGroups") && n == 8:
 		return e.serveNSG(q, subID, rg, q.seg(7))
 	case q.is(6, "networkSecurityGroups") && (q.is(8, "securityRules") || q.is(8, "defaultSecurityRules")) && (n == 9 || n == 10):
@@ -497,43 +497,7 @@ func (e *Emulator) serveNetworkSubscriptionList(q *armReq, subID, typ string) er
 }
 
 func listVNets(s *state, c *Caller, scope string) []map[string]any {
-	var vs []*VirtualNetwork
-	for _, v := range s.vnets {
-		if scopeWithin(v.ID, scope) && s.allowed(c.ObjectID, actVNetRead, v.ID) {
-			vs = append(vs, v)
-		}
-	}
-	sort.Slice(vs, func(i, j int) bool { return lower(vs[i].ID) < lower(vs[j].ID) })
-	var out []map[string]any
-	for _, v := range vs {
-		out = append(out, vnetJSON(s, v, "Succeeded"))
-	}
-	return out
-}
-
-func (e *Emulator) serveVNetList(q *armReq, subID, rg string) error {
-	if q.r.Method != http.MethodGet {
-		return armMethodNotAllowed(q)
-	}
-	var out []map[string]any
-	var err error
-	e.view(func(s *state) {
-		if _, err = checkSubscription(s, q.c, subID); err != nil {
-			return
-		}
-		if s.rgs[lower(rgID(subID, rg))] == nil {
-			if err = authorize(s, q.c, actVNetRead, q.path(7)); err == nil {
-				err = rgNotFound(rg)
-			}
-			return
-		}
-		out = listVNets(s, q.c, rgID(subID, rg))
-	})
-	if err != nil {
-		return err
-	}
-	armList(q.w, out)
-	return nil
+	return listReadable(s, c, scope, actVNetRead, s.vnets, func(v *VirtualNetwork) string { return v.ID }, vnetJSON)
 }
 
 func (e *Emulator) serveVNet(q *armReq, subID, rg, name string) error {
@@ -542,20 +506,13 @@ func (e *Emulator) serveVNet(q *armReq, subID, rg, name string) error {
 	switch q.r.Method {
 	case http.MethodGet:
 		var body map[string]any
-		var err error
-		e.view(func(s *state) {
-			if _, err = checkSubscription(s, q.c, subID); err != nil {
-				return
-			}
-			if err = authorize(s, q.c, actVNetRead, scope); err != nil {
-				return
-			}
+		err := e.armView(q, subID, actVNetRead, scope, func(s *state) error {
 			v := s.vnets[lower(id)]
 			if v == nil {
-				err = vnetNotFound(name, rg)
-				return
+				return vnetNotFound(name, rg)
 			}
 			body = vnetJSON(s, v, "Succeeded")
+			return nil
 		})
 		if err != nil {
 			return err
@@ -570,13 +527,7 @@ func (e *Emulator) serveVNet(q *armReq, subID, rg, name string) error {
 		var body map[string]any
 		var created bool
 		var loc string
-		err := e.update(q.r.Context(), func(t *txn) error {
-			if _, err := checkSubscription(t.s, q.c, subID); err != nil {
-				return err
-			}
-			if err := authorize(t.s, q.c, actVNetWrite, scope); err != nil {
-				return err
-			}
+		err := e.armTx(q, subID, actVNetWrite, scope, func(t *txn) error {
 			spec, err := in.toSpec(subID, rg, name)
 			if err != nil {
 				return err
@@ -592,13 +543,7 @@ func (e *Emulator) serveVNet(q *armReq, subID, rg, name string) error {
 		if err != nil {
 			return err
 		}
-		e.startOperation(q, subID, loc)
-		status := http.StatusOK
-		if created {
-			status = http.StatusCreated
-		}
-		writeJSON(q.w, status, body)
-		return nil
+		return e.armPutDone(q, subID, loc, created, body)
 	case http.MethodPatch:
 		var in struct {
 			Tags map[string]string `json:"tags"`
@@ -607,13 +552,7 @@ func (e *Emulator) serveVNet(q *armReq, subID, rg, name string) error {
 			return err
 		}
 		var body map[string]any
-		err := e.update(q.r.Context(), func(t *txn) error {
-			if _, err := checkSubscription(t.s, q.c, subID); err != nil {
-				return err
-			}
-			if err := authorize(t.s, q.c, actVNetWrite, scope); err != nil {
-				return err
-			}
+		err := e.armTx(q, subID, actVNetWrite, scope, func(t *txn) error {
 			v := t.s.vnets[lower(id)]
 			if v == nil {
 				return vnetNotFound(name, rg)
@@ -636,13 +575,7 @@ func (e *Emulator) serveVNet(q *armReq, subID, rg, name string) error {
 	case http.MethodDelete:
 		found := false
 		var loc string
-		err := e.update(q.r.Context(), func(t *txn) error {
-			if _, err := checkSubscription(t.s, q.c, subID); err != nil {
-				return err
-			}
-			if err := authorize(t.s, q.c, actVNetDelete, scope); err != nil {
-				return err
-			}
+		err := e.armTx(q, subID, actVNetDelete, scope, func(t *txn) error {
 			v := t.s.vnets[lower(id)]
 			if v == nil {
 				return nil
@@ -654,13 +587,7 @@ func (e *Emulator) serveVNet(q *armReq, subID, rg, name string) error {
 		if err != nil {
 			return err
 		}
-		if !found {
-			q.w.WriteHeader(http.StatusNoContent)
-			return nil
-		}
-		e.startOperation(q, subID, loc)
-		q.w.WriteHeader(http.StatusAccepted)
-		return nil
+		return e.armDeleteDone(q, subID, loc, found)
 	}
 	return armMethodNotAllowed(q)
 }
@@ -708,25 +635,17 @@ func (e *Emulator) serveSubnet(q *armReq, subID, rg, vnetName, name string) erro
 	switch q.r.Method {
 	case http.MethodGet:
 		var body map[string]any
-		var err error
-		e.view(func(s *state) {
-			if _, err = checkSubscription(s, q.c, subID); err != nil {
-				return
-			}
-			if err = authorize(s, q.c, actSubnetRead, scope); err != nil {
-				return
-			}
+		err := e.armView(q, subID, actSubnetRead, scope, func(s *state) error {
 			v := s.vnets[lower(id)]
 			if v == nil {
-				err = vnetNotFound(vnetName, rg)
-				return
+				return vnetNotFound(vnetName, rg)
 			}
 			i := find(v)
 			if i < 0 {
-				err = childNotFound(v.ID + "/subnets/" + name)
-				return
+				return childNotFound(v.ID + "/subnets/" + name)
 			}
 			body = subnetJSON(s, v, v.Subnets[i])
+			return nil
 		})
 		if err != nil {
 			return err
@@ -743,13 +662,7 @@ func (e *Emulator) serveSubnet(q *armReq, subID, rg, vnetName, name string) erro
 		var body map[string]any
 		var created bool
 		var loc string
-		err := e.update(q.r.Context(), func(t *txn) error {
-			if _, err := checkSubscription(t.s, q.c, subID); err != nil {
-				return err
-			}
-			if err := authorize(t.s, q.c, actSubnetWrite, scope); err != nil {
-				return err
-			}
+		err := e.armTx(q, subID, actSubnetWrite, scope, func(t *txn) error {
 			v := t.s.vnets[lower(id)]
 			if v == nil {
 				return vnetNotFound(vnetName, rg)
@@ -776,23 +689,11 @@ func (e *Emulator) serveSubnet(q *armReq, subID, rg, vnetName, name string) erro
 		if err != nil {
 			return err
 		}
-		e.startOperation(q, subID, loc)
-		status := http.StatusOK
-		if created {
-			status = http.StatusCreated
-		}
-		writeJSON(q.w, status, body)
-		return nil
+		return e.armPutDone(q, subID, loc, created, body)
 	case http.MethodDelete:
 		found := false
 		var loc string
-		err := e.update(q.r.Context(), func(t *txn) error {
-			if _, err := checkSubscription(t.s, q.c, subID); err != nil {
-				return err
-			}
-			if err := authorize(t.s, q.c, actSubnetDelete, scope); err != nil {
-				return err
-			}
+		err := e.armTx(q, subID, actSubnetDelete, scope, func(t *txn) error {
 			v := t.s.vnets[lower(id)]
 			if v == nil {
 				return nil
@@ -811,13 +712,7 @@ func (e *Emulator) serveSubnet(q *armReq, subID, rg, vnetName, name string) erro
 		if err != nil {
 			return err
 		}
-		if !found {
-			q.w.WriteHeader(http.StatusNoContent)
-			return nil
-		}
-		e.startOperation(q, subID, loc)
-		q.w.WriteHeader(http.StatusAccepted)
-		return nil
+		return e.armDeleteDone(q, subID, loc, found)
 	}
 	return armMethodNotAllowed(q)
 }

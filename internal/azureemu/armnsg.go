@@ -265,46 +265,9 @@ func (s *state) nsgSubnets(id string) []map[string]string {
 }
 
 func listNSGs(s *state, c *Caller, scope string) []map[string]any {
-	var ns []*NetworkSecurityGroup
-	for _, n := range s.nsgs {
-		if scopeWithin(n.ID, scope) && s.allowed(c.ObjectID, actNSGRead, n.ID) {
-			ns = append(ns, n)
-		}
-	}
-	sort.Slice(ns, func(i, j int) bool { return lower(ns[i].ID) < lower(ns[j].ID) })
-	var out []map[string]any
-	for _, n := range ns {
-		out = append(out, nsgJSON(s, n, "Succeeded"))
-	}
-	return out
+	return listReadable(s, c, scope, actNSGRead, s.nsgs, func(n *NetworkSecurityGroup) string { return n.ID }, nsgJSON)
 }
 
-func (e *Emulator) serveNSGList(q *armReq, subID, rg string) error {
-	if q.r.Method != http.MethodGet {
-		return armMethodNotAllowed(q)
-	}
-	var out []map[string]any
-	var err error
-	e.view(func(s *state) {
-		if _, err = checkSubscription(s, q.c, subID); err != nil {
-			return
-		}
-		if s.rgs[lower(rgID(subID, rg))] == nil {
-			if err = authorize(s, q.c, actNSGRead, q.path(7)); err == nil {
-				err = rgNotFound(rg)
-			}
-			return
-		}
-		out = listNSGs(s, q.c, rgID(subID, rg))
-	})
-	if err != nil {
-		return err
-	}
-	armList(q.w, out)
-	return nil
-}
-
-// putNSGTx creates or replaces an NSG after validating it.
 func (e *Emulator) putNSGTx(t *txn, subID, rg, name, location string, tags map[string]string, rules []SecurityRule) (*NetworkSecurityGroup, bool, error) {
 	s := t.s
 	sub := s.subs[lower(subID)]
@@ -351,20 +314,13 @@ func (e *Emulator) serveNSG(q *armReq, subID, rg, name string) error {
 	switch q.r.Method {
 	case http.MethodGet:
 		var body map[string]any
-		var err error
-		e.view(func(s *state) {
-			if _, err = checkSubscription(s, q.c, subID); err != nil {
-				return
-			}
-			if err = authorize(s, q.c, actNSGRead, scope); err != nil {
-				return
-			}
+		err := e.armView(q, subID, actNSGRead, scope, func(s *state) error {
 			n := s.nsgs[lower(id)]
 			if n == nil {
-				err = nsgNotFound(name, rg)
-				return
+				return nsgNotFound(name, rg)
 			}
 			body = nsgJSON(s, n, "Succeeded")
+			return nil
 		})
 		if err != nil {
 			return err
@@ -379,13 +335,7 @@ func (e *Emulator) serveNSG(q *armReq, subID, rg, name string) error {
 		var body map[string]any
 		var created bool
 		var loc string
-		err := e.update(q.r.Context(), func(t *txn) error {
-			if _, err := checkSubscription(t.s, q.c, subID); err != nil {
-				return err
-			}
-			if err := authorize(t.s, q.c, actNSGWrite, scope); err != nil {
-				return err
-			}
+		err := e.armTx(q, subID, actNSGWrite, scope, func(t *txn) error {
 			var rules []SecurityRule
 			if in.Properties != nil {
 				for i, ri := range in.Properties.SecurityRules {
@@ -411,13 +361,7 @@ func (e *Emulator) serveNSG(q *armReq, subID, rg, name string) error {
 		if err != nil {
 			return err
 		}
-		e.startOperation(q, subID, loc)
-		status := http.StatusOK
-		if created {
-			status = http.StatusCreated
-		}
-		writeJSON(q.w, status, body)
-		return nil
+		return e.armPutDone(q, subID, loc, created, body)
 	case http.MethodPatch:
 		var in struct {
 			Tags map[string]string `json:"tags"`
@@ -426,13 +370,7 @@ func (e *Emulator) serveNSG(q *armReq, subID, rg, name string) error {
 			return e.preauth(q, subID, actNSGWrite, scope, err)
 		}
 		var body map[string]any
-		err := e.update(q.r.Context(), func(t *txn) error {
-			if _, err := checkSubscription(t.s, q.c, subID); err != nil {
-				return err
-			}
-			if err := authorize(t.s, q.c, actNSGWrite, scope); err != nil {
-				return err
-			}
+		err := e.armTx(q, subID, actNSGWrite, scope, func(t *txn) error {
 			n := t.s.nsgs[lower(id)]
 			if n == nil {
 				return nsgNotFound(name, rg)
@@ -452,13 +390,7 @@ func (e *Emulator) serveNSG(q *armReq, subID, rg, name string) error {
 	case http.MethodDelete:
 		found := false
 		var loc string
-		err := e.update(q.r.Context(), func(t *txn) error {
-			if _, err := checkSubscription(t.s, q.c, subID); err != nil {
-				return err
-			}
-			if err := authorize(t.s, q.c, actNSGDelete, scope); err != nil {
-				return err
-			}
+		err := e.armTx(q, subID, actNSGDelete, scope, func(t *txn) error {
 			n := t.s.nsgs[lower(id)]
 			if n == nil {
 				return nil
@@ -479,13 +411,7 @@ func (e *Emulator) serveNSG(q *armReq, subID, rg, name string) error {
 		if err != nil {
 			return err
 		}
-		if !found {
-			q.w.WriteHeader(http.StatusNoContent)
-			return nil
-		}
-		e.startOperation(q, subID, loc)
-		q.w.WriteHeader(http.StatusAccepted)
-		return nil
+		return e.armDeleteDone(q, subID, loc, found)
 	}
 	return armMethodNotAllowed(q)
 }
@@ -508,18 +434,10 @@ func (e *Emulator) serveSecurityRule(q *armReq, subID, rg, nsgName, name string,
 	}
 	if q.r.Method == http.MethodGet {
 		var body any
-		var err error
-		e.view(func(s *state) {
-			if _, err = checkSubscription(s, q.c, subID); err != nil {
-				return
-			}
-			if err = authorize(s, q.c, actRuleRead, scope); err != nil {
-				return
-			}
+		err := e.armView(q, subID, actRuleRead, scope, func(s *state) error {
 			n := s.nsgs[lower(id)]
 			if n == nil {
-				err = nsgNotFound(nsgName, rg)
-				return
+				return nsgNotFound(nsgName, rg)
 			}
 			rules := n.SecurityRules
 			if builtin {
@@ -531,15 +449,15 @@ func (e *Emulator) serveSecurityRule(q *armReq, subID, rg, nsgName, name string,
 					out = append(out, ruleJSON(n, r, typ, coll))
 				}
 				body = map[string]any{"value": out}
-				return
+				return nil
 			}
 			for _, r := range rules {
 				if strings.EqualFold(r.Name, name) {
 					body = ruleJSON(n, r, typ, coll)
-					return
+					return nil
 				}
 			}
-			err = childNotFound(n.ID + "/" + coll + "/" + name)
+			return childNotFound(n.ID + "/" + coll + "/" + name)
 		})
 		if err != nil {
 			return err
@@ -561,13 +479,7 @@ func (e *Emulator) serveSecurityRule(q *armReq, subID, rg, nsgName, name string,
 		var body map[string]any
 		var created bool
 		var loc string
-		err := e.update(q.r.Context(), func(t *txn) error {
-			if _, err := checkSubscription(t.s, q.c, subID); err != nil {
-				return err
-			}
-			if err := authorize(t.s, q.c, actRuleWrite, scope); err != nil {
-				return err
-			}
+		err := e.armTx(q, subID, actRuleWrite, scope, func(t *txn) error {
 			n := t.s.nsgs[lower(id)]
 			if n == nil {
 				return nsgNotFound(nsgName, rg)
@@ -602,23 +514,11 @@ func (e *Emulator) serveSecurityRule(q *armReq, subID, rg, nsgName, name string,
 		if err != nil {
 			return err
 		}
-		e.startOperation(q, subID, loc)
-		status := http.StatusOK
-		if created {
-			status = http.StatusCreated
-		}
-		writeJSON(q.w, status, body)
-		return nil
+		return e.armPutDone(q, subID, loc, created, body)
 	case http.MethodDelete:
 		found := false
 		var loc string
-		err := e.update(q.r.Context(), func(t *txn) error {
-			if _, err := checkSubscription(t.s, q.c, subID); err != nil {
-				return err
-			}
-			if err := authorize(t.s, q.c, actRuleDelete, scope); err != nil {
-				return err
-			}
+		err := e.armTx(q, subID, actRuleDelete, scope, func(t *txn) error {
 			n := t.s.nsgs[lower(id)]
 			if n == nil {
 				return nil
@@ -638,13 +538,7 @@ func (e *Emulator) serveSecurityRule(q *armReq, subID, rg, nsgName, name string,
 		if err != nil {
 			return err
 		}
-		if !found {
-			q.w.WriteHeader(http.StatusNoContent)
-			return nil
-		}
-		e.startOperation(q, subID, loc)
-		q.w.WriteHeader(http.StatusAccepted)
-		return nil
+		return e.armDeleteDone(q, subID, loc, found)
 	}
 	return armMethodNotAllowed(q)
 }

@@ -168,21 +168,14 @@ func (e *Emulator) servePeering(q *armReq, subID, rg, vnetName, name string) err
 			return armMethodNotAllowed(q)
 		}
 		var out []map[string]any
-		var err error
-		e.view(func(s *state) {
-			if _, err = checkSubscription(s, q.c, subID); err != nil {
-				return
-			}
-			if err = authorize(s, q.c, actPeeringRead, scope); err != nil {
-				return
-			}
+		err := e.armView(q, subID, actPeeringRead, scope, func(s *state) error {
 			if s.vnets[lower(aid)] == nil {
-				err = vnetNotFound(vnetName, rg)
-				return
+				return vnetNotFound(vnetName, rg)
 			}
 			for _, p := range s.peeringsOf(aid) {
 				out = append(out, peeringJSON(s, p, "Succeeded"))
 			}
+			return nil
 		})
 		if err != nil {
 			return err
@@ -193,25 +186,17 @@ func (e *Emulator) servePeering(q *armReq, subID, rg, vnetName, name string) err
 	switch q.r.Method {
 	case http.MethodGet:
 		var body map[string]any
-		var err error
-		e.view(func(s *state) {
-			if _, err = checkSubscription(s, q.c, subID); err != nil {
-				return
-			}
-			if err = authorize(s, q.c, actPeeringRead, scope); err != nil {
-				return
-			}
+		err := e.armView(q, subID, actPeeringRead, scope, func(s *state) error {
 			v := s.vnets[lower(aid)]
 			if v == nil {
-				err = vnetNotFound(vnetName, rg)
-				return
+				return vnetNotFound(vnetName, rg)
 			}
 			p := s.peerings[lower(aid+"/virtualNetworkPeerings/"+name)]
 			if p == nil {
-				err = childNotFound(v.ID + "/virtualNetworkPeerings/" + name)
-				return
+				return childNotFound(v.ID + "/virtualNetworkPeerings/" + name)
 			}
 			body = peeringJSON(s, p, "Succeeded")
+			return nil
 		})
 		if err != nil {
 			return err
@@ -223,13 +208,7 @@ func (e *Emulator) servePeering(q *armReq, subID, rg, vnetName, name string) err
 	case http.MethodDelete:
 		found := false
 		var loc string
-		err := e.update(q.r.Context(), func(t *txn) error {
-			if _, err := checkSubscription(t.s, q.c, subID); err != nil {
-				return err
-			}
-			if err := authorize(t.s, q.c, actPeeringDelete, scope); err != nil {
-				return err
-			}
+		err := e.armTx(q, subID, actPeeringDelete, scope, func(t *txn) error {
 			p := t.s.peerings[lower(aid+"/virtualNetworkPeerings/"+name)]
 			if p == nil {
 				return nil
@@ -244,13 +223,7 @@ func (e *Emulator) servePeering(q *armReq, subID, rg, vnetName, name string) err
 		if err != nil {
 			return err
 		}
-		if !found {
-			q.w.WriteHeader(http.StatusNoContent)
-			return nil
-		}
-		e.startOperation(q, subID, loc)
-		q.w.WriteHeader(http.StatusAccepted)
-		return nil
+		return e.armDeleteDone(q, subID, loc, found)
 	}
 	return armMethodNotAllowed(q)
 }
@@ -397,11 +370,5 @@ func (e *Emulator) putPeering(q *armReq, subID, rg, vnetName, name, scope string
 	if err != nil {
 		return err
 	}
-	e.startOperation(q, subID, loc)
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	writeJSON(q.w, status, body)
-	return nil
+	return e.armPutDone(q, subID, loc, created, body)
 }

@@ -290,20 +290,13 @@ func (e *Emulator) serveResourceGroup(q *armReq, subID, name string) error {
 	switch q.r.Method {
 	case http.MethodGet, http.MethodHead:
 		var body map[string]any
-		var err error
-		e.view(func(s *state) {
-			if _, err = checkSubscription(s, q.c, subID); err != nil {
-				return
-			}
-			if err = authorize(s, q.c, actRGRead, scope); err != nil {
-				return
-			}
+		err := e.armView(q, subID, actRGRead, scope, func(s *state) error {
 			rg := s.rgs[lower(rgID(subID, name))]
 			if rg == nil {
-				err = rgNotFound(name)
-				return
+				return rgNotFound(name)
 			}
 			body = rgJSON(rg)
+			return nil
 		})
 		if q.r.Method == http.MethodHead {
 			switch {
