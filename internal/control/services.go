@@ -254,19 +254,70 @@ func (s *Service) DeleteEnvironment(ctx context.Context, id string) error {
 
 // FindNetworkByID implements NetworkService.
 func (s *Service) FindNetworkByID(ctx context.Context, envID, id string) (*Network, error) {
+	return findInEnv(s, ctx, envID, id, Tx.FindNetworkByID)
+}
+
+// findInEnv reads the caller's object id with find and checks that it is
+// in environment envID.
+func findInEnv[T envScoped](s *Service, ctx context.Context, envID, id string, find func(tx Tx, ctx context.Context, orgID, id string) (T, error)) (T, error) {
+	var v T
 	org, err := callerOrg(ctx)
 	if err != nil {
-		return nil, err
+		return v, err
 	}
-	var n *Network
 	err = s.store.View(ctx, func(tx Tx) error {
-		n, err = tx.FindNetworkByID(ctx, org.ID, id)
+		v, err = find(tx, ctx, org.ID, id)
+		return inEnv(v, err, envID, id)
+	})
+	return v, err
+}
+
+// envScoped is an object that lives in an environment.
+type envScoped interface {
+	// inEnvironment returns the object's kind ("Network") and environment.
+	inEnvironment() (kind, envID string)
+}
+
+func (n *Network) inEnvironment() (string, string) { return "Network", n.EnvironmentID }
+func (p *Peering) inEnvironment() (string, string) { return "Peering", p.EnvironmentID }
+func (c *Cluster) inEnvironment() (string, string) { return "Cluster", c.EnvironmentID }
+
+// inEnv returns err, or ENOTFOUND when v (read without error) is not in
+// environment envID: another environment's object is not found in this one.
+func inEnv(v envScoped, err error, envID, id string) error {
+	if err != nil {
+		return err
+	}
+	if kind, env := v.inEnvironment(); env != envID {
+		return Errorf(ENOTFOUND, "%s %s was not found in environment %s.", kind, id, envID)
+	}
+	return nil
+}
+
+// findPage returns one page of the caller's objects in environment envID:
+// find reads up to limit of them after the given id, ordered by id.
+func findPage[T any](s *Service, ctx context.Context, envID string, page Page, find func(tx Tx, orgID, after string, limit int) ([]*T, error), id func(*T) string) ([]*T, string, error) {
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := requireEnvironment(envID); err != nil {
+		return nil, "", err
+	}
+	after, size, err := pageBounds(page)
+	if err != nil {
+		return nil, "", err
+	}
+	var vs []*T
+	err = s.store.View(ctx, func(tx Tx) error {
+		vs, err = find(tx, org.ID, after, size+1)
 		return err
 	})
-	if err == nil && n.EnvironmentID != envID {
-		return nil, Errorf(ENOTFOUND, "Network %s was not found in environment %s.", id, envID)
+	if err != nil {
+		return nil, "", err
 	}
-	return n, err
+	vs, next := paginate(vs, size, id)
+	return vs, next, nil
 }
 
 func requireEnvironment(envID string) error {
@@ -278,28 +329,10 @@ func requireEnvironment(envID string) error {
 
 // FindNetworks implements NetworkService.
 func (s *Service) FindNetworks(ctx context.Context, filter NetworkFilter, page Page) ([]*Network, string, error) {
-	org, err := callerOrg(ctx)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := requireEnvironment(filter.EnvironmentID); err != nil {
-		return nil, "", err
-	}
-	after, size, err := pageBounds(page)
-	if err != nil {
-		return nil, "", err
-	}
-	filter.OrgID, filter.After, filter.Limit = org.ID, after, size+1
-	var nets []*Network
-	err = s.store.View(ctx, func(tx Tx) error {
-		nets, err = tx.FindNetworks(ctx, filter)
-		return err
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	nets, next := paginate(nets, size, func(n *Network) string { return n.ID })
-	return nets, next, nil
+	return findPage(s, ctx, filter.EnvironmentID, page, func(tx Tx, org, after string, limit int) ([]*Network, error) {
+		filter.OrgID, filter.After, filter.Limit = org, after, limit
+		return tx.FindNetworks(ctx, filter)
+	}, func(n *Network) string { return n.ID })
 }
 
 // CreateNetwork implements NetworkService.
@@ -356,11 +389,8 @@ func (s *Service) UpdateNetwork(ctx context.Context, envID, id string, upd Netwo
 	var n *Network
 	err = s.store.Update(ctx, func(tx Tx) error {
 		n, err = tx.FindNetworkByID(ctx, org.ID, id)
-		if err != nil {
+		if err := inEnv(n, err, envID, id); err != nil {
 			return err
-		}
-		if n.EnvironmentID != envID {
-			return Errorf(ENOTFOUND, "Network %s was not found in environment %s.", id, envID)
 		}
 		if err := checkNetworkImmutable(n, upd); err != nil {
 			return err
@@ -383,11 +413,8 @@ func (s *Service) DeleteNetwork(ctx context.Context, envID, id string) error {
 	}
 	err = s.store.Update(ctx, func(tx Tx) error {
 		n, err := tx.FindNetworkByID(ctx, org.ID, id)
-		if err != nil {
+		if err := inEnv(n, err, envID, id); err != nil {
 			return err
-		}
-		if n.EnvironmentID != envID {
-			return Errorf(ENOTFOUND, "Network %s was not found in environment %s.", id, envID)
 		}
 		if n.Status.Phase == PhaseDeprovisioning {
 			return nil
@@ -417,45 +444,15 @@ func (s *Service) DeleteNetwork(ctx context.Context, envID, id string) error {
 
 // FindPeeringByID implements PeeringService.
 func (s *Service) FindPeeringByID(ctx context.Context, envID, id string) (*Peering, error) {
-	org, err := callerOrg(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var p *Peering
-	err = s.store.View(ctx, func(tx Tx) error {
-		p, err = tx.FindPeeringByID(ctx, org.ID, id)
-		return err
-	})
-	if err == nil && p.EnvironmentID != envID {
-		return nil, Errorf(ENOTFOUND, "Peering %s was not found in environment %s.", id, envID)
-	}
-	return p, err
+	return findInEnv(s, ctx, envID, id, Tx.FindPeeringByID)
 }
 
 // FindPeerings implements PeeringService.
 func (s *Service) FindPeerings(ctx context.Context, filter PeeringFilter, page Page) ([]*Peering, string, error) {
-	org, err := callerOrg(ctx)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := requireEnvironment(filter.EnvironmentID); err != nil {
-		return nil, "", err
-	}
-	after, size, err := pageBounds(page)
-	if err != nil {
-		return nil, "", err
-	}
-	filter.OrgID, filter.After, filter.Limit = org.ID, after, size+1
-	var ps []*Peering
-	err = s.store.View(ctx, func(tx Tx) error {
-		ps, err = tx.FindPeerings(ctx, filter)
-		return err
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	ps, next := paginate(ps, size, func(p *Peering) string { return p.ID })
-	return ps, next, nil
+	return findPage(s, ctx, filter.EnvironmentID, page, func(tx Tx, org, after string, limit int) ([]*Peering, error) {
+		filter.OrgID, filter.After, filter.Limit = org, after, limit
+		return tx.FindPeerings(ctx, filter)
+	}, func(p *Peering) string { return p.ID })
 }
 
 // CreatePeering implements PeeringService.
@@ -522,11 +519,8 @@ func (s *Service) UpdatePeering(ctx context.Context, envID, id string, upd Peeri
 	var p *Peering
 	err = s.store.Update(ctx, func(tx Tx) error {
 		p, err = tx.FindPeeringByID(ctx, org.ID, id)
-		if err != nil {
+		if err := inEnv(p, err, envID, id); err != nil {
 			return err
-		}
-		if p.EnvironmentID != envID {
-			return Errorf(ENOTFOUND, "Peering %s was not found in environment %s.", id, envID)
 		}
 		if err := checkPeeringImmutable(p, upd); err != nil {
 			return err
@@ -549,11 +543,8 @@ func (s *Service) DeletePeering(ctx context.Context, envID, id string) error {
 	}
 	err = s.store.Update(ctx, func(tx Tx) error {
 		p, err := tx.FindPeeringByID(ctx, org.ID, id)
-		if err != nil {
+		if err := inEnv(p, err, envID, id); err != nil {
 			return err
-		}
-		if p.EnvironmentID != envID {
-			return Errorf(ENOTFOUND, "Peering %s was not found in environment %s.", id, envID)
 		}
 		if p.Status.Phase == PhaseDeprovisioning {
 			return nil
@@ -572,45 +563,15 @@ func (s *Service) DeletePeering(ctx context.Context, envID, id string) error {
 
 // FindClusterByID implements ClusterService.
 func (s *Service) FindClusterByID(ctx context.Context, envID, id string) (*Cluster, error) {
-	org, err := callerOrg(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var c *Cluster
-	err = s.store.View(ctx, func(tx Tx) error {
-		c, err = tx.FindClusterByID(ctx, org.ID, id)
-		return err
-	})
-	if err == nil && c.EnvironmentID != envID {
-		return nil, Errorf(ENOTFOUND, "Cluster %s was not found in environment %s.", id, envID)
-	}
-	return c, err
+	return findInEnv(s, ctx, envID, id, Tx.FindClusterByID)
 }
 
 // FindClusters implements ClusterService.
 func (s *Service) FindClusters(ctx context.Context, filter ClusterFilter, page Page) ([]*Cluster, string, error) {
-	org, err := callerOrg(ctx)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := requireEnvironment(filter.EnvironmentID); err != nil {
-		return nil, "", err
-	}
-	after, size, err := pageBounds(page)
-	if err != nil {
-		return nil, "", err
-	}
-	filter.OrgID, filter.After, filter.Limit = org.ID, after, size+1
-	var cs []*Cluster
-	err = s.store.View(ctx, func(tx Tx) error {
-		cs, err = tx.FindClusters(ctx, filter)
-		return err
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	cs, next := paginate(cs, size, func(c *Cluster) string { return c.ID })
-	return cs, next, nil
+	return findPage(s, ctx, filter.EnvironmentID, page, func(tx Tx, org, after string, limit int) ([]*Cluster, error) {
+		filter.OrgID, filter.After, filter.Limit = org, after, limit
+		return tx.FindClusters(ctx, filter)
+	}, func(c *Cluster) string { return c.ID })
 }
 
 // CreateCluster implements ClusterService.
@@ -685,11 +646,8 @@ func (s *Service) UpdateCluster(ctx context.Context, envID, id string, upd Clust
 	resized := false
 	err = s.store.Update(ctx, func(tx Tx) error {
 		c, err = tx.FindClusterByID(ctx, org.ID, id)
-		if err != nil {
+		if err := inEnv(c, err, envID, id); err != nil {
 			return err
-		}
-		if c.EnvironmentID != envID {
-			return Errorf(ENOTFOUND, "Cluster %s was not found in environment %s.", id, envID)
 		}
 		if upd.CKU != nil && *upd.CKU != c.CKU {
 			if err := ValidateCKU(c.Availability, *upd.CKU); err != nil {
@@ -728,11 +686,8 @@ func (s *Service) DeleteCluster(ctx context.Context, envID, id string) error {
 	}
 	err = s.store.Update(ctx, func(tx Tx) error {
 		c, err := tx.FindClusterByID(ctx, org.ID, id)
-		if err != nil {
+		if err := inEnv(c, err, envID, id); err != nil {
 			return err
-		}
-		if c.EnvironmentID != envID {
-			return Errorf(ENOTFOUND, "Cluster %s was not found in environment %s.", id, envID)
 		}
 		return tx.DeleteCluster(ctx, org.ID, id)
 	})
