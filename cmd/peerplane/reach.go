@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/peerplane/peerplane/internal/netcheck"
 	"github.com/peerplane/peerplane/internal/reach"
@@ -20,6 +21,12 @@ import (
 // through ARM would take its place.
 func emulatorNetworkSnapshot(client *http.Client, azureURL, token string) netcheck.Snapshotter {
 	url := strings.TrimRight(azureURL, "/") + "/_emulator/network-snapshot"
+	// The last snapshot and its ETag: while Azure's state is unchanged the
+	// route answers 304 and the decoded snapshot is reused. Callers only
+	// read it.
+	var mu sync.Mutex
+	var last *reach.Snapshot
+	var etag string
 	return func(ctx context.Context) (*reach.Snapshot, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
@@ -28,11 +35,24 @@ func emulatorNetworkSnapshot(client *http.Client, azureURL, token string) netche
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
+		mu.Lock()
+		if last != nil {
+			req.Header.Set("If-None-Match", etag)
+		}
+		mu.Unlock()
 		resp, err := client.Do(req)
 		if err != nil {
 			return nil, err
 		}
 		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusNotModified {
+			mu.Lock()
+			defer mu.Unlock()
+			if last != nil && resp.Header.Get("ETag") == etag {
+				return last, nil
+			}
+			return nil, fmt.Errorf("GET %s: 304 for a snapshot this client does not hold", url)
+		}
 		if resp.StatusCode != http.StatusOK {
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 			return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(b)))
@@ -40,6 +60,11 @@ func emulatorNetworkSnapshot(client *http.Client, azureURL, token string) netche
 		var s reach.Snapshot
 		if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
 			return nil, fmt.Errorf("GET %s: %w", url, err)
+		}
+		if tag := resp.Header.Get("ETag"); tag != "" {
+			mu.Lock()
+			last, etag = &s, tag
+			mu.Unlock()
 		}
 		return &s, nil
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"testing"
@@ -39,7 +41,9 @@ func TestEmulatorNetworkSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	snap, err := emulatorNetworkSnapshot(srv.Client(), srv.URL, "")(ctx)
+	statuses := &statusRecorder{rt: srv.Client().Transport}
+	snapshot := emulatorNetworkSnapshot(&http.Client{Transport: statuses}, srv.URL, "")
+	snap, err := snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,8 +56,36 @@ func TestEmulatorNetworkSnapshot(t *testing.T) {
 		t.Fatalf("%v %+v", err, res)
 	}
 
+	// Unchanged, the route answers 304 and the snapshot is reused; a change
+	// is seen at once.
+	again, err := snapshot(ctx)
+	if err != nil || again != snap || fmt.Sprint(statuses.codes) != "[200 304]" {
+		t.Fatalf("second read: %v, same snapshot %v, statuses %v", err, again == snap, statuses.codes)
+	}
+	if _, err := emu.PutVirtualNetwork(ctx, azureemu.VNetSpec{SubscriptionID: sub, ResourceGroup: "rg", Name: "vnet-b", Location: "eastus",
+		AddressPrefixes: []string{"10.2.0.0/16"}}); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := snapshot(ctx); err != nil || len(changed.VirtualNetworks) != 2 || fmt.Sprint(statuses.codes) != "[200 304 200]" {
+		t.Fatalf("after a change: %v %+v, statuses %v", err, changed, statuses.codes)
+	}
+
 	// A failing GET is an error, not an empty world.
 	if _, err := emulatorNetworkSnapshot(srv.Client(), srv.URL+"/nope", "")(ctx); err == nil {
 		t.Fatal("want an error for a missing route")
 	}
+}
+
+// statusRecorder records the status of each response.
+type statusRecorder struct {
+	rt    http.RoundTripper
+	codes []int
+}
+
+func (s *statusRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := s.rt.RoundTrip(r)
+	if err == nil {
+		s.codes = append(s.codes, resp.StatusCode)
+	}
+	return resp, err
 }

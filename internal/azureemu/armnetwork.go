@@ -720,6 +720,9 @@ func (e *Emulator) serveSubnet(q *armReq, subID, rg, vnetName, name string) erro
 // NetworkSnapshot is a copy of the emulator's networks, for a reachability
 // engine.
 type NetworkSnapshot struct {
+	// Version changes whenever the emulator's state does (it is an
+	// opaque ETag, unique to this process).
+	Version         string
 	VirtualNetworks []VirtualNetwork
 	Peerings        []VirtualNetworkPeering
 	NSGs            []NetworkSecurityGroup
@@ -729,6 +732,7 @@ type NetworkSnapshot struct {
 func (e *Emulator) Snapshot() NetworkSnapshot {
 	var out NetworkSnapshot
 	e.view(func(s *state) {
+		out.Version = e.versionLocked()
 		for _, v := range s.vnets {
 			out.VirtualNetworks = append(out.VirtualNetworks, *copyVNet(v))
 		}

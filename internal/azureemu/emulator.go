@@ -69,8 +69,13 @@ type Emulator struct {
 
 	mu  sync.RWMutex
 	st  *state
-	gen int64             // generation of st, with a VersionedDocStore
-	vs  VersionedDocStore // e.store, when it is shared
+	gen int64 // generation of st, with a VersionedDocStore
+	// version counts the changes to st seen by this process (its own
+	// commits and reloads); with instance, a random id of the process, it
+	// is the ETag of the network snapshot.
+	version  uint64
+	instance string
+	vs       VersionedDocStore // e.store, when it is shared
 
 	events *eventLog
 
@@ -89,13 +94,14 @@ func New(ctx context.Context, opts Options) (*Emulator, error) {
 		return nil, errors.New("azureemu: BaseURL is required")
 	}
 	e := &Emulator{
-		opts:   opts,
-		base:   strings.TrimRight(opts.BaseURL, "/"),
-		store:  opts.Store,
-		log:    opts.Logger,
-		now:    opts.Now,
-		events: newEventLog(4096),
-		codes:  map[string]*pendingCode{},
+		opts:     opts,
+		base:     strings.TrimRight(opts.BaseURL, "/"),
+		store:    opts.Store,
+		log:      opts.Logger,
+		now:      opts.Now,
+		events:   newEventLog(4096),
+		codes:    map[string]*pendingCode{},
+		instance: uuid.NewString()[:8],
 	}
 	if e.store == nil {
 		e.store = &MemoryDocStore{}
@@ -144,6 +150,7 @@ func (e *Emulator) reload(ctx context.Context) error {
 		}
 	}
 	e.st, e.gen = st, gen
+	e.version++
 	return nil
 }
 
@@ -224,11 +231,21 @@ func (e *Emulator) tryUpdate(ctx context.Context, fn func(t *txn) error) error {
 		}
 		return fmt.Errorf("persist azure state: %w", err)
 	}
+	e.version++
 	for _, ev := range t.events {
 		e.events.append(ev, e.now())
 	}
 	return nil
 }
+
+// stateVersion is the ETag of the current state (see NetworkSnapshot).
+func (e *Emulator) stateVersion() string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.versionLocked()
+}
+
+func (e *Emulator) versionLocked() string { return fmt.Sprintf(`"%s-%d"`, e.instance, e.version) }
 
 // view runs fn under the read lock.
 func (e *Emulator) view(fn func(s *state)) {

@@ -352,7 +352,15 @@ func (e *Emulator) serveOperator(w http.ResponseWriter, r *http.Request) {
 	case len(parts) == 2 && parts[1] == "network-snapshot" && r.Method == http.MethodGet:
 		// Copies of all VNets, peerings and NSGs, for a reachability engine
 		// outside the emulator (internal/reach decodes this shape).
+		// ETag is the state's version: a client holding the last
+		// snapshot asks with If-None-Match and gets 304 when nothing changed.
+		if v := e.stateVersion(); r.Header.Get("If-None-Match") == v {
+			w.Header().Set("ETag", v)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 		snap := e.Snapshot()
+		w.Header().Set("ETag", snap.Version)
 		writeJSON(w, http.StatusOK, map[string]any{
 			"virtualNetworks":       orEmpty(snap.VirtualNetworks),
 			"peerings":              orEmpty(snap.Peerings),
