@@ -13,7 +13,10 @@ package netcheck
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
+	"sync"
 
 	"github.com/peerplane/peerplane/internal/control"
 	"github.com/peerplane/peerplane/internal/reach"
@@ -22,6 +25,8 @@ import (
 // Snapshotter returns Azure's current network state (VNets, peerings,
 // NSGs), read through Azure's API or the embedded Azure's
 // /_emulator/network-snapshot route, never from the emulator's memory.
+// While the state is unchanged it may return the same *Snapshot, which
+// callers only read; the Checker then reuses what it built from it.
 type Snapshotter func(ctx context.Context) (*reach.Snapshot, error)
 
 // Checker answers reachability queries. Its fields are required.
@@ -31,7 +36,21 @@ type Checker struct {
 	Clusters     control.ClusterService
 	Peerings     control.PeeringService
 	Snapshot     Snapshotter
+
+	mu      sync.Mutex
+	engines map[string]cachedEngine // by environment
 }
+
+// cachedEngine is the engine last built for an environment, from snap and
+// a world whose control-plane part hashed to world.
+type cachedEngine struct {
+	snap   *reach.Snapshot
+	world  [sha256.Size]byte
+	engine *reach.Engine
+}
+
+// maxCachedEngines bounds the cache; past it, it starts over.
+const maxCachedEngines = 256
 
 // Engine returns a reach engine over environment env's world, as the
 // caller (the organization in ctx) may see it. Returns EINVALID (field
@@ -51,8 +70,28 @@ func (c *Checker) Engine(ctx context.Context, env string) (*reach.Engine, error)
 	if err != nil {
 		return nil, control.Errorf(control.EINTERNAL, "Could not read Azure's network state: %v", err)
 	}
+	// The same snapshot and the same networks, clusters and peerings make
+	// the same engine: reuse it rather than index the VNets again.
+	sum, err := json.Marshal([]any{world.Networks, world.Clusters, world.ControlPeerings})
+	if err != nil {
+		return nil, err
+	}
+	key := sha256.Sum256(sum)
+	c.mu.Lock()
+	ce, ok := c.engines[env]
+	c.mu.Unlock()
+	if ok && ce.snap == snap && ce.world == key {
+		return ce.engine, nil
+	}
 	world.Snapshot = reach.Visible(*snap, world.Networks)
-	return reach.New(world), nil
+	e := reach.New(world)
+	c.mu.Lock()
+	if c.engines == nil || len(c.engines) >= maxCachedEngines {
+		c.engines = map[string]cachedEngine{}
+	}
+	c.engines[env] = cachedEngine{snap: snap, world: key, engine: e}
+	c.mu.Unlock()
+	return e, nil
 }
 
 // Reach answers q over environment env. A query the engine cannot resolve
