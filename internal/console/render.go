@@ -222,8 +222,12 @@ var funcs = template.FuncMap{
 		p := n * 100 / of
 		return min(p, 100)
 	},
-	"row":        func(env string, p *control.Peering) peeringRow { return peeringRow{Env: env, P: p} },
-	"fieldArgs":  fieldArgs,
+	"row":       func(env string, p *control.Peering) peeringRow { return peeringRow{Env: env, P: p} },
+	"fieldArgs": fieldArgs,
+	"in":        inForm,
+	"confirmArgs": func(id, name, err string) confirmView {
+		return confirmView{ID: id, Name: name, Error: err}
+	},
 	"selectArgs": selectArgs,
 	"protocols": func() []option {
 		return []option{{"tcp", "TCP"}, {"udp", "UDP"}, {"icmp", "ICMP"}}
@@ -233,14 +237,30 @@ var funcs = template.FuncMap{
 	},
 }
 
-// fieldView is what the "field" and "select" partials get.
+// fieldView is what the "field", "select" and "textarea" partials get.
 type fieldView struct {
 	Form                                       *form
 	Name, Label, Type, Help, Placeholder, Rule string
 	Options                                    []option
+	// IDPrefix keeps the element ids of a form unique on a page that
+	// repeats it (one "Add connector" form per cluster).
+	IDPrefix string
+}
+
+// ID is the input's element id.
+func (v fieldView) ID() string { return v.IDPrefix + "f-" + v.Name }
+
+// inForm sets the field's IDPrefix.
+func inForm(prefix string, v fieldView) fieldView {
+	v.IDPrefix = prefix
+	return v
 }
 
 type option struct{ Value, Label string }
+
+// confirmView is what the "confirm-field" partial gets: the field where
+// a deletion is confirmed by typing Name.
+type confirmView struct{ ID, Name, Error string }
 
 func fieldArgs(f *form, name, label, typ, help, placeholder, rule string) fieldView {
 	return fieldView{Form: f, Name: name, Label: label, Type: typ, Help: help, Placeholder: placeholder, Rule: rule}
