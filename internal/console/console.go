@@ -4,8 +4,10 @@
 // Error → Active live (server-sent events); grant access with the consent
 // link and the az commands pre-filled from the peering's diagnosis; check
 // the consent ("Continue"), retry ("Create connection"), delete; place
-// Dedicated clusters in a network within its budget; and test whether an
-// address reaches a cluster ("Test connectivity", through netcheck).
+// Dedicated clusters in a network within its budget; add, pause and delete
+// a cluster's managed connectors and see whether each runs or why it
+// fails, live; and test whether an address reaches a cluster ("Test
+// connectivity", through netcheck).
 //
 // Pages are html/template files and assets embedded with embed.FS, with a
 // little vanilla JavaScript for live updates and copy buttons; every page
@@ -55,9 +57,13 @@ type Options struct {
 	Diagnose func(ctx context.Context, p *control.Peering) (*reconcile.Diagnosis, error)
 	// AppID is the provider app's client id, shown by "Continue".
 	AppID string
-	// Reachability answers the network page's "Test connectivity" form;
-	// nil hides the form.
+	// Reachability answers the network page's "Test connectivity" form
+	// and evaluates the connectors' status; nil hides the form and shows
+	// connectors without a status.
 	Reachability *netcheck.Checker
+	// Connectors manages the Dedicated clusters' managed connectors; nil
+	// hides connectors.
+	Connectors control.ConnectorService
 
 	// PollInterval is how often a live page reads the services (default
 	// 300ms); SessionTTL how long a sign-in lasts (default 8h).
@@ -155,6 +161,13 @@ func (c *Console) routes() {
 	c.handle("POST "+Prefix+"environments/{env}/peerings/{id}/continue", c.continuePeering)
 	c.handle("POST "+Prefix+"environments/{env}/peerings/{id}/retry", c.retryPeering)
 	c.handle("POST "+Prefix+"environments/{env}/peerings/{id}/delete", c.deletePeering)
+	if c.opts.Connectors != nil {
+		conns := Prefix + "environments/{env}/networks/{net}/clusters/{cluster}/connectors"
+		c.handle("POST "+conns, c.createConnector)
+		c.handle("POST "+conns+"/{name}/delete", c.deleteConnector)
+		c.handle("POST "+conns+"/{name}/pause", c.pauseConnector(true))
+		c.handle("POST "+conns+"/{name}/resume", c.pauseConnector(false))
+	}
 
 	c.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		c.renderError(w, r, nil, http.StatusNotFound, "There is no such page.")

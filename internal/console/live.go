@@ -155,10 +155,12 @@ func (d differ) changed(ps []patch) []patch {
 
 // networkLive streams the network page's changes: its status, the
 // peering rows (each on its own; the whole table when rows come or go),
-// the quota and the clusters with the budget.
+// the quota, the clusters with the budget and the connectors with their
+// status (connectorLive).
 func (c *Console) networkLive(w http.ResponseWriter, r *http.Request, s *session) {
 	env, net := r.PathValue("env"), r.PathValue("net")
 	last := differ{}
+	conns := newConnectorLive()
 	var ids []string
 	first := true // the page may have been rendered from another list
 	c.live(w, r, s, func(ctx context.Context, st *stream) bool {
@@ -171,6 +173,9 @@ func (c *Console) networkLive(w http.ResponseWriter, r *http.Request, s *session
 			return ctx.Err() == nil // a transient error: try again
 		}
 		v.CSRF = s.csrf
+		if err := c.loadConnectors(ctx, v, conns.cache); err != nil {
+			return ctx.Err() == nil
+		}
 		var now []string
 		ps := []patch{
 			{Key: "net-status", HTML: c.fragment("network-status", v)},
@@ -199,6 +204,7 @@ func (c *Console) networkLive(w http.ResponseWriter, r *http.Request, s *session
 				last["peering:"+p.ID] = row
 			}
 		}
+		changed = append(changed, conns.patches(c, v)...)
 		if len(changed) > 0 {
 			return st.send("patch", changed) == nil
 		}

@@ -155,6 +155,9 @@ type networkView struct {
 	Settings control.Settings
 	CKUs     int
 	CSRF     string
+	// Connectors are each cluster's connectors (loadConnectors); nil
+	// when the console has no connector service.
+	Connectors []*connectorBlock
 }
 
 func (c *Console) loadNetwork(ctx context.Context, envID, netID string) (*networkView, error) {
@@ -193,16 +196,26 @@ type networkData struct {
 }
 
 func (c *Console) networkPage(w http.ResponseWriter, r *http.Request, s *session) {
-	c.showNetwork(w, r, s, http.StatusOK, newForm(map[string]string{"cku": "2", "availability": control.AvailabilitySingleZone}))
+	c.showNetwork(w, r, s, http.StatusOK, nil, nil)
 }
 
-func (c *Console) showNetwork(w http.ResponseWriter, r *http.Request, s *session, status int, f *form) {
+// showNetwork renders the network page with the cluster form f (a fresh
+// one when nil) and, when cs is set, a connector form's submission.
+func (c *Console) showNetwork(w http.ResponseWriter, r *http.Request, s *session, status int, f *form, cs *connectorSubmission) {
+	if f == nil {
+		f = newForm(map[string]string{"cku": "2", "availability": control.AvailabilitySingleZone})
+	}
 	v, err := c.loadNetwork(r.Context(), r.PathValue("env"), r.PathValue("net"))
 	if err != nil {
 		c.renderServiceError(w, r, s, err)
 		return
 	}
 	v.CSRF = s.csrf
+	if err := c.loadConnectors(r.Context(), v, nil); err != nil {
+		c.renderServiceError(w, r, s, err)
+		return
+	}
+	cs.apply(v)
 	rv := c.reachForm(r, v)
 	if rv != nil && status == http.StatusOK {
 		status = rv.Status
@@ -238,7 +251,7 @@ func (c *Console) createCluster(w http.ResponseWriter, r *http.Request, s *sessi
 		status = statusOf(err)
 		f.fail(c, err, map[string]string{"/spec/display_name": "name", "/spec/config/cku": "cku", "/spec/availability": "availability"})
 	}
-	c.showNetwork(w, r, s, status, f)
+	c.showNetwork(w, r, s, status, f, nil)
 }
 
 // --- the peering form ---

@@ -19,7 +19,7 @@ type pageTemplate struct{ t *template.Template }
 var pageNames = []string{"login", "error", "environments", "environment", "network", "peering-new", "peering"}
 
 func parseTemplates() map[string]*pageTemplate {
-	root := template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html"))
+	root := template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/connectors.html"))
 	pages := map[string]*pageTemplate{}
 	for _, name := range pageNames {
 		t := template.Must(template.Must(root.Clone()).ParseFS(templateFS, "templates/"+name+".html"))
@@ -222,9 +222,10 @@ var funcs = template.FuncMap{
 		p := n * 100 / of
 		return min(p, 100)
 	},
-	"row":       func(env string, p *control.Peering) peeringRow { return peeringRow{Env: env, P: p} },
-	"fieldArgs": fieldArgs,
-	"in":        inForm,
+	"row":            func(env string, p *control.Peering) peeringRow { return peeringRow{Env: env, P: p} },
+	"fieldArgs":      fieldArgs,
+	"in":             inForm,
+	"connectorBadge": connectorBadge,
 	"confirmArgs": func(id, name, err string) confirmView {
 		return confirmView{ID: id, Name: name, Error: err}
 	},
