@@ -311,7 +311,8 @@ func grantAsAdmin(t *testing.T, r Ready, envID string) {
 // bad then good "+ VNet Peering" input, Pending then Error live, the
 // consent on the embedded Azure's page, the grants through the Azure SDK,
 // Continue and Create connection, Active live, a Dedicated cluster within
-// the network's budget, "Test connectivity" to it, and deletion. Screenshots of each step go to
+// the network's budget, "Test connectivity" to it, a connector Running and
+// one Failed under the cluster, and deletion. Screenshots of each step go to
 // testoutput/console (PEERPLANE_UPDATE_DOCS_IMAGES=1 also refreshes
 // docs/images/network-active.png).
 func TestConsoleSeedFlow(t *testing.T) {
@@ -529,6 +530,38 @@ func TestConsoleSeedFlow(t *testing.T) {
 		t.Fatalf("10.99.0.4: %q %q", b.text("#reach-verdict"), code)
 	}
 	b.shot("reach-unreachable")
+
+	// Managed connectors under the cluster: a sink in the peered VNet is
+	// Running; one at an address in no VNet is Failed, with the reason.
+	addConnector := func(name, url string) {
+		b.t.Helper()
+		b.run("open Add connector", chromedp.Evaluate[chromedp.Void](`document.querySelector(".add-connector").open = true`),
+			chromedp.WaitVisible(chromedp.CSS(".conn-form [name=name]")))
+		b.run("add connector "+name, b.fill(map[string]string{".conn-form [name=name]": name, ".conn-form [name=class]": "PostgresSink", ".conn-form [name=url]": url}),
+			chromedp.Click(chromedp.CSS(".conn-form button[type=submit]")), chromedp.WaitVisible(chromedp.CSS(`[data-live$=":`+name+`"]`)))
+	}
+	b.run("open Add connector", chromedp.Click(chromedp.CSS(".add-connector summary")), chromedp.WaitVisible(chromedp.CSS(".conn-form [name=name]")))
+	b.run("a connector with a DNS host", b.fill(map[string]string{".conn-form [name=name]": "orders-sink", ".conn-form [name=class]": "PostgresSink",
+		".conn-form [name=url]": "jdbc:postgresql://db.contoso.example:5432/orders"}), chromedp.Click(chromedp.CSS(".conn-form button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS(".conn-form .has-error [name=url]")))
+	b.waitText(".conn-form .has-error", "is not an IP address")
+	b.shot("connector-form-error")
+	addConnector("orders-sink", "jdbc:postgresql://10.1.0.4:5432/orders")
+	b.waitText(".connector", "orders-sink")
+	b.waitText(".connector", "Running")
+	addConnector("lost-sink", "jdbc:postgresql://10.99.0.4:5432/orders")
+	b.waitText(".conn-list", "DESTINATION_NOT_IN_ANY_VNET")
+	if st := b.text(`[data-live$=":orders-sink"] .badge`); st != "Running" {
+		t.Fatalf("orders-sink: %q, want Running", st)
+	}
+	if st := b.text(`[data-live$=":lost-sink"] .badge`); st != "Failed" {
+		t.Fatalf("lost-sink: %q, want Failed", st)
+	}
+	b.run("scroll to the connectors", chromedp.Evaluate[chromedp.Void](`document.querySelector(".conn-block").scrollIntoView(); document.activeElement.blur()`))
+	png = get(b, "screenshot the connectors", chromedp.CaptureScreenshot())
+	if err := os.WriteFile(filepath.Join(out, "connectors.png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	// Delete, with confirmation; the row goes away live.
 	b.run("open the peering again", chromedp.Click(chromedp.CSS("#peerings tbody a")), chromedp.WaitVisible(chromedp.CSS("#delete-open")))

@@ -304,7 +304,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	apiMux.Handle("/", api.New(apiOpts))
 
 	// The web console: / redirects to it; the API keeps every other path.
-	con := console.New(console.Options{Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc,
+	con := console.New(console.Options{Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Connectors: svc,
 		Settings: svc.Settings, Diagnose: diagnoser.Diagnose, AppID: prov.ClientID, Reachability: apiOpts.Reachability, Logger: log.With("component", "console")})
 	apiMux.Handle(console.Prefix, con)
 	apiMux.Handle("GET /{$}", http.RedirectHandler(console.Prefix, http.StatusFound))
