@@ -8,7 +8,7 @@
 GO ?= go
 FUZZTIME ?= 8s
 # Fuzz targets run briefly by `make fuzz` (package:target).
-FUZZ_TARGETS ?= $(shell grep -ho '^func Fuzz[A-Za-z0-9_]*' internal/azureemu/*_test.go | sed 's/func //' | sort -u)
+FUZZ_TARGETS ?= $(shell grep -o '^func Fuzz[A-Za-z0-9_]*' internal/*/*_test.go | sed -E 's|^(internal/[^/]+)/[^:]*:func (Fuzz.*)|\1:\2|' | sort -u)
 
 .PHONY: test deps check unit fuzz build bench
 
@@ -26,8 +26,9 @@ unit:
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
-		echo "fuzz $$t for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./internal/azureemu/ || exit 1; \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg/ || exit 1; \
 	done
 
 build:

@@ -70,3 +70,27 @@ func TestValidateConnector(t *testing.T) {
 		}
 	}
 }
+
+// FuzzConnectorEndpoints feeds arbitrary config values to the host parser:
+// it must never panic, and whatever it accepts is an IP address with a
+// port in 1-65535 named by a known key.
+func FuzzConnectorEndpoints(f *testing.F) {
+	for _, s := range []string{"jdbc:postgresql://10.1.0.4:5432/db", "mongodb://u:p@10.1.0.4,[fd00::1]:27018/x", "https://[fd00::4]/e",
+		"jdbc:sqlserver://10.0.0.1:1433;a=b", "x://", "://", "http://@", "http://[", "http://10.0.0.1:", "10.0.0.1"} {
+		f.Add(s, "10.0.0.1", "5432")
+	}
+	f.Fuzz(func(t *testing.T, url, host, port string) {
+		eps, err := control.ConnectorEndpoints(map[string]string{"connection.url": url, "connection.host": host, "connection.port": port})
+		if err != nil {
+			if control.ErrorCode(err) != control.EINVALID || !strings.HasPrefix(control.ErrorField(err), "config.") {
+				t.Fatalf("error %v is not a config field error", err)
+			}
+			return
+		}
+		for _, ep := range eps {
+			if !ep.Addr.IsValid() || ep.Port < 1 || ep.Port > 65535 || (ep.Key != "connection.url" && ep.Key != "connection.host") {
+				t.Fatalf("accepted %+v", ep)
+			}
+		}
+	})
+}
