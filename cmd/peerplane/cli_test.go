@@ -122,6 +122,9 @@ func TestCLISeedFlow(t *testing.T) {
 	if out := r.run(t, "network", "describe", n.ID); !strings.Contains(out, "| Phase ") || !strings.Contains(out, "READY") {
 		t.Fatalf("network describe:\n%s", out)
 	}
+	if out := r.run(t, "network", "update", n.ID, "--name", "prod-net-2"); !strings.Contains(out, "prod-net-2") {
+		t.Fatalf("network update:\n%s", out)
+	}
 
 	// Bad input: the API's error names the field, exit non-zero.
 	_, msg := r.fail(t, "network", "peering", "create", "bad", "--network", n.ID, "--cloud", "azure",

@@ -2,7 +2,7 @@ package cli
 
 import (
 	"context"
-	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -14,6 +14,11 @@ func (c *client) getCluster(ctx context.Context, env, id string) ([]byte, error)
 	_, resp, err := c.cmk.ClustersCmkV2Api.GetCmkV2Cluster(c.auth(ctx), id).Environment(env).Execute()
 	return c.result(resp, err)
 }
+
+var clusterResource = envResource{what: "Kafka cluster", get: (*client).getCluster, fields: clusterFields, phase: clusterPhase,
+	del: func(c *client, ctx context.Context, env, id string) (*http.Response, error) {
+		return c.cmk.ClustersCmkV2Api.DeleteCmkV2Cluster(ctx, id).Environment(env).Execute()
+	}}
 
 func clusterPhase(raw []byte) (string, string, string) {
 	k, err := decodeAs[clusterObj](raw)
@@ -175,25 +180,6 @@ func (a *app) newKafkaCmd() *cobra.Command {
 	addEnvFlag(list, &env)
 	addOutputFlag(list, &out)
 
-	describe := &cobra.Command{
-		Use:   "describe ID",
-		Short: "Describe a Kafka cluster",
-		Args:  exactArgs("id"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			env, c, err := a.start(cmd, out, env)
-			if err != nil {
-				return err
-			}
-			raw, err := c.getCluster(cmd.Context(), env, args[0])
-			if err != nil {
-				return err
-			}
-			return printObject(cmd.OutOrStdout(), out, raw, clusterFields(raw))
-		},
-	}
-	addEnvFlag(describe, &env)
-	addOutputFlag(describe, &out)
-
 	var name string
 	update := &cobra.Command{
 		Use:   "update ID [--name NAME] [--cku N]",
@@ -235,39 +221,7 @@ func (a *app) newKafkaCmd() *cobra.Command {
 	addEnvFlag(update, &env)
 	addOutputFlag(update, &out)
 
-	var dwf waitFlags
-	del := &cobra.Command{
-		Use:   "delete ID",
-		Short: "Delete a Kafka cluster",
-		Args:  exactArgs("id"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			env, err := a.environment(env)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			resp, err := c.cmk.ClustersCmkV2Api.DeleteCmkV2Cluster(c.auth(cmd.Context()), args[0]).Environment(env).Execute()
-			if _, err := c.result(resp, err); err != nil {
-				return err
-			}
-			if dwf.wait {
-				if _, err := waitFor(cmd.Context(), cmd.ErrOrStderr(), dwf.timeout, "cluster", args[0],
-					getState(func(ctx context.Context) ([]byte, error) { return c.getCluster(ctx, env, args[0]) }, clusterPhase), untilGone); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Deleted Kafka cluster %q.\n", args[0])
-				return nil
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Requested to delete Kafka cluster %q.\n", args[0])
-			return nil
-		},
-	}
-	addEnvFlag(del, &env)
-	addWaitFlags(del, &dwf, "the cluster is gone")
-
-	cmd.AddCommand(create, list, describe, update, del)
+	cmd.AddCommand(create, list, a.describeCmd(clusterResource, "Describe a Kafka cluster"), update,
+		a.deleteCmd(clusterResource, "Delete a Kafka cluster", "the cluster is gone"))
 	return kafka
 }

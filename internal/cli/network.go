@@ -20,6 +20,11 @@ func (c *client) getNetwork(ctx context.Context, env, id string) ([]byte, error)
 	return c.result(resp, err)
 }
 
+var networkResource = envResource{what: "network", get: (*client).getNetwork, fields: networkFields, phase: networkPhase,
+	del: func(c *client, ctx context.Context, env, id string) (*http.Response, error) {
+		return c.net.NetworksNetworkingV1Api.DeleteNetworkingV1Network(ctx, id).Environment(env).Execute()
+	}}
+
 func networkPhase(raw []byte) (string, string, string) {
 	n, err := decodeAs[networkObj](raw)
 	if err != nil {
@@ -178,84 +183,14 @@ func (a *app) newNetworkCmd() *cobra.Command {
 	addEnvFlag(list, &env)
 	addOutputFlag(list, &out)
 
-	describe := &cobra.Command{
-		Use:   "describe ID",
-		Short: "Describe a network",
-		Args:  exactArgs("id"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			env, c, err := a.start(cmd, out, env)
-			if err != nil {
-				return err
-			}
-			raw, err := c.getNetwork(cmd.Context(), env, args[0])
-			if err != nil {
-				return err
-			}
-			return printObject(cmd.OutOrStdout(), out, raw, networkFields(raw))
-		},
-	}
-	addEnvFlag(describe, &env)
-	addOutputFlag(describe, &out)
-
-	var name string
-	update := &cobra.Command{
-		Use:   "update ID --name NAME",
-		Short: "Rename a network",
-		Args:  exactArgs("id"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			env, c, err := a.start(cmd, out, env)
-			if err != nil {
-				return err
-			}
-			_, resp, err := c.net.NetworksNetworkingV1Api.UpdateNetworkingV1Network(c.auth(cmd.Context()), args[0]).
+	cmd.AddCommand(create, list, a.describeCmd(networkResource, "Describe a network"),
+		a.renameCmd(networkResource, func(c *client, ctx context.Context, env, id, name string) (*http.Response, error) {
+			_, resp, err := c.net.NetworksNetworkingV1Api.UpdateNetworkingV1Network(ctx, id).
 				NetworkingV1NetworkUpdate(networkingv1.NetworkingV1NetworkUpdate{Spec: &networkingv1.NetworkingV1NetworkSpecUpdate{
 					DisplayName: &name, Environment: &networkingv1.ObjectReference{Id: env}}}).Execute()
-			raw, err := c.result(resp, err)
-			if err != nil {
-				return err
-			}
-			return printObject(cmd.OutOrStdout(), out, raw, networkFields(raw))
-		},
-	}
-	update.Flags().StringVar(&name, "name", "", "new name of the network")
-	_ = update.MarkFlagRequired("name")
-	addEnvFlag(update, &env)
-	addOutputFlag(update, &out)
-
-	var dwf waitFlags
-	del := &cobra.Command{
-		Use:   "delete ID",
-		Short: "Delete a network",
-		Args:  exactArgs("id"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			env, err := a.environment(env)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			resp, err := c.net.NetworksNetworkingV1Api.DeleteNetworkingV1Network(c.auth(cmd.Context()), args[0]).Environment(env).Execute()
-			if _, err := c.result(resp, err); err != nil {
-				return err
-			}
-			if dwf.wait {
-				if _, err := waitFor(cmd.Context(), cmd.ErrOrStderr(), dwf.timeout, "network", args[0],
-					getState(func(ctx context.Context) ([]byte, error) { return c.getNetwork(ctx, env, args[0]) }, networkPhase), untilGone); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Deleted network %q.\n", args[0])
-				return nil
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Requested to delete network %q.\n", args[0])
-			return nil
-		},
-	}
-	addEnvFlag(del, &env)
-	addWaitFlags(del, &dwf, "the network is gone")
-
-	cmd.AddCommand(create, list, describe, update, del, a.newNetworkReachCmd(), a.newPeeringCmd())
+			return resp, err
+		}),
+		a.deleteCmd(networkResource, "Delete a network", "the network is gone"), a.newNetworkReachCmd(), a.newPeeringCmd())
 	return cmd
 }
 

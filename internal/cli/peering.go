@@ -13,6 +13,15 @@ import (
 	"github.com/spf13/cobra"
 )
 
+var peeringResource = envResource{what: "peering", get: (*client).getPeering, fields: peeringFields, phase: peeringPhase,
+	del: func(c *client, ctx context.Context, env, id string) (*http.Response, error) {
+		return c.net.PeeringsNetworkingV1Api.DeleteNetworkingV1Peering(ctx, id).Environment(env).Execute()
+	},
+	gone: func(cmd *cobra.Command, c *client, wf waitFlags, env, id string) error {
+		_, err := c.waitPeering(cmd, wf, env, id, nil, true)
+		return err
+	}}
+
 func (c *client) getPeering(ctx context.Context, env, id string) ([]byte, error) {
 	_, resp, err := c.net.PeeringsNetworkingV1Api.GetNetworkingV1Peering(c.auth(ctx), id).Environment(env).Execute()
 	return c.result(resp, err)
@@ -184,82 +193,6 @@ func (a *app) newPeeringCmd() *cobra.Command {
 	addEnvFlag(list, &env)
 	addOutputFlag(list, &out)
 
-	describe := &cobra.Command{
-		Use:   "describe ID",
-		Short: "Describe a peering",
-		Args:  exactArgs("id"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			env, c, err := a.start(cmd, out, env)
-			if err != nil {
-				return err
-			}
-			raw, err := c.getPeering(cmd.Context(), env, args[0])
-			if err != nil {
-				return err
-			}
-			return printObject(cmd.OutOrStdout(), out, raw, peeringFields(raw))
-		},
-	}
-	addEnvFlag(describe, &env)
-	addOutputFlag(describe, &out)
-
-	var name string
-	update := &cobra.Command{
-		Use:   "update ID --name NAME",
-		Short: "Rename a peering",
-		Args:  exactArgs("id"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			env, c, err := a.start(cmd, out, env)
-			if err != nil {
-				return err
-			}
-			_, resp, err := c.net.PeeringsNetworkingV1Api.UpdateNetworkingV1Peering(c.auth(cmd.Context()), args[0]).
-				NetworkingV1PeeringUpdate(networkingv1.NetworkingV1PeeringUpdate{Spec: &networkingv1.NetworkingV1PeeringSpecUpdate{
-					DisplayName: &name, Environment: &networkingv1.ObjectReference{Id: env}}}).Execute()
-			raw, err := c.result(resp, err)
-			if err != nil {
-				return err
-			}
-			return printObject(cmd.OutOrStdout(), out, raw, peeringFields(raw))
-		},
-	}
-	update.Flags().StringVar(&name, "name", "", "new name of the peering")
-	_ = update.MarkFlagRequired("name")
-	addEnvFlag(update, &env)
-	addOutputFlag(update, &out)
-
-	var dwf waitFlags
-	del := &cobra.Command{
-		Use:   "delete ID",
-		Short: "Delete a peering (both halves of the Azure peering)",
-		Args:  exactArgs("id"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			env, err := a.environment(env)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			resp, err := c.net.PeeringsNetworkingV1Api.DeleteNetworkingV1Peering(c.auth(cmd.Context()), args[0]).Environment(env).Execute()
-			if _, err := c.result(resp, err); err != nil {
-				return err
-			}
-			if !dwf.wait {
-				fmt.Fprintf(cmd.OutOrStdout(), "Requested to delete peering %q.\n", args[0])
-				return nil
-			}
-			if _, err := c.waitPeering(cmd, dwf, env, args[0], nil, true); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Deleted peering %q.\n", args[0])
-			return nil
-		},
-	}
-	addEnvFlag(del, &env)
-	addWaitFlags(del, &dwf, "the peering and both Azure halves are gone")
-
 	var rwf waitFlags
 	retry := &cobra.Command{
 		Use:   "retry ID",
@@ -311,7 +244,15 @@ func (a *app) newPeeringCmd() *cobra.Command {
 	addEnvFlag(diagnose, &env)
 	addOutputFlag(diagnose, &out)
 
-	cmd.AddCommand(create, list, describe, update, del, retry, diagnose)
+	cmd.AddCommand(create, list, a.describeCmd(peeringResource, "Describe a peering"),
+		a.renameCmd(peeringResource, func(c *client, ctx context.Context, env, id, name string) (*http.Response, error) {
+			_, resp, err := c.net.PeeringsNetworkingV1Api.UpdateNetworkingV1Peering(ctx, id).
+				NetworkingV1PeeringUpdate(networkingv1.NetworkingV1PeeringUpdate{Spec: &networkingv1.NetworkingV1PeeringSpecUpdate{
+					DisplayName: &name, Environment: &networkingv1.ObjectReference{Id: env}}}).Execute()
+			return resp, err
+		}),
+		a.deleteCmd(peeringResource, "Delete a peering (both halves of the Azure peering)", "the peering and both Azure halves are gone"),
+		retry, diagnose)
 	return cmd
 }
 
