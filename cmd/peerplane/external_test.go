@@ -185,6 +185,46 @@ func TestExternalAzure(t *testing.T) {
 	if !strings.HasPrefix(got.Status.Phase, "READY") {
 		t.Fatal(fmt.Sprint(got))
 	}
+
+	// Reachability reads Azure through ARM as the provider app. The
+	// customer's subnet "apps" gets an NSG the app may not read (the
+	// Peering Creator role grants no NSG reads): the answer says its rules
+	// were not evaluated rather than guessing.
+	nsg := "/subscriptions/" + sub + "/resourceGroups/contoso-network/providers/Microsoft.Network/networkSecurityGroups/apps-nsg"
+	arm.do("PUT", nsg+"?api-version=2023-09-01", map[string]any{"location": "eastus", "properties": map[string]any{"securityRules": []map[string]any{{
+		"name": "deny-all-out", "properties": map[string]any{"priority": 100, "direction": "Outbound", "access": "Deny", "protocol": "*",
+			"sourceAddressPrefix": "*", "sourcePortRange": "*", "destinationAddressPrefix": "*", "destinationPortRange": "*"}}}}}, &struct{}{})
+	arm.do("PUT", vnet+"/subnets/apps?api-version=2023-09-01", map[string]any{"properties": map[string]any{
+		"addressPrefix": "10.1.0.0/24", "networkSecurityGroup": map[string]string{"id": nsg}}}, &struct{}{})
+	type check struct{ Name, Result, Detail string }
+	var res struct {
+		Verdict   string
+		Checks    []check
+		BlockedBy *struct{ Code string } `json:"blocked_by"`
+	}
+	reachQ := func(src, dst string) {
+		t.Helper()
+		res.Checks, res.BlockedBy = nil, nil
+		if code := api.do("GET", "/peerplane/v1/reachability?environment="+env.ID+"&source="+src+"&destination="+dst+"&port=443", nil, &res); code != http.StatusOK {
+			t.Fatalf("reachability %s -> %s: %d", src, dst, code)
+		}
+	}
+	reachQ("10.1.0.4", "10.210.0.10")
+	skipped := false
+	for _, c := range res.Checks {
+		skipped = skipped || (c.Name == "nsg_outbound" && c.Result == "SKIP" && strings.Contains(c.Detail, "apps-nsg") && strings.Contains(c.Detail, "not evaluated"))
+	}
+	if res.Verdict != "REACHABLE" || !skipped {
+		t.Fatalf("from the apps subnet behind an unreadable NSG: %s %+v", res.Verdict, res.Checks)
+	}
+	reachQ("10.1.1.4", "10.210.0.10")
+	if res.Verdict != "REACHABLE" {
+		t.Fatalf("from the data subnet: %s %+v", res.Verdict, res.Checks)
+	}
+	reachQ("10.1.1.4", "10.99.0.10")
+	if res.Verdict != "UNREACHABLE" || res.BlockedBy == nil || res.BlockedBy.Code != "DESTINATION_NOT_IN_ANY_VNET" {
+		t.Fatalf("to an address in no VNet: %s %+v", res.Verdict, res.BlockedBy)
+	}
 }
 
 func basic(user, pass string) string {

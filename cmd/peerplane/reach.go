@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/peerplane/peerplane/internal/azure"
 	"github.com/peerplane/peerplane/internal/netcheck"
 	"github.com/peerplane/peerplane/internal/reach"
 )
@@ -27,7 +30,7 @@ func emulatorNetworkSnapshot(client *http.Client, azureURL, token string) netche
 	var mu sync.Mutex
 	var last *reach.Snapshot
 	var etag string
-	return func(ctx context.Context) (*reach.Snapshot, error) {
+	return func(ctx context.Context, _ reach.World) (*reach.Snapshot, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return nil, err
@@ -67,5 +70,51 @@ func emulatorNetworkSnapshot(client *http.Client, azureURL, token string) netche
 			mu.Unlock()
 		}
 		return &s, nil
+	}
+}
+
+// armSnapshotTTL is how long a snapshot read through ARM is reused for the
+// same customer VNets: reading it takes a round of ARM calls, and status
+// reads (a console page polls) would otherwise repeat them.
+const armSnapshotTTL = 10 * time.Second
+
+// armNetworkSnapshot returns the Checker's Snapshot source against a real
+// Azure: the provider subscription's VNets and NSGs and the environment's
+// customer VNets, read through ARM as the provider app
+// (azure.Client.NetworkSnapshot). A snapshot is reused for armSnapshotTTL
+// per set of customer VNets, so a change in Azure shows within that time.
+func armNetworkSnapshot(c *azure.Client, now func() time.Time) netcheck.Snapshotter {
+	type entry struct {
+		snap *reach.Snapshot
+		at   time.Time
+	}
+	var mu sync.Mutex
+	cache := map[string]entry{}
+	return func(ctx context.Context, w reach.World) (*reach.Snapshot, error) {
+		var customers []azure.CustomerVNet
+		var keys []string
+		for _, p := range w.ControlPeerings {
+			customers = append(customers, azure.CustomerVNet{Tenant: p.Tenant, ID: p.VNetID})
+			keys = append(keys, strings.ToLower(p.Tenant+" "+p.VNetID))
+		}
+		slices.Sort(keys)
+		key := strings.Join(keys, "\n")
+		mu.Lock()
+		e, ok := cache[key]
+		mu.Unlock()
+		if ok && now().Sub(e.at) < armSnapshotTTL {
+			return e.snap, nil
+		}
+		snap, err := c.NetworkSnapshot(ctx, customers)
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		if len(cache) >= 256 {
+			clear(cache)
+		}
+		cache[key] = entry{snap: snap, at: now()}
+		mu.Unlock()
+		return snap, nil
 	}
 }

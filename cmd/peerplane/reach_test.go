@@ -43,7 +43,7 @@ func TestEmulatorNetworkSnapshot(t *testing.T) {
 
 	statuses := &statusRecorder{rt: srv.Client().Transport}
 	snapshot := emulatorNetworkSnapshot(&http.Client{Transport: statuses}, srv.URL, "")
-	snap, err := snapshot(ctx)
+	snap, err := snapshot(ctx, reach.World{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestEmulatorNetworkSnapshot(t *testing.T) {
 
 	// Unchanged, the route answers 304 and the snapshot is reused; a change
 	// is seen at once.
-	again, err := snapshot(ctx)
+	again, err := snapshot(ctx, reach.World{})
 	if err != nil || again != snap || fmt.Sprint(statuses.codes) != "[200 304]" {
 		t.Fatalf("second read: %v, same snapshot %v, statuses %v", err, again == snap, statuses.codes)
 	}
@@ -66,12 +66,12 @@ func TestEmulatorNetworkSnapshot(t *testing.T) {
 		AddressPrefixes: []string{"10.2.0.0/16"}}); err != nil {
 		t.Fatal(err)
 	}
-	if changed, err := snapshot(ctx); err != nil || len(changed.VirtualNetworks) != 2 || fmt.Sprint(statuses.codes) != "[200 304 200]" {
+	if changed, err := snapshot(ctx, reach.World{}); err != nil || len(changed.VirtualNetworks) != 2 || fmt.Sprint(statuses.codes) != "[200 304 200]" {
 		t.Fatalf("after a change: %v %+v, statuses %v", err, changed, statuses.codes)
 	}
 
 	// A failing GET is an error, not an empty world.
-	if _, err := emulatorNetworkSnapshot(srv.Client(), srv.URL+"/nope", "")(ctx); err == nil {
+	if _, err := emulatorNetworkSnapshot(srv.Client(), srv.URL+"/nope", "")(ctx, reach.World{}); err == nil {
 		t.Fatal("want an error for a missing route")
 	}
 }

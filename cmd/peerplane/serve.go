@@ -295,12 +295,13 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		Diagnose: func(ctx context.Context, p *control.Peering) (any, error) { return diagnoser.Diagnose(ctx, p) },
 		Logger:   log.With("component", "api"),
 	}
+	// Reachability reads Azure's network state from the embedded Azure's
+	// snapshot route, or through ARM as the provider app against a real one.
+	snapshot := armNetworkSnapshot(azClient, time.Now)
 	if az != nil {
-		// Against a real Azure there is no snapshot source yet: the route
-		// answers that reachability is not available.
-		apiOpts.Reachability = &netcheck.Checker{Environments: svc, Networks: svc, Clusters: svc, Peerings: svc,
-			Snapshot: emulatorNetworkSnapshot(az.client, az.url, cfg.OperatorToken)}
+		snapshot = emulatorNetworkSnapshot(az.client, az.url, cfg.OperatorToken)
 	}
+	apiOpts.Reachability = &netcheck.Checker{Environments: svc, Networks: svc, Clusters: svc, Peerings: svc, Snapshot: snapshot}
 	apiMux.Handle("/", api.New(apiOpts))
 
 	// The web console: / redirects to it; the API keeps every other path.

@@ -29,7 +29,7 @@ func newReachHarness(t *testing.T) *reachHarness {
 	h := &reachHarness{harness: newHarness(t)}
 	h.srv = httptest.NewServer(api.New(api.Options{Environments: h.svc, Networks: h.svc, Peerings: h.svc, Clusters: h.svc, Orgs: h.svc,
 		Reachability: &netcheck.Checker{Environments: h.svc, Networks: h.svc, Clusters: h.svc, Peerings: h.svc,
-			Snapshot: func(context.Context) (*reach.Snapshot, error) { s := h.snap; return &s, nil }}}))
+			Snapshot: func(context.Context, reach.World) (*reach.Snapshot, error) { s := h.snap; return &s, nil }}}))
 	t.Cleanup(h.srv.Close)
 	ctx := control.NewContextWithOrganization(context.Background(), h.org)
 	env := &control.Environment{DisplayName: "prod"}

@@ -205,12 +205,21 @@ type ResourceID struct {
 
 // ParseVNetID parses "/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}".
 func ParseVNetID(id string) (ResourceID, error) {
-	p := strings.Split(strings.Trim(id, "/"), "/")
-	if len(p) != 8 || !strings.EqualFold(p[0], "subscriptions") || !strings.EqualFold(p[2], "resourceGroups") ||
-		!strings.EqualFold(p[4], "providers") || !strings.EqualFold(p[5], "Microsoft.Network") || !strings.EqualFold(p[6], "virtualNetworks") {
+	rid, ok := parseNetworkID(id, "virtualNetworks")
+	if !ok {
 		return ResourceID{}, fmt.Errorf("%q is not a virtual network resource id", id)
 	}
-	return ResourceID{SubscriptionID: p[1], ResourceGroup: p[3], Name: p[7]}, nil
+	return rid, nil
+}
+
+// parseNetworkID parses "/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Network/{typ}/{name}".
+func parseNetworkID(id, typ string) (ResourceID, bool) {
+	p := strings.Split(strings.Trim(id, "/"), "/")
+	if len(p) != 8 || !strings.EqualFold(p[0], "subscriptions") || !strings.EqualFold(p[2], "resourceGroups") ||
+		!strings.EqualFold(p[4], "providers") || !strings.EqualFold(p[5], "Microsoft.Network") || !strings.EqualFold(p[6], typ) {
+		return ResourceID{}, false
+	}
+	return ResourceID{SubscriptionID: p[1], ResourceGroup: p[3], Name: p[7]}, true
 }
 
 // VNetID formats a VNet resource id.

@@ -37,7 +37,7 @@ func newConnectorFixture(t *testing.T, adjust ...func(*console.Options)) (*fixtu
 	f := newFixture(t, func(o *console.Options, svc *control.Service, org *control.Organization) {
 		cw.World = reachtest.New(t, svc, org)
 		cw.org, cw.snap = org, cw.World.Snapshot
-		cw.Checker.Snapshot = func(context.Context) (*reach.Snapshot, error) {
+		cw.Checker.Snapshot = func(context.Context, reach.World) (*reach.Snapshot, error) {
 			cw.reads.Add(1)
 			cw.mu.Lock()
 			defer cw.mu.Unlock()

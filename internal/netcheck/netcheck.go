@@ -26,8 +26,11 @@ import (
 // NSGs), read through Azure's API or the embedded Azure's
 // /_emulator/network-snapshot route, never from the emulator's memory.
 // While the state is unchanged it may return the same *Snapshot, which
-// callers only read; the Checker then reuses what it built from it.
-type Snapshotter func(ctx context.Context) (*reach.Snapshot, error)
+// callers only read; the Checker then reuses what it built from it. world
+// is the environment's control-plane part (no Snapshot yet): a source that
+// reads Azure's API uses it to read only the customer VNets peered with the
+// environment's networks.
+type Snapshotter func(ctx context.Context, world reach.World) (*reach.Snapshot, error)
 
 // Checker answers reachability queries. Its fields are required.
 type Checker struct {
@@ -66,7 +69,7 @@ func (c *Checker) Engine(ctx context.Context, env string) (*reach.Engine, error)
 	if err != nil {
 		return nil, err
 	}
-	snap, err := c.Snapshot(ctx)
+	snap, err := c.Snapshot(ctx, world)
 	if err != nil {
 		return nil, control.Errorf(control.EINTERNAL, "Could not read Azure's network state: %v", err)
 	}
@@ -139,7 +142,7 @@ func (c *Checker) world(ctx context.Context, env string) (reach.World, error) {
 	err = eachPage(func(p control.Page) (string, error) {
 		ps, next, err := c.Peerings.FindPeerings(ctx, control.PeeringFilter{EnvironmentID: env}, p)
 		for _, x := range ps {
-			w.ControlPeerings = append(w.ControlPeerings, reach.ControlPeering{ID: x.ID, NetworkID: x.NetworkID, VNetID: x.VNet,
+			w.ControlPeerings = append(w.ControlPeerings, reach.ControlPeering{ID: x.ID, NetworkID: x.NetworkID, VNetID: x.VNet, Tenant: x.Tenant,
 				Phase: x.Status.Phase, ErrorCode: x.Status.ErrorCode, ErrorMessage: x.Status.ErrorMessage})
 		}
 		return next, err

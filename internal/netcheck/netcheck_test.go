@@ -21,7 +21,7 @@ func TestEngineReuse(t *testing.T) {
 	snap := w.Snapshot
 	ptr := &snap // what the snapshot source returns, swapped below
 	c := &netcheck.Checker{Environments: svc, Networks: svc, Clusters: svc, Peerings: svc,
-		Snapshot: func(context.Context) (*reach.Snapshot, error) { return ptr, nil }}
+		Snapshot: func(context.Context, reach.World) (*reach.Snapshot, error) { return ptr, nil }}
 
 	e1, err := c.Engine(ctx, w.Env)
 	if err != nil {

@@ -133,6 +133,7 @@ type ControlPeering struct {
 	ID           string `json:"id"`
 	NetworkID    string `json:"network_id"`
 	VNetID       string `json:"vnet_id"`
+	Tenant       string `json:"tenant,omitempty"` // the customer VNet's Entra ID tenant
 	Phase        string `json:"phase"`
 	ErrorCode    string `json:"error_code,omitempty"`
 	ErrorMessage string `json:"error_message,omitempty"`

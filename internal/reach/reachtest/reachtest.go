@@ -110,7 +110,7 @@ func New(t testing.TB, svc *control.Service, org *control.Organization) *World {
 	w.peer(contoso, w.ProviderVNet, "contoso-to-provider", "provider-to-contoso")
 	w.peer(spoke, contoso, "spoke-to-contoso", "contoso-to-spoke")
 	w.Checker = &netcheck.Checker{Environments: svc, Networks: svc, Clusters: svc, Peerings: svc,
-		Snapshot: func(context.Context) (*reach.Snapshot, error) { s := w.Snapshot; return &s, nil }}
+		Snapshot: func(context.Context, reach.World) (*reach.Snapshot, error) { s := w.Snapshot; return &s, nil }}
 	return w
 }
 
