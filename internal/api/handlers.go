@@ -104,6 +104,34 @@ func getInEnv[T, W any](w http.ResponseWriter, r *http.Request, find func(ctx co
 	return nil
 }
 
+// deleteInEnv answers DELETE …/{id}?environment=… with del.
+func deleteInEnv(w http.ResponseWriter, r *http.Request, del func(ctx context.Context, env, id string) error) error {
+	env, err := environmentParam(r)
+	if err != nil {
+		return err
+	}
+	return noContent(w, del(r.Context(), env, r.PathValue("id")))
+}
+
+// envPage reads ?environment= and the page of a list request.
+func envPage(r *http.Request) (string, control.Page, error) {
+	env, err := environmentParam(r)
+	if err != nil {
+		return "", control.Page{}, err
+	}
+	p, err := page(r)
+	return env, p, err
+}
+
+// writeOK answers 200 with v encoded, or err.
+func writeOK[T, W any](w http.ResponseWriter, r *http.Request, v T, err error, encode func(*http.Request, T) W) error {
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, encode(r, v))
+	return nil
+}
+
 // noContent answers a delete: 204, or err.
 func noContent(w http.ResponseWriter, err error) error {
 	if err != nil {
@@ -162,11 +190,7 @@ func (s *Server) createEnvironment(w http.ResponseWriter, r *http.Request) error
 
 func (s *Server) getEnvironment(w http.ResponseWriter, r *http.Request) error {
 	env, err := s.opts.Environments.FindEnvironmentByID(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, s.encodeEnvironment(r, env))
-	return nil
+	return writeOK(w, r, env, err, s.encodeEnvironment)
 }
 
 func (s *Server) updateEnvironment(w http.ResponseWriter, r *http.Request) error {
@@ -179,11 +203,7 @@ func (s *Server) updateEnvironment(w http.ResponseWriter, r *http.Request) error
 		upd.StreamGovernancePackage = &in.StreamGovernanceConfig.Package
 	}
 	env, err := s.opts.Environments.UpdateEnvironment(r.Context(), r.PathValue("id"), upd)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, s.encodeEnvironment(r, env))
-	return nil
+	return writeOK(w, r, env, err, s.encodeEnvironment)
 }
 
 func (s *Server) deleteEnvironment(w http.ResponseWriter, r *http.Request) error {
@@ -193,11 +213,7 @@ func (s *Server) deleteEnvironment(w http.ResponseWriter, r *http.Request) error
 // --- networking/v1 networks ---
 
 func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) error {
-	env, err := environmentParam(r)
-	if err != nil {
-		return err
-	}
-	p, err := page(r)
+	env, p, err := envPage(r)
 	if err != nil {
 		return err
 	}
@@ -265,29 +281,17 @@ func (s *Server) updateNetwork(w http.ResponseWriter, r *http.Request) error {
 		ConnectionTypes: in.Spec.ConnectionTypes,
 	}
 	n, err := s.opts.Networks.UpdateNetwork(r.Context(), env, r.PathValue("id"), upd)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, s.encodeNetwork(r, n))
-	return nil
+	return writeOK(w, r, n, err, s.encodeNetwork)
 }
 
 func (s *Server) deleteNetwork(w http.ResponseWriter, r *http.Request) error {
-	env, err := environmentParam(r)
-	if err != nil {
-		return err
-	}
-	return noContent(w, s.opts.Networks.DeleteNetwork(r.Context(), env, r.PathValue("id")))
+	return deleteInEnv(w, r, s.opts.Networks.DeleteNetwork)
 }
 
 // --- networking/v1 peerings ---
 
 func (s *Server) listPeerings(w http.ResponseWriter, r *http.Request) error {
-	env, err := environmentParam(r)
-	if err != nil {
-		return err
-	}
-	p, err := page(r)
+	env, p, err := envPage(r)
 	if err != nil {
 		return err
 	}
@@ -373,29 +377,17 @@ func (s *Server) updatePeering(w http.ResponseWriter, r *http.Request) error {
 		upd.Cloud = &control.PeeringCloud{Tenant: c.Tenant, VNet: c.VNet, CustomerRegion: c.CustomerRegion}
 	}
 	p, err := s.opts.Peerings.UpdatePeering(r.Context(), env, r.PathValue("id"), upd)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, s.encodePeering(r, p))
-	return nil
+	return writeOK(w, r, p, err, s.encodePeering)
 }
 
 func (s *Server) deletePeering(w http.ResponseWriter, r *http.Request) error {
-	env, err := environmentParam(r)
-	if err != nil {
-		return err
-	}
-	return noContent(w, s.opts.Peerings.DeletePeering(r.Context(), env, r.PathValue("id")))
+	return deleteInEnv(w, r, s.opts.Peerings.DeletePeering)
 }
 
 // --- cmk/v2 clusters ---
 
 func (s *Server) listClusters(w http.ResponseWriter, r *http.Request) error {
-	env, err := environmentParam(r)
-	if err != nil {
-		return err
-	}
-	p, err := page(r)
+	env, p, err := envPage(r)
 	if err != nil {
 		return err
 	}
@@ -476,19 +468,11 @@ func (s *Server) updateCluster(w http.ResponseWriter, r *http.Request) error {
 		upd.CKU = cfg.CKU
 	}
 	c, err := s.opts.Clusters.UpdateCluster(r.Context(), env, r.PathValue("id"), upd)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, s.encodeCluster(r, c))
-	return nil
+	return writeOK(w, r, c, err, s.encodeCluster)
 }
 
 func (s *Server) deleteCluster(w http.ResponseWriter, r *http.Request) error {
-	env, err := environmentParam(r)
-	if err != nil {
-		return err
-	}
-	return noContent(w, s.opts.Clusters.DeleteCluster(r.Context(), env, r.PathValue("id")))
+	return deleteInEnv(w, r, s.opts.Clusters.DeleteCluster)
 }
 
 // --- peerplane/v1 organizations and API keys ---
@@ -525,11 +509,7 @@ func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) erro
 
 func (s *Server) getOrganization(w http.ResponseWriter, r *http.Request) error {
 	org, err := s.opts.Orgs.FindOrganizationByID(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, s.encodeOrganization(r, org))
-	return nil
+	return writeOK(w, r, org, err, s.encodeOrganization)
 }
 
 func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request) error {
