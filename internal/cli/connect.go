@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -97,6 +98,33 @@ func readConnectorFile(path string) (name string, config map[string]string, err 
 		return "", nil, fmt.Errorf("%s: want a JSON object of strings (the config, with \"name\"), or {\"name\":…,\"config\":{…}}: %v", path, err)
 	}
 	return config["name"], config, nil
+}
+
+var (
+	blockCodeRE   = regexp.MustCompile(`\b[A-Z][A-Z_]{5,}\b`)
+	cannotReachRE = regexp.MustCompile(`Cannot reach (\S+)`)
+)
+
+// shortReason sums a status trace up for a table: each unreachable host
+// with its blocking code ("NSG_DENY: 10.1.0.4:5432"), else the trace's
+// first line cut to 80 characters. `describe` shows the whole trace.
+func shortReason(trace string) string {
+	var parts []string
+	for _, line := range strings.Split(trace, "\n") {
+		host, code := cannotReachRE.FindStringSubmatch(line), blockCodeRE.FindString(line)
+		if host == nil || code == "" {
+			continue
+		}
+		parts = append(parts, code+": "+host[1])
+	}
+	if len(parts) > 0 {
+		return strings.Join(parts, "; ")
+	}
+	first, _, _ := strings.Cut(trace, "\n")
+	if r := []rune(first); len(r) > 80 {
+		return string(r[:79]) + "…"
+	}
+	return first
 }
 
 func connectorFields(x connectorExpansion) [][2]string {
@@ -236,9 +264,9 @@ them; otherwise it is FAILED and its trace says why and how to fix it.`,
 			}
 			var rows [][]string
 			for _, x := range all {
-				rows = append(rows, []string{x.ID.ID, x.Info.Name, x.Status.Connector.State, x.Info.Type, x.Status.Connector.Trace})
+				rows = append(rows, []string{x.ID.ID, x.Info.Name, x.Status.Connector.State, x.Info.Type, shortReason(x.Status.Connector.Trace)})
 			}
-			printTable(cmd.OutOrStdout(), []string{"ID", "Name", "Status", "Type", "Trace"}, rows)
+			printTable(cmd.OutOrStdout(), []string{"ID", "Name", "Status", "Type", "Reason"}, rows)
 			return nil
 		}),
 	}
