@@ -30,6 +30,19 @@ func TestServeConfigFromFlagsAndEnv(t *testing.T) {
 				t.Fatalf("flags = %+v", c)
 			}
 		}},
+		{name: "rate limit default", check: func(t *testing.T, c ServeConfig) {
+			if c.APIRateLimit != 200 || c.APIRateBurst != 400 {
+				t.Fatalf("rate limit defaults = %v/%d", c.APIRateLimit, c.APIRateBurst)
+			}
+		}},
+		{name: "rate limit off", args: []string{"--api-rate-limit", "0"}, check: func(t *testing.T, c ServeConfig) {
+			if c.APIRateLimit != 0 {
+				t.Fatalf("rate limit = %v", c.APIRateLimit)
+			}
+		}},
+		{name: "bad rate limit env", env: map[string]string{"PEERPLANE_API_RATE_LIMIT": "fast"}, wantErr: "--api-rate-limit"},
+		{name: "negative rate limit", args: []string{"--api-rate-limit", "-1"}, wantErr: "--api-rate-limit"},
+		{name: "bad rate burst", args: []string{"--api-rate-burst", "0"}, wantErr: "--api-rate-burst"},
 		{name: "bad listen", args: []string{"--listen", "8080"}, wantErr: "--listen"},
 		{name: "bad app id", args: []string{"--provider-app-id", "nope"}, wantErr: "--provider-app-id"},
 		{name: "bad tenant id", args: []string{"--provider-tenant-id", "x"}, wantErr: "--provider-tenant-id"},

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,6 +51,10 @@ type ServeConfig struct {
 	ProviderTenantID string
 	OperatorToken    string
 	LogLevel         string
+	// APIRateLimit is how many requests per second each API key may make
+	// to the control-plane API (APIRateBurst at once); 0 disables it.
+	APIRateLimit float64
+	APIRateBurst int
 
 	// ExternalAzure points the reconciler at a real Azure (public cloud by
 	// default) as the provider app, instead of the embedded one, which is
@@ -103,6 +108,16 @@ func bindServeFlags(fs *pflag.FlagSet, c *ServeConfig, getenv func(string) strin
 	ttl, _ := time.ParseDuration(env("PEERPLANE_LEASE_TTL", "6s"))
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", ttl, "how long a dead leader's reconciler lease blocks the next one ($PEERPLANE_LEASE_TTL)")
 	_ = fs.MarkHidden("lease-ttl")
+	rl, err := strconv.ParseFloat(env("PEERPLANE_API_RATE_LIMIT", "200"), 64)
+	if err != nil {
+		rl = -1 // validate names it
+	}
+	fs.Float64Var(&c.APIRateLimit, "api-rate-limit", rl, "requests per second each API key may make; past it 429 with Retry-After; 0 disables ($PEERPLANE_API_RATE_LIMIT)")
+	rb, err := strconv.Atoi(env("PEERPLANE_API_RATE_BURST", "400"))
+	if err != nil {
+		rb = -1
+	}
+	fs.IntVar(&c.APIRateBurst, "api-rate-burst", rb, "requests an API key may make at once before --api-rate-limit applies ($PEERPLANE_API_RATE_BURST)")
 	fs.StringVar(&c.LogLevel, "log-level", env("PEERPLANE_LOG_LEVEL", "info"), "debug, info, warn or error ($PEERPLANE_LOG_LEVEL)")
 }
 
@@ -128,6 +143,12 @@ func (c *ServeConfig) validate() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
+	}
+	if !(c.APIRateLimit >= 0) {
+		return fmt.Errorf("--api-rate-limit must be a number of requests per second, 0 or more (check $PEERPLANE_API_RATE_LIMIT), not %v", c.APIRateLimit)
+	}
+	if c.APIRateLimit > 0 && c.APIRateBurst < 1 {
+		return fmt.Errorf("--api-rate-burst must be a whole number, 1 or more (check $PEERPLANE_API_RATE_BURST), not %d", c.APIRateBurst)
 	}
 	if c.ExternalAzure {
 		switch {
@@ -292,8 +313,9 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	apiMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	apiOpts := api.Options{
 		Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Settings: svc, Connectors: svc,
-		Diagnose: func(ctx context.Context, p *control.Peering) (any, error) { return diagnoser.Diagnose(ctx, p) },
-		Logger:   log.With("component", "api"),
+		Diagnose:  func(ctx context.Context, p *control.Peering) (any, error) { return diagnoser.Diagnose(ctx, p) },
+		Logger:    log.With("component", "api"),
+		RateLimit: cfg.APIRateLimit, Burst: cfg.APIRateBurst,
 	}
 	// Reachability reads Azure's network state from the embedded Azure's
 	// snapshot route, or through ARM as the provider app against a real one.

@@ -14,7 +14,9 @@ package api
 import (
 	_ "embed"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/peerplane/peerplane/internal/control"
@@ -42,6 +44,12 @@ type Options struct {
 	// connectors' status; nil disables the route.
 	Reachability *netcheck.Checker
 
+	// RateLimit is how many requests per second each API key may make
+	// (sustained; Burst at once); past it, 429 with Retry-After. Zero
+	// disables the limit.
+	RateLimit float64
+	Burst     int
+
 	// BaseURL prefixes metadata.self and related links, e.g.
 	// "https://api.example.com". Empty: derived from each request.
 	BaseURL string
@@ -51,8 +59,9 @@ type Options struct {
 
 // Server is the API's http.Handler.
 type Server struct {
-	opts Options
-	mux  *http.ServeMux
+	opts    Options
+	mux     *http.ServeMux
+	limiter *keyLimiter // nil without Options.RateLimit
 }
 
 // New returns the API handler.
@@ -62,6 +71,9 @@ func New(opts Options) *Server {
 	}
 	opts.BaseURL = strings.TrimSuffix(opts.BaseURL, "/")
 	s := &Server{opts: opts, mux: http.NewServeMux()}
+	if opts.RateLimit > 0 {
+		s.limiter = newKeyLimiter(opts.RateLimit, max(opts.Burst, 1))
+	}
 	s.routes()
 	return s
 }
@@ -138,6 +150,13 @@ func (s *Server) handleWith(pattern string, h handlerFunc, writeErr func(w http.
 		key, secret, ok := r.BasicAuth()
 		if !ok {
 			writeErr(w, r, control.Errorf(control.EUNAUTHORIZED, "Valid authentication credentials must be provided."))
+			return
+		}
+		// Before authenticating: a key guessing secrets is limited too.
+		if wait := s.limiter.reserve(key); wait > 0 {
+			secs := int(math.Ceil(wait.Seconds()))
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			writeErr(w, r, control.Errorf(control.ETOOMANY, "API key %s sent more than %g requests per second; retry after %d s.", key, s.opts.RateLimit, secs))
 			return
 		}
 		org, err := s.opts.Orgs.Authenticate(r.Context(), key, secret)

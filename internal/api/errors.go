@@ -47,6 +47,7 @@ var errorShapes = map[string]errorShape{
 	control.EQUOTA:        {http.StatusPaymentRequired, "quota_exceeded", "Quota Exceeded"},
 	control.EFORBIDDEN:    {http.StatusForbidden, "user_unauthorized", "User Access Unauthorized"},
 	control.EUNAUTHORIZED: {http.StatusUnauthorized, "user_unauthenticated", "Authentication Required"},
+	control.ETOOMANY:      {http.StatusTooManyRequests, "too_many_requests", "Too Many Requests"},
 	control.EINTERNAL:     {http.StatusInternalServerError, "internal_error", "Internal Server Error"},
 }
 

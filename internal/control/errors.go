@@ -14,6 +14,7 @@ const (
 	EQUOTA        = "quota_exceeded" // the change would exceed a quota
 	EFORBIDDEN    = "forbidden"      // the caller is known but not allowed
 	EUNAUTHORIZED = "unauthorized"   // the caller is not authenticated
+	ETOOMANY      = "too_many"       // the caller sent more requests than its rate allows
 	EINTERNAL     = "internal"       // anything else; the message is not shown to users
 )
 
