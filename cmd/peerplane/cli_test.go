@@ -249,6 +249,19 @@ func TestCLISeedFlow(t *testing.T) {
 	}
 	r.run(t, "network", "peering", "update", p.ID, "--name", "contoso-renamed")
 
+	// The customer widens the VNet's address space; the peering syncs it
+	// and stays READY.
+	r.env["PEERPLANE_AZURE_PASSWORD"] = demoAdminPass
+	r.runJSON(t, &created, "azure", "vnet", "update", "--ids", demoVNetID, "--address-prefixes", "10.1.0.0/16,10.3.0.0/16")
+	delete(r.env, "PEERPLANE_AZURE_PASSWORD")
+	if got := strings.Join(created.Properties.AddressSpace.AddressPrefixes, ","); got != "10.1.0.0/16,10.3.0.0/16" {
+		t.Fatalf("azure vnet update: %s", got)
+	}
+	r.runJSON(t, &p, "network", "peering", "retry", p.ID, "--wait")
+	if p.Status.Phase != "READY" {
+		t.Fatalf("peering after the address space grew: %+v", p)
+	}
+
 	// A Dedicated cluster in the network.
 	var k cliObj
 	r.runJSON(t, &k, "kafka", "cluster", "create", "orders", "--type", "dedicated", "--cku", "2", "--network", n.ID,

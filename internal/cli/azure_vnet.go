@@ -72,6 +72,48 @@ func (a *app) defaultSubscription(cmd *cobra.Command, t *azureTarget, c azcore.T
 	}
 }
 
+// vnetSession begins a vnet command: it checks -o, signs in from the saved
+// session and resolves ref, returning a VNets client in its subscription.
+type vnetSession struct {
+	t      *azureTarget
+	cred   azcore.TokenCredential
+	vc     *armnetwork.VirtualNetworksClient
+	sub    string
+	rg, vn string
+}
+
+func (a *app) vnetSession(cmd *cobra.Command, ref *vnetRef, out string) (*vnetSession, error) {
+	if err := checkOutput(cmd, out); err != nil {
+		return nil, err
+	}
+	_, t, cred, err := a.azureSession()
+	if err != nil {
+		return nil, err
+	}
+	sub, rg, name, err := ref.resolve(cmd, a.defaultSubscription(cmd, t, cred))
+	if err != nil {
+		return nil, err
+	}
+	vc, err := armnetwork.NewVirtualNetworksClient(sub, cred, t.armOptions())
+	if err != nil {
+		return nil, err
+	}
+	return &vnetSession{t: t, cred: cred, vc: vc, sub: sub, rg: rg, vn: name}, nil
+}
+
+// put creates or replaces the VNet and waits for the operation.
+func (v *vnetSession) put(cmd *cobra.Command, vnet armnetwork.VirtualNetwork) (armnetwork.VirtualNetwork, error) {
+	poller, err := v.vc.BeginCreateOrUpdate(cmd.Context(), v.rg, v.vn, vnet, nil)
+	if err != nil {
+		return vnet, azureError(err)
+	}
+	res, err := poller.PollUntilDone(cmd.Context(), &runtime.PollUntilDoneOptions{Frequency: 200 * time.Millisecond})
+	if err != nil {
+		return vnet, azureError(err)
+	}
+	return res.VirtualNetwork, nil
+}
+
 func (a *app) newAzureVNetCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "vnet", Short: "Manage your virtual networks (like az network vnet)"}
 
@@ -87,18 +129,7 @@ func (a *app) newAzureVNetCmd() *cobra.Command {
 		Example: `  peerplane azure vnet create -g contoso-network -n apps-vnet --address-prefixes 10.2.0.0/16 --location eastus`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(cmd, out); err != nil {
-				return err
-			}
-			_, t, cred, err := a.azureSession()
-			if err != nil {
-				return err
-			}
-			sub, rg, name, err := ref.resolve(cmd, a.defaultSubscription(cmd, t, cred))
-			if err != nil {
-				return err
-			}
-			vc, err := armnetwork.NewVirtualNetworksClient(sub, cred, t.armOptions())
+			v, err := a.vnetSession(cmd, &ref, out)
 			if err != nil {
 				return err
 			}
@@ -106,23 +137,19 @@ func (a *app) newAzureVNetCmd() *cobra.Command {
 				var group struct {
 					Location string `json:"location"`
 				}
-				if err := armGet(cmd.Context(), t, cred, "/subscriptions/"+sub+"/resourceGroups/"+rg, &group); err != nil {
+				if err := armGet(cmd.Context(), v.t, v.cred, "/subscriptions/"+v.sub+"/resourceGroups/"+v.rg, &group); err != nil {
 					return err
 				}
 				location = group.Location
 			}
-			poller, err := vc.BeginCreateOrUpdate(cmd.Context(), rg, name, armnetwork.VirtualNetwork{
+			res, err := v.put(cmd, armnetwork.VirtualNetwork{
 				Location:   to.Ptr(location),
 				Properties: &armnetwork.VirtualNetworkPropertiesFormat{AddressSpace: &armnetwork.AddressSpace{AddressPrefixes: to.SliceOfPtrs(prefixes...)}},
-			}, nil)
+			})
 			if err != nil {
-				return azureError(err)
+				return err
 			}
-			res, err := poller.PollUntilDone(cmd.Context(), &runtime.PollUntilDoneOptions{Frequency: 200 * time.Millisecond})
-			if err != nil {
-				return azureError(err)
-			}
-			return printAzure(cmd.OutOrStdout(), out, res.VirtualNetwork)
+			return printAzure(cmd.OutOrStdout(), out, res)
 		},
 	}
 	ref.addFlags(create, false)
@@ -135,22 +162,11 @@ func (a *app) newAzureVNetCmd() *cobra.Command {
 		Short: "Show a VNet",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(cmd, out); err != nil {
-				return err
-			}
-			_, t, cred, err := a.azureSession()
+			v, err := a.vnetSession(cmd, &ref, out)
 			if err != nil {
 				return err
 			}
-			sub, rg, name, err := ref.resolve(cmd, a.defaultSubscription(cmd, t, cred))
-			if err != nil {
-				return err
-			}
-			vc, err := armnetwork.NewVirtualNetworksClient(sub, cred, t.armOptions())
-			if err != nil {
-				return err
-			}
-			res, err := vc.Get(cmd.Context(), rg, name, nil)
+			res, err := v.vc.Get(cmd.Context(), v.rg, v.vn, nil)
 			if err != nil {
 				return azureError(err)
 			}
@@ -175,9 +191,6 @@ peer with the VNet.`,
     --tags ConfluentEnvIDs=env-abc123 --is-incremental`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(cmd, out); err != nil {
-				return err
-			}
 			if len(tags) == 0 {
 				return usageError(cmd, "pass --tags KEY=VALUE")
 			}
@@ -189,21 +202,13 @@ peer with the VNet.`,
 				}
 				want[k] = v
 			}
-			_, t, cred, err := a.azureSession()
-			if err != nil {
-				return err
-			}
-			sub, rg, name, err := ref.resolve(cmd, a.defaultSubscription(cmd, t, cred))
-			if err != nil {
-				return err
-			}
-			vc, err := armnetwork.NewVirtualNetworksClient(sub, cred, t.armOptions())
+			v, err := a.vnetSession(cmd, &ref, out)
 			if err != nil {
 				return err
 			}
 			next := map[string]*string{}
 			if incremental {
-				cur, err := vc.Get(cmd.Context(), rg, name, nil)
+				cur, err := v.vc.Get(cmd.Context(), v.rg, v.vn, nil)
 				if err != nil {
 					return azureError(err)
 				}
@@ -219,7 +224,7 @@ peer with the VNet.`,
 				}
 				next[k] = to.Ptr(v)
 			}
-			res, err := vc.UpdateTags(cmd.Context(), rg, name, armnetwork.TagsObject{Tags: next}, nil)
+			res, err := v.vc.UpdateTags(cmd.Context(), v.rg, v.vn, armnetwork.TagsObject{Tags: next}, nil)
 			if err != nil {
 				return azureError(err)
 			}
@@ -231,6 +236,44 @@ peer with the VNet.`,
 	tag.Flags().BoolVar(&incremental, "is-incremental", false, "keep the other tags")
 	addAzureOutputFlag(tag, &out)
 
-	cmd.AddCommand(create, show, tag)
+	var newPrefixes []string
+	update := &cobra.Command{
+		Use:   "update (--ids ID | --resource-group RG --name NAME) --address-prefixes CIDR[,CIDR…]",
+		Short: "Change a VNet's address space (like az network vnet update)",
+		Long: `Replace a VNet's address prefixes, keeping its subnets, tags and peerings.
+Peerings then report the remote address space out of sync until the provider
+syncs its half (Peerplane does it on its own); a prefix that overlaps the
+network's CIDR fails the peering instead.`,
+		Example: `  peerplane azure vnet update -g contoso-network -n contoso-vnet --address-prefixes 10.1.0.0/16,10.3.0.0/16`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(newPrefixes) == 0 {
+				return usageError(cmd, "pass --address-prefixes")
+			}
+			v, err := a.vnetSession(cmd, &ref, out)
+			if err != nil {
+				return err
+			}
+			cur, err := v.vc.Get(cmd.Context(), v.rg, v.vn, nil)
+			if err != nil {
+				return azureError(err)
+			}
+			vnet := cur.VirtualNetwork
+			if vnet.Properties == nil {
+				vnet.Properties = &armnetwork.VirtualNetworkPropertiesFormat{}
+			}
+			vnet.Properties.AddressSpace = &armnetwork.AddressSpace{AddressPrefixes: to.SliceOfPtrs(newPrefixes...)}
+			res, err := v.put(cmd, vnet)
+			if err != nil {
+				return err
+			}
+			return printAzure(cmd.OutOrStdout(), out, res)
+		},
+	}
+	ref.addFlags(update, true)
+	update.Flags().StringSliceVar(&newPrefixes, "address-prefixes", nil, "the new address prefixes (all of them)")
+	addAzureOutputFlag(update, &out)
+
+	cmd.AddCommand(create, show, update, tag)
 	return cmd
 }
