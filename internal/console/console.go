@@ -87,6 +87,7 @@ type Console struct {
 	pages    map[string]*pageTemplate
 	sessions *sessionStore
 	history  *historyStore
+	signIns  signInGuard
 
 	closeOnce sync.Once
 	closed    chan struct{}

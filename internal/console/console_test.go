@@ -291,3 +291,26 @@ func mustOrg(t *testing.T, f *fixture) *control.Organization {
 	}
 	return org
 }
+
+// TestSignInThrottle: after ten failed sign-ins with one API key the form
+// refuses that key (429 with Retry-After), even with the right secret.
+func TestSignInThrottle(t *testing.T) {
+	f := newFixture(t)
+	tries := 0
+	for st := 0; st != http.StatusTooManyRequests; tries++ {
+		if tries == 15 {
+			t.Fatalf("15 failed sign-ins and still no 429 (last %d)", st)
+		}
+		st, _ = f.signIn("wrong")
+	}
+	if tries < 11 {
+		t.Fatalf("refused after %d tries, want 10 allowed", tries)
+	}
+	st, body := f.signIn(f.secret)
+	if st != http.StatusTooManyRequests || !strings.Contains(body, "Too many failed sign-ins") {
+		t.Fatalf("right secret while throttled: %d %s", st, body)
+	}
+	if st, _, _ := f.get("/console/environments"); st != http.StatusSeeOther {
+		t.Fatalf("a throttled sign-in opened a session: %d", st)
+	}
+}

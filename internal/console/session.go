@@ -5,8 +5,11 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"fmt"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -227,11 +230,21 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	key, secret := strings.TrimSpace(r.PostFormValue("key")), strings.TrimSpace(r.PostFormValue("secret"))
 	next := r.PostFormValue("next")
+	now := time.Now()
+	if wait := c.signIns.wait(key, now); wait > 0 {
+		secs := int(math.Ceil(wait.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		c.render(w, r, http.StatusTooManyRequests, "login", page{Title: "Sign in", Data: loginData{CSRF: ck.Value, Next: next, Key: key,
+			Error: fmt.Sprintf("Too many failed sign-ins with this API key; try again in %d s.", secs)}})
+		return
+	}
 	org, err := c.opts.Orgs.Authenticate(r.Context(), key, secret)
 	if err != nil {
 		msg := "That API key and secret do not match a Cloud API key."
 		status := http.StatusUnauthorized
-		if control.ErrorCode(err) != control.EUNAUTHORIZED {
+		if control.ErrorCode(err) == control.EUNAUTHORIZED {
+			c.signIns.failed(key, now)
+		} else {
 			c.opts.Logger.Error("console sign-in", "err", err)
 			msg, status = "Signing in failed; try again.", http.StatusInternalServerError
 		}
