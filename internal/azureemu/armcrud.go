@@ -108,3 +108,18 @@ func (e *Emulator) serveRGList(q *armReq, subID, rg, read string, list func(s *s
 	armList(q.w, out)
 	return nil
 }
+
+// armRead answers a GET: read's body, 200, after the subscription check and
+// the caller's permission for action at scope.
+func (e *Emulator) armRead(q *armReq, subID, action, scope string, read func(s *state) (any, error)) error {
+	var body any
+	err := e.armView(q, subID, action, scope, func(s *state) (err error) {
+		body, err = read(s)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(q.w, http.StatusOK, body)
+	return nil
+}

@@ -505,20 +505,13 @@ func (e *Emulator) serveVNet(q *armReq, subID, rg, name string) error {
 	id := vnetID(subID, rg, name)
 	switch q.r.Method {
 	case http.MethodGet:
-		var body map[string]any
-		err := e.armView(q, subID, actVNetRead, scope, func(s *state) error {
+		return e.armRead(q, subID, actVNetRead, scope, func(s *state) (any, error) {
 			v := s.vnets[lower(id)]
 			if v == nil {
-				return vnetNotFound(name, rg)
+				return nil, vnetNotFound(name, rg)
 			}
-			body = vnetJSON(s, v, "Succeeded")
-			return nil
+			return vnetJSON(s, v, "Succeeded"), nil
 		})
-		if err != nil {
-			return err
-		}
-		writeJSON(q.w, http.StatusOK, body)
-		return nil
 	case http.MethodPut:
 		var in vnetIn
 		if err := decodeARM(q, &in); err != nil {
@@ -634,24 +627,17 @@ func (e *Emulator) serveSubnet(q *armReq, subID, rg, vnetName, name string) erro
 	}
 	switch q.r.Method {
 	case http.MethodGet:
-		var body map[string]any
-		err := e.armView(q, subID, actSubnetRead, scope, func(s *state) error {
+		return e.armRead(q, subID, actSubnetRead, scope, func(s *state) (any, error) {
 			v := s.vnets[lower(id)]
 			if v == nil {
-				return vnetNotFound(vnetName, rg)
+				return nil, vnetNotFound(vnetName, rg)
 			}
 			i := find(v)
 			if i < 0 {
-				return childNotFound(v.ID + "/subnets/" + name)
+				return nil, childNotFound(v.ID + "/subnets/" + name)
 			}
-			body = subnetJSON(s, v, v.Subnets[i])
-			return nil
+			return subnetJSON(s, v, v.Subnets[i]), nil
 		})
-		if err != nil {
-			return err
-		}
-		writeJSON(q.w, http.StatusOK, body)
-		return nil
 	case http.MethodPut:
 		var in struct {
 			Properties *subnetPropsIn `json:"properties"`

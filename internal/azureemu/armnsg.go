@@ -313,20 +313,13 @@ func (e *Emulator) serveNSG(q *armReq, subID, rg, name string) error {
 	id := nsgID(subID, rg, name)
 	switch q.r.Method {
 	case http.MethodGet:
-		var body map[string]any
-		err := e.armView(q, subID, actNSGRead, scope, func(s *state) error {
+		return e.armRead(q, subID, actNSGRead, scope, func(s *state) (any, error) {
 			n := s.nsgs[lower(id)]
 			if n == nil {
-				return nsgNotFound(name, rg)
+				return nil, nsgNotFound(name, rg)
 			}
-			body = nsgJSON(s, n, "Succeeded")
-			return nil
+			return nsgJSON(s, n, "Succeeded"), nil
 		})
-		if err != nil {
-			return err
-		}
-		writeJSON(q.w, http.StatusOK, body)
-		return nil
 	case http.MethodPut:
 		var in nsgIn
 		if err := decodeARM(q, &in); err != nil {
@@ -433,11 +426,10 @@ func (e *Emulator) serveSecurityRule(q *armReq, subID, rg, nsgName, name string,
 		coll, typ = "defaultSecurityRules", typeDefRule
 	}
 	if q.r.Method == http.MethodGet {
-		var body any
-		err := e.armView(q, subID, actRuleRead, scope, func(s *state) error {
+		return e.armRead(q, subID, actRuleRead, scope, func(s *state) (any, error) {
 			n := s.nsgs[lower(id)]
 			if n == nil {
-				return nsgNotFound(nsgName, rg)
+				return nil, nsgNotFound(nsgName, rg)
 			}
 			rules := n.SecurityRules
 			if builtin {
@@ -448,22 +440,15 @@ func (e *Emulator) serveSecurityRule(q *armReq, subID, rg, nsgName, name string,
 				for _, r := range rules {
 					out = append(out, ruleJSON(n, r, typ, coll))
 				}
-				body = map[string]any{"value": out}
-				return nil
+				return map[string]any{"value": out}, nil
 			}
 			for _, r := range rules {
 				if strings.EqualFold(r.Name, name) {
-					body = ruleJSON(n, r, typ, coll)
-					return nil
+					return ruleJSON(n, r, typ, coll), nil
 				}
 			}
-			return childNotFound(n.ID + "/" + coll + "/" + name)
+			return nil, childNotFound(n.ID + "/" + coll + "/" + name)
 		})
-		if err != nil {
-			return err
-		}
-		writeJSON(q.w, http.StatusOK, body)
-		return nil
 	}
 	if builtin || name == "" {
 		return armMethodNotAllowed(q)

@@ -185,24 +185,17 @@ func (e *Emulator) servePeering(q *armReq, subID, rg, vnetName, name string) err
 	}
 	switch q.r.Method {
 	case http.MethodGet:
-		var body map[string]any
-		err := e.armView(q, subID, actPeeringRead, scope, func(s *state) error {
+		return e.armRead(q, subID, actPeeringRead, scope, func(s *state) (any, error) {
 			v := s.vnets[lower(aid)]
 			if v == nil {
-				return vnetNotFound(vnetName, rg)
+				return nil, vnetNotFound(vnetName, rg)
 			}
 			p := s.peerings[lower(aid+"/virtualNetworkPeerings/"+name)]
 			if p == nil {
-				return childNotFound(v.ID + "/virtualNetworkPeerings/" + name)
+				return nil, childNotFound(v.ID + "/virtualNetworkPeerings/" + name)
 			}
-			body = peeringJSON(s, p, "Succeeded")
-			return nil
+			return peeringJSON(s, p, "Succeeded"), nil
 		})
-		if err != nil {
-			return err
-		}
-		writeJSON(q.w, http.StatusOK, body)
-		return nil
 	case http.MethodPut:
 		return e.putPeering(q, subID, rg, vnetName, name, scope)
 	case http.MethodDelete:
