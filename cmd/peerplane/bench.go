@@ -43,7 +43,9 @@ assigns the role on its VNet and times the wait from that PUT returning to
 the peering reading READY through the API, next to the time of the Azure
 calls the reconciler made for it. It then measures the API's read
 throughput (GET one peering with --read-clients concurrent clients for
---read-duration) next to a bare net/http handler serving the same bytes.`,
+--read-duration) next to a bare net/http handler serving the same bytes. The
+server runs without the per-key rate limit (--api-rate-limit) so that the
+read benchmark measures the handler, not the limit.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBench(cmd.Context(), bc, cmd.OutOrStdout())
