@@ -17,7 +17,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Dialects reported by [DB.Dialect].
@@ -165,25 +166,26 @@ func openSQLite(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	wq.Add("_pragma", "journal_mode(WAL)")
 	wq.Add("_pragma", "synchronous(FULL)")
 	wq.Set("_txlock", "immediate")
-	w, err := sql.Open("sqlite", path+"?"+wq.Encode())
+	// The writer opens first: it turns WAL on, which is persistent in the
+	// file, before any reader connects. Several processes opening a new
+	// file at once can see SQLITE_BUSY there even with a busy timeout (the
+	// switch to WAL needs an exclusive lock, and SQLite does not wait where
+	// waiting could deadlock), so that step is retried until the timeout.
+	var w *sql.DB
+	deadline := time.Now().Add(opts.BusyTimeout)
+	for attempt := 1; ; attempt++ {
+		w, err = openSQLiteWriter(ctx, path, wq)
+		if err == nil || !isSQLiteBusy(err) || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("open store: sqlite %s: %w", path, ctx.Err())
+		case <-time.After(time.Duration(min(attempt, 20)) * 5 * time.Millisecond):
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open store: sqlite %s: %w", path, err)
-	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
-	w.SetConnMaxLifetime(0)
-	w.SetConnMaxIdleTime(0)
-
-	// The writer opens first: it turns WAL on, which is persistent in the
-	// file, before any reader connects.
-	var mode string
-	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open store: sqlite %s: %w", path, err)
-	}
-	if !strings.EqualFold(mode, "wal") {
-		w.Close()
-		return nil, fmt.Errorf("open store: sqlite %s: journal_mode is %q, want wal", path, mode)
 	}
 
 	rq := cloneValues(common)
@@ -197,6 +199,39 @@ func openSQLite(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	r.SetMaxIdleConns(opts.MaxConns)
 	r.SetConnMaxIdleTime(5 * time.Minute)
 	return &DB{dialect: DialectSQLite, w: w, r: r, now: opts.Now, logger: opts.Logger}, nil
+}
+
+// openSQLiteWriter opens the single writer connection with query q and
+// checks that the database is in WAL mode.
+func openSQLiteWriter(ctx context.Context, path string, q url.Values) (*sql.DB, error) {
+	w, err := sql.Open("sqlite", path+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	var mode string
+	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		w.Close()
+		return nil, err
+	}
+	if !strings.EqualFold(mode, "wal") {
+		w.Close()
+		return nil, fmt.Errorf("journal_mode is %q, want wal", mode)
+	}
+	return w, nil
+}
+
+// isSQLiteBusy reports whether err is SQLite's SQLITE_BUSY (or LOCKED).
+func isSQLiteBusy(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		code := se.Code() & 0xff
+		return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
+	}
+	return false
 }
 
 func cloneValues(v url.Values) url.Values {
