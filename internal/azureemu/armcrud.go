@@ -85,6 +85,21 @@ func listReadable[T any](s *state, c *Caller, scope, read string, all map[string
 // list gives those the caller may read; a missing group is 404 to a caller
 // allowed to read there, 403 otherwise.
 func (e *Emulator) serveRGList(q *armReq, subID, rg, read string, list func(s *state, c *Caller, scope string) []map[string]any) error {
+	return e.armListIn(q, subID, func(s *state) ([]map[string]any, error) {
+		if s.rgs[lower(rgID(subID, rg))] == nil {
+			if err := authorize(s, q.c, read, q.path(7)); err != nil {
+				return nil, err
+			}
+			return nil, rgNotFound(rg)
+		}
+		return list(s, q.c, rgID(subID, rg)), nil
+	})
+}
+
+// armListIn answers a GET of a list in subscription subID: after the
+// subscription check, list gives the items the caller may see (it
+// authorizes what it needs), written as {"value": […]}.
+func (e *Emulator) armListIn(q *armReq, subID string, list func(s *state) ([]map[string]any, error)) error {
 	if q.r.Method != http.MethodGet {
 		return armMethodNotAllowed(q)
 	}
@@ -94,13 +109,7 @@ func (e *Emulator) serveRGList(q *armReq, subID, rg, read string, list func(s *s
 		if _, err = checkSubscription(s, q.c, subID); err != nil {
 			return
 		}
-		if s.rgs[lower(rgID(subID, rg))] == nil {
-			if err = authorize(s, q.c, read, q.path(7)); err == nil {
-				err = rgNotFound(rg)
-			}
-			return
-		}
-		out = list(s, q.c, rgID(subID, rg))
+		out, err = list(s)
 	})
 	if err != nil {
 		return err

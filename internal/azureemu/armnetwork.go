@@ -471,29 +471,15 @@ func (e *Emulator) serveNetwork(q *armReq, subID, rg string) error {
 
 // serveNetworkSubscriptionList lists VNets or NSGs across a subscription.
 func (e *Emulator) serveNetworkSubscriptionList(q *armReq, subID, typ string) error {
-	if q.r.Method != http.MethodGet {
-		return armMethodNotAllowed(q)
-	}
-	var out []map[string]any
-	var err error
-	e.view(func(s *state) {
-		if _, err = checkSubscription(s, q.c, subID); err != nil {
-			return
-		}
+	return e.armListIn(q, subID, func(s *state) ([]map[string]any, error) {
 		switch {
 		case strings.EqualFold(typ, "virtualNetworks"):
-			out = listVNets(s, q.c, "/subscriptions/"+subID)
+			return listVNets(s, q.c, "/subscriptions/"+subID), nil
 		case strings.EqualFold(typ, "networkSecurityGroups"):
-			out = listNSGs(s, q.c, "/subscriptions/"+subID)
-		default:
-			err = errorf(400, "InvalidResourceType", "The resource type '%s' could not be found in the namespace 'Microsoft.Network' for api version '%s'.", typ, q.r.URL.Query().Get("api-version"))
+			return listNSGs(s, q.c, "/subscriptions/"+subID), nil
 		}
+		return nil, errorf(400, "InvalidResourceType", "The resource type '%s' could not be found in the namespace 'Microsoft.Network' for api version '%s'.", typ, q.r.URL.Query().Get("api-version"))
 	})
-	if err != nil {
-		return err
-	}
-	armList(q.w, out)
-	return nil
 }
 
 func listVNets(s *state, c *Caller, scope string) []map[string]any {

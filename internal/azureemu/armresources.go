@@ -247,15 +247,7 @@ func rgJSON(rg *ResourceGroup) map[string]any {
 }
 
 func (e *Emulator) serveResourceGroupList(q *armReq, subID string) error {
-	if q.r.Method != http.MethodGet {
-		return armMethodNotAllowed(q)
-	}
-	var out []map[string]any
-	var err error
-	e.view(func(s *state) {
-		if _, err = checkSubscription(s, q.c, subID); err != nil {
-			return
-		}
+	return e.armListIn(q, subID, func(s *state) ([]map[string]any, error) {
 		var rgs []*ResourceGroup
 		for _, rg := range s.rgs {
 			if strings.EqualFold(rg.SubscriptionID, subID) && s.allowed(q.c.ObjectID, actRGRead, rg.ID) {
@@ -263,21 +255,19 @@ func (e *Emulator) serveResourceGroupList(q *armReq, subID string) error {
 			}
 		}
 		if len(rgs) == 0 {
-			err = authorize(s, q.c, actRGRead, q.path(2))
-			if err != nil && s.hasAnyAssignmentIn(q.c.ObjectID, q.path(2)) {
-				err = nil // ARM lists what the caller can see
+			err := authorize(s, q.c, actRGRead, q.path(2))
+			if err != nil && !s.hasAnyAssignmentIn(q.c.ObjectID, q.path(2)) {
+				return nil, err
 			}
+			// ARM lists what the caller can see.
 		}
 		sort.Slice(rgs, func(i, j int) bool { return lower(rgs[i].Name) < lower(rgs[j].Name) })
+		var out []map[string]any
 		for _, rg := range rgs {
 			out = append(out, rgJSON(rg))
 		}
+		return out, nil
 	})
-	if err != nil {
-		return err
-	}
-	armList(q.w, out)
-	return nil
 }
 
 func rgNotFound(name string) error {
