@@ -272,6 +272,52 @@ func findInEnv[T envScoped](s *Service, ctx context.Context, envID, id string, f
 	return v, err
 }
 
+// renamable is an object whose display name may change.
+type renamable interface {
+	envScoped
+	displayName() *string
+	touch(now time.Time)
+}
+
+func (n *Network) displayName() *string { return &n.DisplayName }
+func (n *Network) touch(now time.Time)  { n.UpdatedAt = now }
+func (p *Peering) displayName() *string { return &p.DisplayName }
+func (p *Peering) touch(now time.Time)  { p.UpdatedAt = now }
+
+// renameInEnv sets the display name of the caller's object id in envID to
+// name (nil: unchanged), after check refuses changes to immutable fields;
+// nothing is written when the name does not change.
+func renameInEnv[T renamable](s *Service, ctx context.Context, envID, id string, name *string,
+	find func(tx Tx, ctx context.Context, orgID, id string) (T, error), check func(T) error,
+	write func(tx Tx, ctx context.Context, v T) error) (T, error) {
+	var v T
+	org, err := callerOrg(ctx)
+	if err != nil {
+		return v, err
+	}
+	if name != nil {
+		if err := ValidateDisplayName("/spec/display_name", *name); err != nil {
+			return v, err
+		}
+	}
+	err = s.store.Update(ctx, func(tx Tx) error {
+		v, err = find(tx, ctx, org.ID, id)
+		if err := inEnv(v, err, envID, id); err != nil {
+			return err
+		}
+		if err := check(v); err != nil {
+			return err
+		}
+		if name == nil || *name == *v.displayName() {
+			return nil
+		}
+		*v.displayName() = *name
+		v.touch(s.now())
+		return write(tx, ctx, v)
+	})
+	return v, err
+}
+
 // envScoped is an object that lives in an environment.
 type envScoped interface {
 	// inEnvironment returns the object's kind ("Network") and environment.
@@ -377,32 +423,8 @@ func (s *Service) CreateNetwork(ctx context.Context, n *Network) error {
 
 // UpdateNetwork implements NetworkService.
 func (s *Service) UpdateNetwork(ctx context.Context, envID, id string, upd NetworkUpdate) (*Network, error) {
-	org, err := callerOrg(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if upd.DisplayName != nil {
-		if err := ValidateDisplayName("/spec/display_name", *upd.DisplayName); err != nil {
-			return nil, err
-		}
-	}
-	var n *Network
-	err = s.store.Update(ctx, func(tx Tx) error {
-		n, err = tx.FindNetworkByID(ctx, org.ID, id)
-		if err := inEnv(n, err, envID, id); err != nil {
-			return err
-		}
-		if err := checkNetworkImmutable(n, upd); err != nil {
-			return err
-		}
-		if upd.DisplayName == nil || *upd.DisplayName == n.DisplayName {
-			return nil
-		}
-		n.DisplayName = *upd.DisplayName
-		n.UpdatedAt = s.now()
-		return tx.UpdateNetwork(ctx, n)
-	})
-	return n, err
+	return renameInEnv(s, ctx, envID, id, upd.DisplayName, Tx.FindNetworkByID,
+		func(n *Network) error { return checkNetworkImmutable(n, upd) }, Tx.UpdateNetwork)
 }
 
 // DeleteNetwork implements NetworkService.
@@ -507,32 +529,8 @@ func (s *Service) CreatePeering(ctx context.Context, p *Peering) error {
 
 // UpdatePeering implements PeeringService.
 func (s *Service) UpdatePeering(ctx context.Context, envID, id string, upd PeeringUpdate) (*Peering, error) {
-	org, err := callerOrg(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if upd.DisplayName != nil {
-		if err := ValidateDisplayName("/spec/display_name", *upd.DisplayName); err != nil {
-			return nil, err
-		}
-	}
-	var p *Peering
-	err = s.store.Update(ctx, func(tx Tx) error {
-		p, err = tx.FindPeeringByID(ctx, org.ID, id)
-		if err := inEnv(p, err, envID, id); err != nil {
-			return err
-		}
-		if err := checkPeeringImmutable(p, upd); err != nil {
-			return err
-		}
-		if upd.DisplayName == nil || *upd.DisplayName == p.DisplayName {
-			return nil
-		}
-		p.DisplayName = *upd.DisplayName
-		p.UpdatedAt = s.now()
-		return tx.UpdatePeering(ctx, p)
-	})
-	return p, err
+	return renameInEnv(s, ctx, envID, id, upd.DisplayName, Tx.FindPeeringByID,
+		func(p *Peering) error { return checkPeeringImmutable(p, upd) }, Tx.UpdatePeering)
 }
 
 // DeletePeering implements PeeringService.
