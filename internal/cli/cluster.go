@@ -137,49 +137,6 @@ func (a *app) newKafkaCmd() *cobra.Command {
 	addOutputFlag(create, &out)
 	addWaitFlags(create, &wf, "the cluster is PROVISIONED (or FAILED)")
 
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List Kafka clusters",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			env, c, err := a.start(cmd, out, env)
-			if err != nil {
-				return err
-			}
-			items, err := collect(func(token string) ([]byte, error) {
-				req := c.cmk.ClustersCmkV2Api.ListCmkV2Clusters(c.auth(cmd.Context())).Environment(env).PageSize(listPageSize)
-				if network != "" {
-					req = req.SpecNetwork([]string{network})
-				}
-				if token != "" {
-					req = req.PageToken(token)
-				}
-				_, resp, err := req.Execute()
-				return c.result(resp, err)
-			})
-			if err != nil {
-				return err
-			}
-			if out != outHuman {
-				return printList(cmd.OutOrStdout(), out, items)
-			}
-			var rows [][]string
-			for _, it := range items {
-				k, err := decodeAs[clusterObj](it)
-				if err != nil {
-					return err
-				}
-				rows = append(rows, []string{k.ID, k.Spec.DisplayName, strings.ToUpper(k.Spec.Config.Kind), strconv.Itoa(k.Spec.Config.CKU),
-					k.Spec.Network.ID, k.Spec.Cloud, k.Spec.Region, k.Status.Phase})
-			}
-			printTable(cmd.OutOrStdout(), []string{"ID", "Name", "Type", "CKU", "Network", "Cloud", "Region", "Status"}, rows)
-			return nil
-		},
-	}
-	list.Flags().StringVar(&network, "network", "", "only the clusters of this network")
-	addEnvFlag(list, &env)
-	addOutputFlag(list, &out)
-
 	var name string
 	update := &cobra.Command{
 		Use:   "update ID [--name NAME] [--cku N]",
@@ -221,6 +178,15 @@ func (a *app) newKafkaCmd() *cobra.Command {
 	addEnvFlag(update, &env)
 	addOutputFlag(update, &out)
 
+	list := listCmd(a, "List Kafka clusters", "only the clusters of this network",
+		[]string{"ID", "Name", "Type", "CKU", "Network", "Cloud", "Region", "Status"},
+		func(c *client, ctx context.Context, env, network, token string) (*http.Response, error) {
+			return networkPage[cmkv2.CmkV2ClusterList](c.cmk.ClustersCmkV2Api.ListCmkV2Clusters(ctx).Environment(env).PageSize(listPageSize), network, token)
+		},
+		func(k *clusterObj) []string {
+			return []string{k.ID, k.Spec.DisplayName, strings.ToUpper(k.Spec.Config.Kind), strconv.Itoa(k.Spec.Config.CKU),
+				k.Spec.Network.ID, k.Spec.Cloud, k.Spec.Region, k.Status.Phase}
+		})
 	cmd.AddCommand(create, list, a.describeCmd(clusterResource, "Describe a Kafka cluster"), update,
 		a.deleteCmd(clusterResource, "Delete a Kafka cluster", "the cluster is gone"))
 	return kafka

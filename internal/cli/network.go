@@ -144,45 +144,18 @@ func (a *app) newNetworkCmd() *cobra.Command {
 	addOutputFlag(create, &out)
 	addWaitFlags(create, &wf, "the network is READY (or FAILED)")
 
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List networks",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			env, c, err := a.start(cmd, out, env)
-			if err != nil {
-				return err
+	list := listCmd(a, "List networks", "", []string{"ID", "Name", "Cloud", "Region", "CIDR", "Connection Types", "Phase"},
+		func(c *client, ctx context.Context, env, _, token string) (*http.Response, error) {
+			req := c.net.NetworksNetworkingV1Api.ListNetworkingV1Networks(ctx).Environment(env).PageSize(listPageSize)
+			if token != "" {
+				req = req.PageToken(token)
 			}
-			items, err := collect(func(token string) ([]byte, error) {
-				req := c.net.NetworksNetworkingV1Api.ListNetworkingV1Networks(c.auth(cmd.Context())).Environment(env).PageSize(listPageSize)
-				if token != "" {
-					req = req.PageToken(token)
-				}
-				_, resp, err := req.Execute()
-				return c.result(resp, err)
-			})
-			if err != nil {
-				return err
-			}
-			if out != outHuman {
-				return printList(cmd.OutOrStdout(), out, items)
-			}
-			var rows [][]string
-			for _, it := range items {
-				n, err := decodeAs[networkObj](it)
-				if err != nil {
-					return err
-				}
-				rows = append(rows, []string{n.ID, n.Spec.DisplayName, n.Spec.Cloud, n.Spec.Region, n.Spec.CIDR,
-					strings.Join(n.Spec.ConnectionTypes, ", "), n.Status.Phase})
-			}
-			printTable(cmd.OutOrStdout(), []string{"ID", "Name", "Cloud", "Region", "CIDR", "Connection Types", "Phase"}, rows)
-			return nil
+			_, resp, err := req.Execute()
+			return resp, err
 		},
-	}
-	addEnvFlag(list, &env)
-	addOutputFlag(list, &out)
-
+		func(n *networkObj) []string {
+			return []string{n.ID, n.Spec.DisplayName, n.Spec.Cloud, n.Spec.Region, n.Spec.CIDR, strings.Join(n.Spec.ConnectionTypes, ", "), n.Status.Phase}
+		})
 	cmd.AddCommand(create, list, a.describeCmd(networkResource, "Describe a network"),
 		a.renameCmd(networkResource, func(c *client, ctx context.Context, env, id, name string) (*http.Response, error) {
 			_, resp, err := c.net.NetworksNetworkingV1Api.UpdateNetworkingV1Network(ctx, id).

@@ -150,49 +150,6 @@ func (a *app) newPeeringCmd() *cobra.Command {
 	addOutputFlag(create, &out)
 	addWaitFlags(create, &wf, "the peering is READY, or FAILED (then exit non-zero with its error)")
 
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List peerings",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			env, c, err := a.start(cmd, out, env)
-			if err != nil {
-				return err
-			}
-			items, err := collect(func(token string) ([]byte, error) {
-				req := c.net.PeeringsNetworkingV1Api.ListNetworkingV1Peerings(c.auth(cmd.Context())).Environment(env).PageSize(listPageSize)
-				if network != "" {
-					req = req.SpecNetwork([]string{network})
-				}
-				if token != "" {
-					req = req.PageToken(token)
-				}
-				_, resp, err := req.Execute()
-				return c.result(resp, err)
-			})
-			if err != nil {
-				return err
-			}
-			if out != outHuman {
-				return printList(cmd.OutOrStdout(), out, items)
-			}
-			var rows [][]string
-			for _, it := range items {
-				p, err := decodeAs[peeringObj](it)
-				if err != nil {
-					return err
-				}
-				rows = append(rows, []string{p.ID, p.Spec.DisplayName, p.Spec.Network.ID, p.Spec.Cloud.Tenant,
-					vnetShort(p.Spec.Cloud.VNet), p.Spec.Cloud.CustomerRegion, p.Status.Phase, p.Status.ErrorCode})
-			}
-			printTable(cmd.OutOrStdout(), []string{"ID", "Name", "Network", "Azure Tenant", "Azure VNet", "Customer Region", "Phase", "Error Code"}, rows)
-			return nil
-		},
-	}
-	list.Flags().StringVar(&network, "network", "", "only the peerings of this network")
-	addEnvFlag(list, &env)
-	addOutputFlag(list, &out)
-
 	var rwf waitFlags
 	retry := &cobra.Command{
 		Use:   "retry ID",
@@ -244,6 +201,15 @@ func (a *app) newPeeringCmd() *cobra.Command {
 	addEnvFlag(diagnose, &env)
 	addOutputFlag(diagnose, &out)
 
+	list := listCmd(a, "List peerings", "only the peerings of this network",
+		[]string{"ID", "Name", "Network", "Azure Tenant", "Azure VNet", "Customer Region", "Phase", "Error Code"},
+		func(c *client, ctx context.Context, env, network, token string) (*http.Response, error) {
+			return networkPage[networkingv1.NetworkingV1PeeringList](c.net.PeeringsNetworkingV1Api.ListNetworkingV1Peerings(ctx).Environment(env).PageSize(listPageSize), network, token)
+		},
+		func(p *peeringObj) []string {
+			return []string{p.ID, p.Spec.DisplayName, p.Spec.Network.ID, p.Spec.Cloud.Tenant,
+				vnetShort(p.Spec.Cloud.VNet), p.Spec.Cloud.CustomerRegion, p.Status.Phase, p.Status.ErrorCode}
+		})
 	cmd.AddCommand(create, list, a.describeCmd(peeringResource, "Describe a peering"),
 		a.renameCmd(peeringResource, func(c *client, ctx context.Context, env, id, name string) (*http.Response, error) {
 			_, resp, err := c.net.PeeringsNetworkingV1Api.UpdateNetworkingV1Peering(ctx, id).

@@ -111,3 +111,67 @@ func (a *app) renameCmd(r envResource, rename func(c *client, ctx context.Contex
 	addOutputFlag(cmd, &out)
 	return cmd
 }
+
+// listCmd is `… list [--network N]`: every page of the environment's
+// objects (page fetches one; token "" is the first, network "" means all
+// networks), as a table of row(item) under header, or the raw objects.
+func listCmd[T any](a *app, short, networkHelp string, header []string,
+	page func(c *client, ctx context.Context, env, network, token string) (*http.Response, error), row func(*T) []string) *cobra.Command {
+	var out, env, network string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, c, err := a.start(cmd, out, env)
+			if err != nil {
+				return err
+			}
+			items, err := collect(func(token string) ([]byte, error) {
+				return c.result(page(c, c.auth(cmd.Context()), env, network, token))
+			})
+			if err != nil {
+				return err
+			}
+			if out != outHuman {
+				return printList(cmd.OutOrStdout(), out, items)
+			}
+			var rows [][]string
+			for _, it := range items {
+				v, err := decodeAs[T](it)
+				if err != nil {
+					return err
+				}
+				rows = append(rows, row(v))
+			}
+			printTable(cmd.OutOrStdout(), header, rows)
+			return nil
+		},
+	}
+	if networkHelp != "" {
+		cmd.Flags().StringVar(&network, "network", "", networkHelp)
+	}
+	addEnvFlag(cmd, &env)
+	addOutputFlag(cmd, &out)
+	return cmd
+}
+
+// listRequest is an SDK list request filtered by network (V is its page).
+type listRequest[R any, V any] interface {
+	SpecNetwork(specNetwork []string) R
+	PageToken(pageToken string) R
+	Execute() (V, *http.Response, error)
+}
+
+// networkPage runs req for one page, of network's objects when network is
+// set, at token when it is set.
+func networkPage[V any, R listRequest[R, V]](req R, network, token string) (*http.Response, error) {
+	if network != "" {
+		req = req.SpecNetwork([]string{network})
+	}
+	if token != "" {
+		req = req.PageToken(token)
+	}
+	_, resp, err := req.Execute()
+	return resp, err
+}
