@@ -168,9 +168,23 @@ func get[T any](b *browser, what string, a chromedp.Action[T]) T {
 	return v
 }
 
+// text reads the visible text of the element sel, once it exists. It
+// reads in the page (querySelector), not through a node id, so a live
+// update replacing the element in between does not break the read.
 func (b *browser) text(sel string) string {
 	b.t.Helper()
-	return get(b, "read "+sel, chromedp.Text(chromedp.CSS(sel)))
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? {text: e.innerText.trim()} : null; })()`, sel)
+	var out struct {
+		Text string `json:"text"`
+	}
+	b.run("read "+sel, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		v, err := chromedp.Poll[struct {
+			Text string `json:"text"`
+		}](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(25*time.Second))(ctx, t)
+		out.Text = v.Text
+		return err
+	}))
+	return out.Text
 }
 
 func (b *browser) location() string {
