@@ -132,3 +132,14 @@ func (e *Emulator) armRead(q *armReq, subID, action, scope string, read func(s *
 	writeJSON(q.w, http.StatusOK, body)
 	return nil
 }
+
+// armReadList answers a GET of a list under scope: list's items, after the
+// subscription check and the caller's permission for action at scope.
+func (e *Emulator) armReadList(q *armReq, subID, action, scope string, list func(s *state) ([]map[string]any, error)) error {
+	return e.armListIn(q, subID, func(s *state) ([]map[string]any, error) {
+		if err := authorize(s, q.c, action, scope); err != nil {
+			return nil, err
+		}
+		return list(s)
+	})
+}

@@ -576,32 +576,17 @@ func (e *Emulator) serveSubnet(q *armReq, subID, rg, vnetName, name string) erro
 	id := vnetID(subID, rg, vnetName)
 	scope := q.path(len(q.segs))
 	if name == "" {
-		if q.r.Method != http.MethodGet {
-			return armMethodNotAllowed(q)
-		}
-		var out []map[string]any
-		var err error
-		e.view(func(s *state) {
-			if _, err = checkSubscription(s, q.c, subID); err != nil {
-				return
-			}
-			if err = authorize(s, q.c, actSubnetRead, q.path(8)); err != nil {
-				return
-			}
+		return e.armReadList(q, subID, actSubnetRead, q.path(8), func(s *state) ([]map[string]any, error) {
 			v := s.vnets[lower(id)]
 			if v == nil {
-				err = vnetNotFound(vnetName, rg)
-				return
+				return nil, vnetNotFound(vnetName, rg)
 			}
+			var out []map[string]any
 			for _, sn := range v.Subnets {
 				out = append(out, subnetJSON(s, v, sn))
 			}
+			return out, nil
 		})
-		if err != nil {
-			return err
-		}
-		armList(q.w, out)
-		return nil
 	}
 	find := func(v *VirtualNetwork) int {
 		for i, sn := range v.Subnets {

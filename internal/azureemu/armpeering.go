@@ -164,24 +164,16 @@ func (e *Emulator) servePeering(q *armReq, subID, rg, vnetName, name string) err
 	aid := vnetID(subID, rg, vnetName)
 	scope := q.path(len(q.segs))
 	if name == "" {
-		if q.r.Method != http.MethodGet {
-			return armMethodNotAllowed(q)
-		}
-		var out []map[string]any
-		err := e.armView(q, subID, actPeeringRead, scope, func(s *state) error {
+		return e.armReadList(q, subID, actPeeringRead, scope, func(s *state) ([]map[string]any, error) {
 			if s.vnets[lower(aid)] == nil {
-				return vnetNotFound(vnetName, rg)
+				return nil, vnetNotFound(vnetName, rg)
 			}
+			var out []map[string]any
 			for _, p := range s.peeringsOf(aid) {
 				out = append(out, peeringJSON(s, p, "Succeeded"))
 			}
-			return nil
+			return out, nil
 		})
-		if err != nil {
-			return err
-		}
-		armList(q.w, out)
-		return nil
 	}
 	switch q.r.Method {
 	case http.MethodGet:
