@@ -270,6 +270,19 @@ func TestE2EConnectors(t *testing.T) {
 	wantHTTP(t, "delete pg-sink", resp, err, http.StatusOK)
 	_, resp, err = api.ReadConnectv1Connector(ctx, "pg-sink", w.env, w.cluster).Execute()
 	wantHTTP(t, "read deleted pg-sink", resp, err, http.StatusNotFound)
+	for what, call := range map[string]func() (*http.Response, error){
+		"delete": func() (*http.Response, error) {
+			_, resp, err := api.DeleteConnectv1Connector(ctx, "pg-sink", w.env, w.cluster).Execute()
+			return resp, err
+		},
+		"pause": w.connect.LifecycleConnectV1Api.PauseConnectv1Connector(ctx, "pg-sink", w.env, w.cluster).Execute,
+	} {
+		resp, err := call()
+		wantHTTP(t, what+" deleted pg-sink", resp, err, http.StatusNotFound)
+		if body := sdkErr(resp, err); !strings.Contains(body, "Connector pg-sink was not found in Kafka cluster "+w.cluster) {
+			t.Errorf("%s deleted pg-sink: %s", what, body)
+		}
+	}
 
 	// A wrong key sees nothing.
 	bad := contextWithConnectAuth(t, w.r.Credentials.APIKey, "wrong-secret")

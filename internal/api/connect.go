@@ -265,10 +265,17 @@ func (s *Server) createConnector(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) findConnector(r *http.Request) (*control.Connector, error) {
 	env, cluster := connectPath(r)
 	c, err := s.opts.Connectors.FindConnector(r.Context(), env, cluster, r.PathValue("name"))
+	return c, connectorErr(r, err)
+}
+
+// connectorErr names the cluster in a missing connector's 404 (a missing
+// cluster's names its field already).
+func connectorErr(r *http.Request, err error) error {
 	if control.ErrorCode(err) == control.ENOTFOUND && control.ErrorField(err) == "" {
-		return nil, control.Errorf(control.ENOTFOUND, "Connector %s was not found in Kafka cluster %s.", r.PathValue("name"), cluster)
+		_, cluster := connectPath(r)
+		return control.Errorf(control.ENOTFOUND, "Connector %s was not found in Kafka cluster %s.", r.PathValue("name"), cluster)
 	}
-	return c, err
+	return err
 }
 
 func (s *Server) getConnector(w http.ResponseWriter, r *http.Request) error {
@@ -307,12 +314,9 @@ func (s *Server) putConnectorConfig(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (s *Server) deleteConnector(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.findConnector(r); err != nil {
-		return err
-	}
 	env, cluster := connectPath(r)
 	if err := s.opts.Connectors.DeleteConnector(r.Context(), env, cluster, r.PathValue("name")); err != nil {
-		return err
+		return connectorErr(r, err)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"error": nil})
 	return nil
@@ -350,12 +354,9 @@ func (s *Server) getConnectorTasks(w http.ResponseWriter, r *http.Request) error
 
 func (s *Server) pauseConnector(paused bool) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if _, err := s.findConnector(r); err != nil {
-			return err
-		}
 		env, cluster := connectPath(r)
 		if err := s.opts.Connectors.SetConnectorPaused(r.Context(), env, cluster, r.PathValue("name"), paused); err != nil {
-			return err
+			return connectorErr(r, err)
 		}
 		w.WriteHeader(http.StatusAccepted)
 		return nil
