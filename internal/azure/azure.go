@@ -22,6 +22,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
@@ -480,17 +481,25 @@ func (c *Client) ListPeerings(ctx context.Context, tenant, localVNetID string) (
 		return nil, err
 	}
 	var out []*PeeringHalf
-	pager := f.NewVirtualNetworkPeeringsClient().NewListPager(rid.ResourceGroup, rid.Name, nil)
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return nil, translate(err)
-		}
-		for _, p := range page.Value {
-			if p != nil {
-				out = append(out, peeringFrom(*p))
+	err = eachPage(ctx, f.NewVirtualNetworkPeeringsClient().NewListPager(rid.ResourceGroup, rid.Name, nil),
+		func(page armnetwork.VirtualNetworkPeeringsClientListResponse) {
+			for _, p := range page.Value {
+				if p != nil {
+					out = append(out, peeringFrom(*p))
+				}
 			}
+		})
+	return out, err
+}
+
+// eachPage calls each with every page of p, translating a failure.
+func eachPage[T any](ctx context.Context, p *runtime.Pager[T], each func(T)) error {
+	for p.More() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return translate(err)
 		}
+		each(page)
 	}
-	return out, nil
+	return nil
 }

@@ -37,25 +37,25 @@ func (c *Client) NetworkSnapshot(ctx context.Context, customers []CustomerVNet) 
 	if err != nil {
 		return nil, err
 	}
-	vnets := f.NewVirtualNetworksClient().NewListAllPager(nil)
-	for vnets.More() {
-		page, err := vnets.NextPage(ctx)
-		if err != nil {
-			return nil, translate(err)
-		}
+	err = eachPage(ctx, f.NewVirtualNetworksClient().NewListAllPager(nil), func(page armnetwork.VirtualNetworksClientListAllResponse) {
 		for _, v := range page.Value {
-			addVNet(&s, seen, v)
+			if v != nil {
+				addVNet(&s, seen, v)
+			}
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
-	nsgs := f.NewSecurityGroupsClient().NewListAllPager(nil)
-	for nsgs.More() {
-		page, err := nsgs.NextPage(ctx)
-		if err != nil {
-			return nil, translate(err)
-		}
+	err = eachPage(ctx, f.NewSecurityGroupsClient().NewListAllPager(nil), func(page armnetwork.SecurityGroupsClientListAllResponse) {
 		for _, n := range page.Value {
-			s.NSGs = append(s.NSGs, nsgFrom(n))
+			if n != nil {
+				s.NSGs = append(s.NSGs, nsgFrom(n))
+			}
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	haveNSG := map[string]bool{}
