@@ -653,11 +653,17 @@ func (t *controlTx) CreateConnector(ctx context.Context, c *control.Connector) e
 	return nil
 }
 
-func (t *controlTx) FindConnector(ctx context.Context, orgID, clusterID, name string) (*control.Connector, error) {
+// connectorKey selects one connector (of orgID; "" for any organization).
+func connectorKey(orgID, clusterID, name string) query {
 	var q query
 	q.eq("cluster_id", clusterID)
 	q.eq("name", name)
 	q.eq("org_id", orgID)
+	return q
+}
+
+func (t *controlTx) FindConnector(ctx context.Context, orgID, clusterID, name string) (*control.Connector, error) {
+	q := connectorKey(orgID, clusterID, name)
 	row := t.q().QueryRowContext(ctx, `SELECT `+connectorColumns+` FROM connectors`+q.clause(), q.args...)
 	return scanOne(row, scanConnector, "Connector", name)
 }
@@ -685,10 +691,7 @@ func (t *controlTx) UpdateConnector(ctx context.Context, c *control.Connector) e
 }
 
 func (t *controlTx) DeleteConnector(ctx context.Context, orgID, clusterID, name string) error {
-	var q query
-	q.eq("cluster_id", clusterID)
-	q.eq("name", name)
-	q.eq("org_id", orgID)
+	q := connectorKey(orgID, clusterID, name)
 	res, err := t.q().ExecContext(ctx, `DELETE FROM connectors`+q.clause(), q.args...)
 	return mustAffect(res, err, "Connector", name)
 }
