@@ -70,6 +70,44 @@ func clusterBody(envID, netID string, cku int) map[string]any {
 	}}
 }
 
+// sdkNetwork creates an Azure PEERING network through the networking SDK.
+func (h *harness) sdkNetwork(ctx context.Context, envID, name, cidr string) (networkingv1.NetworkingV1Network, *http.Response, error) {
+	spec := networkingv1.NewNetworkingV1NetworkSpec()
+	spec.SetDisplayName(name)
+	spec.SetCloud("AZURE")
+	spec.SetRegion("eastus")
+	spec.SetConnectionTypes([]string{"PEERING"})
+	spec.SetCidr(cidr)
+	spec.SetEnvironment(networkingv1.ObjectReference{Id: envID})
+	return h.networking.NetworksNetworkingV1Api.CreateNetworkingV1Network(ctx).NetworkingV1Network(networkingv1.NetworkingV1Network{Spec: spec}).Execute()
+}
+
+// sdkPeering creates a peering (cloud kind kind) to vnet through the
+// networking SDK.
+func (h *harness) sdkPeering(ctx context.Context, envID, netID, name, kind, vnet string) (networkingv1.NetworkingV1Peering, *http.Response, error) {
+	spec := networkingv1.NewNetworkingV1PeeringSpec()
+	spec.SetDisplayName(name)
+	spec.SetCloud(networkingv1.NetworkingV1AzurePeeringAsNetworkingV1PeeringSpecCloudOneOf(&networkingv1.NetworkingV1AzurePeering{
+		Kind: kind, Tenant: tenantID, Vnet: vnet, CustomerRegion: "eastus",
+	}))
+	spec.SetEnvironment(networkingv1.ObjectReference{Id: envID})
+	spec.SetNetwork(networkingv1.ObjectReference{Id: netID})
+	return h.networking.PeeringsNetworkingV1Api.CreateNetworkingV1Peering(ctx).NetworkingV1Peering(networkingv1.NetworkingV1Peering{Spec: spec}).Execute()
+}
+
+// sdkCluster creates a Dedicated cluster "kafka" through the cmk SDK.
+func (h *harness) sdkCluster(ctx context.Context, envID, netID, availability string, cku int32) (cmkv2.CmkV2Cluster, *http.Response, error) {
+	spec := cmkv2.NewCmkV2ClusterSpec()
+	spec.SetDisplayName("kafka")
+	spec.SetAvailability(availability)
+	spec.SetCloud("AZURE")
+	spec.SetRegion("eastus")
+	spec.SetConfig(cmkv2.CmkV2DedicatedAsCmkV2ClusterSpecConfigOneOf(&cmkv2.CmkV2Dedicated{Kind: "Dedicated", Cku: cku}))
+	spec.SetEnvironment(cmkv2.EnvScopedObjectReference{Id: envID})
+	spec.SetNetwork(cmkv2.EnvScopedObjectReference{Id: netID})
+	return h.cmk.ClustersCmkV2Api.CreateCmkV2Cluster(ctx).CmkV2Cluster(cmkv2.CmkV2Cluster{Spec: spec}).Execute()
+}
+
 // TestFlow drives the Confluent SDKs through the life of an environment,
 // a network, a peering and a cluster.
 func TestFlow(t *testing.T) {
@@ -92,14 +130,7 @@ func TestFlow(t *testing.T) {
 	})
 
 	// Network: POST → 202 + Location, PROVISIONING, zones 1-3, no status.cloud yet.
-	spec := networkingv1.NewNetworkingV1NetworkSpec()
-	spec.SetDisplayName("net-east")
-	spec.SetCloud("AZURE")
-	spec.SetRegion("eastus")
-	spec.SetConnectionTypes([]string{"PEERING"})
-	spec.SetCidr("10.10.0.0/16")
-	spec.SetEnvironment(networkingv1.ObjectReference{Id: envID})
-	n, resp, err := h.networking.NetworksNetworkingV1Api.CreateNetworkingV1Network(ctx).NetworkingV1Network(networkingv1.NetworkingV1Network{Spec: spec}).Execute()
+	n, resp, err := h.sdkNetwork(ctx, envID, "net-east", "10.10.0.0/16")
 	wantStatus(t, resp, err, http.StatusAccepted)
 	netID := n.GetId()
 	if resp.Header.Get("Location") != n.Metadata.GetSelf() || !strings.HasSuffix(n.Metadata.GetSelf(), "/networking/v1/networks/"+netID) {
@@ -148,15 +179,7 @@ func TestFlow(t *testing.T) {
 	// Peerings: three, created with both kinds, then paginated.
 	var peerIDs []string
 	for i, kind := range []string{"AzurePeering", "networking.v1.AzurePeering", "AzurePeering"} {
-		pspec := networkingv1.NewNetworkingV1PeeringSpec()
-		pspec.SetDisplayName(fmt.Sprint("peer", i))
-		cloud := networkingv1.NetworkingV1AzurePeeringAsNetworkingV1PeeringSpecCloudOneOf(&networkingv1.NetworkingV1AzurePeering{
-			Kind: kind, Tenant: tenantID, Vnet: vnetID("customer-rg", fmt.Sprint("vnet", i)), CustomerRegion: "eastus",
-		})
-		pspec.SetCloud(cloud)
-		pspec.SetEnvironment(networkingv1.ObjectReference{Id: envID})
-		pspec.SetNetwork(networkingv1.ObjectReference{Id: netID})
-		p, resp, err := h.networking.PeeringsNetworkingV1Api.CreateNetworkingV1Peering(ctx).NetworkingV1Peering(networkingv1.NetworkingV1Peering{Spec: pspec}).Execute()
+		p, resp, err := h.sdkPeering(ctx, envID, netID, fmt.Sprint("peer", i), kind, vnetID("customer-rg", fmt.Sprint("vnet", i)))
 		wantStatus(t, resp, err, http.StatusAccepted)
 		if resp.Header.Get("Location") == "" || p.Status.GetPhase() != "PROVISIONING" || p.Spec.Cloud.NetworkingV1AzurePeering == nil ||
 			p.Spec.Cloud.NetworkingV1AzurePeering.Kind != "AzurePeering" || p.Spec.Network.GetId() != netID {
@@ -245,15 +268,7 @@ func TestFlow(t *testing.T) {
 	wantStatus(t, resp, err, http.StatusNotFound)
 
 	// Dedicated cluster in the network.
-	cspec := cmkv2.NewCmkV2ClusterSpec()
-	cspec.SetDisplayName("kafka")
-	cspec.SetAvailability("MULTI_ZONE")
-	cspec.SetCloud("AZURE")
-	cspec.SetRegion("eastus")
-	cspec.SetConfig(cmkv2.CmkV2DedicatedAsCmkV2ClusterSpecConfigOneOf(&cmkv2.CmkV2Dedicated{Kind: "Dedicated", Cku: 2}))
-	cspec.SetEnvironment(cmkv2.EnvScopedObjectReference{Id: envID})
-	cspec.SetNetwork(cmkv2.EnvScopedObjectReference{Id: netID})
-	c, resp, err := h.cmk.ClustersCmkV2Api.CreateCmkV2Cluster(ctx).CmkV2Cluster(cmkv2.CmkV2Cluster{Spec: cspec}).Execute()
+	c, resp, err := h.sdkCluster(ctx, envID, netID, "MULTI_ZONE", 2)
 	wantStatus(t, resp, err, http.StatusAccepted)
 	clusterID := c.GetId()
 	if !strings.HasPrefix(clusterID, "lkc-") || c.Status.GetPhase() != "PROVISIONING" || c.Spec.Config.CmkV2Dedicated == nil ||

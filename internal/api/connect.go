@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"encoding/base32"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -122,15 +123,32 @@ func secretConfig(key string) bool {
 	return false
 }
 
-func redact(config map[string]string) map[string]string {
-	out := make(map[string]string, len(config))
-	for k, v := range config {
+// configCRN is the config key under which a connector's CRN is shown, as
+// Confluent adds it to a managed connector's config. The server sets it on
+// every config it returns and drops it from every config it is sent.
+const configCRN = "connector.crn"
+
+// wireConfig returns c's config as the API shows it: secrets redacted,
+// with the connector's CRN under configCRN.
+func wireConfig(c *control.Connector) map[string]string {
+	out := make(map[string]string, len(c.Config)+1)
+	for k, v := range c.Config {
 		if secretConfig(k) {
 			v = redacted
 		}
 		out[k] = v
 	}
+	out[configCRN] = control.ConnectorCRN(c.OrgID, c.EnvironmentID, c.ClusterID, c.Name)
 	return out
+}
+
+// withoutServerConfig returns config without the keys the server sets.
+func withoutServerConfig(config map[string]string) map[string]string {
+	if _, ok := config[configCRN]; ok {
+		config = maps.Clone(config)
+		delete(config, configCRN)
+	}
+	return config
 }
 
 func taskCount(c *control.Connector) int {
@@ -142,7 +160,7 @@ func taskCount(c *control.Connector) int {
 }
 
 func toConnectorWire(c *control.Connector) connectorWire {
-	w := connectorWire{Name: c.Name, Config: redact(c.Config), Type: control.ConnectorType(c.Config), Tasks: []taskID{}}
+	w := connectorWire{Name: c.Name, Config: wireConfig(c), Type: control.ConnectorType(c.Config), Tasks: []taskID{}}
 	for i := range taskCount(c) {
 		w.Tasks = append(w.Tasks, taskID{Connector: c.Name, Task: i})
 	}
@@ -251,7 +269,7 @@ func (s *Server) createConnector(w http.ResponseWriter, r *http.Request) error {
 		body.Name = body.Config["name"]
 	}
 	env, cluster := connectPath(r)
-	c := &control.Connector{Name: body.Name, Config: body.Config}
+	c := &control.Connector{Name: body.Name, Config: withoutServerConfig(body.Config)}
 	if err := s.opts.Connectors.CreateConnector(r.Context(), env, cluster, c); err != nil {
 		if control.ErrorCode(err) == control.ECONFLICT {
 			return control.Errorf(control.ECONFLICT, "Connector %s already exists in Kafka cluster %s.", c.Name, cluster)
@@ -292,7 +310,7 @@ func (s *Server) getConnectorConfig(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, redact(c.Config))
+	writeJSON(w, http.StatusOK, wireConfig(c))
 	return nil
 }
 
@@ -305,7 +323,7 @@ func (s *Server) putConnectorConfig(w http.ResponseWriter, r *http.Request) erro
 		return control.FieldErrorf(control.EINVALID, "config", "The request body must be the connector's config, a JSON object of strings.")
 	}
 	env, cluster := connectPath(r)
-	c, _, err := s.opts.Connectors.PutConnectorConfig(r.Context(), env, cluster, r.PathValue("name"), config)
+	c, _, err := s.opts.Connectors.PutConnectorConfig(r.Context(), env, cluster, r.PathValue("name"), withoutServerConfig(config))
 	if err != nil {
 		return err
 	}
@@ -346,7 +364,7 @@ func (s *Server) getConnectorTasks(w http.ResponseWriter, r *http.Request) error
 	}
 	out := []task{}
 	for _, t := range toConnectorWire(c).Tasks {
-		out = append(out, task{ID: t, Config: redact(c.Config)})
+		out = append(out, task{ID: t, Config: wireConfig(c)})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

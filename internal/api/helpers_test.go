@@ -60,7 +60,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(func() { db.Close() })
 	svc := control.NewService(db.Control(), control.DefaultSettings())
-	srv := httptest.NewServer(api.New(api.Options{Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc}))
+	srv := httptest.NewServer(api.New(api.Options{Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Connectors: svc}))
 	t.Cleanup(srv.Close)
 	h := &harness{t: t, srv: srv, svc: svc}
 	h.org, h.key, h.secret = h.newOrg("acme", true)

@@ -188,24 +188,20 @@ func (s *Server) base(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-func crn(orgID string, parts ...string) string {
-	return "crn://confluent.cloud/organization=" + orgID + strings.Join(append([]string{""}, parts...), "/")
-}
-
 func (s *Server) envRef(r *http.Request, orgID, envID string) objectRef {
-	return objectRef{ID: envID, Related: s.base(r) + "/org/v2/environments/" + envID, ResourceName: crn(orgID, "environment="+envID)}
+	return objectRef{ID: envID, Related: s.base(r) + "/org/v2/environments/" + envID, ResourceName: control.EnvironmentCRN(orgID, envID)}
 }
 
 func (s *Server) networkRef(r *http.Request, orgID, envID, id string) objectRef {
 	return objectRef{ID: id, Environment: envID, Related: s.base(r) + "/networking/v1/networks/" + id,
-		ResourceName: crn(orgID, "environment="+envID, "network="+id)}
+		ResourceName: control.NetworkCRN(orgID, envID, id)}
 }
 
 func (s *Server) encodeEnvironment(r *http.Request, e *control.Environment) environment {
 	out := environment{
 		APIVersion: "org/v2", Kind: "Environment", ID: e.ID,
 		Metadata: objectMeta{
-			Self: s.base(r) + "/org/v2/environments/" + e.ID, ResourceName: crn(e.OrgID, "environment="+e.ID),
+			Self: s.base(r) + "/org/v2/environments/" + e.ID, ResourceName: control.EnvironmentCRN(e.OrgID, e.ID),
 			CreatedAt: stamp(e.CreatedAt), UpdatedAt: stamp(e.UpdatedAt),
 		},
 		DisplayName: e.DisplayName,
@@ -220,7 +216,7 @@ func (s *Server) encodeNetwork(r *http.Request, n *control.Network) network {
 	out := network{
 		APIVersion: "networking/v1", Kind: "Network", ID: n.ID,
 		Metadata: objectMeta{
-			Self: s.base(r) + "/networking/v1/networks/" + n.ID, ResourceName: crn(n.OrgID, "environment="+n.EnvironmentID, "network="+n.ID),
+			Self: s.base(r) + "/networking/v1/networks/" + n.ID, ResourceName: control.NetworkCRN(n.OrgID, n.EnvironmentID, n.ID),
 			CreatedAt: stamp(n.CreatedAt), UpdatedAt: stamp(n.UpdatedAt),
 		},
 		Spec: networkSpec{
@@ -243,7 +239,7 @@ func (s *Server) encodePeering(r *http.Request, p *control.Peering) peering {
 		APIVersion: "networking/v1", Kind: "Peering", ID: p.ID,
 		Metadata: objectMeta{
 			Self:         s.base(r) + "/networking/v1/peerings/" + p.ID,
-			ResourceName: crn(p.OrgID, "environment="+p.EnvironmentID, "network="+p.NetworkID, "peering="+p.ID),
+			ResourceName: control.PeeringCRN(p.OrgID, p.EnvironmentID, p.NetworkID, p.ID),
 			CreatedAt:    stamp(p.CreatedAt), UpdatedAt: stamp(p.UpdatedAt),
 		},
 		Spec: peeringSpec{
@@ -261,7 +257,7 @@ func (s *Server) encodeCluster(r *http.Request, c *control.Cluster) cluster {
 		APIVersion: "cmk/v2", Kind: "Cluster", ID: c.ID,
 		Metadata: objectMeta{
 			Self:         s.base(r) + "/cmk/v2/clusters/" + c.ID,
-			ResourceName: crn(c.OrgID, "environment="+c.EnvironmentID, "cloud-cluster="+c.ID),
+			ResourceName: control.ClusterCRN(c.OrgID, c.EnvironmentID, c.ID),
 			CreatedAt:    stamp(c.CreatedAt), UpdatedAt: stamp(c.UpdatedAt),
 		},
 		Spec: clusterSpec{
@@ -283,7 +279,7 @@ func (s *Server) encodeOrganization(r *http.Request, o *control.Organization) or
 	return organization{
 		APIVersion: "peerplane/v1", Kind: "Organization", ID: o.ID,
 		Metadata: objectMeta{
-			Self: s.base(r) + "/peerplane/v1/organizations/" + o.ID, ResourceName: crn(o.ID),
+			Self: s.base(r) + "/peerplane/v1/organizations/" + o.ID, ResourceName: control.OrganizationCRN(o.ID),
 			CreatedAt: stamp(o.CreatedAt), UpdatedAt: stamp(o.UpdatedAt),
 		},
 		DisplayName: o.DisplayName, Operator: o.Operator,
