@@ -332,7 +332,10 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	apiMux.Handle(console.Prefix, con)
 	apiMux.Handle("GET /{$}", http.RedirectHandler(console.Prefix, http.StatusFound))
 
-	apiSrv := &http.Server{Handler: apiMux, ReadHeaderTimeout: 10 * time.Second}
+	// One Observer in front of the API, the console and /healthz: every
+	// response carries X-Request-Id and every request one access log line.
+	observed := api.Observer{Logger: log.With("component", "http"), Quiet: []string{"GET /healthz"}}.Wrap(apiMux)
+	apiSrv := &http.Server{Handler: observed, ReadHeaderTimeout: 10 * time.Second}
 	apiSrv.RegisterOnShutdown(con.Close)
 
 	g, gctx := errgroup.WithContext(ctx)

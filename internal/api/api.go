@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/peerplane/peerplane/internal/control"
 	"github.com/peerplane/peerplane/internal/netcheck"
@@ -53,15 +54,19 @@ type Options struct {
 	// BaseURL prefixes metadata.self and related links, e.g.
 	// "https://api.example.com". Empty: derived from each request.
 	BaseURL string
-	// Logger receives internal errors. Nil discards.
+	// Logger receives internal errors and, unless the handler is nested in
+	// another Observer, the access log. Nil discards.
 	Logger *slog.Logger
+	// Now is the clock of the access log's durations; nil means time.Now.
+	Now func() time.Time
 }
 
 // Server is the API's http.Handler.
 type Server struct {
-	opts    Options
-	mux     *http.ServeMux
-	limiter *keyLimiter // nil without Options.RateLimit
+	opts     Options
+	mux      *http.ServeMux
+	observed http.Handler // mux behind an Observer
+	limiter  *keyLimiter  // nil without Options.RateLimit
 }
 
 // New returns the API handler.
@@ -75,11 +80,14 @@ func New(opts Options) *Server {
 		s.limiter = newKeyLimiter(opts.RateLimit, max(opts.Burst, 1))
 	}
 	s.routes()
+	s.observed = Observer{Logger: opts.Logger, Now: opts.Now}.Wrap(s.mux)
 	return s
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. Requests not yet observed (served
+// without an outer Observer) are observed here: each response carries
+// X-Request-Id and each request an access log line.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.observed.ServeHTTP(w, r) }
 
 // handlerFunc is a handler that returns its error to the adapter.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error

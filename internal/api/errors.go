@@ -80,7 +80,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.opts.Logger.ErrorContext(r.Context(), "api: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	item := errorItem{
-		ID:     newErrorID(),
+		ID:     errorID(r),
 		Status: strconv.Itoa(shape.status),
 		Code:   shape.code,
 		Title:  shape.title,
@@ -113,8 +113,17 @@ func asBadBody(err error, target *errBadBody) bool {
 	return false
 }
 
-// newErrorID returns a random UUID for an error occurrence.
-func newErrorID() string {
+// errorID returns the id of an error answering r: the request's id
+// (RequestIDHeader), or a new one when r was not observed.
+func errorID(r *http.Request) string {
+	if id := requestID(r.Context()); id != "" {
+		return id
+	}
+	return newRequestID()
+}
+
+// newRequestID returns a random (version 4) UUID.
+func newRequestID() string {
 	var u [16]byte
 	rand.Read(u[:])
 	u[6] = u[6]&0x0f | 0x40
