@@ -14,9 +14,7 @@ package api
 import (
 	_ "embed"
 	"log/slog"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -46,8 +44,10 @@ type Options struct {
 	Reachability *netcheck.Checker
 
 	// RateLimit is how many requests per second each API key may make
-	// (sustained; Burst at once); past it, 429 with Retry-After. Zero
-	// disables the limit.
+	// (sustained; Burst at once); past it, 429 with Retry-After. Every
+	// response to a request with API key credentials carries the key's
+	// X-RateLimit-Limit, -Remaining and -Reset. Zero disables the limit
+	// and its headers.
 	RateLimit float64
 	Burst     int
 
@@ -57,7 +57,8 @@ type Options struct {
 	// Logger receives internal errors and, unless the handler is nested in
 	// another Observer, the access log. Nil discards.
 	Logger *slog.Logger
-	// Now is the clock of the access log's durations; nil means time.Now.
+	// Now is the clock of the rate limit and the access log's durations;
+	// nil means time.Now.
 	Now func() time.Time
 }
 
@@ -77,7 +78,7 @@ func New(opts Options) *Server {
 	opts.BaseURL = strings.TrimSuffix(opts.BaseURL, "/")
 	s := &Server{opts: opts, mux: http.NewServeMux()}
 	if opts.RateLimit > 0 {
-		s.limiter = newKeyLimiter(opts.RateLimit, max(opts.Burst, 1))
+		s.limiter = newKeyLimiter(opts.RateLimit, max(opts.Burst, 1), opts.Now)
 	}
 	s.routes()
 	s.observed = Observer{Logger: opts.Logger, Now: opts.Now}.Wrap(s.mux)
@@ -161,11 +162,13 @@ func (s *Server) handleWith(pattern string, h handlerFunc, writeErr func(w http.
 			return
 		}
 		// Before authenticating: a key guessing secrets is limited too.
-		if wait := s.limiter.reserve(key); wait > 0 {
-			secs := int(math.Ceil(wait.Seconds()))
-			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			writeErr(w, r, control.Errorf(control.ETOOMANY, "API key %s sent more than %g requests per second; retry after %d s.", key, s.opts.RateLimit, secs))
-			return
+		if q, ok := s.limiter.reserve(key); ok {
+			q.setHeaders(w.Header())
+			if q.wait > 0 {
+				writeErr(w, r, control.Errorf(control.ETOOMANY, "API key %s sent more than %g requests per second (bursts of %d); retry after %d s.",
+					key, s.opts.RateLimit, q.limit, ceilSeconds(q.wait)))
+				return
+			}
 		}
 		org, err := s.opts.Orgs.Authenticate(r.Context(), key, secret)
 		if err != nil {
