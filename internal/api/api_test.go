@@ -11,7 +11,9 @@ import (
 	cmkv2 "github.com/confluentinc/ccloud-sdk-go-v2/cmk/v2"
 	networkingv1 "github.com/confluentinc/ccloud-sdk-go-v2/networking/v1"
 	orgv2 "github.com/confluentinc/ccloud-sdk-go-v2/org/v2"
+	"sigs.k8s.io/yaml"
 
+	"github.com/peerplane/peerplane/internal/api"
 	"github.com/peerplane/peerplane/internal/control"
 )
 
@@ -623,6 +625,26 @@ func TestOpenAPI(t *testing.T) {
 	} {
 		if !strings.Contains(string(r.body), "\n  "+p+"\n") {
 			t.Errorf("openapi.yaml does not document %s", p)
+		}
+	}
+	// It parses, and documents the headers every response may carry.
+	var doc struct {
+		Components struct {
+			Headers   map[string]any
+			Responses map[string]struct{ Headers map[string]any }
+		}
+	}
+	if err := yaml.Unmarshal(r.body, &doc); err != nil {
+		t.Fatalf("openapi.yaml does not parse: %v", err)
+	}
+	for _, name := range []string{api.RequestIDHeader, "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"} {
+		if doc.Components.Headers[name] == nil {
+			t.Errorf("openapi.yaml does not document header %s", name)
+		}
+		for _, resp := range []string{"Failure", "ConnectError"} {
+			if doc.Components.Responses[resp].Headers[name] == nil {
+				t.Errorf("openapi.yaml's %s response does not carry %s", resp, name)
+			}
 		}
 	}
 }
