@@ -69,9 +69,10 @@ type e2e struct {
 	roleID string // the custom role's name (a GUID), once created
 }
 
-// startE2E starts Serve on dir (a new temporary directory when empty) and
-// stops it when the test ends.
-func startE2E(t *testing.T, dir string) *e2e {
+// startE2E starts Serve on dir (a new temporary directory when empty),
+// its configuration changed by each of with, and stops it when the test
+// ends.
+func startE2E(t *testing.T, dir string, with ...func(*ServeConfig)) *e2e {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
@@ -81,6 +82,9 @@ func startE2E(t *testing.T, dir string) *e2e {
 	readyc := make(chan Ready, 1)
 	cfg := ServeConfig{DataDir: dir, Listen: "127.0.0.1:0", AzureListen: "127.0.0.1:0", Demo: true,
 		ProviderAppID: azureemu.DefaultProviderAppID, LogLevel: "error"}
+	for _, f := range with {
+		f(&cfg)
+	}
 	go func() { e.errc <- Serve(ctx, cfg, io.Discard, func(r Ready) { readyc <- r }) }()
 	t.Cleanup(e.stop)
 	select {
@@ -196,9 +200,8 @@ func (e *e2e) createEnv(name string) string {
 	return env.GetId()
 }
 
-// createNetwork creates an Azure PEERING network and waits for READY.
-func (e *e2e) createNetwork(env, name, region, cidr string) networkingv1.NetworkingV1Network {
-	e.t.Helper()
+// postNetwork posts an Azure PEERING network.
+func (e *e2e) postNetwork(env, name, region, cidr string) (networkingv1.NetworkingV1Network, *http.Response, error) {
 	spec := networkingv1.NewNetworkingV1NetworkSpec()
 	spec.SetDisplayName(name)
 	spec.SetCloud("AZURE")
@@ -206,7 +209,13 @@ func (e *e2e) createNetwork(env, name, region, cidr string) networkingv1.Network
 	spec.SetCidr(cidr)
 	spec.SetConnectionTypes([]string{"PEERING"})
 	spec.SetEnvironment(networkingv1.ObjectReference{Id: env})
-	n, resp, err := e.networking.NetworksNetworkingV1Api.CreateNetworkingV1Network(e.ctx()).NetworkingV1Network(networkingv1.NetworkingV1Network{Spec: spec}).Execute()
+	return e.networking.NetworksNetworkingV1Api.CreateNetworkingV1Network(e.ctx()).NetworkingV1Network(networkingv1.NetworkingV1Network{Spec: spec}).Execute()
+}
+
+// createNetwork creates an Azure PEERING network and waits for READY.
+func (e *e2e) createNetwork(env, name, region, cidr string) networkingv1.NetworkingV1Network {
+	e.t.Helper()
+	n, resp, err := e.postNetwork(env, name, region, cidr)
 	wantHTTP(e.t, "create network", resp, err, http.StatusAccepted)
 	id := n.GetId()
 	deadline := time.Now().Add(e2eWait)
