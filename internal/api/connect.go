@@ -61,7 +61,7 @@ func (s *Server) writeConnectError(w http.ResponseWriter, r *http.Request, err e
 	}
 	msg := control.ErrorMessage(err)
 	if status == http.StatusInternalServerError {
-		s.opts.Logger.ErrorContext(r.Context(), "api: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.logInternal(r, err)
 	}
 	if f := control.ErrorField(err); f != "" && code == control.EINVALID && !strings.Contains(msg, f) {
 		msg = f + ": " + msg

@@ -77,7 +77,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		shape.code, shape.title = "conflict", "Conflict"
 	}
 	if shape.status == http.StatusInternalServerError {
-		s.opts.Logger.ErrorContext(r.Context(), "api: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.logInternal(r, err)
 	}
 	item := errorItem{
 		ID:     errorID(r),
@@ -96,6 +96,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="peerplane", error="invalid_key", error_description="The API key or secret is invalid"`)
 	}
 	writeJSON(w, shape.status, failure{Errors: []errorItem{item}})
+}
+
+// logInternal logs the cause of a 500, with the request's id, which is
+// also the id its answer names.
+func (s *Server) logInternal(r *http.Request, err error) {
+	s.opts.Logger.ErrorContext(r.Context(), "api: internal error", "request_id", errorID(r), "method", r.Method, "path", r.URL.Path, "err", err)
 }
 
 func asBadBody(err error, target *errBadBody) bool {

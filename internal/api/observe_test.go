@@ -3,7 +3,9 @@ package api_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/peerplane/peerplane/internal/api"
+	"github.com/peerplane/peerplane/internal/control"
 )
 
 var reRequestID = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -250,5 +253,34 @@ func TestAccessLogPanic(t *testing.T) {
 	lines := log.accessLines(t, rec.Header().Get(api.RequestIDHeader))
 	if len(lines) != 1 || lines[0]["status"] != float64(500) {
 		t.Fatalf("access log %v", lines)
+	}
+}
+
+// failingOrgs fails every authentication with an internal error.
+type failingOrgs struct{ control.OrgService }
+
+func (failingOrgs) Authenticate(context.Context, string, string) (*control.Organization, error) {
+	return nil, errors.New("store: connection refused")
+}
+
+// TestInternalErrorLog: a 500 shows a generic error named by the request
+// id, and the server's log line of its cause carries that same id.
+func TestInternalErrorLog(t *testing.T) {
+	h := newHarness(t)
+	var log syncBuffer
+	srv := api.New(api.Options{Environments: h.svc, Networks: h.svc, Peerings: h.svc, Clusters: h.svc, Orgs: failingOrgs{h.svc}, Logger: jsonLogger(&log)})
+	rec := serve(srv, "GET", "/org/v2/environments", h.key, h.secret)
+	id := rec.Header().Get(api.RequestIDHeader)
+	if rec.Code != 500 || id == "" || !strings.Contains(rec.Body.String(), `"id":"`+id+`"`) || strings.Contains(rec.Body.String(), "connection refused") {
+		t.Fatalf("%d, X-Request-Id %q: %s", rec.Code, id, rec.Body)
+	}
+	var cause map[string]any
+	for _, l := range log.lines(t) {
+		if l["msg"] == "api: internal error" {
+			cause = l
+		}
+	}
+	if cause == nil || cause["request_id"] != id || cause["err"] != "store: connection refused" || cause["level"] != "ERROR" {
+		t.Fatalf("the internal error's log line %v, want request_id %s", cause, id)
 	}
 }
