@@ -7,8 +7,12 @@
 //
 // Handlers are thin: decode, call a control service, encode. Every error
 // goes through one adapter (writeError) that maps control's error codes to
-// HTTP statuses and Confluent's Failure body. Requests authenticate with a
-// Cloud API key over HTTP Basic.
+// HTTP statuses and Confluent's Failure body, its error named by the
+// request's X-Request-Id. Requests authenticate with a Cloud API key over
+// HTTP Basic, each key limited by a token bucket whose state every answer
+// carries in Confluent's X-RateLimit-* headers. An Observer gives every
+// request its id and writes one access log line for it; serve puts one in
+// front of the API, the console and /healthz.
 package api
 
 import (

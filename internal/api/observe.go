@@ -88,21 +88,22 @@ func (o Observer) Wrap(h http.Handler) http.Handler {
 		rw := &recordingWriter{ResponseWriter: w, rec: &ob.rec}
 		r = r.WithContext(context.WithValue(r.Context(), observedKey{}, ob))
 		defer func() {
+			p := recover()
 			// ServeMux sets the pattern on the request it routes; nested
 			// muxes route this same request, so the innermost pattern wins.
 			ob.rec.Route = r.Pattern
 			ob.rec.Duration = now().Sub(start)
-			if p := recover(); p != nil {
-				if ob.rec.Status == 0 {
-					ob.rec.Status = http.StatusInternalServerError
-				}
-				o.done(log, quiet, r, ob.rec)
-				panic(p)
-			}
-			if ob.rec.Status == 0 {
+			switch {
+			case ob.rec.Status != 0:
+			case p != nil:
+				ob.rec.Status = http.StatusInternalServerError // net/http aborts the response
+			default:
 				ob.rec.Status = http.StatusOK // nothing written: net/http answers 200
 			}
 			o.done(log, quiet, r, ob.rec)
+			if p != nil {
+				panic(p)
+			}
 		}()
 		h.ServeHTTP(rw, r)
 	})
