@@ -40,22 +40,30 @@ var (
 	_ OrgService         = (*Service)(nil)
 )
 
-// NewService returns a Service over store with settings.
+// NewService returns a Service over store with a copy of settings.
 func NewService(store Store, settings Settings) *Service {
-	return &Service{store: store, Now: time.Now, settings: settings}
+	return &Service{store: store, Now: time.Now, settings: settings.Clone()}
 }
 
-// Settings returns the current settings.
-func (s *Service) Settings() Settings {
+// Settings returns a copy of the current settings: the caller may change
+// or decode into it without changing the live ones.
+func (s *Service) Settings() Settings { return s.current().Clone() }
+
+// current returns the live settings without copying them. The live value is
+// never changed in place (SetSettings and LoadSettings swap in a fresh
+// copy), so callers may read it freely but must not write to its slices.
+func (s *Service) current() Settings {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.settings
 }
 
-// SetSettings validates settings, stores them and makes them current.
-// Returns EINVALID for settings that cannot work (Settings.Validate).
-// Quotas apply to later changes only.
+// SetSettings validates a copy of settings, stores it and makes it current:
+// the caller keeps settings to itself. Returns EINVALID for settings that
+// cannot work (Settings.Validate), and then nothing changes. Quotas apply to
+// later changes only.
 func (s *Service) SetSettings(ctx context.Context, settings Settings) error {
+	settings = settings.Clone()
 	if err := settings.Validate(); err != nil {
 		return err
 	}
@@ -66,14 +74,14 @@ func (s *Service) SetSettings(ctx context.Context, settings Settings) error {
 	if err := s.store.Update(ctx, func(tx Tx) error { return tx.SaveSettings(ctx, body) }); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.settings = settings
+	s.swap(settings)
 	return nil
 }
 
-// LoadSettings makes the stored settings current, over the defaults for
-// fields they lack. With none stored, the current settings stay.
+// LoadSettings makes the stored settings current, decoded over a copy of the
+// current ones for fields they lack. With none stored, the current settings
+// stay; a stored document that does not decode or validate is an error and
+// changes nothing.
 func (s *Service) LoadSettings(ctx context.Context) error {
 	var body []byte
 	if err := s.store.View(ctx, func(tx Tx) error {
@@ -93,10 +101,15 @@ func (s *Service) LoadSettings(ctx context.Context) error {
 	if err := settings.Validate(); err != nil {
 		return fmt.Errorf("stored settings: %w", err)
 	}
+	s.swap(settings)
+	return nil
+}
+
+// swap makes settings, a copy no one else holds, the live settings.
+func (s *Service) swap(settings Settings) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.settings = settings
-	return nil
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
@@ -178,7 +191,7 @@ func (s *Service) CreateEnvironment(ctx context.Context, env *Environment) error
 	if err := validateEnvironment(env); err != nil {
 		return err
 	}
-	settings := s.Settings()
+	settings := s.current()
 	env.OrgID = org.ID
 	env.CreatedAt = s.now()
 	env.UpdatedAt = env.CreatedAt
@@ -387,7 +400,7 @@ func (s *Service) CreateNetwork(ctx context.Context, n *Network) error {
 	if err != nil {
 		return err
 	}
-	settings := s.Settings()
+	settings := s.current()
 	if err := settings.ValidateNetwork(n); err != nil {
 		return err
 	}
@@ -483,7 +496,7 @@ func (s *Service) CreatePeering(ctx context.Context, p *Peering) error {
 	if err != nil {
 		return err
 	}
-	settings := s.Settings()
+	settings := s.current()
 	if err := settings.ValidatePeering(p); err != nil {
 		return err
 	}
@@ -578,7 +591,7 @@ func (s *Service) CreateCluster(ctx context.Context, c *Cluster) error {
 	if err != nil {
 		return err
 	}
-	settings := s.Settings()
+	settings := s.current()
 	if err := ValidateDisplayName("/spec/display_name", c.DisplayName); err != nil {
 		return err
 	}
@@ -639,7 +652,7 @@ func (s *Service) UpdateCluster(ctx context.Context, envID, id string, upd Clust
 			return nil, err
 		}
 	}
-	settings := s.Settings()
+	settings := s.current()
 	var c *Cluster
 	resized := false
 	err = s.store.Update(ctx, func(tx Tx) error {
