@@ -1,0 +1,96 @@
+package api_test
+
+import (
+	"encoding/base64"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// raw sends body as is with the given Content-Type ("" for none) and the
+// harness's key, plus any extra header pairs.
+func (h *harness) raw(method, path, contentType, body string, hdr ...string) response {
+	h.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, h.srv.URL+path, rd)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(h.key+":"+h.secret)))
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// count returns how many items the list at path holds on its first page.
+func (h *harness) count(path string) int {
+	h.t.Helper()
+	r := h.do("GET", path, nil)
+	if r.status != http.StatusOK {
+		h.t.Fatalf("GET %s: %d %s", path, r.status, r.body)
+	}
+	return len(r.json(h.t)["data"].([]any))
+}
+
+// TestSettingsRejectedChangesNothing: a PUT of settings that do not
+// validate (or do not decode) is a 4xx naming the field, and the live rules
+// stay as they were even though the rejected body removed a reserved range
+// and added the region "mars": a network in the reserved range is still
+// refused, and "mars" is still not a region.
+func TestSettingsRejectedChangesNothing(t *testing.T) {
+	h := newHarness(t)
+	envID, _ := h.setup("10.1.0.0/16")
+	before := h.do("GET", "/peerplane/v1/settings", nil)
+	if before.status != http.StatusOK {
+		t.Fatalf("GET settings: %d %s", before.status, before.body)
+	}
+	liveRules := func(t *testing.T) {
+		t.Helper()
+		if r := h.do("GET", "/peerplane/v1/settings", nil); r.status != http.StatusOK || string(r.body) != string(before.body) {
+			t.Fatalf("settings changed: %d\n%s\nwas\n%s", r.status, r.body, before.body)
+		}
+		h.do("POST", "/networking/v1/networks", networkBody(envID, "10.253.0.0/16")).wantError(t, 422, "invalid_configuration", "/spec/cidr")
+		mars := networkBody(envID, "10.60.0.0/16")
+		mars["spec"].(map[string]any)["region"] = "mars"
+		h.do("POST", "/networking/v1/networks", mars).wantError(t, 422, "invalid_configuration", "/spec/region")
+	}
+	for _, tt := range []struct {
+		name, body   string
+		status       int
+		code, source string
+	}{
+		{"bad quota", `{"reserved_cidrs":["10.254.0.0/16"],"azure_regions":["mars","eastus"],"peerings_per_network":0}`, 422, "invalid_configuration", "/peerings_per_network"},
+		{"bad cidr", `{"azure_regions":["mars"],"reserved_cidrs":["10.254.0.0/33"]}`, 422, "invalid_configuration", "/reserved_cidrs/0"},
+		{"bad pair", `{"reserved_cidrs":["10.254.0.0/16"],"azure_regions":["mars","eastus"],"allowed_region_pairs":[["mars","eastus"],["eastus","pluto"]]}`, 422, "invalid_configuration", "/allowed_region_pairs/1/1"},
+		// The decoder writes the fields before the one of the wrong type.
+		{"bad type", `{"azure_regions":["mars"],"reserved_cidrs":["10.254.0.0/16"],"environments_per_org":"many"}`, 400, "invalid_parameter", "/environments_per_org"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h.do("PUT", "/peerplane/v1/settings", tt.body).wantError(t, tt.status, tt.code, tt.source)
+			liveRules(t)
+		})
+	}
+	// A good PUT still applies.
+	if r := h.do("PUT", "/peerplane/v1/settings", `{"azure_regions":["mars","eastus"]}`); r.status != http.StatusOK {
+		t.Fatalf("good PUT: %d %s", r.status, r.body)
+	}
+	mars := networkBody(envID, "10.60.0.0/16")
+	mars["spec"].(map[string]any)["region"] = "mars"
+	if r := h.do("POST", "/networking/v1/networks", mars); r.status != http.StatusAccepted {
+		t.Fatalf("network in mars after allowing it: %d %s", r.status, r.body)
+	}
+}
