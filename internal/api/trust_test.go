@@ -94,3 +94,95 @@ func TestSettingsRejectedChangesNothing(t *testing.T) {
 		t.Fatalf("network in mars after allowing it: %d %s", r.status, r.body)
 	}
 }
+
+// TestNamesRefuseHiddenCharacters: every name a person reads (display
+// names of environments, networks, peerings and clusters, at create and
+// rename; organization names; API key descriptions) refuses control,
+// bidirectional and zero-width characters, naming the field, and changes
+// nothing; ordinary non-ASCII letters and emoji pass.
+func TestNamesRefuseHiddenCharacters(t *testing.T) {
+	h := newHarness(t)
+	envID, netID := h.setup("10.1.0.0/16")
+	r := h.do("POST", "/networking/v1/peerings", peeringBody(envID, netID, "v1"))
+	if r.status != http.StatusAccepted {
+		t.Fatalf("peering: %d %s", r.status, r.body)
+	}
+	peerID := r.json(t)["id"].(string)
+	r = h.do("POST", "/cmk/v2/clusters", clusterBody(envID, netID, 1))
+	if r.status != http.StatusAccepted {
+		t.Fatalf("cluster: %d %s", r.status, r.body)
+	}
+	clusterID := r.json(t)["id"].(string)
+
+	spec := func(name string, extra map[string]any) map[string]any {
+		s := map[string]any{"display_name": name, "environment": map[string]any{"id": envID}}
+		for k, v := range extra {
+			s[k] = v
+		}
+		return map[string]any{"spec": s}
+	}
+	calls := []struct {
+		name, method, path, source string
+		body                       func(name string) any
+	}{
+		{"environment create", "POST", "/org/v2/environments", "/display_name", func(n string) any { return map[string]any{"display_name": n} }},
+		{"environment rename", "PATCH", "/org/v2/environments/" + envID, "/display_name", func(n string) any { return map[string]any{"display_name": n} }},
+		{"network create", "POST", "/networking/v1/networks", "/spec/display_name", func(n string) any {
+			b := networkBody(envID, "10.2.0.0/16")
+			b["spec"].(map[string]any)["display_name"] = n
+			return b
+		}},
+		{"network rename", "PATCH", "/networking/v1/networks/" + netID, "/spec/display_name", func(n string) any { return spec(n, nil) }},
+		{"peering create", "POST", "/networking/v1/peerings", "/spec/display_name", func(n string) any {
+			b := peeringBody(envID, netID, "v2")
+			b["spec"].(map[string]any)["display_name"] = n
+			return b
+		}},
+		{"peering rename", "PATCH", "/networking/v1/peerings/" + peerID, "/spec/display_name", func(n string) any { return spec(n, nil) }},
+		{"cluster create", "POST", "/cmk/v2/clusters", "/spec/display_name", func(n string) any {
+			b := clusterBody(envID, netID, 1)
+			b["spec"].(map[string]any)["display_name"] = n
+			return b
+		}},
+		{"cluster rename", "PATCH", "/cmk/v2/clusters/" + clusterID, "/spec/display_name", func(n string) any { return spec(n, nil) }},
+		{"organization", "POST", "/peerplane/v1/organizations", "/display_name", func(n string) any { return map[string]any{"display_name": n} }},
+		{"api key description", "POST", "/peerplane/v1/organizations/" + h.org.ID + "/api-keys", "/description", func(n string) any { return map[string]any{"description": n} }},
+	}
+	hidden := map[string]string{
+		"bell": "\a", "newline": "\n", "DEL": "\x7f", "C1 NEL": "\u0085",
+		"RLO": "\u202e", "LRE": "\u202a", "RLI": "\u2067", "PDI": "\u2069", "LRM": "\u200e", "RLM": "\u200f", "ALM": "\u061c",
+		"ZWSP": "\u200b", "ZWNJ": "\u200c", "ZWJ": "\u200d", "WJ": "\u2060", "BOM": "\ufeff",
+		"line separator": "\u2028",
+	}
+	for _, c := range calls {
+		for what, ch := range hidden {
+			t.Run(c.name+"/"+what, func(t *testing.T) {
+				r := h.do(c.method, c.path, c.body("pay"+ch+"roll"))
+				r.wantError(t, 422, "invalid_configuration", c.source)
+			})
+		}
+	}
+	golden(t, h.do("POST", "/org/v2/environments", map[string]any{"display_name": "invoice\u202etxt.exe"}))
+
+	// Nothing changed.
+	if n := h.count("/org/v2/environments"); n != 1 {
+		t.Fatalf("%d environments", n)
+	}
+	if n := h.count("/networking/v1/networks?environment=" + envID); n != 1 {
+		t.Fatalf("%d networks", n)
+	}
+	if n := h.count("/networking/v1/peerings?environment=" + envID); n != 1 {
+		t.Fatalf("%d peerings", n)
+	}
+	if r := h.do("GET", "/org/v2/environments/"+envID, nil); r.json(t)["display_name"] != "prod" {
+		t.Fatalf("environment renamed: %s", r.body)
+	}
+
+	// Letters of any script, and emoji, pass (an emoji sequence joined by
+	// ZWJ does not).
+	for _, ok := range []string{"Zürich-prod", "東京", "ملف", "prod 🚀"} {
+		if r := h.do("POST", "/org/v2/environments", map[string]any{"display_name": ok}); r.status != http.StatusCreated {
+			t.Fatalf("%q: %d %s", ok, r.status, r.body)
+		}
+	}
+}

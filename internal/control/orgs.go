@@ -166,7 +166,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, orgID, description string) (
 	if !canSee(caller, orgID) {
 		return nil, "", Errorf(ENOTFOUND, "Organization %s was not found.", orgID)
 	}
-	if err := ValidateDisplayName("/description", description); err != nil {
+	if err := ValidateName("/description", "Description", description); err != nil {
 		return nil, "", err
 	}
 	key, secret := NewAPIKey()
