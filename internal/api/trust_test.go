@@ -4,8 +4,11 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/peerplane/peerplane/internal/control"
 )
 
 // raw sends body as is with the given Content-Type ("" for none) and the
@@ -93,6 +96,46 @@ func TestSettingsRejectedChangesNothing(t *testing.T) {
 	if r := h.do("POST", "/networking/v1/networks", mars); r.status != http.StatusAccepted {
 		t.Fatalf("network in mars after allowing it: %d %s", r.status, r.body)
 	}
+}
+
+// TestPageSizeMaximum: a page_size past the list's maximum (Confluent's:
+// 1000 for networking/v1, 100 for org/v2 and cmk/v2) is 400 naming
+// page_size; the maximum itself is served. The Confluent SDK gets the 400
+// too.
+func TestPageSizeMaximum(t *testing.T) {
+	h := newHarness(t)
+	envID, _ := h.setup("10.1.0.0/16")
+	for _, tt := range []struct {
+		path string
+		max  int
+	}{
+		{"/networking/v1/networks?environment=" + envID, control.MaxPageSize},
+		{"/networking/v1/peerings?environment=" + envID, control.MaxPageSize},
+		{"/org/v2/environments?", control.MaxEnvironmentPageSize},
+		{"/cmk/v2/clusters?environment=" + envID, control.MaxClusterPageSize},
+		{"/peerplane/v1/organizations?", control.MaxEnvironmentPageSize},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			sep := "&"
+			if strings.HasSuffix(tt.path, "?") {
+				sep = ""
+			}
+			if r := h.do("GET", tt.path+sep+"page_size="+strconv.Itoa(tt.max), nil); r.status != http.StatusOK {
+				t.Fatalf("page_size=%d: %d %s", tt.max, r.status, r.body)
+			}
+			r := h.do("GET", tt.path+sep+"page_size="+strconv.Itoa(tt.max+1), nil)
+			r.wantError(t, http.StatusBadRequest, "invalid_parameter", "page_size")
+			if !strings.Contains(string(r.body), "maximum of "+strconv.Itoa(tt.max)) {
+				t.Fatalf("detail: %s", r.body)
+			}
+		})
+	}
+	golden(t, h.do("GET", "/org/v2/environments?page_size=101", nil))
+
+	_, resp, err := h.orgs.EnvironmentsOrgV2Api.ListOrgV2Environments(h.ctx()).PageSize(101).Execute()
+	wantStatus(t, resp, err, http.StatusBadRequest)
+	_, resp, err = h.orgs.EnvironmentsOrgV2Api.ListOrgV2Environments(h.ctx()).PageSize(100).Execute()
+	wantStatus(t, resp, err, http.StatusOK)
 }
 
 // TestNamesRefuseHiddenCharacters: every name a person reads (display

@@ -141,7 +141,7 @@ func (s *Service) FindOrganizations(ctx context.Context, page Page) ([]*Organiza
 	if !caller.Operator {
 		return nil, "", Errorf(EFORBIDDEN, "Only the operator may list organizations.")
 	}
-	after, size, err := pageBounds(page)
+	after, size, err := pageBounds(page, MaxEnvironmentPageSize)
 	if err != nil {
 		return nil, "", err
 	}

@@ -151,7 +151,7 @@ func (s *Service) FindEnvironments(ctx context.Context, page Page) ([]*Environme
 	if err != nil {
 		return nil, "", err
 	}
-	after, size, err := pageBounds(page)
+	after, size, err := pageBounds(page, MaxEnvironmentPageSize)
 	if err != nil {
 		return nil, "", err
 	}
@@ -353,9 +353,10 @@ func inEnv(v envScoped, err error, envID, id string) error {
 	return nil
 }
 
-// findPage returns one page of the caller's objects in environment envID:
-// find reads up to limit of them after the given id, ordered by id.
-func findPage[T any](s *Service, ctx context.Context, envID string, page Page, find func(tx Tx, orgID, after string, limit int) ([]*T, error), id func(*T) string) ([]*T, string, error) {
+// findPage returns one page, of at most maxSize items, of the caller's objects
+// in environment envID: find reads up to limit of them after the given id,
+// ordered by id.
+func findPage[T any](s *Service, ctx context.Context, envID string, page Page, maxSize int, find func(tx Tx, orgID, after string, limit int) ([]*T, error), id func(*T) string) ([]*T, string, error) {
 	org, err := callerOrg(ctx)
 	if err != nil {
 		return nil, "", err
@@ -363,7 +364,7 @@ func findPage[T any](s *Service, ctx context.Context, envID string, page Page, f
 	if err := requireEnvironment(envID); err != nil {
 		return nil, "", err
 	}
-	after, size, err := pageBounds(page)
+	after, size, err := pageBounds(page, maxSize)
 	if err != nil {
 		return nil, "", err
 	}
@@ -388,7 +389,7 @@ func requireEnvironment(envID string) error {
 
 // FindNetworks implements NetworkService.
 func (s *Service) FindNetworks(ctx context.Context, filter NetworkFilter, page Page) ([]*Network, string, error) {
-	return findPage(s, ctx, filter.EnvironmentID, page, func(tx Tx, org, after string, limit int) ([]*Network, error) {
+	return findPage(s, ctx, filter.EnvironmentID, page, MaxPageSize, func(tx Tx, org, after string, limit int) ([]*Network, error) {
 		filter.OrgID, filter.After, filter.Limit = org, after, limit
 		return tx.FindNetworks(ctx, filter)
 	}, func(n *Network) string { return n.ID })
@@ -484,7 +485,7 @@ func (s *Service) FindPeeringByID(ctx context.Context, envID, id string) (*Peeri
 
 // FindPeerings implements PeeringService.
 func (s *Service) FindPeerings(ctx context.Context, filter PeeringFilter, page Page) ([]*Peering, string, error) {
-	return findPage(s, ctx, filter.EnvironmentID, page, func(tx Tx, org, after string, limit int) ([]*Peering, error) {
+	return findPage(s, ctx, filter.EnvironmentID, page, MaxPageSize, func(tx Tx, org, after string, limit int) ([]*Peering, error) {
 		filter.OrgID, filter.After, filter.Limit = org, after, limit
 		return tx.FindPeerings(ctx, filter)
 	}, func(p *Peering) string { return p.ID })
@@ -579,7 +580,7 @@ func (s *Service) FindClusterByID(ctx context.Context, envID, id string) (*Clust
 
 // FindClusters implements ClusterService.
 func (s *Service) FindClusters(ctx context.Context, filter ClusterFilter, page Page) ([]*Cluster, string, error) {
-	return findPage(s, ctx, filter.EnvironmentID, page, func(tx Tx, org, after string, limit int) ([]*Cluster, error) {
+	return findPage(s, ctx, filter.EnvironmentID, page, MaxClusterPageSize, func(tx Tx, org, after string, limit int) ([]*Cluster, error) {
 		filter.OrgID, filter.After, filter.Limit = org, after, limit
 		return tx.FindClusters(ctx, filter)
 	}, func(c *Cluster) string { return c.ID })
