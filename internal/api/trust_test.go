@@ -98,6 +98,51 @@ func TestSettingsRejectedChangesNothing(t *testing.T) {
 	}
 }
 
+const (
+	providerTenant = "9a8b7c6d-3333-1e5f-8a9b-abcdefabcdef"
+	providerSub    = "1b2c3d4e-4444-1e5f-8a9b-abcdefabcdef"
+)
+
+// TestPeeringNeverNamesTheProvider: a peering whose tenant is the
+// provider's, or whose VNet is in the provider's subscription, is refused
+// at create, naming the field, however the ids are cased; the message
+// tells nothing about the provider's VNet; nothing is created.
+func TestPeeringNeverNamesTheProvider(t *testing.T) {
+	h := newHarness(t, func(svc *control.Service) {
+		svc.Provider = control.ProviderAccount{TenantID: providerTenant, SubscriptionID: providerSub}
+	})
+	envID, netID := h.setup("10.1.0.0/16")
+	list := "/networking/v1/peerings?environment=" + envID
+	provVNet := "/subscriptions/" + providerSub + "/resourceGroups/peerplane-rg/providers/Microsoft.Network/virtualNetworks/n-abc123"
+	for _, tt := range []struct {
+		name, tenant, vnet, source string
+	}{
+		{"provider tenant", providerTenant, vnetID("rg", "v1"), "/spec/cloud/tenant"},
+		{"provider tenant upper case", strings.ToUpper(providerTenant), vnetID("rg", "v1"), "/spec/cloud/tenant"},
+		{"provider subscription", tenantID, provVNet, "/spec/cloud/vnet"},
+		{"provider subscription upper case", tenantID, strings.Replace(provVNet, providerSub, strings.ToUpper(providerSub), 1), "/spec/cloud/vnet"},
+		{"both", providerTenant, provVNet, "/spec/cloud/tenant"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := peeringBody(envID, netID, "v1")
+			cloud := body["spec"].(map[string]any)["cloud"].(map[string]any)
+			cloud["tenant"], cloud["vnet"] = tt.tenant, tt.vnet
+			r := h.do("POST", "/networking/v1/peerings", body)
+			r.wantError(t, 422, "invalid_configuration", tt.source)
+			if !strings.Contains(string(r.body), "provider's own") || strings.Contains(string(r.body), "10.") || strings.Contains(string(r.body), "eastus") {
+				t.Fatalf("message: %s", r.body)
+			}
+		})
+	}
+	if n := h.count(list); n != 0 {
+		t.Fatalf("%d peerings after refusals", n)
+	}
+	// A customer's own tenant and VNet still peer.
+	if r := h.do("POST", "/networking/v1/peerings", peeringBody(envID, netID, "v1")); r.status != http.StatusAccepted {
+		t.Fatalf("customer peering: %d %s", r.status, r.body)
+	}
+}
+
 // TestPageSizeMaximum: a page_size past the list's maximum (Confluent's:
 // 1000 for networking/v1, 100 for org/v2 and cmk/v2) is 400 naming
 // page_size; the maximum itself is served. The Confluent SDK gets the 400

@@ -148,7 +148,9 @@ type PeeringService interface {
 	FindPeerings(ctx context.Context, filter PeeringFilter, page Page) ([]*Peering, string, error)
 	// CreatePeering validates p (Settings.ValidatePeering), assigns an ID,
 	// timestamps and phase PROVISIONING, and stores it. Returns EINVALID
-	// naming the field for bad input, ENOTFOUND (field
+	// naming the field for bad input, and on /spec/cloud/tenant or
+	// /spec/cloud/vnet for the provider's own tenant or subscription
+	// (ProviderAccount.CheckCustomerVNet), ENOTFOUND (field
 	// /spec/environment/id or /spec/network/id) if the environment or
 	// network does not exist, EINVALID if the network is being deleted,
 	// ECONFLICT if the network already peers with the VNet, EQUOTA past

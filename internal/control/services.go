@@ -25,6 +25,10 @@ type Service struct {
 	// reconciler must act on (a network, peering or cluster created or
 	// deleted). It must not block.
 	OnChange func(Change)
+	// Provider is the provider's tenant and subscription, which no peering
+	// may name (ProviderAccount.CheckCustomerVNet). Set it before serving;
+	// the zero value checks nothing.
+	Provider ProviderAccount
 
 	mu       sync.RWMutex
 	settings Settings
@@ -499,6 +503,9 @@ func (s *Service) CreatePeering(ctx context.Context, p *Peering) error {
 	}
 	settings := s.current()
 	if err := settings.ValidatePeering(p); err != nil {
+		return err
+	}
+	if err := s.Provider.CheckCustomerVNet(p.Tenant, p.VNet); err != nil {
 		return err
 	}
 	p.OrgID = org.ID
