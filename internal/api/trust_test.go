@@ -143,6 +143,56 @@ func TestPeeringNeverNamesTheProvider(t *testing.T) {
 	}
 }
 
+// TestContentTypeMustBeJSON: a POST, PUT or PATCH with a body that is not
+// declared application/json is 415, naming the Content-Type header, before
+// anything happens: so the forms a browser may post cross-site without a
+// preflight (urlencoded, multipart, text/plain) cannot act with credentials
+// it has cached. JSON (with a charset) and body-less calls pass.
+func TestContentTypeMustBeJSON(t *testing.T) {
+	h := newHarness(t)
+	envID, netID := h.setup("10.1.0.0/16")
+	envJSON := `{"display_name":"pwned"}`
+	for _, tt := range []struct {
+		name, method, path, contentType, body string
+	}{
+		{"form", "POST", "/org/v2/environments", "application/x-www-form-urlencoded", "display_name=pwned"},
+		{"multipart", "POST", "/org/v2/environments", "multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"display_name\"\r\n\r\npwned\r\n--x--\r\n"},
+		{"text/plain JSON", "POST", "/org/v2/environments", "text/plain", envJSON},
+		{"no content type", "POST", "/org/v2/environments", "", envJSON},
+		{"malformed content type", "POST", "/org/v2/environments", "application/json;;", envJSON},
+		{"patch", "PATCH", "/networking/v1/networks/" + netID, "text/plain", `{"spec":{"display_name":"x","environment":{"id":"` + envID + `"}}}`},
+		{"settings", "PUT", "/peerplane/v1/settings", "text/plain", `{"peerings_per_network":1}`},
+		{"empty form to retry", "POST", "/peerplane/v1/peerings/peer-abc123/retry?environment=" + envID, "application/x-www-form-urlencoded", ""},
+		{"api key", "POST", "/peerplane/v1/organizations/" + h.org.ID + "/api-keys", "text/plain", `{"description":"x"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.raw(tt.method, tt.path, tt.contentType, tt.body, "Origin", "https://evil.example")
+			r.wantError(t, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type")
+		})
+	}
+	t.Run("connect", func(t *testing.T) {
+		r := h.raw("POST", "/connect/v1/environments/"+envID+"/clusters/lkc-abc123/connectors", "text/plain", `{"name":"x","config":{}}`)
+		if r.status != http.StatusUnsupportedMediaType || !strings.Contains(string(r.body), `"code":415`) || !strings.Contains(string(r.body), "Content-Type") {
+			t.Fatalf("connect: %d %s", r.status, r.body)
+		}
+	})
+	golden(t, h.raw("POST", "/org/v2/environments", "application/x-www-form-urlencoded", "display_name=pwned"))
+	if n := h.count("/org/v2/environments"); n != 1 {
+		t.Fatalf("%d environments after refused posts", n)
+	}
+	if r := h.do("GET", "/peerplane/v1/settings", nil); !strings.Contains(string(r.body), `"peerings_per_network":25`) {
+		t.Fatalf("settings changed: %s", r.body)
+	}
+
+	// What passes: JSON, with a charset; a POST without a body.
+	if r := h.raw("POST", "/org/v2/environments", "application/json; charset=utf-8", envJSON); r.status != http.StatusCreated {
+		t.Fatalf("JSON with charset: %d %s", r.status, r.body)
+	}
+	if r := h.raw("POST", "/peerplane/v1/peerings/peer-abc123/retry?environment="+envID, "", ""); r.status != http.StatusNotFound {
+		t.Fatalf("retry without a body: %d %s", r.status, r.body)
+	}
+}
+
 // TestPageSizeMaximum: a page_size past the list's maximum (Confluent's:
 // 1000 for networking/v1, 100 for org/v2 and cmk/v2) is 400 naming
 // page_size; the maximum itself is served. The Confluent SDK gets the 400
