@@ -246,7 +246,10 @@ func (e *Emulator) auxiliaryCallers(r *http.Request) ([]*Caller, error) {
 		if err == errTokenExpired {
 			return nil, errorf(http.StatusUnauthorized, "ExpiredAuthenticationToken", "The access token in the 'x-ms-authorization-auxiliary' header expired: its expiry UTC time is earlier than current UTC time.")
 		}
-		if err != nil || !e.audienceOK("arm", c.Audience) {
+		if err != nil {
+			return nil, errorf(http.StatusUnauthorized, "InvalidAuthenticationToken", "%s", invalidTokenMessage("The access token in the 'x-ms-authorization-auxiliary' header", err))
+		}
+		if !e.audienceOK("arm", c.Audience) {
 			return nil, errorf(http.StatusUnauthorized, "InvalidAuthenticationToken", "The access token in the 'x-ms-authorization-auxiliary' header is invalid.")
 		}
 		out = append(out, c)
