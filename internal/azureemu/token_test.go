@@ -161,3 +161,90 @@ type forgedCred struct {
 func (c forgedCred) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	return azcore.AccessToken{Token: signClaims(c.t, c.e, c.claims()), ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
+
+// TestAuxiliaryTokenMustBeTheSameIdentity: an auxiliary token stands for
+// the primary token's identity in the other tenant and nothing else. The
+// provider app's half is refused with LinkedAuthorizationFailed when the
+// auxiliary token is the customer's Owner (a user), another application
+// with the very role the provider app lacks, or when the primary is a user;
+// it passes with the provider app's own service principal in the customer
+// tenant, as the reconciler sends it. A token of the other tenant that is
+// itself invalid is a 401 naming the header.
+func TestAuxiliaryTokenMustBeTheSameIdentity(t *testing.T) {
+	w := newPeeringWorld(t)
+	ctx := context.Background()
+	e := w.te.Emulator
+	w.createRole(t, peeringCreatorRoleID, "Confluent Cloud Peering Creator", peeringCreatorActions, nil)
+
+	// Another application of the customer tenant, holding the Peering
+	// Creator role on the customer VNet that the provider app does not.
+	other, _, err := w.te.CreateApplication(ctx, testCustomerTenant, ApplicationSpec{DisplayName: "Other", SignInAudience: "AzureADMyOrg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherSP, ok := w.te.FindServicePrincipal(testCustomerTenant, other.AppID)
+	if !ok {
+		t.Fatal("no service principal for the other app")
+	}
+	if err := w.assign(t, w.custVNet, peeringCreatorRoleID, otherSP.ID, "ServicePrincipal"); err != nil {
+		t.Fatal(err)
+	}
+	provApp := w.spProv.caller[""]
+	custOwner := w.adminCaller(t, testCustomerTenant, testCustomerAdmin)
+	otherApp := Caller{TenantID: testCustomerTenant, ObjectID: otherSP.ID, AppID: other.AppID, PrincipalType: "ServicePrincipal", Name: "Other"}
+	provOwner := w.adminCaller(t, testProviderTenant, testProviderAdmin)
+	if _, err := e.AssignRole(ctx, "/subscriptions/"+testProviderSub, RoleOwner, provOwner.ObjectID); err != nil {
+		t.Fatal(err)
+	}
+
+	const linkedTenant = "however the current tenant '" + testProviderTenant + "' is not authorized to access linked subscription '" + testCustomerSub + "'"
+	for _, tt := range []struct {
+		name         string
+		primary, aux Caller
+	}{
+		{"the customer's Owner", provApp, custOwner},
+		{"another app with the role", provApp, otherApp},
+		{"a user primary with the app's token", provOwner, w.spCust.caller[""]},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cred := staticCred{e: e, caller: map[string]Caller{"": tt.primary, testCustomerTenant: tt.aux}}
+			_, err := w.peer(cred, []string{testCustomerTenant}, testProviderSub, provRG, provVNetName, "to-customer", w.custVNet, false)
+			if msg := wantARMError(t, err, http.StatusForbidden, "LinkedAuthorizationFailed"); !strings.Contains(msg, linkedTenant) {
+				t.Fatalf("message: %s", msg)
+			}
+		})
+	}
+
+	// An auxiliary token without exp is refused before anything else.
+	noExp := forgedClaims(e, w.spCust.caller[""], "https://management.core.windows.net/")
+	noExp.ExpiresAt = nil
+	provTok, _, _ := e.issueToken(provApp, "https://management.core.windows.net/", "")
+	status, code, msg := w.te.httpCall(t, "PUT", w.provVNet+"/virtualNetworkPeerings/to-customer?api-version=2024-05-01", provTok,
+		map[string]any{"properties": map[string]any{"remoteVirtualNetwork": map[string]string{"id": w.custVNet}}},
+		"x-ms-authorization-auxiliary", "Bearer "+signClaims(t, e, noExp))
+	if status != http.StatusUnauthorized || code != "InvalidAuthenticationToken" || !strings.Contains(msg, "'x-ms-authorization-auxiliary' header is invalid: it has no expiry time") {
+		t.Fatalf("aux without exp: %d %s %s", status, code, msg)
+	}
+
+	// Nothing was created by the refused calls.
+	pc, _ := armnetwork.NewVirtualNetworkPeeringsClient(testProviderSub, w.spProv, w.te.armOptions())
+	if page, err := pc.NewListPager(provRG, provVNetName, nil).NextPage(ctx); err != nil || len(page.Value) != 0 {
+		t.Fatalf("peerings after refusals: %v %d", err, len(page.Value))
+	}
+
+	// The provider app's own principal in the customer tenant, once it has
+	// the role, is what the linked check accepts: both halves connect.
+	if err := w.assign(t, w.custVNet, peeringCreatorRoleID, w.custSP.ID, "ServicePrincipal"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.provHalf(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := w.custHalf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *c.Properties.PeeringState != armnetwork.VirtualNetworkPeeringStateConnected {
+		t.Fatalf("customer half: %s", *c.Properties.PeeringState)
+	}
+}
