@@ -141,6 +141,12 @@ func (h *harness) do(method, path string, body any, auth ...string) response {
 	if cred != "" {
 		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cred)))
 	}
+	return h.send(req)
+}
+
+// send sends req and reads the whole response.
+func (h *harness) send(req *http.Request) response {
+	h.t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		h.t.Fatal(err)

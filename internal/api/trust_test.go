@@ -30,13 +30,7 @@ func (h *harness) raw(method, path, contentType, body string, hdr ...string) res
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
+	return h.send(req)
 }
 
 // count returns how many items the list at path holds on its first page.
