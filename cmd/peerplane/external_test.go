@@ -111,6 +111,19 @@ func TestExternalAzure(t *testing.T) {
 	api.do("POST", "/networking/v1/networks", map[string]any{"spec": map[string]any{"display_name": "n", "cloud": "AZURE", "region": "eastus",
 		"cidr": "10.210.0.0/16", "connection_types": []string{"PEERING"}, "environment": map[string]string{"id": env.ID}}}, &nw)
 
+	// The configured provider tenant and subscription are never a
+	// customer's: a peering naming either is refused (422; otherwise valid
+	// input, so nothing else can refuse it).
+	for _, c := range []struct{ tenant, vnet string }{
+		{azure.Provider.TenantID, vnet},
+		{tenant, "/subscriptions/" + azure.Provider.SubscriptionID + "/resourceGroups/peerplane-networks/providers/Microsoft.Network/virtualNetworks/" + nw.ID},
+	} {
+		if code := api.do("POST", "/networking/v1/peerings", map[string]any{"spec": map[string]any{"display_name": "p", "environment": map[string]string{"id": env.ID},
+			"network": map[string]string{"id": nw.ID}, "cloud": map[string]string{"kind": "AzurePeering", "tenant": c.tenant, "vnet": c.vnet, "customer_region": "eastus"}}}, nil); code != http.StatusUnprocessableEntity {
+			t.Fatalf("peering with tenant %s, VNet %s: %d, want 422", c.tenant, c.vnet, code)
+		}
+	}
+
 	// The customer grants access on "Azure" (the other server).
 	pem, err := os.ReadFile(azure.CAFile)
 	if err != nil {

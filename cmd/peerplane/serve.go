@@ -280,6 +280,8 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	}
 	defer apiLn.Close()
 	svc := control.NewService(db.Control(), control.DefaultSettings())
+	// No peering may name the provider's own tenant or subscription.
+	svc.Provider = control.ProviderAccount{TenantID: prov.TenantID, SubscriptionID: prov.SubscriptionID}
 	if err := svc.LoadSettings(ctx); err != nil {
 		return fmt.Errorf("load operator settings: %w", err)
 	}

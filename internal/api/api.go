@@ -180,6 +180,10 @@ func (s *Server) handleWith(pattern string, h handlerFunc, writeErr func(w http.
 			return
 		}
 		r = r.WithContext(control.NewContextWithOrganization(r.Context(), org))
+		if err := checkContentType(r); err != nil {
+			writeErr(w, r, err)
+			return
+		}
 		if err := h(w, r); err != nil {
 			writeErr(w, r, err)
 		}

@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"encoding/base32"
+	"errors"
 	"maps"
 	"net/http"
 	"strconv"
@@ -58,6 +59,9 @@ func (s *Server) writeConnectError(w http.ResponseWriter, r *http.Request, err e
 	status := shape.status
 	if code == control.EINVALID {
 		status = http.StatusBadRequest
+	}
+	if errors.As(err, new(errMediaType)) {
+		status = http.StatusUnsupportedMediaType
 	}
 	msg := control.ErrorMessage(err)
 	if status == http.StatusInternalServerError {

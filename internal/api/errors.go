@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -51,7 +52,10 @@ var errorShapes = map[string]errorShape{
 	control.EINTERNAL:     {http.StatusInternalServerError, "internal_error", "Internal Server Error"},
 }
 
-var badRequest = errorShape{http.StatusBadRequest, "invalid_parameter", "Bad Request"}
+var (
+	badRequest           = errorShape{http.StatusBadRequest, "invalid_parameter", "Bad Request"}
+	unsupportedMediaType = errorShape{http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported Media Type"}
+)
 
 // errBadBody marks an error decoding the request body (400, not 422).
 type errBadBody struct{ err *control.Error }
@@ -72,6 +76,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	isBadBody := asBadBody(err, &bb)
 	if code == control.EINVALID && (isBadBody || field != "" && !strings.HasPrefix(field, "/")) {
 		shape = badRequest
+	}
+	if errors.As(err, new(errMediaType)) {
+		shape = unsupportedMediaType
 	}
 	if code == control.ECONFLICT && field == "" {
 		shape.code, shape.title = "conflict", "Conflict"

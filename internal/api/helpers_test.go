@@ -52,7 +52,9 @@ type harness struct {
 	orgs       *orgv2.APIClient
 }
 
-func newHarness(t *testing.T) *harness {
+// newHarness starts the server; each wire function sets up the service
+// before the server starts (e.g. its Provider).
+func newHarness(t *testing.T, wire ...func(*control.Service)) *harness {
 	t.Helper()
 	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "peerplane.db"), store.Options{})
 	if err != nil {
@@ -60,7 +62,10 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(func() { db.Close() })
 	svc := control.NewService(db.Control(), control.DefaultSettings())
-	srv := httptest.NewServer(api.New(api.Options{Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Connectors: svc}))
+	for _, f := range wire {
+		f(svc)
+	}
+	srv := httptest.NewServer(api.New(api.Options{Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Settings: svc, Connectors: svc}))
 	t.Cleanup(srv.Close)
 	h := &harness{t: t, srv: srv, svc: svc}
 	h.org, h.key, h.secret = h.newOrg("acme", true)
@@ -136,6 +141,12 @@ func (h *harness) do(method, path string, body any, auth ...string) response {
 	if cred != "" {
 		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cred)))
 	}
+	return h.send(req)
+}
+
+// send sends req and reads the whole response.
+func (h *harness) send(req *http.Request) response {
+	h.t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		h.t.Fatal(err)

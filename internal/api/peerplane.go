@@ -13,7 +13,10 @@ type Diagnoser func(ctx context.Context, p *control.Peering) (any, error)
 
 // SettingsStore reads and replaces the operator settings.
 type SettingsStore interface {
+	// Settings returns a copy of the current settings.
 	Settings() control.Settings
+	// SetSettings validates and replaces the settings; on an error
+	// nothing changes.
 	SetSettings(context.Context, control.Settings) error
 }
 
@@ -81,12 +84,13 @@ func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) error {
 }
 
 // putSettings: PUT /peerplane/v1/settings replaces the settings (operator
-// only); fields left out keep their current values.
+// only); fields left out keep their current values. The body is decoded
+// into a deep copy, so a rejected request changes nothing.
 func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) error {
 	if err := s.requireOperator(r); err != nil {
 		return err
 	}
-	next := s.opts.Settings.Settings()
+	next := s.opts.Settings.Settings().Clone()
 	if err := decode(r, &next); err != nil {
 		return err
 	}

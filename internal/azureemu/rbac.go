@@ -246,7 +246,10 @@ func (e *Emulator) auxiliaryCallers(r *http.Request) ([]*Caller, error) {
 		if err == errTokenExpired {
 			return nil, errorf(http.StatusUnauthorized, "ExpiredAuthenticationToken", "The access token in the 'x-ms-authorization-auxiliary' header expired: its expiry UTC time is earlier than current UTC time.")
 		}
-		if err != nil || !e.audienceOK("arm", c.Audience) {
+		if err != nil {
+			return nil, errorf(http.StatusUnauthorized, "InvalidAuthenticationToken", "%s", invalidTokenMessage("The access token in the 'x-ms-authorization-auxiliary' header", err))
+		}
+		if !e.audienceOK("arm", c.Audience) {
 			return nil, errorf(http.StatusUnauthorized, "InvalidAuthenticationToken", "The access token in the 'x-ms-authorization-auxiliary' header is invalid.")
 		}
 		out = append(out, c)
@@ -257,10 +260,30 @@ func (e *Emulator) auxiliaryCallers(r *http.Request) ([]*Caller, error) {
 	return out, nil
 }
 
+// sameIdentity reports whether aux, the caller of an auxiliary token, is
+// the primary caller c in another tenant: ARM lets an auxiliary token stand
+// only for the identity of the primary token, present in the other tenant.
+// For an application that is the same application (appid), whose service
+// principal in each tenant has its own object id. For a user it is the
+// same person: in Entra a guest account in the other tenant, whose tokens
+// name the user's home tenant and object; the emulator has no guest
+// accounts, so a user's identity is its object in its own tenant and a
+// user's auxiliary token never stands for it elsewhere.
+func sameIdentity(c, aux *Caller) bool {
+	if c.PrincipalType != aux.PrincipalType {
+		return false
+	}
+	if c.PrincipalType == "User" {
+		return strings.EqualFold(c.ObjectID, aux.ObjectID) && strings.EqualFold(c.TenantID, aux.TenantID)
+	}
+	return c.AppID != "" && strings.EqualFold(c.AppID, aux.AppID)
+}
+
 // authorizeLinked checks that the caller, which may perform primaryAction
 // on primaryScope, may also perform linkedAction on linkedScope (in
 // subscription linkedSub), using an auxiliary token when that subscription
-// belongs to another tenant. Failures are ARM's LinkedAuthorizationFailed.
+// belongs to another tenant; only a token for the caller's own identity
+// counts (sameIdentity). Failures are ARM's LinkedAuthorizationFailed.
 func authorizeLinked(s *state, c *Caller, aux []*Caller, primaryAction, primaryScope, linkedAction, linkedSub, linkedScope string) error {
 	sub := s.subs[lower(linkedSub)]
 	if sub == nil {
@@ -272,7 +295,7 @@ func authorizeLinked(s *state, c *Caller, aux []*Caller, primaryAction, primaryS
 	if !strings.EqualFold(sub.TenantID, c.TenantID) {
 		who = nil
 		for _, a := range aux {
-			if strings.EqualFold(a.TenantID, sub.TenantID) {
+			if strings.EqualFold(a.TenantID, sub.TenantID) && sameIdentity(c, a) {
 				who = a
 				break
 			}

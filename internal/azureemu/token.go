@@ -103,20 +103,45 @@ func (e *Emulator) issueToken(c Caller, aud, scope string) (string, time.Time, e
 // ARM answers ExpiredAuthenticationToken for the first.
 var errTokenExpired = errors.New("token expired")
 
-// parseToken verifies raw (signature, expiry) and returns its caller.
+// tokenInvalid is a token the emulator did not issue as it stands, with the
+// reason the 401 gives (after "The access token is invalid: ").
+type tokenInvalid string
+
+func (e tokenInvalid) Error() string { return "invalid token: " + string(e) }
+
+// invalidTokenMessage is the message of the 401 for a token err refused;
+// which names the token ("The access token").
+func invalidTokenMessage(which string, err error) string {
+	var ti tokenInvalid
+	if errors.As(err, &ti) {
+		return which + " is invalid: " + string(ti) + "."
+	}
+	return which + " is invalid."
+}
+
+// parseToken verifies raw and returns its caller: the signature, an expiry
+// (required, and not passed), and an issuer that is the one this emulator
+// issues access tokens under for the token's tenant (issuer(tid)). Returns
+// errTokenExpired for an expired token, another error otherwise.
 func (e *Emulator) parseToken(raw string) (*Caller, error) {
 	var claims tokenClaims
 	_, err := jwt.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {
 		return &e.signer.PublicKey, nil
-	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithTimeFunc(e.now), jwt.WithLeeway(0))
+	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithTimeFunc(e.now), jwt.WithLeeway(0), jwt.WithExpirationRequired())
 	if errors.Is(err, jwt.ErrTokenExpired) {
 		return nil, errTokenExpired
+	}
+	if errors.Is(err, jwt.ErrTokenRequiredClaimMissing) {
+		return nil, tokenInvalid("it has no expiry time (claim 'exp')")
 	}
 	if err != nil {
 		return nil, err
 	}
 	if claims.TenantID == "" || claims.ObjectID == "" {
-		return nil, errors.New("token lacks tid or oid")
+		return nil, tokenInvalid("it lacks the claim 'tid' or 'oid'")
+	}
+	if claims.Issuer != issuer(claims.TenantID) {
+		return nil, tokenInvalid(fmt.Sprintf("its issuer '%s' is not the issuer '%s' of its tenant '%s'", claims.Issuer, issuer(claims.TenantID), claims.TenantID))
 	}
 	pt := "ServicePrincipal"
 	if claims.IdType == "user" {
@@ -177,7 +202,7 @@ func (e *Emulator) authenticate(w http.ResponseWriter, r *http.Request, service 
 		return fail("ExpiredAuthenticationToken", "The access token expiry UTC time is earlier than current UTC time.")
 	}
 	if err != nil {
-		return fail("InvalidAuthenticationToken", "The access token is invalid.")
+		return fail("InvalidAuthenticationToken", invalidTokenMessage("The access token", err))
 	}
 	if !e.audienceOK(service, c.Audience) {
 		return fail("InvalidAuthenticationTokenAudience", fmt.Sprintf("The access token has been obtained for wrong audience or resource '%s'. It should exactly match with one of the allowed audiences for this service.", c.Audience))

@@ -64,7 +64,9 @@ func (c *Console) environmentsPage(w http.ResponseWriter, r *http.Request, s *se
 }
 
 func (c *Console) showEnvironments(w http.ResponseWriter, r *http.Request, s *session, status int, f *form) {
-	envs, _, err := c.opts.Environments.FindEnvironments(r.Context(), control.Page{Size: control.MaxPageSize})
+	envs, err := control.All(control.MaxEnvironmentPageSize, func(p control.Page) ([]*control.Environment, string, error) {
+		return c.opts.Environments.FindEnvironments(r.Context(), p)
+	})
 	if err != nil {
 		c.renderServiceError(w, r, s, err)
 		return
@@ -104,7 +106,9 @@ func (c *Console) showEnvironment(w http.ResponseWriter, r *http.Request, s *ses
 		c.renderServiceError(w, r, s, err)
 		return
 	}
-	nets, _, err := c.opts.Networks.FindNetworks(r.Context(), control.NetworkFilter{EnvironmentID: env.ID}, control.Page{Size: control.MaxPageSize})
+	nets, err := control.All(control.MaxPageSize, func(p control.Page) ([]*control.Network, string, error) {
+		return c.opts.Networks.FindNetworks(r.Context(), control.NetworkFilter{EnvironmentID: env.ID}, p)
+	})
 	if err != nil {
 		c.renderServiceError(w, r, s, err)
 		return
@@ -169,11 +173,15 @@ func (c *Console) loadNetwork(ctx context.Context, envID, netID string) (*networ
 	if err != nil {
 		return nil, err
 	}
-	ps, _, err := c.opts.Peerings.FindPeerings(ctx, control.PeeringFilter{EnvironmentID: envID, NetworkIDs: []string{netID}}, control.Page{Size: control.MaxPageSize})
+	ps, err := control.All(control.MaxPageSize, func(p control.Page) ([]*control.Peering, string, error) {
+		return c.opts.Peerings.FindPeerings(ctx, control.PeeringFilter{EnvironmentID: envID, NetworkIDs: []string{netID}}, p)
+	})
 	if err != nil {
 		return nil, err
 	}
-	cs, _, err := c.opts.Clusters.FindClusters(ctx, control.ClusterFilter{EnvironmentID: envID, NetworkIDs: []string{netID}}, control.Page{Size: control.MaxPageSize})
+	cs, err := control.All(control.MaxClusterPageSize, func(p control.Page) ([]*control.Cluster, string, error) {
+		return c.opts.Clusters.FindClusters(ctx, control.ClusterFilter{EnvironmentID: envID, NetworkIDs: []string{netID}}, p)
+	})
 	if err != nil {
 		return nil, err
 	}

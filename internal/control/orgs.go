@@ -141,7 +141,7 @@ func (s *Service) FindOrganizations(ctx context.Context, page Page) ([]*Organiza
 	if !caller.Operator {
 		return nil, "", Errorf(EFORBIDDEN, "Only the operator may list organizations.")
 	}
-	after, size, err := pageBounds(page)
+	after, size, err := pageBounds(page, MaxEnvironmentPageSize)
 	if err != nil {
 		return nil, "", err
 	}
@@ -166,7 +166,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, orgID, description string) (
 	if !canSee(caller, orgID) {
 		return nil, "", Errorf(ENOTFOUND, "Organization %s was not found.", orgID)
 	}
-	if err := ValidateDisplayName("/description", description); err != nil {
+	if err := ValidateName("/description", "Description", description); err != nil {
 		return nil, "", err
 	}
 	key, secret := NewAPIKey()

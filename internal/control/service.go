@@ -16,11 +16,40 @@ type Page struct {
 	Token string
 }
 
-// Page sizes.
+// Page sizes, Confluent's: every list pages 10 items by default; a list
+// takes at most its maximum a page (the page_size maximum of Confluent's
+// specs), and a larger Size is EINVALID on "page_size", as Confluent answers
+// 400. Callers that want a whole list page through it (All).
 const (
 	DefaultPageSize = 10
-	MaxPageSize     = 1000
+	// MaxPageSize is the largest page of networks and peerings
+	// (networking/v1).
+	MaxPageSize = 1000
+	// MaxEnvironmentPageSize is the largest page of environments and
+	// organizations (org/v2).
+	MaxEnvironmentPageSize = 100
+	// MaxClusterPageSize is the largest page of clusters (cmk/v2).
+	MaxClusterPageSize = 100
 )
+
+// All returns every item of a paged list: find (a Find method bound to its
+// filter) is called with successive pages of size items until the last.
+// Returns find's first error.
+func All[T any](size int, find func(Page) ([]T, string, error)) ([]T, error) {
+	var all []T
+	p := Page{Size: size}
+	for {
+		items, next, err := find(p)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if next == "" {
+			return all, nil
+		}
+		p.Token = next
+	}
+}
 
 // EnvironmentUpdate holds the changes PATCH may make; nil fields stay.
 type EnvironmentUpdate struct {
@@ -65,7 +94,7 @@ type EnvironmentService interface {
 	FindEnvironmentByID(ctx context.Context, id string) (*Environment, error)
 	// FindEnvironments returns one page of the caller's environments and
 	// the token of the next page ("" on the last). Returns EINVALID for a
-	// bad page token or size.
+	// bad page token or a size past MaxEnvironmentPageSize.
 	FindEnvironments(ctx context.Context, page Page) ([]*Environment, string, error)
 	// CreateEnvironment assigns env an ID and timestamps and stores it.
 	// Returns EINVALID for a missing or bad display name, EQUOTA past
@@ -87,7 +116,8 @@ type NetworkService interface {
 	// FindNetworks returns one page of the networks matching filter
 	// (EnvironmentID required; OrgID, After and Limit are set by the
 	// service) and the next page's token. Returns EINVALID (field
-	// "environment") without an environment, EINVALID for a bad page.
+	// "environment") without an environment, EINVALID for a bad page
+	// token or a size past MaxPageSize.
 	FindNetworks(ctx context.Context, filter NetworkFilter, page Page) ([]*Network, string, error)
 	// CreateNetwork validates n (Settings.ValidateNetwork), assigns an ID,
 	// timestamps and phase PROVISIONING, and stores it. Returns EINVALID
@@ -113,11 +143,14 @@ type PeeringService interface {
 	FindPeeringByID(ctx context.Context, envID, id string) (*Peering, error)
 	// FindPeerings returns one page of the peerings matching filter
 	// (EnvironmentID required) and the next page's token. Returns EINVALID
-	// (field "environment") without an environment, EINVALID for a bad page.
+	// (field "environment") without an environment, EINVALID for a bad page
+	// token or a size past MaxPageSize.
 	FindPeerings(ctx context.Context, filter PeeringFilter, page Page) ([]*Peering, string, error)
 	// CreatePeering validates p (Settings.ValidatePeering), assigns an ID,
 	// timestamps and phase PROVISIONING, and stores it. Returns EINVALID
-	// naming the field for bad input, ENOTFOUND (field
+	// naming the field for bad input, and on /spec/cloud/tenant or
+	// /spec/cloud/vnet for the provider's own tenant or subscription
+	// (ProviderAccount.CheckCustomerVNet), ENOTFOUND (field
 	// /spec/environment/id or /spec/network/id) if the environment or
 	// network does not exist, EINVALID if the network is being deleted,
 	// ECONFLICT if the network already peers with the VNet, EQUOTA past
@@ -143,7 +176,8 @@ type ClusterService interface {
 	FindClusterByID(ctx context.Context, envID, id string) (*Cluster, error)
 	// FindClusters returns one page of the clusters matching filter
 	// (EnvironmentID required) and the next page's token. Returns EINVALID
-	// (field "environment") without an environment, EINVALID for a bad page.
+	// (field "environment") without an environment, EINVALID for a bad page
+	// token or a size past MaxClusterPageSize.
 	FindClusters(ctx context.Context, filter ClusterFilter, page Page) ([]*Cluster, string, error)
 	// CreateCluster validates c against its network
 	// (Settings.ValidateCluster), assigns an ID, timestamps and phase
@@ -177,7 +211,8 @@ type OrgService interface {
 	// exist or is neither the caller's nor visible to an operator caller.
 	FindOrganizationByID(ctx context.Context, id string) (*Organization, error)
 	// FindOrganizations returns one page of all organizations. Returns
-	// EFORBIDDEN unless the caller is an operator.
+	// EFORBIDDEN unless the caller is an operator, EINVALID for a bad page
+	// token or a size past MaxEnvironmentPageSize.
 	FindOrganizations(ctx context.Context, page Page) ([]*Organization, string, error)
 	// CreateAPIKey creates a key for organization orgID and returns it with
 	// its secret, which is not stored and cannot be read again. Returns
@@ -208,8 +243,9 @@ func decodePageToken(token string) (string, error) {
 	return string(b[3:]), nil
 }
 
-// pageBounds checks page and returns the cursor and the size.
-func pageBounds(page Page) (after string, size int, err error) {
+// pageBounds checks page against a list's largest page, maxSize, and returns
+// the cursor and the size. Errors are EINVALID on page_size or page_token.
+func pageBounds(page Page, maxSize int) (after string, size int, err error) {
 	size = page.Size
 	if size == 0 {
 		size = DefaultPageSize
@@ -217,8 +253,8 @@ func pageBounds(page Page) (after string, size int, err error) {
 	if size < 0 {
 		return "", 0, FieldErrorf(EINVALID, "page_size", "Page size must be positive.")
 	}
-	if size > MaxPageSize {
-		size = MaxPageSize
+	if size > maxSize {
+		return "", 0, FieldErrorf(EINVALID, "page_size", "Page size %d is larger than the maximum of %d for this list.", size, maxSize)
 	}
 	after, err = decodePageToken(page.Token)
 	return after, size, err

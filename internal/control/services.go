@@ -25,6 +25,10 @@ type Service struct {
 	// reconciler must act on (a network, peering or cluster created or
 	// deleted). It must not block.
 	OnChange func(Change)
+	// Provider is the provider's tenant and subscription, which no peering
+	// may name (ProviderAccount.CheckCustomerVNet). Set it before serving;
+	// the zero value checks nothing.
+	Provider ProviderAccount
 
 	mu       sync.RWMutex
 	settings Settings
@@ -40,22 +44,30 @@ var (
 	_ OrgService         = (*Service)(nil)
 )
 
-// NewService returns a Service over store with settings.
+// NewService returns a Service over store with a copy of settings.
 func NewService(store Store, settings Settings) *Service {
-	return &Service{store: store, Now: time.Now, settings: settings}
+	return &Service{store: store, Now: time.Now, settings: settings.Clone()}
 }
 
-// Settings returns the current settings.
-func (s *Service) Settings() Settings {
+// Settings returns a copy of the current settings: the caller may change
+// or decode into it without changing the live ones.
+func (s *Service) Settings() Settings { return s.current().Clone() }
+
+// current returns the live settings without copying them. The live value is
+// never changed in place (SetSettings and LoadSettings swap in a fresh
+// copy), so callers may read it freely but must not write to its slices.
+func (s *Service) current() Settings {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.settings
 }
 
-// SetSettings validates settings, stores them and makes them current.
-// Returns EINVALID for settings that cannot work (Settings.Validate).
-// Quotas apply to later changes only.
+// SetSettings validates a copy of settings, stores it and makes it current:
+// the caller keeps settings to itself. Returns EINVALID for settings that
+// cannot work (Settings.Validate), and then nothing changes. Quotas apply to
+// later changes only.
 func (s *Service) SetSettings(ctx context.Context, settings Settings) error {
+	settings = settings.Clone()
 	if err := settings.Validate(); err != nil {
 		return err
 	}
@@ -66,14 +78,14 @@ func (s *Service) SetSettings(ctx context.Context, settings Settings) error {
 	if err := s.store.Update(ctx, func(tx Tx) error { return tx.SaveSettings(ctx, body) }); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.settings = settings
+	s.swap(settings)
 	return nil
 }
 
-// LoadSettings makes the stored settings current, over the defaults for
-// fields they lack. With none stored, the current settings stay.
+// LoadSettings makes the stored settings current, decoded over a copy of the
+// current ones for fields they lack. With none stored, the current settings
+// stay; a stored document that does not decode or validate is an error and
+// changes nothing.
 func (s *Service) LoadSettings(ctx context.Context) error {
 	var body []byte
 	if err := s.store.View(ctx, func(tx Tx) error {
@@ -93,10 +105,15 @@ func (s *Service) LoadSettings(ctx context.Context) error {
 	if err := settings.Validate(); err != nil {
 		return fmt.Errorf("stored settings: %w", err)
 	}
+	s.swap(settings)
+	return nil
+}
+
+// swap makes settings, a copy no one else holds, the live settings.
+func (s *Service) swap(settings Settings) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.settings = settings
-	return nil
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
@@ -138,7 +155,7 @@ func (s *Service) FindEnvironments(ctx context.Context, page Page) ([]*Environme
 	if err != nil {
 		return nil, "", err
 	}
-	after, size, err := pageBounds(page)
+	after, size, err := pageBounds(page, MaxEnvironmentPageSize)
 	if err != nil {
 		return nil, "", err
 	}
@@ -178,7 +195,7 @@ func (s *Service) CreateEnvironment(ctx context.Context, env *Environment) error
 	if err := validateEnvironment(env); err != nil {
 		return err
 	}
-	settings := s.Settings()
+	settings := s.current()
 	env.OrgID = org.ID
 	env.CreatedAt = s.now()
 	env.UpdatedAt = env.CreatedAt
@@ -340,9 +357,10 @@ func inEnv(v envScoped, err error, envID, id string) error {
 	return nil
 }
 
-// findPage returns one page of the caller's objects in environment envID:
-// find reads up to limit of them after the given id, ordered by id.
-func findPage[T any](s *Service, ctx context.Context, envID string, page Page, find func(tx Tx, orgID, after string, limit int) ([]*T, error), id func(*T) string) ([]*T, string, error) {
+// findPage returns one page, of at most maxSize items, of the caller's objects
+// in environment envID: find reads up to limit of them after the given id,
+// ordered by id.
+func findPage[T any](s *Service, ctx context.Context, envID string, page Page, maxSize int, find func(tx Tx, orgID, after string, limit int) ([]*T, error), id func(*T) string) ([]*T, string, error) {
 	org, err := callerOrg(ctx)
 	if err != nil {
 		return nil, "", err
@@ -350,7 +368,7 @@ func findPage[T any](s *Service, ctx context.Context, envID string, page Page, f
 	if err := requireEnvironment(envID); err != nil {
 		return nil, "", err
 	}
-	after, size, err := pageBounds(page)
+	after, size, err := pageBounds(page, maxSize)
 	if err != nil {
 		return nil, "", err
 	}
@@ -375,7 +393,7 @@ func requireEnvironment(envID string) error {
 
 // FindNetworks implements NetworkService.
 func (s *Service) FindNetworks(ctx context.Context, filter NetworkFilter, page Page) ([]*Network, string, error) {
-	return findPage(s, ctx, filter.EnvironmentID, page, func(tx Tx, org, after string, limit int) ([]*Network, error) {
+	return findPage(s, ctx, filter.EnvironmentID, page, MaxPageSize, func(tx Tx, org, after string, limit int) ([]*Network, error) {
 		filter.OrgID, filter.After, filter.Limit = org, after, limit
 		return tx.FindNetworks(ctx, filter)
 	}, func(n *Network) string { return n.ID })
@@ -387,7 +405,7 @@ func (s *Service) CreateNetwork(ctx context.Context, n *Network) error {
 	if err != nil {
 		return err
 	}
-	settings := s.Settings()
+	settings := s.current()
 	if err := settings.ValidateNetwork(n); err != nil {
 		return err
 	}
@@ -471,7 +489,7 @@ func (s *Service) FindPeeringByID(ctx context.Context, envID, id string) (*Peeri
 
 // FindPeerings implements PeeringService.
 func (s *Service) FindPeerings(ctx context.Context, filter PeeringFilter, page Page) ([]*Peering, string, error) {
-	return findPage(s, ctx, filter.EnvironmentID, page, func(tx Tx, org, after string, limit int) ([]*Peering, error) {
+	return findPage(s, ctx, filter.EnvironmentID, page, MaxPageSize, func(tx Tx, org, after string, limit int) ([]*Peering, error) {
 		filter.OrgID, filter.After, filter.Limit = org, after, limit
 		return tx.FindPeerings(ctx, filter)
 	}, func(p *Peering) string { return p.ID })
@@ -483,8 +501,11 @@ func (s *Service) CreatePeering(ctx context.Context, p *Peering) error {
 	if err != nil {
 		return err
 	}
-	settings := s.Settings()
+	settings := s.current()
 	if err := settings.ValidatePeering(p); err != nil {
+		return err
+	}
+	if err := s.Provider.CheckCustomerVNet(p.Tenant, p.VNet); err != nil {
 		return err
 	}
 	p.OrgID = org.ID
@@ -566,7 +587,7 @@ func (s *Service) FindClusterByID(ctx context.Context, envID, id string) (*Clust
 
 // FindClusters implements ClusterService.
 func (s *Service) FindClusters(ctx context.Context, filter ClusterFilter, page Page) ([]*Cluster, string, error) {
-	return findPage(s, ctx, filter.EnvironmentID, page, func(tx Tx, org, after string, limit int) ([]*Cluster, error) {
+	return findPage(s, ctx, filter.EnvironmentID, page, MaxClusterPageSize, func(tx Tx, org, after string, limit int) ([]*Cluster, error) {
 		filter.OrgID, filter.After, filter.Limit = org, after, limit
 		return tx.FindClusters(ctx, filter)
 	}, func(c *Cluster) string { return c.ID })
@@ -578,7 +599,7 @@ func (s *Service) CreateCluster(ctx context.Context, c *Cluster) error {
 	if err != nil {
 		return err
 	}
-	settings := s.Settings()
+	settings := s.current()
 	if err := ValidateDisplayName("/spec/display_name", c.DisplayName); err != nil {
 		return err
 	}
@@ -639,7 +660,7 @@ func (s *Service) UpdateCluster(ctx context.Context, envID, id string, upd Clust
 			return nil, err
 		}
 	}
-	settings := s.Settings()
+	settings := s.current()
 	var c *Cluster
 	resized := false
 	err = s.store.Update(ctx, func(tx Tx) error {

@@ -1,6 +1,9 @@
 package control
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Quota names, as Confluent's (they appear in quota_exceeded errors).
 const (
@@ -13,7 +16,8 @@ const (
 )
 
 // Settings are the rules and quotas the operator may change. The zero value
-// is not useful; start from DefaultSettings.
+// is not useful; start from DefaultSettings. A Settings holds slices: copy
+// it with Clone before changing it, so that no other holder sees the change.
 type Settings struct {
 	EnvironmentsPerOrg     int `json:"environments_per_org"`
 	NetworksPerEnvironment int `json:"dedicated_networks_per_environment"`
@@ -45,6 +49,16 @@ func DefaultSettings() Settings {
 		},
 		AzureRegions: append([]string(nil), defaultAzureRegions...),
 	}
+}
+
+// Clone returns a deep copy of s: changing or decoding into the copy never
+// changes s.
+func (s Settings) Clone() Settings {
+	c := s
+	c.ReservedCIDRs = slices.Clone(s.ReservedCIDRs)
+	c.AllowedRegionPairs = slices.Clone(s.AllowedRegionPairs)
+	c.AzureRegions = slices.Clone(s.AzureRegions)
+	return c
 }
 
 // defaultAzureRegions are Azure's public regions (programmatic names).

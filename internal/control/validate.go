@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -91,27 +93,57 @@ func CheckNetworkOverlap(id, cidr string, siblings []*Network) error {
 	return nil
 }
 
-// ValidateDisplayName checks an optional display name: at most 255
-// characters, no control characters. Errors are EINVALID on field.
-func ValidateDisplayName(field, name string) error {
-	if len(name) > 255 {
-		return FieldErrorf(EINVALID, field, "Display name must be at most 255 characters.")
+// ValidateName checks a name people read: what ("Display name") names it
+// in the message. At most 255 characters of valid UTF-8, none of them a
+// character that hides or reorders text (hiddenRune): a name must read as
+// what it is. Errors are EINVALID on field naming the character.
+// Every name in the domain goes through it: display names of environments,
+// networks, peerings, clusters; organization names; API key descriptions.
+func ValidateName(field, what, name string) error {
+	if !utf8.ValidString(name) {
+		return FieldErrorf(EINVALID, field, "%s must be valid UTF-8.", what)
+	}
+	if utf8.RuneCountInString(name) > 255 {
+		return FieldErrorf(EINVALID, field, "%s must be at most 255 characters.", what)
 	}
 	for _, c := range name {
-		if c < 0x20 || c == 0x7f {
-			return FieldErrorf(EINVALID, field, "Display name must not contain control characters.")
+		if kind := hiddenRune(c); kind != "" {
+			return FieldErrorf(EINVALID, field, "%s must not contain %s (U+%04X): names may not hold control, bidirectional or zero-width characters.", what, kind, c)
 		}
 	}
 	return nil
 }
 
+// ValidateDisplayName checks an optional display name (ValidateName).
+func ValidateDisplayName(field, name string) error {
+	return ValidateName(field, "Display name", name)
+}
+
+// hiddenRune returns what kind of character c is when it may not appear in
+// a name, "" when it may: control characters (C0, DEL, C1) and the line and
+// paragraph separators; bidirectional controls (U+061C, U+200E, U+200F,
+// U+202A–U+202E, U+2066–U+2069), which reorder what a reader sees; and
+// zero-width characters (U+200B–U+200D, U+2060, U+FEFF), which hide in it.
+func hiddenRune(c rune) string {
+	switch {
+	case unicode.IsControl(c), c == 0x2028, c == 0x2029:
+		return "a control character"
+	case c == 0x061C, c == 0x200E, c == 0x200F, c >= 0x202A && c <= 0x202E, c >= 0x2066 && c <= 0x2069:
+		return "a bidirectional control character"
+	case c >= 0x200B && c <= 0x200D, c == 0x2060, c == 0xFEFF:
+		return "a zero-width character"
+	}
+	return ""
+}
+
 // ValidateOrganizationName checks an organization's display name as
-// Confluent does: 1–31 characters, none of <>#%'*^`{|}~".
+// Confluent does: 1–31 characters, none of <>#%'*^`{|}~", and a name
+// (ValidateName).
 func ValidateOrganizationName(field, name string) error {
-	if name == "" || len([]rune(name)) > 31 || strings.ContainsAny(name, "<>#%'*^`{|}~\"") {
+	if name == "" || utf8.RuneCountInString(name) > 31 || strings.ContainsAny(name, "<>#%'*^`{|}~\"") {
 		return FieldErrorf(EINVALID, field, "Organization name must be 1 to 31 characters, none of <>#%%'*^`{|}~\".")
 	}
-	return ValidateDisplayName(field, name)
+	return ValidateName(field, "Organization name", name)
 }
 
 // IsGUID reports whether s is a GUID: 8-4-4-4-12 hexadecimal digits.

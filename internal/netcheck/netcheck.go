@@ -119,46 +119,33 @@ func reachOn(e *reach.Engine, q reach.Query) (*reach.Result, error) {
 // world collects the environment's networks, clusters and peerings.
 func (c *Checker) world(ctx context.Context, env string) (reach.World, error) {
 	var w reach.World
-	err := eachPage(func(p control.Page) (string, error) {
-		nets, next, err := c.Networks.FindNetworks(ctx, control.NetworkFilter{EnvironmentID: env}, p)
-		for _, n := range nets {
-			w.Networks = append(w.Networks, reach.Network{ID: n.ID, Name: n.DisplayName, CIDR: n.CIDR, VNetID: n.Status.AzureVNet, Phase: n.Status.Phase})
-		}
-		return next, err
+	nets, err := control.All(control.MaxPageSize, func(p control.Page) ([]*control.Network, string, error) {
+		return c.Networks.FindNetworks(ctx, control.NetworkFilter{EnvironmentID: env}, p)
 	})
 	if err != nil {
 		return w, err
 	}
-	err = eachPage(func(p control.Page) (string, error) {
-		cs, next, err := c.Clusters.FindClusters(ctx, control.ClusterFilter{EnvironmentID: env}, p)
-		for _, k := range cs {
-			w.Clusters = append(w.Clusters, reach.Cluster{ID: k.ID, Name: k.DisplayName, NetworkID: k.NetworkID, Endpoint: k.Status.BootstrapEndpoint, Phase: k.Status.Phase})
-		}
-		return next, err
+	for _, n := range nets {
+		w.Networks = append(w.Networks, reach.Network{ID: n.ID, Name: n.DisplayName, CIDR: n.CIDR, VNetID: n.Status.AzureVNet, Phase: n.Status.Phase})
+	}
+	cs, err := control.All(control.MaxClusterPageSize, func(p control.Page) ([]*control.Cluster, string, error) {
+		return c.Clusters.FindClusters(ctx, control.ClusterFilter{EnvironmentID: env}, p)
 	})
 	if err != nil {
 		return w, err
 	}
-	err = eachPage(func(p control.Page) (string, error) {
-		ps, next, err := c.Peerings.FindPeerings(ctx, control.PeeringFilter{EnvironmentID: env}, p)
-		for _, x := range ps {
-			w.ControlPeerings = append(w.ControlPeerings, reach.ControlPeering{ID: x.ID, NetworkID: x.NetworkID, VNetID: x.VNet, Tenant: x.Tenant,
-				Phase: x.Status.Phase, ErrorCode: x.Status.ErrorCode, ErrorMessage: x.Status.ErrorMessage})
-		}
-		return next, err
-	})
-	return w, err
-}
-
-// eachPage calls page with successive pages of the largest size until it
-// returns an empty next token or an error.
-func eachPage(page func(control.Page) (string, error)) error {
-	p := control.Page{Size: control.MaxPageSize}
-	for {
-		next, err := page(p)
-		if err != nil || next == "" {
-			return err
-		}
-		p.Token = next
+	for _, k := range cs {
+		w.Clusters = append(w.Clusters, reach.Cluster{ID: k.ID, Name: k.DisplayName, NetworkID: k.NetworkID, Endpoint: k.Status.BootstrapEndpoint, Phase: k.Status.Phase})
 	}
+	ps, err := control.All(control.MaxPageSize, func(p control.Page) ([]*control.Peering, string, error) {
+		return c.Peerings.FindPeerings(ctx, control.PeeringFilter{EnvironmentID: env}, p)
+	})
+	if err != nil {
+		return w, err
+	}
+	for _, x := range ps {
+		w.ControlPeerings = append(w.ControlPeerings, reach.ControlPeering{ID: x.ID, NetworkID: x.NetworkID, VNetID: x.VNet, Tenant: x.Tenant,
+			Phase: x.Status.Phase, ErrorCode: x.Status.ErrorCode, ErrorMessage: x.Status.ErrorMessage})
+	}
+	return w, nil
 }
