@@ -48,8 +48,9 @@ func requireAz(t *testing.T) string {
 }
 
 // startDemoServe runs Serve in-process on loopback ports with the demo world
-// and returns its data directory once it is ready.
-func startDemoServe(t *testing.T) (string, Ready) {
+// and returns its data directory once it is ready. Each of opts may change
+// the configuration first.
+func startDemoServe(t *testing.T, opts ...func(*ServeConfig)) (string, Ready) {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -57,6 +58,9 @@ func startDemoServe(t *testing.T) (string, Ready) {
 	errc := make(chan error, 1)
 	cfg := ServeConfig{DataDir: dir, Listen: "127.0.0.1:0", AzureListen: "127.0.0.1:0", Demo: true,
 		ProviderAppID: azureemu.DefaultProviderAppID, LogLevel: "error"}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	go func() { errc <- Serve(ctx, cfg, io.Discard, func(r Ready) { readyc <- r }) }()
 	t.Cleanup(func() {
 		cancel()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/peerplane/peerplane/internal/azureemu"
 	"github.com/peerplane/peerplane/internal/cli"
+	"github.com/peerplane/peerplane/internal/reconcile"
 )
 
 // The peerplane binary the CLI tests run, built once per test process
@@ -359,5 +360,55 @@ func TestCLISeedFlow(t *testing.T) {
 	r2 := newCLIRunner(t, t.TempDir())
 	if _, msg := r2.fail(t, cli.ExitError, "environment", "list"); !strings.Contains(msg, "peerplane login") {
 		t.Fatalf("no credentials: %q", msg)
+	}
+}
+
+// TestCLIWaitExitStatus runs --wait through the binary to each of its ends,
+// against a server whose reconciler the test holds at the peering's first
+// step: while held, the peering stays PROVISIONING and --wait gives up at
+// --timeout (exit 5, the last state printed); released, it ends FAILED
+// (exit 4, the error code shown); a wait on a peering that does not exist
+// cannot start (exit 1); a delete waits until it is gone (exit 0).
+func TestCLIWaitExitStatus(t *testing.T) {
+	gate := make(chan struct{})
+	dir, _ := startDemoServe(t, func(c *ServeConfig) {
+		c.WrapAzure = func(az reconcile.Azure) reconcile.Azure { return &gatedAzure{Azure: az, gate: gate} }
+	})
+	r := newCLIRunner(t, dir)
+	r.run(t, "login", "--data-dir", dir)
+	var env cliObj
+	r.runJSON(t, &env, "environment", "create", "waits")
+	r.env["PEERPLANE_ENVIRONMENT"] = env.ID
+	var n cliObj
+	r.runJSON(t, &n, "network", "create", "waits-net", "--cloud", "azure", "--region", "eastus", "--cidr", "10.30.0.0/16", "--wait")
+	if n.Status.Phase != "READY" {
+		t.Fatalf("network create --wait exited 0 with %+v", n)
+	}
+	create := []string{"network", "peering", "create", "contoso", "--network", n.ID, "--cloud", "azure",
+		"--cloud-account", demoTenant, "--virtual-network", demoVNetID, "--customer-region", "eastus", "--wait", "-o", "json"}
+
+	out, msg := r.fail(t, cli.ExitTimedOut, append(create, "--timeout", "1s")...)
+	var p cliObj
+	if err := json.Unmarshal([]byte(out), &p); err != nil || p.Status.Phase != "PROVISIONING" {
+		t.Fatalf("timed-out wait printed %+v (%v):\n%s", p, err, out)
+	}
+	if !strings.Contains(msg, "timed out after 1s waiting for peering "+p.ID) || !strings.Contains(msg, "--timeout") {
+		t.Fatalf("timed-out wait: %q", msg)
+	}
+
+	close(gate)
+	out, msg = r.fail(t, cli.ExitFailed, "network", "peering", "retry", p.ID, "--wait", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &p); err != nil || p.Status.Phase != "FAILED" || p.Status.ErrorCode != "APP_NOT_CONSENTED" {
+		t.Fatalf("failed wait printed %+v (%v):\n%s", p, err, out)
+	}
+	if !strings.Contains(msg, "APP_NOT_CONSENTED") {
+		t.Fatalf("failed wait: %q", msg)
+	}
+
+	if _, msg := r.fail(t, cli.ExitError, "network", "peering", "retry", "peer-nope00", "--wait"); !strings.Contains(msg, "404") {
+		t.Fatalf("wait on a missing peering: %q", msg)
+	}
+	if out := r.run(t, "network", "peering", "delete", p.ID, "--wait"); !strings.Contains(out, "Deleted peering") {
+		t.Fatalf("delete --wait: %s", out)
 	}
 }
