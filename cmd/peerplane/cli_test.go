@@ -90,27 +90,40 @@ func newCLIRunner(t *testing.T, dataDir string) *cliRunner {
 // status. A process that cannot start, or runs past two minutes, fails t.
 func (r *cliRunner) exec(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, r.bin, args...)
-	cmd.Env = isolatedEnv(r.home)
+	env := isolatedEnv(r.home)
 	for k, v := range r.env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		env = append(env, k+"="+v)
 	}
+	return runProcess(t, 2*time.Minute, "", env, r.bin, args...)
+}
+
+// runProcess runs name with args in dir ("" for the test's) with env and
+// returns its stdout, stderr and exit status. A process that cannot start,
+// or runs past limit, fails t.
+func runProcess(t *testing.T, limit time.Duration, dir string, env []string, name string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir, cmd.Env = dir, env
 	cmd.WaitDelay = 5 * time.Second
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
 	err := cmd.Run()
-	t.Logf("peerplane %s (%.2fs)", strings.Join(args, " "), time.Since(start).Seconds())
+	what := filepath.Base(name) + " " + strings.Join(args, " ")
+	if len(what) > 300 {
+		what = what[:300] + "…"
+	}
+	t.Logf("%s (%.2fs)", what, time.Since(start).Seconds())
 	var ee *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
-		t.Fatalf("peerplane %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), ctx.Err(), &out, &errb)
+		t.Fatalf("%s: %v\nstdout:\n%s\nstderr:\n%s", what, ctx.Err(), &out, &errb)
 	case errors.As(err, &ee):
 		return out.String(), errb.String(), ee.ExitCode()
 	case err != nil:
-		t.Fatalf("peerplane %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("%s: %v", what, err)
 	}
 	return out.String(), errb.String(), 0
 }
