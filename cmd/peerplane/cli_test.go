@@ -112,8 +112,8 @@ func runProcess(t *testing.T, limit time.Duration, dir string, env []string, nam
 	start := time.Now()
 	err := cmd.Run()
 	what := filepath.Base(name) + " " + strings.Join(args, " ")
-	if len(what) > 300 {
-		what = what[:300] + "…"
+	if i := strings.IndexByte(what, '\n'); i >= 0 {
+		what = what[:i] + " …" // a script given with -c: its first line
 	}
 	t.Logf("%s (%.2fs)", what, time.Since(start).Seconds())
 	var ee *exec.ExitError
