@@ -141,7 +141,8 @@ func (sh *readmeShell) vars(t *testing.T) map[string]string {
 // fresh `peerplane serve --demo` (the built binary, on free ports, in a
 // temporary directory that stands for the repository's checkout), with the
 // real az and jq, so that the README cannot drift from what the product
-// does. After some blocks it checks, through the API, the phases and error
+// does. It checks the banner the server prints (the console's URL, and how
+// to sign in), and after some blocks, through the API, the phases and error
 // codes the README promises (never message text, which may change).
 func TestREADME(t *testing.T) {
 	requireAz(t)
@@ -230,6 +231,7 @@ func TestREADME(t *testing.T) {
 			srv.start()
 			readJSONFile(t, filepath.Join(work, ".data", "credentials.json"), &api.Credentials)
 			api.APIURL, started = srv.apiURL, true
+			checkBanner(t, srv)
 			continue
 		}
 		if !started {
@@ -274,5 +276,42 @@ func TestReadmeBlocks(t *testing.T) {
 		if _, err := readmeBlocks(write(bad)); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
+	}
+}
+
+// checkBanner reads the banner `serve` prints at start: it names the web
+// console's URL, which answers, and says to sign in with the key in
+// .data/credentials.json.
+func checkBanner(t *testing.T, srv *serveProcess) {
+	t.Helper()
+	var banner string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile(srv.log.Name())
+		if banner = string(b); strings.Contains(banner, "Web console:") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve printed no web console line within 30s:\n%s", banner)
+		}
+	}
+	var console string
+	for _, line := range strings.Split(banner, "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[0] == "Web" && f[1] == "console:" {
+			console = f[2]
+			if !strings.Contains(line, filepath.Join(".data", "credentials.json")) || !strings.Contains(line, "sign in") {
+				t.Errorf("the console line does not say how to sign in: %q", line)
+			}
+		}
+	}
+	if console != srv.apiURL+"/console/" {
+		t.Fatalf("the banner names the console %q, want %s/console/:\n%s", console, srv.apiURL, banner)
+	}
+	resp, err := http.Get(console)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s (the console, as the banner names it): %s", console, resp.Status)
 	}
 }
