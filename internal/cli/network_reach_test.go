@@ -119,7 +119,7 @@ func TestNetworkReachErrors(t *testing.T) {
 		{[]string{"--source", "10.1.0.4", "--destination", w.Cluster, "--port", "http"}, `"--port"`},
 	} {
 		out, _, err := run(t, env, append([]string{"network", "reach", "--environment", w.Env}, tc.args...)...)
-		if err == nil || ExitCode(err) != -1 || !strings.Contains(err.Error(), tc.want) {
+		if err == nil || ExitCode(err) != ExitError || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want %s", tc.args, err, tc.want)
 		}
 		if out != "" {
