@@ -36,20 +36,29 @@ const azTimeout = 90 * time.Second
 // PEERPLANE_TEST_REQUIRE_AZ=1 (CI), where a missing az fails the test.
 func requireAz(t *testing.T) string {
 	t.Helper()
-	az, err := exec.LookPath("az")
+	return requireTool(t, "az", "azure-cli")
+}
+
+// requireTool returns the path of the executable name, which scripts/test-deps.sh
+// installs from the Debian package pkg, or skips — unless
+// PEERPLANE_TEST_REQUIRE_AZ=1 (CI), where a missing tool fails the test.
+func requireTool(t *testing.T, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
 	if err == nil {
-		return az
+		return p
 	}
 	if os.Getenv("PEERPLANE_TEST_REQUIRE_AZ") == "1" {
-		t.Fatalf("az is not on PATH and PEERPLANE_TEST_REQUIRE_AZ=1: run scripts/test-deps.sh (installs Debian's azure-cli)")
+		t.Fatalf("%s is not on PATH and PEERPLANE_TEST_REQUIRE_AZ=1: run scripts/test-deps.sh (installs Debian's %s)", name, pkg)
 	}
-	t.Skip("az is not on PATH: run scripts/test-deps.sh to install Debian's azure-cli (CI sets PEERPLANE_TEST_REQUIRE_AZ=1 and fails instead)")
+	t.Skipf("%s is not on PATH: run scripts/test-deps.sh to install Debian's %s (CI sets PEERPLANE_TEST_REQUIRE_AZ=1 and fails instead)", name, pkg)
 	return ""
 }
 
 // startDemoServe runs Serve in-process on loopback ports with the demo world
-// and returns its data directory once it is ready.
-func startDemoServe(t *testing.T) (string, Ready) {
+// and returns its data directory once it is ready. Each of opts may change
+// the configuration first.
+func startDemoServe(t *testing.T, opts ...func(*ServeConfig)) (string, Ready) {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -57,6 +66,9 @@ func startDemoServe(t *testing.T) (string, Ready) {
 	errc := make(chan error, 1)
 	cfg := ServeConfig{DataDir: dir, Listen: "127.0.0.1:0", AzureListen: "127.0.0.1:0", Demo: true,
 		ProviderAppID: azureemu.DefaultProviderAppID, LogLevel: "error"}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	go func() { errc <- Serve(ctx, cfg, io.Discard, func(r Ready) { readyc <- r }) }()
 	t.Cleanup(func() {
 		cancel()
@@ -95,10 +107,7 @@ func newAzCLI(t *testing.T, az, dataDir, name string) *azCLI {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	// A dead proxy for everything but loopback: should az try to reach
-	// Microsoft (telemetry, discovery), it fails at once instead of leaking.
-	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "LC_ALL=C.UTF-8", "TMPDIR=" + os.TempDir(),
-		"HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY=127.0.0.1,localhost"}
+	base := isolatedEnv(home)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*azTimeout)
 	defer cancel()
 	vars, err := AzEnv(ctx, AzEnvConfig{DataDir: dataDir, ConfigDir: filepath.Join(home, "az"), Shim: true, Az: az, Env: base})

@@ -96,8 +96,9 @@ with these settings reaches Microsoft: telemetry and surveys are off, and
 REQUESTS_CA_BUNDLE trusts only the embedded Azure's CA.
 
 Debian's azure-cli 2.45 crashes in ` + "`az role assignment create`" + ` (Azure/azure-cli#24959);
---shim adds a small sitecustomize.py to PYTHONPATH that fixes it. Microsoft's
-own az builds need no shim.`,
+--shim adds a small sitecustomize.py to PYTHONPATH that fixes it (putting
+scripts/az-shim of a Peerplane checkout on PYTHONPATH does the same).
+Microsoft's own az builds need no shim.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			vars, err := AzEnv(cmd.Context(), c)

@@ -4,53 +4,140 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"sigs.k8s.io/yaml"
 
 	"github.com/peerplane/peerplane/internal/azureemu"
+	"github.com/peerplane/peerplane/internal/cli"
+	"github.com/peerplane/peerplane/internal/reconcile"
 )
 
-// cliRunner runs the peerplane commands in-process, as a user would in a
-// shell, with an isolated config file.
+// The peerplane binary the CLI tests run, built once per test process
+// from this package: what the tests run is what users run (a test binary
+// behaves differently: azcore, for one, allows sub-second polling only
+// inside one).
+var (
+	binOnce sync.Once
+	binDir  string
+	binPath string
+	binErr  error
+)
+
+// TestMain removes the binary after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// peerplaneBinary builds cmd/peerplane on first use and returns its path.
+func peerplaneBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "peerplane-bin-")
+		if binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "peerplane")
+		cmd := exec.Command("go", "build", "-o", binPath, ".")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build ./cmd/peerplane: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// crashBinary is peerplaneBinary under its former name, which tests merged
+// on main since (trust_e2e_test.go) still call.
+func crashBinary(t *testing.T) string { return peerplaneBinary(t) }
+
+// isolatedEnv is the environment of a command the tests run as a user
+// would: PATH, a HOME of its own, and a dead proxy for everything but
+// loopback, so that a client that tries to reach the internet (az's
+// telemetry, discovery) fails at once instead of leaking. Nothing else of
+// the test's environment (no PEERPLANE_*) gets through.
+func isolatedEnv(home string) []string {
+	return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "LC_ALL=C.UTF-8", "TMPDIR=" + os.TempDir(),
+		"HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY=127.0.0.1,localhost"}
+}
+
+// cliRunner runs the peerplane binary as a process, as a user would in a
+// shell, with an isolated HOME and config file.
 type cliRunner struct {
-	env map[string]string
+	bin, home string
+	env       map[string]string // on top of isolatedEnv(home)
 }
 
 func newCLIRunner(t *testing.T, dataDir string) *cliRunner {
 	home := t.TempDir()
-	return &cliRunner{env: map[string]string{
-		"HOME":               home,
+	return &cliRunner{bin: peerplaneBinary(t), home: home, env: map[string]string{
 		"PEERPLANE_CONFIG":   filepath.Join(home, "peerplane", "config.json"),
 		"PEERPLANE_DATA_DIR": dataDir,
 	}}
 }
 
-// exec runs `peerplane args...` and returns its stdout, stderr and error.
-func (r *cliRunner) exec(t *testing.T, args ...string) (string, string, error) {
+// exec runs `peerplane args...` and returns its stdout, stderr and exit
+// status. A process that cannot start, or runs past two minutes, fails t.
+func (r *cliRunner) exec(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	root := newRootCmd(func(k string) string { return r.env[k] })
-	var out, errb bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	root.SetArgs(args)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	start := time.Now()
-	err := root.ExecuteContext(ctx)
-	t.Logf("peerplane %s (%.2fs)", strings.Join(args, " "), time.Since(start).Seconds())
-	return out.String(), errb.String(), err
+	env := isolatedEnv(r.home)
+	for k, v := range r.env {
+		env = append(env, k+"="+v)
+	}
+	return runProcess(t, 2*time.Minute, "", env, r.bin, args...)
 }
 
-// run runs a command that must succeed and returns its stdout.
+// runProcess runs name with args in dir ("" for the test's) with env and
+// returns its stdout, stderr and exit status. A process that cannot start,
+// or runs past limit, fails t.
+func runProcess(t *testing.T, limit time.Duration, dir string, env []string, name string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir, cmd.Env = dir, env
+	cmd.WaitDelay = 5 * time.Second
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	what := filepath.Base(name) + " " + strings.Join(args, " ")
+	if i := strings.IndexByte(what, '\n'); i >= 0 {
+		what = what[:i] + " …" // a script given with -c: its first line
+	}
+	t.Logf("%s (%.2fs)", what, time.Since(start).Seconds())
+	var ee *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("%s: %v\nstdout:\n%s\nstderr:\n%s", what, ctx.Err(), &out, &errb)
+	case errors.As(err, &ee):
+		return out.String(), errb.String(), ee.ExitCode()
+	case err != nil:
+		t.Fatalf("%s: %v", what, err)
+	}
+	return out.String(), errb.String(), 0
+}
+
+// run runs a command that must exit 0 and returns its stdout.
 func (r *cliRunner) run(t *testing.T, args ...string) string {
 	t.Helper()
-	out, stderr, err := r.exec(t, args...)
-	if err != nil {
-		t.Fatalf("peerplane %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out, stderr)
+	out, stderr, code := r.exec(t, args...)
+	if code != 0 {
+		t.Fatalf("peerplane %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, stderr)
 	}
 	return out
 }
@@ -64,14 +151,15 @@ func (r *cliRunner) runJSON(t *testing.T, v any, args ...string) {
 	}
 }
 
-// fail runs a command that must fail and returns its error text.
-func (r *cliRunner) fail(t *testing.T, args ...string) (stdout, errText string) {
+// fail runs a command that must exit with status code and returns its
+// stdout and its error text (stderr).
+func (r *cliRunner) fail(t *testing.T, code int, args ...string) (stdout, errText string) {
 	t.Helper()
-	out, stderr, err := r.exec(t, args...)
-	if err == nil {
-		t.Fatalf("peerplane %s succeeded, want an error\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), out, stderr)
+	out, stderr, got := r.exec(t, args...)
+	if got != code {
+		t.Fatalf("peerplane %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), got, code, out, stderr)
 	}
-	return out, err.Error()
+	return out, stderr
 }
 
 type cliObj struct {
@@ -127,26 +215,26 @@ func TestCLISeedFlow(t *testing.T) {
 	}
 
 	// Bad input: the API's error names the field, exit non-zero.
-	_, msg := r.fail(t, "network", "peering", "create", "bad", "--network", n.ID, "--cloud", "azure",
+	_, msg := r.fail(t, cli.ExitError, "network", "peering", "create", "bad", "--network", n.ID, "--cloud", "azure",
 		"--cloud-account", "not-a-guid", "--virtual-network", demoVNetID, "--customer-region", "eastus")
-	if !strings.Contains(msg, "/spec/cloud/tenant") || strings.Contains(msg, `"errors"`) {
+	if !strings.HasPrefix(msg, "Error: ") || !strings.Contains(msg, "/spec/cloud/tenant") || strings.Contains(msg, `"errors"`) {
 		t.Fatalf("invalid tenant: error %q, want the API's detail naming /spec/cloud/tenant", msg)
 	}
-	_, msg = r.fail(t, "network", "peering", "create", "--network", n.ID, "--cloud", "azure")
+	_, msg = r.fail(t, cli.ExitError, "network", "peering", "create", "--network", n.ID, "--cloud", "azure")
 	if !strings.Contains(msg, "cloud-account") {
 		t.Fatalf("missing flags: %q", msg)
 	}
-	_, msg = r.fail(t, "network", "describe", n.ID, "-o", "xml")
+	_, msg = r.fail(t, cli.ExitError, "network", "describe", n.ID, "-o", "xml")
 	if !strings.Contains(msg, "--output") {
 		t.Fatalf("bad -o: %q", msg)
 	}
-	_, msg = r.fail(t, "network", "describe", "n-nope00")
+	_, msg = r.fail(t, cli.ExitError, "network", "describe", "n-nope00")
 	if !strings.Contains(msg, "404") {
 		t.Fatalf("describe of a missing network: %q", msg)
 	}
 
-	// Peering → FAILED APP_NOT_CONSENTED, exit non-zero.
-	out, msg = r.fail(t, "network", "peering", "create", "contoso", "--network", n.ID, "--cloud", "azure",
+	// Peering → FAILED APP_NOT_CONSENTED: --wait shows it and exits 4.
+	out, msg = r.fail(t, cli.ExitFailed, "network", "peering", "create", "contoso", "--network", n.ID, "--cloud", "azure",
 		"--cloud-account", demoTenant, "--virtual-network", demoVNetID, "--customer-region", "eastus", "--wait", "-o", "json")
 	if !strings.Contains(msg, "APP_NOT_CONSENTED") {
 		t.Fatalf("peering create --wait: error %q, want APP_NOT_CONSENTED", msg)
@@ -278,7 +366,7 @@ func TestCLISeedFlow(t *testing.T) {
 	if out := r.run(t, "network", "peering", "delete", p.ID, "--wait"); !strings.Contains(out, "Deleted peering") {
 		t.Fatalf("peering delete --wait: %s", out)
 	}
-	_, msg = r.fail(t, "network", "peering", "describe", p.ID)
+	_, msg = r.fail(t, cli.ExitError, "network", "peering", "describe", p.ID)
 	if !strings.Contains(msg, "404") {
 		t.Fatalf("describe after delete: %q", msg)
 	}
@@ -287,7 +375,57 @@ func TestCLISeedFlow(t *testing.T) {
 
 	// No credentials: a clear error, not a stack.
 	r2 := newCLIRunner(t, t.TempDir())
-	if _, msg := r2.fail(t, "environment", "list"); !strings.Contains(msg, "peerplane login") {
+	if _, msg := r2.fail(t, cli.ExitError, "environment", "list"); !strings.Contains(msg, "peerplane login") {
 		t.Fatalf("no credentials: %q", msg)
+	}
+}
+
+// TestCLIWaitExitStatus runs --wait through the binary to each of its ends,
+// against a server whose reconciler the test holds at the peering's first
+// step: while held, the peering stays PROVISIONING and --wait gives up at
+// --timeout (exit 5, the last state printed); released, it ends FAILED
+// (exit 4, the error code shown); a wait on a peering that does not exist
+// cannot start (exit 1); a delete waits until it is gone (exit 0).
+func TestCLIWaitExitStatus(t *testing.T) {
+	gate := make(chan struct{})
+	dir, _ := startDemoServe(t, func(c *ServeConfig) {
+		c.WrapAzure = func(az reconcile.Azure) reconcile.Azure { return &gatedAzure{Azure: az, gate: gate} }
+	})
+	r := newCLIRunner(t, dir)
+	r.run(t, "login", "--data-dir", dir)
+	var env cliObj
+	r.runJSON(t, &env, "environment", "create", "waits")
+	r.env["PEERPLANE_ENVIRONMENT"] = env.ID
+	var n cliObj
+	r.runJSON(t, &n, "network", "create", "waits-net", "--cloud", "azure", "--region", "eastus", "--cidr", "10.30.0.0/16", "--wait")
+	if n.Status.Phase != "READY" {
+		t.Fatalf("network create --wait exited 0 with %+v", n)
+	}
+	create := []string{"network", "peering", "create", "contoso", "--network", n.ID, "--cloud", "azure",
+		"--cloud-account", demoTenant, "--virtual-network", demoVNetID, "--customer-region", "eastus", "--wait", "-o", "json"}
+
+	out, msg := r.fail(t, cli.ExitTimedOut, append(create, "--timeout", "1s")...)
+	var p cliObj
+	if err := json.Unmarshal([]byte(out), &p); err != nil || p.Status.Phase != "PROVISIONING" {
+		t.Fatalf("timed-out wait printed %+v (%v):\n%s", p, err, out)
+	}
+	if !strings.Contains(msg, "timed out after 1s waiting for peering "+p.ID) || !strings.Contains(msg, "--timeout") {
+		t.Fatalf("timed-out wait: %q", msg)
+	}
+
+	close(gate)
+	out, msg = r.fail(t, cli.ExitFailed, "network", "peering", "retry", p.ID, "--wait", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &p); err != nil || p.Status.Phase != "FAILED" || p.Status.ErrorCode != "APP_NOT_CONSENTED" {
+		t.Fatalf("failed wait printed %+v (%v):\n%s", p, err, out)
+	}
+	if !strings.Contains(msg, "APP_NOT_CONSENTED") {
+		t.Fatalf("failed wait: %q", msg)
+	}
+
+	if _, msg := r.fail(t, cli.ExitError, "network", "peering", "retry", "peer-nope00", "--wait"); !strings.Contains(msg, "404") {
+		t.Fatalf("wait on a missing peering: %q", msg)
+	}
+	if out := r.run(t, "network", "peering", "delete", p.ID, "--wait"); !strings.Contains(out, "Deleted peering") {
+		t.Fatalf("delete --wait: %s", out)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,32 +40,6 @@ func crashKillCount(t *testing.T) int {
 	return 50
 }
 
-var (
-	crashBinOnce sync.Once
-	crashBin     string
-	crashBinErr  error
-)
-
-// crashBinary builds the peerplane binary once per test process.
-func crashBinary(t *testing.T) string {
-	crashBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "peerplane-crash-bin-")
-		if err != nil {
-			crashBinErr = err
-			return
-		}
-		crashBin = filepath.Join(dir, "peerplane")
-		out, err := exec.Command("go", "build", "-o", crashBin, ".").CombinedOutput()
-		if err != nil {
-			crashBinErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if crashBinErr != nil {
-		t.Fatal(crashBinErr)
-	}
-	return crashBin
-}
-
 // TestCrash SIGKILLs `peerplane serve` at random points while peerings are
 // created and deleted and while the reconciler works on them, restarts it
 // on the same data, and checks that everything acknowledged converged:
@@ -77,7 +50,7 @@ func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	bin := crashBinary(t)
+	bin := peerplaneBinary(t)
 	kills := crashKillCount(t)
 	t.Run("SQLite", func(t *testing.T) { crashRun(t, bin, "", kills) })
 	t.Run("Postgres", func(t *testing.T) {
@@ -89,11 +62,14 @@ func TestCrash(t *testing.T) {
 	})
 }
 
-// crashServer is a `peerplane serve` child process on fixed ports.
-type crashServer struct {
+// serveProcess is a `peerplane serve` child process on fixed ports, which
+// the test may kill and start again.
+type serveProcess struct {
 	t       *testing.T
 	bin     string
-	dir     string
+	dir     string   // the data directory
+	workDir string   // the working directory; "" for the test's
+	env     []string // the environment; nil for the test's
 	args    []string
 	apiURL  string
 	log     *os.File
@@ -112,18 +88,30 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func newCrashServer(t *testing.T, bin, dsn string) *crashServer {
+func newCrashServer(t *testing.T, bin, dsn string) *serveProcess {
 	dir := t.TempDir()
-	api, az := freePort(t), freePort(t)
-	args := []string{"serve", "--data-dir", dir, "--listen", api, "--azure-listen", az, "--demo", "--log-level", "info"}
+	args := []string{"--data-dir", dir, "--demo", "--log-level", "info"}
 	if dsn != "" {
 		args = append(args, "--store", dsn)
 	}
-	log, err := os.Create(filepath.Join(dir, "server.log"))
+	// A dead leader's lease blocks the next for its TTL; keep it short so
+	// the restarted reconciler resumes within the test's time.
+	return newServeProcess(t, bin, "", dir, append(os.Environ(), "PEERPLANE_LEASE_TTL=600ms"), args...)
+}
+
+// newServeProcess prepares `peerplane serve --listen … --azure-listen …
+// args…` on two free loopback ports, with dataDir its data directory (where
+// it writes endpoints.json), run in workDir ("" for the test's) with env
+// (nil for the test's). Its output goes to a log shown when the test fails;
+// the process is killed when the test ends.
+func newServeProcess(t *testing.T, bin, workDir, dataDir string, env []string, args ...string) *serveProcess {
+	api, az := freePort(t), freePort(t)
+	args = append([]string{"serve", "--listen", api, "--azure-listen", az}, args...)
+	log, err := os.Create(filepath.Join(t.TempDir(), "server.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &crashServer{t: t, bin: bin, dir: dir, args: args, apiURL: "http://" + api, log: log}
+	s := &serveProcess{t: t, bin: bin, dir: dataDir, workDir: workDir, env: env, args: args, apiURL: "http://" + api, log: log}
 	t.Cleanup(func() {
 		s.kill()
 		log.Close()
@@ -139,15 +127,13 @@ func newCrashServer(t *testing.T, bin, dsn string) *crashServer {
 }
 
 // start runs the server and waits until its API answers.
-func (s *crashServer) start() {
+func (s *serveProcess) start() {
 	s.t.Helper()
 	begin := time.Now()
 	fmt.Fprintf(s.log, "===== start %d\n", s.starts)
 	cmd := exec.Command(s.bin, s.args...)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
-	// A dead leader's lease blocks the next for its TTL; keep it short so
-	// the restarted reconciler resumes within the test's time.
-	cmd.Env = append(os.Environ(), "PEERPLANE_LEASE_TTL=600ms")
+	cmd.Dir, cmd.Env = s.workDir, s.env
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
@@ -178,7 +164,7 @@ func (s *crashServer) start() {
 }
 
 // kill SIGKILLs the server, if running, and waits for it.
-func (s *crashServer) kill() {
+func (s *serveProcess) kill() {
 	if s.cmd == nil {
 		return
 	}
@@ -189,7 +175,7 @@ func (s *crashServer) kill() {
 }
 
 // alive fails the test if the server died on its own.
-func (s *crashServer) alive() {
+func (s *serveProcess) alive() {
 	s.t.Helper()
 	if s.cmd == nil {
 		return

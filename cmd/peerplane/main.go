@@ -22,18 +22,21 @@ func main() {
 		// A command that printed its whole answer (network reach: UNREACHABLE)
 		// chooses the exit status and adds nothing.
 		var es *cli.ExitStatus
-		if errors.As(err, &es) {
-			os.Exit(es.Code)
+		if !errors.As(err, &es) {
+			fmt.Fprintln(os.Stderr, "Error:", err)
 		}
-		fmt.Fprintln(os.Stderr, "Error:", err)
-		os.Exit(1)
+		os.Exit(cli.ExitCode(err))
 	}
 }
 
 func newRootCmd(getenv func(string) string) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "peerplane",
-		Short:         "VNet peering with a provider network on Azure, with an embedded Azure",
+		Use:   "peerplane",
+		Short: "VNet peering with a provider network on Azure, with an embedded Azure",
+		Long: `peerplane serve runs the control plane and the embedded Azure; every other
+command is a client of them.
+
+` + cli.ExitStatusHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

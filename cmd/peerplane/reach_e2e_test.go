@@ -13,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 	connectv1 "github.com/confluentinc/ccloud-sdk-go-v2/connect/v1"
 
+	"github.com/peerplane/peerplane/internal/cli"
 	"github.com/peerplane/peerplane/internal/reach"
 )
 
@@ -293,12 +294,28 @@ func TestE2EConnectors(t *testing.T) {
 
 // TestCLIConnectors manages connectors with `peerplane connect cluster …`
 // against the reachability world: create from a file, list and describe
-// with status and trace, a bad host refused naming the key, pause, delete.
+// with status and trace, a bad host refused naming the key, pause, delete;
+// and asks `peerplane network reach`, whose exit status says the verdict.
 func TestCLIConnectors(t *testing.T) {
 	w := newReachWorld(t)
 	r := newCLIRunner(t, w.dir)
 	r.run(t, "login", "--data-dir", w.dir)
 	at := []string{"--cluster", w.cluster, "--environment", w.env}
+
+	// network reach: 0 REACHABLE, 2 UNREACHABLE (one peering too far), 1
+	// for a question it cannot answer, naming the field.
+	inEnv := []string{"--environment", w.env}
+	if out := r.run(t, append([]string{"network", "reach", "--source", "10.41.1.4", "--destination", w.cluster}, inEnv...)...); !strings.HasPrefix(out, "REACHABLE: ") {
+		t.Fatalf("reach from VNet A:\n%s", out)
+	}
+	out, stderr := r.fail(t, cli.ExitUnreachable, append([]string{"network", "reach", "--source", "10.42.0.4", "--destination", w.cluster}, inEnv...)...)
+	if !strings.HasPrefix(out, "UNREACHABLE: ") || !strings.Contains(out, reach.CodeTransitivePeering) || stderr != "" {
+		t.Fatalf("reach from VNet B: stdout\n%s\nstderr\n%s", out, stderr)
+	}
+	if _, stderr := r.fail(t, cli.ExitError, append([]string{"network", "reach", "--source", "db.contoso", "--destination", w.cluster}, inEnv...)...); !strings.Contains(stderr, "source") {
+		t.Fatalf("reach from a DNS name: %s", stderr)
+	}
+
 	file := func(name, body string) string {
 		p := filepath.Join(t.TempDir(), name)
 		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
@@ -306,7 +323,7 @@ func TestCLIConnectors(t *testing.T) {
 		}
 		return p
 	}
-	out := r.run(t, append([]string{"connect", "cluster", "create", "--config-file",
+	out = r.run(t, append([]string{"connect", "cluster", "create", "--config-file",
 		file("ok.json", `{"name":"orders-sink","connector.class":"PostgresSink","connection.url":"jdbc:postgresql://10.41.1.10:5432/orders","connection.password":"hunter2"}`)}, at...)...)
 	if !strings.Contains(out, `Created connector "orders-sink"`) || !strings.Contains(out, "RUNNING") || strings.Contains(out, "hunter2") {
 		t.Fatalf("create orders-sink:\n%s", out)
@@ -330,7 +347,7 @@ func TestCLIConnectors(t *testing.T) {
 		}
 	}
 
-	_, errText := r.fail(t, append([]string{"connect", "cluster", "create", "--config-file",
+	_, errText := r.fail(t, cli.ExitError, append([]string{"connect", "cluster", "create", "--config-file",
 		file("dns.json", `{"name":"dns-sink","connector.class":"PostgresSink","connection.url":"jdbc:postgresql://db.contoso:5432/x"}`)}, at...)...)
 	if !strings.Contains(errText, "connection.url") || !strings.Contains(errText, "not an IP address") {
 		t.Fatalf("create with a DNS name: %s", errText)
@@ -341,7 +358,7 @@ func TestCLIConnectors(t *testing.T) {
 		t.Fatalf("describe paused orders-sink:\n%s", out)
 	}
 	r.run(t, append([]string{"connect", "cluster", "delete", "far-sink"}, at...)...)
-	if _, errText := r.fail(t, append([]string{"connect", "cluster", "describe", "far-sink"}, at...)...); !strings.Contains(errText, "not found") {
+	if _, errText := r.fail(t, cli.ExitError, append([]string{"connect", "cluster", "describe", "far-sink"}, at...)...); !strings.Contains(errText, "not found") {
 		t.Fatalf("describe deleted far-sink: %s", errText)
 	}
 }

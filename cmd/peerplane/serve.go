@@ -483,7 +483,10 @@ func printWalkthrough(out io.Writer, r Ready, cfg ServeConfig) {
 	} else {
 		fmt.Fprintf(out, "  Azure:              external, %s and %s\n", cfg.AzureAuthorityHost, cfg.AzureARMEndpoint)
 	}
-	fmt.Fprintf(out, "  API key:            %s   (secret in %s)\n", r.Credentials.APIKey, filepath.Join(cfg.DataDir, "credentials.json"))
+	creds := filepath.Join(cfg.DataDir, "credentials.json")
+	fmt.Fprintf(out, "  API key:            %s   (secret in %s)\n", r.Credentials.APIKey, creds)
+	fmt.Fprintf(out, "  Web console:        %s%s   (sign in with the API key and its secret from %s)\n", r.APIURL, console.Prefix, creds)
+	fmt.Fprintf(out, "  CLI:                peerplane login --data-dir %s\n", cfg.DataDir)
 	if r.AzureURL != "" {
 		fmt.Fprintf(out, "  Provider tenant:    %s   (app %s, credentials in %s)\n", r.Provider.TenantID, r.Provider.ClientID, filepath.Join(cfg.DataDir, "provider.json"))
 	} else {

@@ -3,10 +3,8 @@ package cli
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 	"github.com/spf13/cobra"
@@ -102,12 +100,17 @@ func (a *app) vnetSession(cmd *cobra.Command, ref *vnetRef, out string) (*vnetSe
 }
 
 // put creates or replaces the VNet and waits for the operation.
+//
+// The poller waits as long as Azure's Retry-After-Ms or Retry-After header
+// says (the embedded Azure says 1 ms; real Azure some seconds), and only
+// without one for the SDK's default. azcore refuses a frequency under one
+// second outside a test binary, so none is set here.
 func (v *vnetSession) put(cmd *cobra.Command, vnet armnetwork.VirtualNetwork) (armnetwork.VirtualNetwork, error) {
 	poller, err := v.vc.BeginCreateOrUpdate(cmd.Context(), v.rg, v.vn, vnet, nil)
 	if err != nil {
 		return vnet, azureError(err)
 	}
-	res, err := poller.PollUntilDone(cmd.Context(), &runtime.PollUntilDoneOptions{Frequency: 200 * time.Millisecond})
+	res, err := poller.PollUntilDone(cmd.Context(), nil)
 	if err != nil {
 		return vnet, azureError(err)
 	}

@@ -135,7 +135,7 @@ func (a *app) newKafkaCmd() *cobra.Command {
 	}
 	addEnvFlag(create, &env)
 	addOutputFlag(create, &out)
-	addWaitFlags(create, &wf, "the cluster is PROVISIONED (or FAILED)")
+	addWaitFlags(create, &wf, "the cluster is PROVISIONED", "FAILED")
 
 	var name string
 	update := &cobra.Command{

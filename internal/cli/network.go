@@ -118,15 +118,13 @@ func (a *app) newNetworkCmd() *cobra.Command {
 			}
 			if wf.wait {
 				n, _ := decodeAs[networkObj](raw)
-				st, err := waitFor(cmd.Context(), cmd.ErrOrStderr(), wf.timeout, "network", n.ID,
+				st, werr := waitFor(cmd.Context(), cmd.ErrOrStderr(), wf.timeout, "network", n.ID,
 					getState(func(ctx context.Context) ([]byte, error) { return c.getNetwork(ctx, env, n.ID) }, networkPhase),
 					untilPhase([]string{"READY"}, "FAILED"))
 				if st.Raw != nil {
 					raw = st.Raw
 				}
-				if err != nil {
-					return err
-				}
+				return printAfterWait(cmd.OutOrStdout(), out, raw, networkFields, werr)
 			}
 			return printObject(cmd.OutOrStdout(), out, raw, networkFields(raw))
 		},
@@ -142,7 +140,7 @@ func (a *app) newNetworkCmd() *cobra.Command {
 	_ = create.MarkFlagRequired("cidr")
 	addEnvFlag(create, &env)
 	addOutputFlag(create, &out)
-	addWaitFlags(create, &wf, "the network is READY (or FAILED)")
+	addWaitFlags(create, &wf, "the network is READY", "FAILED")
 
 	list := listCmd(a, "List networks", "", []string{"ID", "Name", "Cloud", "Region", "CIDR", "Connection Types", "Phase"},
 		func(c *client, ctx context.Context, env, _, token string) (*http.Response, error) {
@@ -166,21 +164,6 @@ func (a *app) newNetworkCmd() *cobra.Command {
 		a.deleteCmd(networkResource, "Delete a network", "the network is gone"), a.newNetworkReachCmd(), a.newPeeringCmd())
 	return cmd
 }
-
-// Exit statuses of `network reach`; any other failure exits 1.
-const (
-	ExitUnreachable = 2
-	ExitAmbiguous   = 3
-)
-
-// ExitStatus ends the process with Code after a command has printed its
-// whole answer: main exits with Code and prints nothing more.
-type ExitStatus struct {
-	Code   int
-	Reason string
-}
-
-func (e *ExitStatus) Error() string { return e.Reason }
 
 func (a *app) newNetworkReachCmd() *cobra.Command {
 	var (

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -21,14 +20,6 @@ func reachServer(t *testing.T) (*reachtest.World, map[string]string) {
 	srv := httptest.NewServer(api.New(api.Options{Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Reachability: w.Checker}))
 	t.Cleanup(srv.Close)
 	return w, map[string]string{"PEERPLANE_URL": srv.URL, "PEERPLANE_API_KEY": key, "PEERPLANE_API_SECRET": secret}
-}
-
-func exitCode(err error) int {
-	var es *ExitStatus
-	if errors.As(err, &es) {
-		return es.Code
-	}
-	return -1
 }
 
 func TestNetworkReach(t *testing.T) {
@@ -58,7 +49,7 @@ func TestNetworkReach(t *testing.T) {
 	// UNREACHABLE across two peerings: the report, the cause and the fix,
 	// exit 2 and no error text of its own.
 	out, _, err = run(t, env, "network", "reach", "--environment", w.Env, "--source", reachtest.SpokeVM, "--destination", w.Cluster, "--port", "9092")
-	if exitCode(err) != ExitUnreachable {
+	if ExitCode(err) != ExitUnreachable {
 		t.Fatalf("unreachable: err = %v, want exit %d\n%s", err, ExitUnreachable, out)
 	}
 	if !strings.HasPrefix(out, "UNREACHABLE: 10.2.0.4 (VNet spoke-vnet) → ") {
@@ -76,7 +67,7 @@ func TestNetworkReach(t *testing.T) {
 	// -o json is the API's object, and the exit status still says UNREACHABLE.
 	out, _, err = run(t, env, "network", "reach", "--environment", w.Env, "--source", reachtest.SpokeVM, "--destination", reachtest.ClusterIP,
 		"--port", "9092", "--protocol", "udp", "-o", "json")
-	if exitCode(err) != ExitUnreachable {
+	if ExitCode(err) != ExitUnreachable {
 		t.Fatalf("json: err = %v", err)
 	}
 	var res reach.Result
@@ -99,7 +90,7 @@ func TestNetworkReach(t *testing.T) {
 		reach.Peering{ID: dup + "/virtualNetworkPeerings/p", Name: "p", VNetID: dup, RemoteVNetID: w.ProviderVNet, PeeringState: reach.PeeringConnected, AllowVirtualNetworkAccess: true},
 		reach.Peering{ID: w.ProviderVNet + "/virtualNetworkPeerings/p", Name: "p", VNetID: w.ProviderVNet, RemoteVNetID: dup, PeeringState: reach.PeeringConnected, AllowVirtualNetworkAccess: true})
 	out, _, err = run(t, env, "network", "reach", "--environment", w.Env, "--source", reachtest.SpokeVM, "--destination", w.Cluster)
-	if exitCode(err) != ExitAmbiguous || !strings.HasPrefix(out, "AMBIGUOUS: ") || !strings.Contains(out, "spoke-copy") {
+	if ExitCode(err) != ExitAmbiguous || !strings.HasPrefix(out, "AMBIGUOUS: ") || !strings.Contains(out, "spoke-copy") {
 		t.Errorf("ambiguous: %v\n%s", err, out)
 	}
 
@@ -107,7 +98,7 @@ func TestNetworkReach(t *testing.T) {
 	w.Snapshot.NSGs[0].SecurityRules = []reach.SecurityRule{{Name: "DenyKafka", Priority: 100, Direction: "Outbound", Access: "Deny", Protocol: "Tcp",
 		SourceAddressPrefixes: []string{"*"}, DestinationAddressPrefixes: []string{"10.200.0.0/16"}, SourcePortRanges: []string{"*"}, DestinationPortRanges: []string{"9092"}}}
 	out, _, err = run(t, env, "network", "reach", "--environment", w.Env, "--source", reachtest.ContosoVM, "--destination", w.Cluster)
-	if exitCode(err) != ExitUnreachable || !strings.Contains(out, "Blocked by: NSG_DENY — ") || !strings.Contains(out, "DenyKafka") {
+	if ExitCode(err) != ExitUnreachable || !strings.Contains(out, "Blocked by: NSG_DENY — ") || !strings.Contains(out, "DenyKafka") {
 		t.Errorf("nsg: %v\n%s", err, out)
 	}
 }
@@ -128,7 +119,7 @@ func TestNetworkReachErrors(t *testing.T) {
 		{[]string{"--source", "10.1.0.4", "--destination", w.Cluster, "--port", "http"}, `"--port"`},
 	} {
 		out, _, err := run(t, env, append([]string{"network", "reach", "--environment", w.Env}, tc.args...)...)
-		if err == nil || exitCode(err) != -1 || !strings.Contains(err.Error(), tc.want) {
+		if err == nil || ExitCode(err) != ExitError || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want %s", tc.args, err, tc.want)
 		}
 		if out != "" {

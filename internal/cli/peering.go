@@ -69,8 +69,9 @@ func (c *client) waitPeering(cmd *cobra.Command, wf waitFlags, env, id string, r
 	return raw, err
 }
 
-// printAfterWait prints raw and returns the wait's error: a FAILED peering
-// is shown, then the command fails with its error code and message.
+// printAfterWait prints raw, the object as the wait last read it, and
+// returns the wait's error: a FAILED or timed-out object is shown, then the
+// command fails with its error code and message (and exit status).
 func printAfterWait(w io.Writer, out string, raw []byte, fields func([]byte) func() [][2]string, werr error) error {
 	if raw != nil {
 		if err := printObject(w, out, raw, fields(raw)); err != nil {
@@ -148,7 +149,7 @@ func (a *app) newPeeringCmd() *cobra.Command {
 	}
 	addEnvFlag(create, &env)
 	addOutputFlag(create, &out)
-	addWaitFlags(create, &wf, "the peering is READY, or FAILED (then exit non-zero with its error)")
+	addWaitFlags(create, &wf, "the peering is READY", "FAILED or DISCONNECTED")
 
 	var rwf waitFlags
 	retry := &cobra.Command{
@@ -173,7 +174,7 @@ func (a *app) newPeeringCmd() *cobra.Command {
 	}
 	addEnvFlag(retry, &env)
 	addOutputFlag(retry, &out)
-	addWaitFlags(retry, &rwf, "the peering is READY, or FAILED (then exit non-zero with its error)")
+	addWaitFlags(retry, &rwf, "the peering is READY", "FAILED or DISCONNECTED")
 
 	diagnose := &cobra.Command{
 		Use:   "diagnose ID",

@@ -82,7 +82,7 @@ func (a *app) deleteCmd(r envResource, short, waitWhat string) *cobra.Command {
 		},
 	}
 	addEnvFlag(cmd, &env)
-	addWaitFlags(cmd, &wf, waitWhat)
+	addWaitFlags(cmd, &wf, waitWhat, "")
 	return cmd
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -19,8 +18,16 @@ type waitFlags struct {
 	timeout time.Duration
 }
 
-func addWaitFlags(cmd *cobra.Command, w *waitFlags, until string) {
-	cmd.Flags().BoolVar(&w.wait, "wait", false, "wait until "+until+", showing the progress")
+// addWaitFlags registers --wait and --timeout on cmd. goal says what ends
+// the wait well ("the network is READY"), failed the failure phases that
+// end it badly ("FAILED"; "" when there are none).
+func addWaitFlags(cmd *cobra.Command, w *waitFlags, goal, failed string) {
+	usage := fmt.Sprintf("wait until %s, showing the progress; exit 0 then", goal)
+	if failed != "" {
+		usage += fmt.Sprintf(", %d if it ends %s", ExitFailed, failed)
+	}
+	usage += fmt.Sprintf(", %d if --timeout passes first", ExitTimedOut)
+	cmd.Flags().BoolVar(&w.wait, "wait", false, usage)
 	cmd.Flags().DurationVar(&w.timeout, "timeout", 10*time.Minute, "with --wait: how long to wait")
 }
 
@@ -36,7 +43,8 @@ type state struct {
 	Raw          []byte
 }
 
-// FailedError is a wait that ended in a failure phase.
+// FailedError is a wait that ended in a failure phase; the process exits
+// ExitFailed.
 type FailedError struct {
 	What, ID, Phase, Code, Message string
 }
@@ -50,6 +58,21 @@ func (e *FailedError) Error() string {
 		s += "\n" + e.Message
 	}
 	return s
+}
+
+// TimedOutError is a wait that gave up when its timeout passed; the process
+// exits ExitTimedOut.
+type TimedOutError struct {
+	What, ID, Phase string
+	After           time.Duration
+}
+
+func (e *TimedOutError) Error() string {
+	last := "not read yet"
+	if e.Phase != "" {
+		last = "last phase " + e.Phase
+	}
+	return fmt.Sprintf("timed out after %s waiting for %s %s (%s); raise --timeout", e.After, e.What, e.ID, last)
 }
 
 // progress is one live status line: rewritten with \r on a terminal,
@@ -92,8 +115,10 @@ func (p *progress) done() {
 }
 
 // waitFor polls get until done says the state is final (ok or failed), or
-// until timeout. It shows the progress on w. It returns the last state; an
-// error when it failed, timed out or could not read the object.
+// until timeout. It shows the progress on w. It returns the last state; a
+// *FailedError when the object ended in a failure phase, a *TimedOutError
+// when timeout passed first, another error when it could not read the
+// object or ctx ended.
 func waitFor(ctx context.Context, w io.Writer, timeout time.Duration, what, id string, get func(context.Context) (state, error), final func(state) (done, failed bool)) (state, error) {
 	if timeout <= 0 {
 		timeout = 10 * time.Minute
@@ -137,7 +162,7 @@ func waitFor(ctx context.Context, w io.Writer, timeout time.Duration, what, id s
 		break
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return st, fmt.Errorf("timed out after %s waiting for %s %s (last phase %s); raise --timeout", timeout, what, id, strings.ToLower(st.Phase))
+		return st, &TimedOutError{What: what, ID: id, Phase: st.Phase, After: timeout}
 	}
 	return st, ctx.Err()
 }

@@ -40,11 +40,13 @@
 # already given RoleAssignmentCreateParameters passes through unchanged.
 #
 # Last, it runs the sitecustomize it shadows (Debian's installs apport's
-# hook), so putting it on PYTHONPATH loses nothing.
+# hook), so putting it on PYTHONPATH loses nothing: the first one on sys.path
+# that is not a copy of this shim, so the shim never runs itself again (this
+# file is reached through the symbolic link scripts/az-shim/sitecustomize.py,
+# and "az-env --shim" writes a copy of it).
 
 import functools
 import importlib.machinery
-import os
 import sys
 
 _PACKAGE = "azure.mgmt.authorization."
@@ -93,6 +95,8 @@ class _AuthorizationOperationsFinder:
     """A meta path finder that lets the normal finders find the module and
     wraps its loader's exec_module to patch the module once it has run."""
 
+    _peerplane_shim = True
+
     def find_spec(self, fullname, path=None, target=None):
         if not fullname.startswith(_PACKAGE) or ".operations" not in fullname:
             return None
@@ -124,19 +128,40 @@ class _AuthorizationOperationsFinder:
         pass
 
 
-def _run_shadowed_sitecustomize():
-    here = os.path.dirname(os.path.realpath(__file__))
-    rest = [p for p in sys.path if os.path.realpath(p or ".") != here]
-    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
-    if spec is None or spec.loader is None:
-        return
+# The first line of this file, and of every copy of it: "peerplane azure
+# az-env --shim" writes a copy into the az configuration directory, and
+# scripts/az-shim/sitecustomize.py is a symbolic link to this file, so one
+# PYTHONPATH may name the shim twice, under different paths.
+_SHIM_MARK = "# Peerplane's shim for Debian's azure-cli"
+
+
+def _is_shim(path):
+    """Whether the file at path is this shim or a copy of it."""
     try:
-        code = spec.loader.get_code("sitecustomize")
-        exec(code, {"__name__": "_shadowed_sitecustomize", "__file__": spec.origin})
-    except Exception:  # a broken site hook must not break az
-        pass
+        with open(path, encoding="utf-8") as f:
+            return f.readline().startswith(_SHIM_MARK)
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
-if not any(isinstance(f, _AuthorizationOperationsFinder) for f in sys.meta_path):
+def _run_shadowed_sitecustomize():
+    """Run the first sitecustomize on sys.path that is not a shim.
+
+    Skipping every copy of the shim, not just this file's directory, is what
+    keeps the shim from running itself again (through a symbolic link, or a
+    second copy later on PYTHONPATH) until Python's recursion limit."""
+    for entry in sys.path:
+        spec = importlib.machinery.PathFinder.find_spec("sitecustomize", [entry])
+        if spec is None or spec.loader is None or not spec.origin or _is_shim(spec.origin):
+            continue
+        try:
+            code = spec.loader.get_code("sitecustomize")
+            exec(code, {"__name__": "_shadowed_sitecustomize", "__file__": spec.origin})
+        except Exception:  # a broken site hook must not break az
+            pass
+        return
+
+
+if not any(getattr(f, "_peerplane_shim", False) for f in sys.meta_path):
     sys.meta_path.insert(0, _AuthorizationOperationsFinder())
 _run_shadowed_sitecustomize()
