@@ -61,10 +61,6 @@ func peerplaneBinary(t *testing.T) string {
 	return binPath
 }
 
-// crashBinary is peerplaneBinary under its former name, which tests merged
-// on main since (trust_e2e_test.go) still call.
-func crashBinary(t *testing.T) string { return peerplaneBinary(t) }
-
 // isolatedEnv is the environment of a command the tests run as a user
 // would: PATH, a HOME of its own, and a dead proxy for everything but
 // loopback, so that a client that tries to reach the internet (az's

@@ -1,15 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	networkingv1 "github.com/confluentinc/ccloud-sdk-go-v2/networking/v1"
 )
@@ -54,28 +48,21 @@ func TestE2EProviderVNetNeverPeered(t *testing.T) {
 	}
 
 	// The CLI, built and run as a process.
-	bin := crashBinary(t)
-	home := t.TempDir()
-	cli := func(args ...string) (string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Env = append(os.Environ(), "HOME="+home, "PEERPLANE_CONFIG="+filepath.Join(home, "config.json"),
-			"PEERPLANE_URL="+e.r.APIURL, "PEERPLANE_API_KEY="+e.r.Credentials.APIKey, "PEERPLANE_API_SECRET="+e.r.Credentials.APISecret)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		return out.String(), err
+	r := newCLIRunner(t, e.dir)
+	r.env["PEERPLANE_URL"], r.env["PEERPLANE_API_KEY"], r.env["PEERPLANE_API_SECRET"] = e.r.APIURL, e.r.Credentials.APIKey, e.r.Credentials.APISecret
+	cli := func(args ...string) (string, int) {
+		out, stderr, code := r.exec(t, args...)
+		return out + stderr, code
 	}
 	for _, tt := range []struct{ name, tenant, vnet, field string }{
 		{"provider tenant", e.r.Provider.TenantID, demoVNetID, "/spec/cloud/tenant"},
 		{"provider VNet", demoTenant, provVNet, "/spec/cloud/vnet"},
 	} {
 		t.Run("cli/"+tt.name, func(t *testing.T) {
-			out, err := cli("network", "peering", "create", "p", "--environment", env, "--network", n.GetId(), "--cloud", "azure",
+			out, code := cli("network", "peering", "create", "p", "--environment", env, "--network", n.GetId(), "--cloud", "azure",
 				"--cloud-account", tt.tenant, "--virtual-network", tt.vnet, "--customer-region", "eastus")
-			if err == nil || !strings.Contains(out, tt.field) || !strings.Contains(out, "provider's own") {
-				t.Fatalf("peerplane network peering create: %v\n%s", err, out)
+			if code != 1 || !strings.Contains(out, tt.field) || !strings.Contains(out, "provider's own") {
+				t.Fatalf("peerplane network peering create: exit %d\n%s", code, out)
 			}
 		})
 	}
@@ -93,8 +80,8 @@ func TestE2EProviderVNetNeverPeered(t *testing.T) {
 		{"network", "peering", "list", "--environment", env},
 		{"kafka", "cluster", "list", "--environment", env},
 	} {
-		if out, err := cli(args...); err != nil {
-			t.Fatalf("peerplane %s: %v\n%s", strings.Join(args, " "), err, out)
+		if out, code := cli(args...); code != 0 {
+			t.Fatalf("peerplane %s: exit %d\n%s", strings.Join(args, " "), code, out)
 		}
 	}
 }
