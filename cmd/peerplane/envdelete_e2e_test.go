@@ -246,36 +246,54 @@ func (w *envWorld) waitAzureClean() {
 // waitRowsGone waits (bounded) until the store holds no row of the
 // environment or of anything that was in it.
 func (w *envWorld) waitRowsGone() {
-	t := w.t
-	db, err := store.Open(t.Context(), filepath.Join(w.dir, "peerplane.db"), store.Options{})
+	waitRowsGone(w.t, filepath.Join(w.dir, "peerplane.db"), map[string]string{w.env: w.cluster})
+}
+
+// waitRowsGone waits (bounded) until the store at dsn holds no row of the
+// environments (the keys of envClusters), of anything in them, nor any
+// connector of their clusters (the values).
+func waitRowsGone(t *testing.T, dsn string, envClusters map[string]string) {
+	t.Helper()
+	db, err := store.Open(t.Context(), dsn, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	ctx := t.Context()
 	deadline := time.Now().Add(e2eWait)
 	for {
 		var left []string
-		err := db.Control().View(t.Context(), func(tx control.Tx) error {
-			if _, err := tx.FindEnvironmentByID(t.Context(), "", w.env); control.ErrorCode(err) != control.ENOTFOUND {
-				left = append(left, fmt.Sprintf("environment (%v)", err))
+		err := db.Control().View(ctx, func(tx control.Tx) error {
+			var errs []error
+			for env, cluster := range envClusters {
+				if _, err := tx.FindEnvironmentByID(ctx, "", env); control.ErrorCode(err) != control.ENOTFOUND {
+					left = append(left, fmt.Sprintf("environment %s (%v)", env, err))
+				}
+				ns, err := tx.FindNetworks(ctx, control.NetworkFilter{EnvironmentID: env})
+				errs = append(errs, err)
+				for _, n := range ns {
+					left = append(left, "network "+n.ID+" "+n.Status.Phase)
+				}
+				ps, err := tx.FindPeerings(ctx, control.PeeringFilter{EnvironmentID: env})
+				errs = append(errs, err)
+				for _, p := range ps {
+					left = append(left, "peering "+p.ID+" "+p.Status.Phase)
+				}
+				cs, err := tx.FindClusters(ctx, control.ClusterFilter{EnvironmentID: env})
+				errs = append(errs, err)
+				for _, c := range cs {
+					left = append(left, "cluster "+c.ID)
+				}
+				if cluster == "" {
+					continue // an empty ClusterID would select every connector
+				}
+				ks, err := tx.FindConnectors(ctx, control.ConnectorFilter{ClusterID: cluster})
+				errs = append(errs, err)
+				for _, k := range ks {
+					left = append(left, "connector "+k.Name)
+				}
 			}
-			ns, err := tx.FindNetworks(t.Context(), control.NetworkFilter{EnvironmentID: w.env})
-			for _, n := range ns {
-				left = append(left, "network "+n.ID+" "+n.Status.Phase)
-			}
-			ps, err2 := tx.FindPeerings(t.Context(), control.PeeringFilter{EnvironmentID: w.env})
-			for _, p := range ps {
-				left = append(left, "peering "+p.ID+" "+p.Status.Phase)
-			}
-			cs, err3 := tx.FindClusters(t.Context(), control.ClusterFilter{EnvironmentID: w.env})
-			for _, c := range cs {
-				left = append(left, "cluster "+c.ID)
-			}
-			ks, err4 := tx.FindConnectors(t.Context(), control.ConnectorFilter{ClusterID: w.cluster})
-			for _, k := range ks {
-				left = append(left, "connector "+k.Name)
-			}
-			return errors.Join(err, err2, err3, err4)
+			return errors.Join(errs...)
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -284,7 +302,7 @@ func (w *envWorld) waitRowsGone() {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("rows left %s after the environment's delete: %v", e2eWait, left)
+			t.Fatalf("rows left %s after the environments' delete: %v", e2eWait, left)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
