@@ -4,11 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,12 +45,7 @@ type crashEnv struct {
 }
 
 func crashDeleteEnvRun(t *testing.T, bin, dsn string) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PEERPLANE_CRASH_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (PEERPLANE_CRASH_SEED to replay the choices; timing still varies)", seed)
-	rnd := rand.New(rand.NewPCG(seed, 0))
+	rnd := crashRand(t)
 	ctx := context.Background()
 	must := func(err error) {
 		t.Helper()
@@ -63,19 +56,8 @@ func crashDeleteEnvRun(t *testing.T, bin, dsn string) {
 
 	srv := newCrashServer(t, bin, dsn)
 	srv.start()
-	var creds Credentials
-	readJSONFile(t, filepath.Join(srv.dir, "credentials.json"), &creds)
-	var prov ProviderCredentials
-	readJSONFile(t, filepath.Join(srv.dir, "provider.json"), &prov)
-	var eps struct {
-		URL    string `json:"url"`
-		CAFile string `json:"ca_file"`
-	}
-	readJSONFile(t, filepath.Join(srv.dir, "endpoints.json"), &eps)
-	hc := &http.Client{Timeout: 20 * time.Second}
-	api := newBenchAPI(hc, srv.apiURL, creds.APIKey, creds.APISecret)
-	ahc, err := benchAzureHTTP(eps.CAFile)
-	must(err)
+	cl := newCrashClients(t, srv)
+	api, prov, ahc, eps := cl.api, cl.prov, cl.ahc, cl.eps
 	cust, err := newBenchCustomer(ctx, ahc, eps.URL)
 	must(err)
 	sp, err := cust.consent(ctx, prov.ClientID)
