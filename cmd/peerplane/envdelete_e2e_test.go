@@ -326,11 +326,13 @@ func TestE2EDeleteEnvironmentTerraformOrder(t *testing.T) {
 		t.Fatalf("delete network: want 204, or 409 while its peering is being removed; got %s", sdkErr(resp, err))
 	}
 	t.Logf("delete network right after its peering: %d", resp.StatusCode)
+	begin := time.Now()
 	w.deleteEnvironment()
 
 	w.checkGoneAtOnce()
 	w.waitAzureClean()
 	w.waitRowsGone()
+	t.Logf("Azure and the store were clean %v after the environment's DELETE", time.Since(begin).Round(time.Millisecond))
 }
 
 // TestE2EDeleteEnvironmentHoldingEverything deletes, in one call, an
@@ -370,6 +372,7 @@ func TestE2EDeleteEnvironmentHoldingEverything(t *testing.T) {
 		t.Fatalf("console environment page before the delete: %d", st)
 	}
 
+	begin := time.Now()
 	w.deleteEnvironment()
 	w.checkGoneAtOnce()
 	if st := console.get("/console/environments/" + w.env); st != http.StatusNotFound {
@@ -395,6 +398,7 @@ func TestE2EDeleteEnvironmentHoldingEverything(t *testing.T) {
 
 	w.waitAzureClean()
 	w.waitRowsGone()
+	t.Logf("Azure and the store were clean %v after the environment's DELETE (checks included)", time.Since(begin).Round(time.Millisecond))
 }
 
 // consoleClient is a signed-in console session over plain HTTP.
