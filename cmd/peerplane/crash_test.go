@@ -198,6 +198,46 @@ func readJSONFile(t *testing.T, path string, v any) {
 	}
 }
 
+// crashRand returns the crash test's source of choices, seeded from
+// $PEERPLANE_CRASH_SEED or the clock, and logs the seed.
+func crashRand(t *testing.T) *rand.Rand {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("PEERPLANE_CRASH_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	t.Logf("seed %d (PEERPLANE_CRASH_SEED to replay the choices; timing still varies)", seed)
+	return rand.New(rand.NewPCG(seed, 0))
+}
+
+// crashClients are the clients of a started crash server: the API with
+// its key, the provider's credentials, and the embedded Azure's endpoints
+// with an HTTP client that trusts its CA.
+type crashClients struct {
+	api  *benchJSON
+	prov ProviderCredentials
+	ahc  *http.Client
+	eps  struct {
+		URL    string `json:"url"`
+		CAFile string `json:"ca_file"`
+	}
+}
+
+func newCrashClients(t *testing.T, srv *serveProcess) *crashClients {
+	t.Helper()
+	cl := &crashClients{}
+	var creds Credentials
+	readJSONFile(t, filepath.Join(srv.dir, "credentials.json"), &creds)
+	readJSONFile(t, filepath.Join(srv.dir, "provider.json"), &cl.prov)
+	readJSONFile(t, filepath.Join(srv.dir, "endpoints.json"), &cl.eps)
+	cl.api = newBenchAPI(&http.Client{Timeout: 20 * time.Second}, srv.apiURL, creds.APIKey, creds.APISecret)
+	var err error
+	if cl.ahc, err = benchAzureHTTP(cl.eps.CAFile); err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
 // crashPeering is one acknowledged peering create.
 type crashPeering struct {
 	id      string
@@ -209,31 +249,14 @@ type crashPeering struct {
 func crashRun(t *testing.T, bin, dsn string, kills int) {
 	const vnets = 12
 	began := time.Now()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PEERPLANE_CRASH_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (PEERPLANE_CRASH_SEED to replay the choices; timing still varies)", seed)
-	rnd := rand.New(rand.NewPCG(seed, 0))
+	rnd := crashRand(t)
 	ctx := context.Background()
 
 	srv := newCrashServer(t, bin, dsn)
 	srv.start()
-	var creds Credentials
-	readJSONFile(t, filepath.Join(srv.dir, "credentials.json"), &creds)
-	var prov ProviderCredentials
-	readJSONFile(t, filepath.Join(srv.dir, "provider.json"), &prov)
-	var eps struct {
-		URL    string `json:"url"`
-		CAFile string `json:"ca_file"`
-	}
-	readJSONFile(t, filepath.Join(srv.dir, "endpoints.json"), &eps)
-	hc := &http.Client{Timeout: 20 * time.Second}
-	api := newBenchAPI(hc, srv.apiURL, creds.APIKey, creds.APISecret)
-	ahc, err := benchAzureHTTP(eps.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := newCrashClients(t, srv)
+	api, prov, ahc, eps := cl.api, cl.prov, cl.ahc, cl.eps
+	var err error
 
 	// The customer grants everything once: consent, the role on the whole
 	// subscription, and VNets tagged with the environment.

@@ -411,7 +411,11 @@ func TestRules(t *testing.T) {
 		{"malformed_json", "POST", "/networking/v1/networks", "{", 400, "invalid_parameter", ""},
 		{"no_spec", "POST", "/networking/v1/networks", map[string]any{}, 422, "invalid_configuration", "/spec"},
 		{"environment_no_name", "POST", "/org/v2/environments", map[string]any{}, 422, "invalid_configuration", "/display_name"},
-		{"environment_in_use", "DELETE", "/org/v2/environments/" + envID, nil, 409, "conflict", ""},
+		{"environment_missing", "DELETE", "/org/v2/environments/env-nope00", nil, 404, "not_found", ""},
+		// Lists under an environment the caller cannot see: Confluent's 403.
+		{"network_list_unknown_env", "GET", "/networking/v1/networks?environment=env-nope00", nil, 403, "user_unauthorized", "environment"},
+		{"peering_list_unknown_env", "GET", "/networking/v1/peerings?environment=env-nope00", nil, 403, "user_unauthorized", "environment"},
+		{"cluster_list_unknown_env", "GET", "/cmk/v2/clusters?environment=env-nope00", nil, 403, "user_unauthorized", "environment"},
 		{"unknown_route", "GET", "/networking/v1/gateways", nil, 404, "not_found", ""},
 	}
 	for _, tt := range tests {
@@ -521,10 +525,19 @@ func TestOrgIsolation(t *testing.T) {
 		h.do("GET", path, nil, other).wantError(t, 404, "not_found", "")
 		h.do("DELETE", path, nil, other).wantError(t, 404, "not_found", "")
 	}
-	for _, path := range []string{"/org/v2/environments", "/networking/v1/networks?environment=" + envID, "/networking/v1/peerings?environment=" + envID} {
-		r := h.do("GET", path, nil, other)
-		if r.status != 200 || len(r.json(t)["data"].([]any)) != 0 {
-			t.Fatalf("GET %s as another org: %d %s", path, r.status, r.body)
+	if r := h.do("GET", "/org/v2/environments", nil, other); r.status != 200 || len(r.json(t)["data"].([]any)) != 0 {
+		t.Fatalf("GET /org/v2/environments as another org: %d %s", r.status, r.body)
+	}
+	// Lists in another org's environment answer as for an unknown one.
+	errorDetail := func(t *testing.T, r response) string {
+		return r.json(t)["errors"].([]any)[0].(map[string]any)["detail"].(string)
+	}
+	for _, path := range []string{"/networking/v1/networks", "/networking/v1/peerings", "/cmk/v2/clusters"} {
+		theirs := h.do("GET", path+"?environment="+envID, nil, other)
+		theirs.wantError(t, 403, "user_unauthorized", "environment")
+		unknown := h.do("GET", path+"?environment=env-nope00", nil, other)
+		if strings.ReplaceAll(errorDetail(t, theirs), envID, "ENV") != strings.ReplaceAll(errorDetail(t, unknown), "env-nope00", "ENV") {
+			t.Fatalf("GET %s: another org's environment and an unknown one answer differently:\n%s\n%s", path, theirs.body, unknown.body)
 		}
 	}
 	// Creating in another org's environment: 404 naming the environment.

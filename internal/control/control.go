@@ -85,11 +85,19 @@ type APIKey struct {
 }
 
 // Environment is an isolated namespace of an organization.
+//
+// Deleting an environment deletes everything in it, as Confluent's does:
+// its clusters (and their connectors) at once, and its networks and
+// peerings through the reconciler, which removes their Azure resources.
+// Until they are gone the environment is kept with Deleting set, and its
+// networks and peerings are all DEPROVISIONING; to its organization it is
+// gone already (not found, and not counted in environments_per_org).
 type Environment struct {
 	ID                      string // env-…
 	OrgID                   string
 	DisplayName             string
 	StreamGovernancePackage string // "", ESSENTIALS or ADVANCED
+	Deleting                bool   // deleted; the reconciler purges the row once the environment is empty
 	CreatedAt               time.Time
 	UpdatedAt               time.Time
 }

@@ -15,8 +15,16 @@ import (
 // whole list at the maximum and stops at the first error.
 func TestPageSizes(t *testing.T) {
 	svc, _ := newTestService(t)
-	ctx := control.NewContextWithOrganization(context.Background(), &control.Organization{ID: "org-1"})
 	octx := control.NewOperatorContext(context.Background())
+	org := &control.Organization{DisplayName: "acme"}
+	if err := svc.CreateOrganization(octx, org); err != nil {
+		t.Fatal(err)
+	}
+	ctx := control.NewContextWithOrganization(context.Background(), org)
+	env := &control.Environment{DisplayName: "prod"}
+	if err := svc.CreateEnvironment(ctx, env); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		name string
 		max  int
@@ -25,15 +33,15 @@ func TestPageSizes(t *testing.T) {
 		{"environments", control.MaxEnvironmentPageSize, func(p control.Page) error { _, _, err := svc.FindEnvironments(ctx, p); return err }},
 		{"organizations", control.MaxEnvironmentPageSize, func(p control.Page) error { _, _, err := svc.FindOrganizations(octx, p); return err }},
 		{"networks", control.MaxPageSize, func(p control.Page) error {
-			_, _, err := svc.FindNetworks(ctx, control.NetworkFilter{EnvironmentID: "env-1"}, p)
+			_, _, err := svc.FindNetworks(ctx, control.NetworkFilter{EnvironmentID: env.ID}, p)
 			return err
 		}},
 		{"peerings", control.MaxPageSize, func(p control.Page) error {
-			_, _, err := svc.FindPeerings(ctx, control.PeeringFilter{EnvironmentID: "env-1"}, p)
+			_, _, err := svc.FindPeerings(ctx, control.PeeringFilter{EnvironmentID: env.ID}, p)
 			return err
 		}},
 		{"clusters", control.MaxClusterPageSize, func(p control.Page) error {
-			_, _, err := svc.FindClusters(ctx, control.ClusterFilter{EnvironmentID: "env-1"}, p)
+			_, _, err := svc.FindClusters(ctx, control.ClusterFilter{EnvironmentID: env.ID}, p)
 			return err
 		}},
 	} {

@@ -122,6 +122,35 @@ func (s *Service) PurgePeering(ctx context.Context, id string) error {
 	})
 }
 
+// PurgeEnvironment removes the row of an environment being deleted once
+// nothing is left in it. Returns ENOTFOUND if it does not exist (so a
+// repeated purge is harmless to ignore), ECONFLICT unless it is being
+// deleted, or while networks, peerings or clusters still refer to it.
+func (s *Service) PurgeEnvironment(ctx context.Context, id string) error {
+	return s.store.Update(ctx, func(tx Tx) error {
+		env, err := tx.FindEnvironmentByID(ctx, "", id)
+		if err != nil {
+			return err
+		}
+		if !env.Deleting {
+			return Errorf(ECONFLICT, "Environment %s is not being deleted.", id)
+		}
+		return tx.DeleteEnvironment(ctx, "", id)
+	})
+}
+
+// ReconcileEnvironment returns the environment id of any organization,
+// being deleted or not. Returns ENOTFOUND if it does not exist.
+func (s *Service) ReconcileEnvironment(ctx context.Context, id string) (*Environment, error) {
+	var env *Environment
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		env, err = tx.FindEnvironmentByID(ctx, "", id)
+		return err
+	})
+	return env, err
+}
+
 // ReconcileNetwork returns the network id of any organization. Returns
 // ENOTFOUND if it does not exist.
 func (s *Service) ReconcileNetwork(ctx context.Context, id string) (*Network, error) {
@@ -181,42 +210,75 @@ func (s *Service) ClustersOfNetwork(ctx context.Context, networkID string) ([]*C
 }
 
 // AllObjectKeys returns "network/ID", "peering/ID" and "cluster/ID" for
-// every network, peering and cluster of every organization, so that a
+// every network, peering and cluster of every organization, and
+// "environment/ID" for every environment being deleted, so that a
 // reconciler can resume all of them after a restart or a failover.
 func (s *Service) AllObjectKeys(ctx context.Context) ([]string, error) {
 	var keys []string
 	err := s.store.View(ctx, func(tx Tx) error {
-		ns, err := tx.FindNetworks(ctx, NetworkFilter{})
+		deleting := true
+		envs, err := tx.FindEnvironments(ctx, EnvironmentFilter{Deleting: &deleting})
 		if err != nil {
 			return err
 		}
-		for _, n := range ns {
-			keys = append(keys, "network/"+n.ID)
+		for _, e := range envs {
+			keys = append(keys, "environment/"+e.ID)
 		}
-		ps, err := tx.FindPeerings(ctx, PeeringFilter{})
-		if err != nil {
-			return err
-		}
-		for _, p := range ps {
-			keys = append(keys, "peering/"+p.ID)
-		}
-		cs, err := tx.FindClusters(ctx, ClusterFilter{})
-		if err != nil {
-			return err
-		}
-		for _, c := range cs {
-			keys = append(keys, "cluster/"+c.ID)
-		}
-		return nil
+		keys, err = appendObjectKeys(ctx, tx, keys, "")
+		return err
 	})
 	return keys, err
+}
+
+// ObjectKeysOfEnvironment returns "network/ID", "peering/ID" and
+// "cluster/ID" for everything left in environment envID, of whichever
+// organization. Returns EINVALID for an empty envID.
+func (s *Service) ObjectKeysOfEnvironment(ctx context.Context, envID string) ([]string, error) {
+	if envID == "" {
+		return nil, Errorf(EINVALID, "An environment is required.")
+	}
+	var keys []string
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		keys, err = appendObjectKeys(ctx, tx, nil, envID)
+		return err
+	})
+	return keys, err
+}
+
+// appendObjectKeys appends the keys of the networks, peerings and
+// clusters of environment envID ("": of every environment) to keys.
+func appendObjectKeys(ctx context.Context, tx Tx, keys []string, envID string) ([]string, error) {
+	ns, err := tx.FindNetworks(ctx, NetworkFilter{EnvironmentID: envID})
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range ns {
+		keys = append(keys, "network/"+n.ID)
+	}
+	ps, err := tx.FindPeerings(ctx, PeeringFilter{EnvironmentID: envID})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		keys = append(keys, "peering/"+p.ID)
+	}
+	cs, err := tx.FindClusters(ctx, ClusterFilter{EnvironmentID: envID})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		keys = append(keys, "cluster/"+c.ID)
+	}
+	return keys, nil
 }
 
 // RetryPeering asks for the peering to be tried again now: a FAILED or
 // DISCONNECTED peering goes back to PROVISIONING (the console's "Create
 // connection"), which also lets the reconciler re-create a half the
 // customer deleted. Returns ENOTFOUND if the peering is not in envID of
-// the caller's organization, ECONFLICT if it is being deleted.
+// the caller's organization or envID is being deleted, ECONFLICT if the
+// peering is being deleted.
 func (s *Service) RetryPeering(ctx context.Context, envID, id string) (*Peering, error) {
 	org, err := callerOrg(ctx)
 	if err != nil {
@@ -224,11 +286,8 @@ func (s *Service) RetryPeering(ctx context.Context, envID, id string) (*Peering,
 	}
 	var p *Peering
 	err = s.store.Update(ctx, func(tx Tx) error {
-		if p, err = tx.FindPeeringByID(ctx, org.ID, id); err != nil {
+		if p, err = findInLiveEnv(ctx, tx, org.ID, envID, id, Tx.FindPeeringByID); err != nil {
 			return err
-		}
-		if p.EnvironmentID != envID {
-			return Errorf(ENOTFOUND, "Peering %s was not found in environment %s.", id, envID)
 		}
 		switch p.Status.Phase {
 		case PhaseDeprovisioning:

@@ -90,61 +90,70 @@ type ClusterUpdate struct {
 // EnvironmentService manages the caller's environments.
 type EnvironmentService interface {
 	// FindEnvironmentByID returns ENOTFOUND if the environment does not
-	// exist or belongs to another organization.
+	// exist, is being deleted, or belongs to another organization.
 	FindEnvironmentByID(ctx context.Context, id string) (*Environment, error)
-	// FindEnvironments returns one page of the caller's environments and
-	// the token of the next page ("" on the last). Returns EINVALID for a
-	// bad page token or a size past MaxEnvironmentPageSize.
+	// FindEnvironments returns one page of the caller's environments (not
+	// those being deleted) and the token of the next page ("" on the
+	// last). Returns EINVALID for a bad page token or a size past
+	// MaxEnvironmentPageSize.
 	FindEnvironments(ctx context.Context, page Page) ([]*Environment, string, error)
 	// CreateEnvironment assigns env an ID and timestamps and stores it.
 	// Returns EINVALID for a missing or bad display name, EQUOTA past
-	// environments_per_org.
+	// environments_per_org (environments being deleted do not count).
 	CreateEnvironment(ctx context.Context, env *Environment) error
-	// UpdateEnvironment returns ENOTFOUND if the environment does not
-	// exist, EINVALID for a bad display name or package.
+	// UpdateEnvironment returns ENOTFOUND as FindEnvironmentByID does,
+	// EINVALID for a bad display name or package.
 	UpdateEnvironment(ctx context.Context, id string, upd EnvironmentUpdate) (*Environment, error)
-	// DeleteEnvironment returns ENOTFOUND if the environment does not
-	// exist, ECONFLICT while it holds networks, peerings or clusters.
+	// DeleteEnvironment deletes the environment and everything in it,
+	// whatever it holds: the environment and its objects are not found
+	// from then on, and the reconciler removes their Azure resources,
+	// then the rows. Returns ENOTFOUND as FindEnvironmentByID does.
 	DeleteEnvironment(ctx context.Context, id string) error
 }
 
 // NetworkService manages the caller's networks.
 type NetworkService interface {
 	// FindNetworkByID returns ENOTFOUND if the network does not exist, is
-	// not in environment envID, or belongs to another organization.
+	// not in environment envID, belongs to another organization, or its
+	// environment is being deleted.
 	FindNetworkByID(ctx context.Context, envID, id string) (*Network, error)
 	// FindNetworks returns one page of the networks matching filter
 	// (EnvironmentID required; OrgID, After and Limit are set by the
 	// service) and the next page's token. Returns EINVALID (field
-	// "environment") without an environment, EINVALID for a bad page
-	// token or a size past MaxPageSize.
+	// "environment") without an environment, EFORBIDDEN (field
+	// "environment") if the environment does not exist, belongs to another
+	// organization or is being deleted (Confluent's answer for an
+	// environment the caller cannot see), EINVALID for a bad page token or
+	// a size past MaxPageSize.
 	FindNetworks(ctx context.Context, filter NetworkFilter, page Page) ([]*Network, string, error)
 	// CreateNetwork validates n (Settings.ValidateNetwork), assigns an ID,
 	// timestamps and phase PROVISIONING, and stores it. Returns EINVALID
 	// naming the field for bad input or a CIDR overlapping another network
 	// of the environment, ENOTFOUND (field /spec/environment/id) if the
-	// environment does not exist, EQUOTA past
+	// environment does not exist or is being deleted, EQUOTA past
 	// dedicated_networks_per_environment.
 	CreateNetwork(ctx context.Context, n *Network) error
-	// UpdateNetwork changes the display name only. Returns ENOTFOUND if the
-	// network does not exist, EINVALID for a bad name.
+	// UpdateNetwork changes the display name only. Returns ENOTFOUND as
+	// FindNetworkByID does, EINVALID for a bad name.
 	UpdateNetwork(ctx context.Context, envID, id string, upd NetworkUpdate) (*Network, error)
 	// DeleteNetwork moves the network to DEPROVISIONING; the reconciler
-	// removes its VNet, then the row (PurgeNetwork). Returns ENOTFOUND if
-	// the network does not exist, ECONFLICT while peerings or clusters
-	// still use it.
+	// removes its VNet, then the row (PurgeNetwork). Returns ENOTFOUND as
+	// FindNetworkByID does, ECONFLICT while peerings or clusters still use
+	// it.
 	DeleteNetwork(ctx context.Context, envID, id string) error
 }
 
 // PeeringService manages the caller's peerings.
 type PeeringService interface {
 	// FindPeeringByID returns ENOTFOUND if the peering does not exist, is
-	// not in environment envID, or belongs to another organization.
+	// not in environment envID, belongs to another organization, or its
+	// environment is being deleted.
 	FindPeeringByID(ctx context.Context, envID, id string) (*Peering, error)
 	// FindPeerings returns one page of the peerings matching filter
 	// (EnvironmentID required) and the next page's token. Returns EINVALID
-	// (field "environment") without an environment, EINVALID for a bad page
-	// token or a size past MaxPageSize.
+	// (field "environment") without an environment, EFORBIDDEN as
+	// FindNetworks does, EINVALID for a bad page token or a size past
+	// MaxPageSize.
 	FindPeerings(ctx context.Context, filter PeeringFilter, page Page) ([]*Peering, string, error)
 	// CreatePeering validates p (Settings.ValidatePeering), assigns an ID,
 	// timestamps and phase PROVISIONING, and stores it. Returns EINVALID
@@ -152,16 +161,17 @@ type PeeringService interface {
 	// /spec/cloud/vnet for the provider's own tenant or subscription
 	// (ProviderAccount.CheckCustomerVNet), ENOTFOUND (field
 	// /spec/environment/id or /spec/network/id) if the environment or
-	// network does not exist, EINVALID if the network is being deleted,
+	// network does not exist or the environment is being deleted,
+	// EINVALID if the network is being deleted,
 	// ECONFLICT if the network already peers with the VNet, EQUOTA past
 	// peerings_per_network.
 	CreatePeering(ctx context.Context, p *Peering) error
-	// UpdatePeering changes the display name only. Returns ENOTFOUND if the
-	// peering does not exist, EINVALID for a bad name.
+	// UpdatePeering changes the display name only. Returns ENOTFOUND as
+	// FindPeeringByID does, EINVALID for a bad name.
 	UpdatePeering(ctx context.Context, envID, id string, upd PeeringUpdate) (*Peering, error)
 	// DeletePeering moves the peering to DEPROVISIONING; the reconciler
 	// removes both Azure halves, then the row (PurgePeering). Returns
-	// ENOTFOUND if the peering does not exist.
+	// ENOTFOUND as FindPeeringByID does.
 	DeletePeering(ctx context.Context, envID, id string) error
 	// RetryPeering sends a FAILED or DISCONNECTED peering back to
 	// PROVISIONING so that it is reconciled now. Returns ENOTFOUND as
@@ -176,14 +186,16 @@ type ClusterService interface {
 	FindClusterByID(ctx context.Context, envID, id string) (*Cluster, error)
 	// FindClusters returns one page of the clusters matching filter
 	// (EnvironmentID required) and the next page's token. Returns EINVALID
-	// (field "environment") without an environment, EINVALID for a bad page
-	// token or a size past MaxClusterPageSize.
+	// (field "environment") without an environment, EFORBIDDEN as
+	// FindNetworks does, EINVALID for a bad page token or a size past
+	// MaxClusterPageSize.
 	FindClusters(ctx context.Context, filter ClusterFilter, page Page) ([]*Cluster, string, error)
 	// CreateCluster validates c against its network
 	// (Settings.ValidateCluster), assigns an ID, timestamps and phase
 	// PROVISIONING, and stores it. Returns EINVALID naming the field for
 	// bad input, ENOTFOUND (field /spec/environment/id or /spec/network/id)
-	// if the environment or network does not exist, EQUOTA past
+	// if the environment or network does not exist or the environment is
+	// being deleted, EQUOTA past
 	// kafka_clusters_per_environment or the network's cluster and CKU budget.
 	CreateCluster(ctx context.Context, c *Cluster) error
 	// UpdateCluster changes the display name and the CKUs. Returns

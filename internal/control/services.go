@@ -11,7 +11,7 @@ import (
 
 // Change names an object whose desired state changed, for the reconciler.
 type Change struct {
-	Kind string // "network", "peering" or "cluster"
+	Kind string // "environment", "network", "peering" or "cluster"
 	ID   string
 }
 
@@ -22,8 +22,8 @@ type Service struct {
 	// Now is the clock; time.Now by default.
 	Now func() time.Time
 	// OnChange, when set, is called after a committed change that the
-	// reconciler must act on (a network, peering or cluster created or
-	// deleted). It must not block.
+	// reconciler must act on (an environment deleted, a network, peering
+	// or cluster created or deleted). It must not block.
 	OnChange func(Change)
 	// Provider is the provider's tenant and subscription, which no peering
 	// may name (ProviderAccount.CheckCustomerVNet). Set it before serving;
@@ -135,6 +135,27 @@ func notFoundAs(err error, field, format string, args ...any) error {
 
 // --- environments ---
 
+// liveEnvironment reads environment id of organization orgID (inside
+// Update, locking it). Returns ENOTFOUND if it does not exist, belongs to
+// another organization or is being deleted: to its organization a deleted
+// environment is gone at once.
+func liveEnvironment(ctx context.Context, tx Tx, orgID, id string) (*Environment, error) {
+	env, err := tx.FindEnvironmentByID(ctx, orgID, id)
+	if err != nil {
+		return nil, err
+	}
+	if env.Deleting {
+		return nil, Errorf(ENOTFOUND, "Environment %s was not found.", id)
+	}
+	return env, nil
+}
+
+// notDeleting selects the environments not being deleted.
+func notDeleting() *bool {
+	b := false
+	return &b
+}
+
 // FindEnvironmentByID implements EnvironmentService.
 func (s *Service) FindEnvironmentByID(ctx context.Context, id string) (*Environment, error) {
 	org, err := callerOrg(ctx)
@@ -143,7 +164,7 @@ func (s *Service) FindEnvironmentByID(ctx context.Context, id string) (*Environm
 	}
 	var env *Environment
 	err = s.store.View(ctx, func(tx Tx) error {
-		env, err = tx.FindEnvironmentByID(ctx, org.ID, id)
+		env, err = liveEnvironment(ctx, tx, org.ID, id)
 		return err
 	})
 	return env, err
@@ -161,7 +182,7 @@ func (s *Service) FindEnvironments(ctx context.Context, page Page) ([]*Environme
 	}
 	var envs []*Environment
 	err = s.store.View(ctx, func(tx Tx) error {
-		envs, err = tx.FindEnvironments(ctx, EnvironmentFilter{OrgID: org.ID, After: after, Limit: size + 1})
+		envs, err = tx.FindEnvironments(ctx, EnvironmentFilter{OrgID: org.ID, Deleting: notDeleting(), After: after, Limit: size + 1})
 		return err
 	})
 	if err != nil {
@@ -203,7 +224,9 @@ func (s *Service) CreateEnvironment(ctx context.Context, env *Environment) error
 		if _, err := tx.FindOrganizationByID(ctx, org.ID); err != nil { // locks the organization
 			return err
 		}
-		envs, err := tx.FindEnvironments(ctx, EnvironmentFilter{OrgID: org.ID})
+		// Environments being deleted do not count: to their organization
+		// they are gone.
+		envs, err := tx.FindEnvironments(ctx, EnvironmentFilter{OrgID: org.ID, Deleting: notDeleting()})
 		if err != nil {
 			return err
 		}
@@ -223,7 +246,7 @@ func (s *Service) UpdateEnvironment(ctx context.Context, id string, upd Environm
 	}
 	var env *Environment
 	err = s.store.Update(ctx, func(tx Tx) error {
-		env, err = tx.FindEnvironmentByID(ctx, org.ID, id)
+		env, err = liveEnvironment(ctx, tx, org.ID, id)
 		if err != nil {
 			return err
 		}
@@ -242,29 +265,94 @@ func (s *Service) UpdateEnvironment(ctx context.Context, id string, upd Environm
 	return env, err
 }
 
-// DeleteEnvironment implements EnvironmentService.
+// DeleteEnvironment implements EnvironmentService. In one transaction it
+// deletes the environment's clusters (and so their connectors), moves its
+// networks and peerings to DEPROVISIONING, and marks it Deleting, so that
+// the reconciler, even after a crash, removes their Azure resources and
+// then the rows (PurgeEnvironment). An environment without networks holds
+// nothing in Azure and goes at once.
 func (s *Service) DeleteEnvironment(ctx context.Context, id string) error {
 	org, err := callerOrg(ctx)
 	if err != nil {
 		return err
 	}
-	return s.store.Update(ctx, func(tx Tx) error {
-		if _, err := tx.FindEnvironmentByID(ctx, org.ID, id); err != nil {
-			return err
-		}
-		nets, err := tx.FindNetworks(ctx, NetworkFilter{OrgID: org.ID, EnvironmentID: id, Limit: 1})
+	var changes []Change
+	err = s.store.Update(ctx, func(tx Tx) error {
+		changes = changes[:0]                            // Update may run fn again
+		env, err := liveEnvironment(ctx, tx, org.ID, id) // locks the environment
 		if err != nil {
 			return err
 		}
-		clusters, err := tx.FindClusters(ctx, ClusterFilter{OrgID: org.ID, EnvironmentID: id, Limit: 1})
+		now := s.now()
+		clusters, err := tx.FindClusters(ctx, ClusterFilter{OrgID: org.ID, EnvironmentID: id})
 		if err != nil {
 			return err
 		}
-		if len(nets) > 0 || len(clusters) > 0 {
-			return Errorf(ECONFLICT, "Environment %s still holds networks or clusters; delete them first.", id)
+		for _, c := range clusters {
+			if err := tx.DeleteCluster(ctx, org.ID, c.ID); err != nil {
+				return err
+			}
+			changes = append(changes, Change{Kind: "cluster", ID: c.ID})
 		}
-		return tx.DeleteEnvironment(ctx, org.ID, id)
+		peerings, err := tx.FindPeerings(ctx, PeeringFilter{OrgID: org.ID, EnvironmentID: id})
+		if err != nil {
+			return err
+		}
+		for _, p := range peerings {
+			if p.deprovision(now) {
+				if err := tx.UpdatePeering(ctx, p); err != nil {
+					return err
+				}
+			}
+			changes = append(changes, Change{Kind: "peering", ID: p.ID})
+		}
+		nets, err := tx.FindNetworks(ctx, NetworkFilter{OrgID: org.ID, EnvironmentID: id})
+		if err != nil {
+			return err
+		}
+		for _, n := range nets {
+			if n.deprovision(now) {
+				if err := tx.UpdateNetwork(ctx, n); err != nil {
+					return err
+				}
+			}
+			changes = append(changes, Change{Kind: "network", ID: n.ID})
+		}
+		if len(nets) == 0 { // so no peerings either: nothing in Azure
+			return tx.DeleteEnvironment(ctx, org.ID, id)
+		}
+		env.Deleting, env.UpdatedAt = true, now
+		changes = append(changes, Change{Kind: "environment", ID: id})
+		return tx.UpdateEnvironment(ctx, env)
 	})
+	if err == nil {
+		for _, c := range changes {
+			s.changed(c.Kind, c.ID)
+		}
+	}
+	return err
+}
+
+// deprovision moves the network to DEPROVISIONING, keeping the provider
+// VNet it knows of; it reports whether anything changed.
+func (n *Network) deprovision(now time.Time) bool {
+	if n.Status.Phase == PhaseDeprovisioning {
+		return false
+	}
+	n.Status = NetworkStatus{Phase: PhaseDeprovisioning, AzureVNet: n.Status.AzureVNet, AzureSubscription: n.Status.AzureSubscription}
+	n.UpdatedAt = now
+	return true
+}
+
+// deprovision moves the peering to DEPROVISIONING; it reports whether
+// anything changed.
+func (p *Peering) deprovision(now time.Time) bool {
+	if p.Status.Phase == PhaseDeprovisioning {
+		return false
+	}
+	p.Status = PeeringStatus{Phase: PhaseDeprovisioning}
+	p.UpdatedAt = now
+	return true
 }
 
 // --- networks ---
@@ -284,7 +372,17 @@ func findInEnv[T envScoped](s *Service, ctx context.Context, envID, id string, f
 	}
 	err = s.store.View(ctx, func(tx Tx) error {
 		v, err = find(tx, ctx, org.ID, id)
-		return inEnv(v, err, envID, id)
+		if err := inEnv(v, err, envID, id); err != nil {
+			return err
+		}
+		// Everything in an environment being deleted is DEPROVISIONING, so
+		// only a DEPROVISIONING object needs its environment read.
+		if v.deprovisioning() {
+			if _, err := liveEnvironment(ctx, tx, org.ID, envID); err != nil {
+				return notInEnv(v, id, envID)
+			}
+		}
+		return nil
 	})
 	return v, err
 }
@@ -318,8 +416,7 @@ func renameInEnv[T renamable](s *Service, ctx context.Context, envID, id string,
 		}
 	}
 	err = s.store.Update(ctx, func(tx Tx) error {
-		v, err = find(tx, ctx, org.ID, id)
-		if err := inEnv(v, err, envID, id); err != nil {
+		if v, err = findInLiveEnv(ctx, tx, org.ID, envID, id, find); err != nil {
 			return err
 		}
 		if err := check(v); err != nil {
@@ -339,11 +436,17 @@ func renameInEnv[T renamable](s *Service, ctx context.Context, envID, id string,
 type envScoped interface {
 	// inEnvironment returns the object's kind ("Network") and environment.
 	inEnvironment() (kind, envID string)
+	// deprovisioning reports whether the object is being deleted.
+	deprovisioning() bool
 }
 
 func (n *Network) inEnvironment() (string, string) { return "Network", n.EnvironmentID }
 func (p *Peering) inEnvironment() (string, string) { return "Peering", p.EnvironmentID }
 func (c *Cluster) inEnvironment() (string, string) { return "Cluster", c.EnvironmentID }
+
+func (n *Network) deprovisioning() bool { return n.Status.Phase == PhaseDeprovisioning }
+func (p *Peering) deprovisioning() bool { return p.Status.Phase == PhaseDeprovisioning }
+func (c *Cluster) deprovisioning() bool { return false } // deleted at once
 
 // inEnv returns err, or ENOTFOUND when v (read without error) is not in
 // environment envID: another environment's object is not found in this one.
@@ -351,10 +454,31 @@ func inEnv(v envScoped, err error, envID, id string) error {
 	if err != nil {
 		return err
 	}
-	if kind, env := v.inEnvironment(); env != envID {
-		return Errorf(ENOTFOUND, "%s %s was not found in environment %s.", kind, id, envID)
+	if _, env := v.inEnvironment(); env != envID {
+		return notInEnv(v, id, envID)
 	}
 	return nil
+}
+
+func notInEnv(v envScoped, id, envID string) error {
+	kind, _ := v.inEnvironment()
+	return Errorf(ENOTFOUND, "%s %s was not found in environment %s.", kind, id, envID)
+}
+
+// findInLiveEnv reads the caller's object id with find, inside Update,
+// after locking its environment envID (parents before children). Returns
+// ENOTFOUND if the environment is missing or being deleted, or the object
+// is missing or in another environment.
+func findInLiveEnv[T envScoped](ctx context.Context, tx Tx, orgID, envID, id string, find func(tx Tx, ctx context.Context, orgID, id string) (T, error)) (T, error) {
+	var zero T
+	if _, err := liveEnvironment(ctx, tx, orgID, envID); err != nil {
+		return zero, err
+	}
+	v, err := find(tx, ctx, orgID, id)
+	if err := inEnv(v, err, envID, id); err != nil {
+		return zero, err
+	}
+	return v, nil
 }
 
 // findPage returns one page, of at most maxSize items, of the caller's objects
@@ -374,6 +498,11 @@ func findPage[T any](s *Service, ctx context.Context, envID string, page Page, m
 	}
 	var vs []*T
 	err = s.store.View(ctx, func(tx Tx) error {
+		if _, err := liveEnvironment(ctx, tx, org.ID, envID); ErrorCode(err) == ENOTFOUND {
+			return environmentForbidden(envID)
+		} else if err != nil {
+			return err
+		}
 		vs, err = find(tx, org.ID, after, size+1)
 		return err
 	})
@@ -382,6 +511,13 @@ func findPage[T any](s *Service, ctx context.Context, envID string, page Page, m
 	}
 	vs, next := paginate(vs, size, id)
 	return vs, next, nil
+}
+
+// environmentForbidden is what a list under an environment the caller
+// cannot see answers, whether it never existed, belongs to another
+// organization or was deleted: Confluent's 403 Forbidden Access.
+func environmentForbidden(envID string) error {
+	return FieldErrorf(EFORBIDDEN, "environment", "Forbidden Access: environment %s does not exist or is not accessible with this API key.", envID)
 }
 
 func requireEnvironment(envID string) error {
@@ -414,7 +550,7 @@ func (s *Service) CreateNetwork(ctx context.Context, n *Network) error {
 	n.CreatedAt = s.now()
 	n.UpdatedAt = n.CreatedAt
 	err = s.store.Update(ctx, func(tx Tx) error {
-		if _, err := tx.FindEnvironmentByID(ctx, org.ID, n.EnvironmentID); err != nil { // locks the environment
+		if _, err := liveEnvironment(ctx, tx, org.ID, n.EnvironmentID); err != nil { // locks the environment
 			return notFoundAs(err, "/spec/environment/id", "Environment %s was not found.", n.EnvironmentID)
 		}
 		siblings, err := tx.FindNetworks(ctx, NetworkFilter{OrgID: org.ID, EnvironmentID: n.EnvironmentID})
@@ -452,8 +588,8 @@ func (s *Service) DeleteNetwork(ctx context.Context, envID, id string) error {
 		return err
 	}
 	err = s.store.Update(ctx, func(tx Tx) error {
-		n, err := tx.FindNetworkByID(ctx, org.ID, id)
-		if err := inEnv(n, err, envID, id); err != nil {
+		n, err := findInLiveEnv(ctx, tx, org.ID, envID, id, Tx.FindNetworkByID)
+		if err != nil {
 			return err
 		}
 		if n.Status.Phase == PhaseDeprovisioning {
@@ -470,8 +606,7 @@ func (s *Service) DeleteNetwork(ctx context.Context, envID, id string) error {
 		if len(peerings) > 0 || len(clusters) > 0 {
 			return Errorf(ECONFLICT, "Network %s still has peerings or clusters; delete them first.", id)
 		}
-		n.Status = NetworkStatus{Phase: PhaseDeprovisioning, AzureVNet: n.Status.AzureVNet, AzureSubscription: n.Status.AzureSubscription}
-		n.UpdatedAt = s.now()
+		n.deprovision(s.now())
 		return tx.UpdateNetwork(ctx, n)
 	})
 	if err == nil {
@@ -513,7 +648,7 @@ func (s *Service) CreatePeering(ctx context.Context, p *Peering) error {
 	p.CreatedAt = s.now()
 	p.UpdatedAt = p.CreatedAt
 	err = s.store.Update(ctx, func(tx Tx) error {
-		if _, err := tx.FindEnvironmentByID(ctx, org.ID, p.EnvironmentID); err != nil {
+		if _, err := liveEnvironment(ctx, tx, org.ID, p.EnvironmentID); err != nil { // locks the environment
 			return notFoundAs(err, "/spec/environment/id", "Environment %s was not found.", p.EnvironmentID)
 		}
 		n, err := tx.FindNetworkByID(ctx, org.ID, p.NetworkID) // locks the network
@@ -561,15 +696,10 @@ func (s *Service) DeletePeering(ctx context.Context, envID, id string) error {
 		return err
 	}
 	err = s.store.Update(ctx, func(tx Tx) error {
-		p, err := tx.FindPeeringByID(ctx, org.ID, id)
-		if err := inEnv(p, err, envID, id); err != nil {
+		p, err := findInLiveEnv(ctx, tx, org.ID, envID, id, Tx.FindPeeringByID)
+		if err != nil || !p.deprovision(s.now()) {
 			return err
 		}
-		if p.Status.Phase == PhaseDeprovisioning {
-			return nil
-		}
-		p.Status = PeeringStatus{Phase: PhaseDeprovisioning}
-		p.UpdatedAt = s.now()
 		return tx.UpdatePeering(ctx, p)
 	})
 	if err == nil {
@@ -614,7 +744,7 @@ func (s *Service) CreateCluster(ctx context.Context, c *Cluster) error {
 	c.CreatedAt = s.now()
 	c.UpdatedAt = c.CreatedAt
 	err = s.store.Update(ctx, func(tx Tx) error {
-		if _, err := tx.FindEnvironmentByID(ctx, org.ID, c.EnvironmentID); err != nil { // locks the environment
+		if _, err := liveEnvironment(ctx, tx, org.ID, c.EnvironmentID); err != nil { // locks the environment
 			return notFoundAs(err, "/spec/environment/id", "Environment %s was not found.", c.EnvironmentID)
 		}
 		n, err := tx.FindNetworkByID(ctx, org.ID, c.NetworkID) // locks the network
@@ -664,8 +794,7 @@ func (s *Service) UpdateCluster(ctx context.Context, envID, id string, upd Clust
 	var c *Cluster
 	resized := false
 	err = s.store.Update(ctx, func(tx Tx) error {
-		c, err = tx.FindClusterByID(ctx, org.ID, id)
-		if err := inEnv(c, err, envID, id); err != nil {
+		if c, err = findInLiveEnv(ctx, tx, org.ID, envID, id, Tx.FindClusterByID); err != nil {
 			return err
 		}
 		if upd.CKU != nil && *upd.CKU != c.CKU {
@@ -704,8 +833,7 @@ func (s *Service) DeleteCluster(ctx context.Context, envID, id string) error {
 		return err
 	}
 	err = s.store.Update(ctx, func(tx Tx) error {
-		c, err := tx.FindClusterByID(ctx, org.ID, id)
-		if err := inEnv(c, err, envID, id); err != nil {
+		if _, err := findInLiveEnv(ctx, tx, org.ID, envID, id, Tx.FindClusterByID); err != nil {
 			return err
 		}
 		return tx.DeleteCluster(ctx, org.ID, id)

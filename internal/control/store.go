@@ -47,16 +47,18 @@ type Tx interface {
 	// CreateEnvironment inserts env. Returns ECONFLICT if its ID exists and
 	// ENOTFOUND if its organization does not.
 	CreateEnvironment(ctx context.Context, env *Environment) error
-	// FindEnvironmentByID returns ENOTFOUND if the environment does not
-	// exist or belongs to another organization than orgID.
+	// FindEnvironmentByID returns the environment, being deleted or not.
+	// Returns ENOTFOUND if it does not exist or belongs to another
+	// organization than orgID.
 	FindEnvironmentByID(ctx context.Context, orgID, id string) (*Environment, error)
 	// FindEnvironments returns environments ordered by ID.
 	FindEnvironments(ctx context.Context, filter EnvironmentFilter) ([]*Environment, error)
-	// UpdateEnvironment writes env's display name, stream governance package
-	// and UpdatedAt. Returns ENOTFOUND if it does not exist.
+	// UpdateEnvironment writes env's display name, stream governance
+	// package, Deleting and UpdatedAt. Returns ENOTFOUND if it does not
+	// exist.
 	UpdateEnvironment(ctx context.Context, env *Environment) error
-	// DeleteEnvironment removes the environment. Returns ENOTFOUND if it
-	// does not exist or belongs to another organization, ECONFLICT if
+	// DeleteEnvironment removes the environment's row. Returns ENOTFOUND if
+	// it does not exist or belongs to another organization, ECONFLICT if
 	// networks, peerings or clusters still refer to it.
 	DeleteEnvironment(ctx context.Context, orgID, id string) error
 
@@ -138,10 +140,13 @@ type OrganizationFilter struct {
 }
 
 // EnvironmentFilter selects environments; empty fields match everything.
+// Deleting, when set, matches only environments being deleted (true) or
+// only the others (false).
 type EnvironmentFilter struct {
-	OrgID string
-	After string
-	Limit int
+	OrgID    string
+	Deleting *bool
+	After    string
+	Limit    int
 }
 
 // NetworkFilter selects networks. Empty fields match everything; a list

@@ -16,8 +16,11 @@ import (
 // organization's objects, status writes that change nothing when nothing
 // changed, and purges of objects whose cleanup is done.
 type Control interface {
-	// ReconcileNetwork, ReconcilePeering and ReconcileCluster return the
-	// object whatever its organization; ENOTFOUND if it does not exist.
+	// ReconcileEnvironment, ReconcileNetwork, ReconcilePeering and
+	// ReconcileCluster return the object whatever its organization (an
+	// environment also while it is being deleted); ENOTFOUND if it does
+	// not exist.
+	ReconcileEnvironment(ctx context.Context, id string) (*control.Environment, error)
 	ReconcileNetwork(ctx context.Context, id string) (*control.Network, error)
 	ReconcilePeering(ctx context.Context, id string) (*control.Peering, error)
 	ReconcileCluster(ctx context.Context, id string) (*control.Cluster, error)
@@ -26,14 +29,19 @@ type Control interface {
 	PeeringsOfNetwork(ctx context.Context, networkID string) ([]*control.Peering, error)
 	ClustersOfNetwork(ctx context.Context, networkID string) ([]*control.Cluster, error)
 	// AllObjectKeys returns the keys ("network/ID", "peering/ID",
-	// "cluster/ID") of every object, to resume after a restart.
+	// "cluster/ID") of every object, and "environment/ID" of every
+	// environment being deleted, to resume after a restart.
 	AllObjectKeys(ctx context.Context) ([]string, error)
+	// ObjectKeysOfEnvironment returns the keys of what is left in an
+	// environment.
+	ObjectKeysOfEnvironment(ctx context.Context, envID string) ([]string, error)
 
 	UpdateNetworkStatus(ctx context.Context, id string, status control.NetworkStatus) (*control.Network, error)
 	// UpdatePeeringStatusFrom writes status unless the peering's status is
 	// no longer from (ECONFLICT).
 	UpdatePeeringStatusFrom(ctx context.Context, id string, from, status control.PeeringStatus) (*control.Peering, error)
 	UpdateClusterStatus(ctx context.Context, id string, status control.ClusterStatus) (*control.Cluster, error)
+	PurgeEnvironment(ctx context.Context, id string) error
 	PurgeNetwork(ctx context.Context, id string) error
 	PurgePeering(ctx context.Context, id string) error
 
@@ -76,7 +84,8 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Controller reconciles networks, peerings and clusters.
+// Controller reconciles environments being deleted, networks, peerings
+// and clusters.
 type Controller struct {
 	cfg Config
 	q   *Queue
@@ -101,12 +110,13 @@ func New(cfg Config) *Controller {
 }
 
 // Keys of the queue.
-func networkKey(id string) string { return "network/" + id }
-func peeringKey(id string) string { return "peering/" + id }
-func clusterKey(id string) string { return "cluster/" + id }
+func environmentKey(id string) string { return "environment/" + id }
+func networkKey(id string) string     { return "network/" + id }
+func peeringKey(id string) string     { return "peering/" + id }
+func clusterKey(id string) string     { return "cluster/" + id }
 
-// Enqueue asks for the object kind ("network", "peering", "cluster") id
-// to be reconciled now.
+// Enqueue asks for the object kind ("environment", "network", "peering",
+// "cluster") id to be reconciled now.
 func (c *Controller) Enqueue(kind, id string) { c.q.Add(kind + "/" + id) }
 
 // EnqueueAll asks for every object to be reconciled now.
@@ -167,6 +177,8 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (Result, error) 
 	ctx = context.WithValue(ctx, keyCtx{}, key)
 	kind, id, _ := strings.Cut(key, "/")
 	switch kind {
+	case "environment":
+		return c.reconcileEnvironment(ctx, id)
 	case "network":
 		return c.reconcileNetwork(ctx, id)
 	case "peering":
@@ -210,6 +222,8 @@ func (c *Controller) reconcileNetwork(ctx context.Context, id string) (Result, e
 			return Result{}, err
 		}
 		log.Info("network deleted")
+		// Its environment may be being deleted and now empty.
+		c.q.Add(environmentKey(n.EnvironmentID))
 		return Result{}, nil
 	}
 	v, err := c.cfg.Azure.EnsureProviderVNet(ctx, n.ID, n.Region, n.CIDR, map[string]string{"peerplane-network": n.ID, "peerplane-environment": n.EnvironmentID})
@@ -235,4 +249,40 @@ func (c *Controller) reconcileNetwork(ctx context.Context, id string) (Result, e
 		}
 	}
 	return Result{RequeueAfter: c.cfg.Resync}, nil
+}
+
+// reconcileEnvironment purges an environment being deleted once nothing is
+// left in it. DeleteEnvironment moved what it holds to DEPROVISIONING (and
+// deleted its clusters); their own keys remove them, and the last
+// network's purge queues the environment again. Until then it re-queues
+// what is left every Resync, for a replica that did not see the delete.
+func (c *Controller) reconcileEnvironment(ctx context.Context, id string) (Result, error) {
+	env, err := c.cfg.Control.ReconcileEnvironment(ctx, id)
+	if control.ErrorCode(err) == control.ENOTFOUND {
+		return Result{}, nil
+	} else if err != nil {
+		return Result{}, err
+	}
+	if !env.Deleting {
+		return Result{}, nil
+	}
+	left, err := c.cfg.Control.ObjectKeysOfEnvironment(ctx, id)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(left) > 0 {
+		for _, k := range left {
+			c.q.Add(k)
+		}
+		return Result{RequeueAfter: c.cfg.Resync}, nil
+	}
+	switch err := c.cfg.Control.PurgeEnvironment(ctx, id); control.ErrorCode(err) {
+	case "", control.ENOTFOUND:
+	case control.ECONFLICT: // something appeared since the read: look again
+		return Result{RequeueAfter: time.Second}, nil
+	default:
+		return Result{}, err
+	}
+	c.log.Info("environment deleted", "environment", id)
+	return Result{}, nil
 }

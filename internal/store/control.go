@@ -348,21 +348,23 @@ func (t *controlTx) DeleteAPIKey(ctx context.Context, orgID, key string) error {
 
 // --- environments ---
 
-const envColumns = `id, org_id, display_name, governance_package, created_at, updated_at`
+const envColumns = `id, org_id, display_name, governance_package, deleting, created_at, updated_at`
 
 func scanEnv(sc scanner) (*control.Environment, error) {
 	var e control.Environment
+	var deleting int
 	var c, u int64
-	if err := sc.Scan(&e.ID, &e.OrgID, &e.DisplayName, &e.StreamGovernancePackage, &c, &u); err != nil {
+	if err := sc.Scan(&e.ID, &e.OrgID, &e.DisplayName, &e.StreamGovernancePackage, &deleting, &c, &u); err != nil {
 		return nil, err
 	}
+	e.Deleting = deleting != 0
 	e.CreatedAt, e.UpdatedAt = fromMicros(c), fromMicros(u)
 	return &e, nil
 }
 
 func (t *controlTx) CreateEnvironment(ctx context.Context, e *control.Environment) error {
-	_, err := t.q().ExecContext(ctx, `INSERT INTO environments (`+envColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		e.ID, e.OrgID, e.DisplayName, e.StreamGovernancePackage, micros(e.CreatedAt), micros(e.UpdatedAt))
+	_, err := t.q().ExecContext(ctx, `INSERT INTO environments (`+envColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		e.ID, e.OrgID, e.DisplayName, e.StreamGovernancePackage, boolInt(e.Deleting), micros(e.CreatedAt), micros(e.UpdatedAt))
 	if err != nil {
 		return insertErr(err, "Environment", e.ID, "organization")
 	}
@@ -388,6 +390,13 @@ func (t *controlTx) FindEnvironmentByID(ctx context.Context, orgID, id string) (
 func (t *controlTx) FindEnvironments(ctx context.Context, f control.EnvironmentFilter) ([]*control.Environment, error) {
 	var q query
 	q.eq("org_id", f.OrgID)
+	switch {
+	case f.Deleting == nil:
+	case *f.Deleting:
+		q.where = append(q.where, "deleting <> 0")
+	default:
+		q.where = append(q.where, "deleting = 0")
+	}
 	q.after(f.After)
 	rows, err := t.q().QueryContext(ctx, q.sql(`SELECT `+envColumns+` FROM environments`, f.Limit), q.args...)
 	out, err := scanAll(rows, err, scanEnv)
@@ -398,8 +407,8 @@ func (t *controlTx) FindEnvironments(ctx context.Context, f control.EnvironmentF
 }
 
 func (t *controlTx) UpdateEnvironment(ctx context.Context, e *control.Environment) error {
-	res, err := t.q().ExecContext(ctx, `UPDATE environments SET display_name = $1, governance_package = $2, updated_at = $3 WHERE id = $4`,
-		e.DisplayName, e.StreamGovernancePackage, micros(e.UpdatedAt), e.ID)
+	res, err := t.q().ExecContext(ctx, `UPDATE environments SET display_name = $1, governance_package = $2, deleting = $3, updated_at = $4 WHERE id = $5`,
+		e.DisplayName, e.StreamGovernancePackage, boolInt(e.Deleting), micros(e.UpdatedAt), e.ID)
 	return mustAffect(res, err, "Environment", e.ID)
 }
 

@@ -36,6 +36,11 @@ func RunControl(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"Race/NetworkOverlap", testControlRaceNetworkOverlap},
 		{"Settings", testControlSettings},
 		{"Connectors", testControlConnectors},
+		{"EnvironmentDeleting", testControlEnvironmentDeleting},
+		{"DeleteEnvironment", testControlDeleteEnvironment},
+		{"DeleteEmptyEnvironment", testControlDeleteEmptyEnvironment},
+		{"EnvironmentQuotaAfterDelete", testControlEnvironmentQuotaAfterDelete},
+		{"Race/DeleteEnvironment", testControlRaceDeleteEnvironment},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,401 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/peerplane/peerplane/internal/azure"
+	"github.com/peerplane/peerplane/internal/control"
+	"github.com/peerplane/peerplane/internal/store"
+)
+
+// fakeAzure is the reconciler's Azure in memory: provider VNets, customer
+// VNets and peering halves, with a hook that fails calls.
+type fakeAzure struct {
+	mu     sync.Mutex
+	vnets  map[string]*azure.VNet        // by lower-cased id
+	halves map[string]*azure.PeeringHalf // by lower-cased "vnet|name"
+	fail   func(op, what string) error   // when set and not nil for a call, the call fails with it
+}
+
+const fakeProviderTenant = "00000000-0000-4000-8000-0000000000aa"
+
+func newFakeAzure() *fakeAzure {
+	return &fakeAzure{vnets: map[string]*azure.VNet{}, halves: map[string]*azure.PeeringHalf{}}
+}
+
+func (f *fakeAzure) failed(op, what string) error {
+	if f.fail == nil {
+		return nil
+	}
+	return f.fail(op, what)
+}
+
+func halfKey(vnet, name string) string { return strings.ToLower(vnet + "|" + name) }
+
+func notFound(what string) error {
+	return &azure.Error{Status: 404, Code: "ResourceNotFound", Message: what}
+}
+
+func (f *fakeAzure) ProviderTenantID() string                        { return fakeProviderTenant }
+func (f *fakeAzure) CheckTenantAccess(context.Context, string) error { return nil }
+func (f *fakeAzure) ProviderVNetID(name string) string {
+	return azure.VNetID("prov-sub", "prov-rg", name)
+}
+
+// The helpers below run with f.mu held.
+func (f *fakeAzure) addVNet(v *azure.VNet)                     { f.vnets[strings.ToLower(v.ID)] = v }
+func (f *fakeAzure) vnet(id string) *azure.VNet                { return f.vnets[strings.ToLower(id)] }
+func (f *fakeAzure) half(vnet, name string) *azure.PeeringHalf { return f.halves[halfKey(vnet, name)] }
+
+func (f *fakeAzure) lock() func() {
+	f.mu.Lock()
+	return f.mu.Unlock
+}
+
+// snapshot returns the ids of the VNets and the keys of the halves.
+func (f *fakeAzure) snapshot() (vnets, halves []string) {
+	defer f.lock()()
+	return slices.Sorted(maps.Keys(f.vnets)), slices.Sorted(maps.Keys(f.halves))
+}
+
+func (f *fakeAzure) GetVNet(_ context.Context, _, id string) (*azure.VNet, error) {
+	defer f.lock()()
+	if v := f.vnet(id); v != nil {
+		c := *v
+		return &c, nil
+	}
+	return nil, notFound(id)
+}
+
+func (f *fakeAzure) EnsureProviderVNet(_ context.Context, name, location, cidr string, tags map[string]string) (*azure.VNet, error) {
+	defer f.lock()()
+	if err := f.failed("EnsureProviderVNet", name); err != nil {
+		return nil, err
+	}
+	id := f.ProviderVNetID(name)
+	if v := f.vnet(id); v != nil {
+		return v, nil
+	}
+	v := &azure.VNet{ID: id, Name: name, Location: location, AddressPrefixes: []string{cidr}, Tags: tags}
+	f.addVNet(v)
+	return v, nil
+}
+
+func (f *fakeAzure) DeleteProviderVNet(_ context.Context, name string) error {
+	defer f.lock()()
+	if err := f.failed("DeleteProviderVNet", name); err != nil {
+		return err
+	}
+	delete(f.vnets, strings.ToLower(f.ProviderVNetID(name)))
+	return nil
+}
+
+func (f *fakeAzure) GetPeering(_ context.Context, _, vnet, name string) (*azure.PeeringHalf, error) {
+	defer f.lock()()
+	if h := f.half(vnet, name); h != nil {
+		c := *h
+		return &c, nil
+	}
+	return nil, nil
+}
+
+func (f *fakeAzure) ListPeerings(_ context.Context, _, vnet string) ([]*azure.PeeringHalf, error) {
+	defer f.lock()()
+	var out []*azure.PeeringHalf
+	for k, h := range f.halves {
+		if strings.HasPrefix(k, strings.ToLower(vnet)+"|") {
+			c := *h
+			out = append(out, &c)
+		}
+	}
+	return out, nil
+}
+
+// PutPeering creates a half; when the reverse half exists both are
+// Connected, as in Azure.
+func (f *fakeAzure) PutPeering(_ context.Context, _, vnet, name, _, remote string, _ bool) (*azure.PeeringHalf, error) {
+	defer f.lock()()
+	if err := f.failed("PutPeering", name); err != nil {
+		return nil, err
+	}
+	h := &azure.PeeringHalf{Name: name, RemoteVNetID: remote, State: "Initiated", SyncLevel: "FullyInSync"}
+	if rv := f.vnet(remote); rv != nil {
+		h.RemoteAddressSpace = rv.AddressPrefixes
+	}
+	if back := f.half(remote, name); back != nil {
+		h.State, back.State = "Connected", "Connected"
+	}
+	f.halves[halfKey(vnet, name)] = h
+	c := *h
+	return &c, nil
+}
+
+func (f *fakeAzure) DeletePeering(_ context.Context, _, vnet, name string) error {
+	defer f.lock()()
+	if err := f.failed("DeletePeering", name); err != nil {
+		return err
+	}
+	if f.half(vnet, name) == nil {
+		return nil
+	}
+	delete(f.halves, halfKey(vnet, name))
+	for k, h := range f.halves {
+		if strings.HasSuffix(k, "|"+strings.ToLower(name)) && strings.EqualFold(h.RemoteVNetID, vnet) {
+			h.State = "Disconnected"
+		}
+	}
+	return nil
+}
+
+var _ Azure = (*fakeAzure)(nil)
+
+// envWorld is a control plane on SQLite with an organization's
+// environment holding a READY network, a READY peering with both halves
+// Connected, a PROVISIONED cluster and a connector, reconciled by ctl over
+// the fake Azure.
+type envWorld struct {
+	svc      *control.Service
+	az       *fakeAzure
+	ctl      *Controller
+	octx     context.Context
+	env      *control.Environment
+	net      *control.Network
+	peering  *control.Peering
+	cluster  *control.Cluster
+	custVNet string
+}
+
+func newEnvWorld(t *testing.T) *envWorld {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "p.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	w := &envWorld{svc: control.NewService(db.Control(), control.DefaultSettings()), az: newFakeAzure()}
+	w.ctl = w.newController()
+	w.svc.OnChange = func(c control.Change) { w.ctl.Enqueue(c.Kind, c.ID) }
+	org := &control.Organization{DisplayName: "acme"}
+	if err := w.svc.CreateOrganization(control.NewOperatorContext(ctx), org); err != nil {
+		t.Fatal(err)
+	}
+	w.octx = control.NewContextWithOrganization(ctx, org)
+	w.env = &control.Environment{DisplayName: "prod"}
+	must(t, w.svc.CreateEnvironment(w.octx, w.env))
+	w.custVNet = "/subscriptions/6f3a9d1e-2b47-4c8a-9e55-0d1c2b3a4f02/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/contoso"
+	w.az.addVNet(&azure.VNet{ID: w.custVNet, Name: "contoso", Location: "eastus", AddressPrefixes: []string{"10.1.0.0/16"},
+		Tags: map[string]string{EnvTag: w.env.ID}})
+	w.net = &control.Network{EnvironmentID: w.env.ID, Cloud: "AZURE", Region: "eastus", CIDR: "10.10.0.0/16", ConnectionTypes: []string{"PEERING"}}
+	must(t, w.svc.CreateNetwork(w.octx, w.net))
+	w.drain(t)
+	w.peering = &control.Peering{EnvironmentID: w.env.ID, NetworkID: w.net.ID, Cloud: "AZURE", CustomerRegion: "eastus",
+		Tenant: "5b0c3a52-8e0f-4c39-9d4c-7f1e6f0a1c01", VNet: w.custVNet}
+	must(t, w.svc.CreatePeering(w.octx, w.peering))
+	w.cluster = &control.Cluster{EnvironmentID: w.env.ID, NetworkID: w.net.ID, CKU: 2}
+	must(t, w.svc.CreateCluster(w.octx, w.cluster))
+	w.drain(t)
+	must(t, w.svc.CreateConnector(w.octx, w.env.ID, w.cluster.ID, &control.Connector{Name: "sink",
+		Config: map[string]string{"connector.class": "PostgresSink", "connection.url": "jdbc:postgresql://10.1.0.4:5432/db"}}))
+
+	p, err := w.svc.ReconcilePeering(ctx, w.peering.ID)
+	if err != nil || p.Status.Phase != control.PhaseReady {
+		t.Fatalf("peering before the delete: %+v, %v", p, err)
+	}
+	if c, err := w.svc.ReconcileCluster(ctx, w.cluster.ID); err != nil || c.Status.Phase != control.ClusterPhaseProvisioned {
+		t.Fatalf("cluster before the delete: %+v, %v", c, err)
+	}
+	vnets, halves := w.az.snapshot()
+	if len(vnets) != 2 || len(halves) != 2 {
+		t.Fatalf("Azure before the delete: VNets %v, halves %v", vnets, halves)
+	}
+	return w
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (w *envWorld) newController() *Controller {
+	return New(Config{Control: w.svc, Azure: w.az, LoginURL: "https://login.example", AppID: "app"})
+}
+
+// drain reconciles every queued key, and the keys they queue, until the
+// queue is empty, without letting time pass: a key that asks to be looked
+// at again soon (waiting for another object) is queued again at once, one
+// that asks for the periodic resync is left out. It returns the keys in
+// the order reconciled and stops at the first error.
+func (w *envWorld) drain(t *testing.T) []string {
+	t.Helper()
+	return w.drainOnly(t, func(string) bool { return true })
+}
+
+// drainOnly is drain for the keys run selects; the others are dropped, as
+// a process that dies before reaching them would.
+func (w *envWorld) drainOnly(t *testing.T, run func(key string) bool) []string {
+	t.Helper()
+	var done []string
+	for n := 0; w.ctl.q.Len() > 0; n++ {
+		if n > 200 {
+			t.Fatalf("the queue does not drain: %v", done[len(done)-20:])
+		}
+		key, _ := w.ctl.q.Get()
+		if !run(key) {
+			w.ctl.q.Done(key)
+			continue
+		}
+		res, err := w.ctl.Reconcile(context.Background(), key)
+		if err == nil && res.RequeueAfter > 0 && res.RequeueAfter < w.ctl.cfg.Resync {
+			w.ctl.q.Add(key) // processing: queued again after Done
+		}
+		w.ctl.q.Done(key)
+		done = append(done, key)
+		var f *failed
+		if err != nil && !errors.As(err, &f) {
+			return done
+		}
+	}
+	return done
+}
+
+// gone checks nothing of the environment is left: no row, no Azure half,
+// no provider VNet.
+func (w *envWorld) gone(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := w.svc.ReconcileEnvironment(ctx, w.env.ID); control.ErrorCode(err) != control.ENOTFOUND {
+		t.Errorf("environment row: %v, want gone", err)
+	}
+	if _, err := w.svc.ReconcileNetwork(ctx, w.net.ID); control.ErrorCode(err) != control.ENOTFOUND {
+		t.Errorf("network row: %v, want gone", err)
+	}
+	if _, err := w.svc.ReconcilePeering(ctx, w.peering.ID); control.ErrorCode(err) != control.ENOTFOUND {
+		t.Errorf("peering row: %v, want gone", err)
+	}
+	if _, err := w.svc.ReconcileCluster(ctx, w.cluster.ID); control.ErrorCode(err) != control.ENOTFOUND {
+		t.Errorf("cluster row: %v, want gone", err)
+	}
+	vnets, halves := w.az.snapshot()
+	if len(halves) != 0 || len(vnets) != 1 || vnets[0] != strings.ToLower(w.custVNet) {
+		t.Errorf("left in Azure: VNets %v, halves %v; want only the customer's VNet", vnets, halves)
+	}
+}
+
+// TestReconcileDeletedEnvironment: after DELETE the reconciler removes both
+// halves of the peering, then the provider VNet, then the rows, the
+// environment's last.
+func TestReconcileDeletedEnvironment(t *testing.T) {
+	w := newEnvWorld(t)
+	must(t, w.svc.DeleteEnvironment(w.octx, w.env.ID))
+	done := w.drain(t)
+	w.gone(t)
+	if last := done[len(done)-1]; last != environmentKey(w.env.ID) {
+		t.Fatalf("reconciled %v: want the environment last", done)
+	}
+}
+
+// TestReconcileDeletedEnvironmentAfterRestart: the delete is acknowledged,
+// then the process dies before the reconciler does anything (or after it
+// removed only some of it); a new controller resumes from the store alone.
+func TestReconcileDeletedEnvironmentAfterRestart(t *testing.T) {
+	for _, stop := range []string{"before anything", "after the customer half", "after the peering", "after the provider VNet", "after the network"} {
+		t.Run(stop, func(t *testing.T) {
+			w := newEnvWorld(t)
+			// The first process dies at stop: Azure refuses everything
+			// after it, and the process's queue is lost.
+			var dead bool
+			w.az.fail = func(op, what string) error {
+				if dead {
+					return errors.New("the process died")
+				}
+				switch {
+				case stop == "before anything",
+					stop == "after the customer half" && op == "DeletePeering" && len(w.az.halves) == 1:
+					dead = true
+				case stop == "after the provider VNet" && op == "DeleteProviderVNet":
+					// The VNet goes; the process dies before the purge.
+					delete(w.az.vnets, strings.ToLower(w.az.ProviderVNetID(what)))
+					dead = true
+				}
+				if dead {
+					return errors.New("the process died")
+				}
+				return nil
+			}
+			must(t, w.svc.DeleteEnvironment(w.octx, w.env.ID))
+			switch stop {
+			case "after the peering": // only the peering's key ran
+				w.drainOnly(t, func(key string) bool { return strings.HasPrefix(key, "peering/") })
+				if _, err := w.svc.ReconcilePeering(context.Background(), w.peering.ID); control.ErrorCode(err) != control.ENOTFOUND {
+					t.Fatalf("peering after its key ran: %v", err)
+				}
+			case "after the network": // all but the environment's key ran
+				w.drainOnly(t, func(key string) bool { return !strings.HasPrefix(key, "environment/") })
+				if _, err := w.svc.ReconcileNetwork(context.Background(), w.net.ID); control.ErrorCode(err) != control.ENOTFOUND {
+					t.Fatalf("network after its key ran: %v", err)
+				}
+			default:
+				w.drain(t)
+			}
+			if _, err := w.svc.ReconcileEnvironment(context.Background(), w.env.ID); err != nil {
+				t.Fatalf("the environment's row went before its Azure resources: %v", err)
+			}
+
+			// Restart: a new controller, what the store says only.
+			w.az.fail = nil
+			w.ctl = w.newController()
+			must(t, w.ctl.EnqueueAll(context.Background()))
+			w.drain(t)
+			w.gone(t)
+		})
+	}
+}
+
+// TestReconcileDeletedEnvironmentWaitsForAzure: while Azure refuses to
+// delete a half, the network and the environment stay (being deleted), and
+// the environment key does not purge anything; once Azure answers, all go.
+func TestReconcileDeletedEnvironmentWaitsForAzure(t *testing.T) {
+	w := newEnvWorld(t)
+	refused := 0
+	w.az.fail = func(op, _ string) error {
+		if op == "DeletePeering" {
+			refused++
+			return &azure.Error{Status: 503, Code: "ServiceUnavailable", Message: "try later"}
+		}
+		return nil
+	}
+	must(t, w.svc.DeleteEnvironment(w.octx, w.env.ID))
+	w.drain(t)
+	// The failed peering key waits for its backoff; run the others again.
+	for _, k := range []string{networkKey(w.net.ID), environmentKey(w.env.ID)} {
+		if _, err := w.ctl.Reconcile(context.Background(), k); err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+	}
+	if refused == 0 {
+		t.Fatal("Azure was never asked to delete a half")
+	}
+	if env, err := w.svc.ReconcileEnvironment(context.Background(), w.env.ID); err != nil || !env.Deleting {
+		t.Fatalf("environment while a half is left: %+v, %v; want it kept, being deleted", env, err)
+	}
+	if n, err := w.svc.ReconcileNetwork(context.Background(), w.net.ID); err != nil || n.Status.Phase != control.PhaseDeprovisioning {
+		t.Fatalf("network while a half is left: %+v, %v", n, err)
+	}
+	if vnets, _ := w.az.snapshot(); len(vnets) != 2 {
+		t.Fatalf("the provider VNet went while a half of its peering is left: %v", vnets)
+	}
+	w.az.fail = nil
+	w.ctl.Enqueue("peering", w.peering.ID)
+	w.drain(t)
+	w.gone(t)
+}
