@@ -313,7 +313,6 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	apiMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	apiOpts := api.Options{
 		Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Settings: svc, Connectors: svc,
-		Diagnose:  func(ctx context.Context, p *control.Peering) (any, error) { return diagnoser.Diagnose(ctx, p) },
 		Logger:    log.With("component", "api"),
 		RateLimit: cfg.APIRateLimit, Burst: cfg.APIRateBurst,
 	}
