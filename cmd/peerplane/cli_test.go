@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/peerplane/peerplane/internal/azureemu"
+	"github.com/peerplane/peerplane/internal/control"
 )
 
 // cliRunner runs the peerplane commands in-process, as a user would in a
@@ -157,7 +158,9 @@ func TestCLISeedFlow(t *testing.T) {
 	}
 
 	diag := r.run(t, "network", "peering", "diagnose", p.ID)
-	for _, want := range []string{"FAIL", "APP_NOT_CONSENTED", "/oauth2/authorize?client_id=" + azureemu.DefaultProviderAppID, "az role definition create"} {
+	for _, want := range []string{"FAIL", "APP_NOT_CONSENTED", "/oauth2/authorize?client_id=" + azureemu.DefaultProviderAppID, "az role definition create",
+		`az role definition list --custom-role-only true --name "Confluent Cloud Peering Creator"`, "az role definition update", control.PeeringRoleAdvice,
+		"is FAILED (checked "} {
 		if !strings.Contains(diag, want) {
 			t.Fatalf("diagnose lacks %q:\n%s", want, diag)
 		}
