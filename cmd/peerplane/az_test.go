@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/peerplane/peerplane/internal/azureemu"
+	"github.com/peerplane/peerplane/internal/control"
 )
 
 // The demo world's ids (internal/world/demo.yaml).
@@ -134,6 +138,48 @@ func (a *azCLI) exec(t *testing.T, args ...string) (stdout, stderr string, err e
 		err = errors.Join(err, ctx.Err())
 	}
 	return out.String(), errb.String(), err
+}
+
+// sh runs script, commands as a customer pastes them, in a shell with
+// az's environment in dir (a temporary one when empty), and returns its
+// stdout; it fails the test if the script fails.
+func (a *azCLI) sh(t *testing.T, dir, script string) string {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), azTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", script)
+	cmd.Env, cmd.Dir, cmd.WaitDelay = a.env, dir, 5*time.Second
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("sh -c %q: %v\nstderr:\n%s\nstdout:\n%s", script, err, errb.String(), out.String())
+	}
+	return out.String()
+}
+
+// addSubscription seeds one more Contoso subscription (the admin its
+// Owner) through the operator route and returns its id.
+func addSubscription(t *testing.T, ready Ready) string {
+	t.Helper()
+	c, err := benchAzureHTTP(ready.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := uuid.NewString()
+	body, _ := json.Marshal(map[string]string{"id": sub, "displayName": "Contoso apps"})
+	resp, err := c.Post(ready.AzureURL+"/_emulator/tenants/"+demoTenant+"/subscriptions", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("add subscription: %s %s", resp.Status, b)
+	}
+	return sub
 }
 
 // run runs az and fails the test, showing az's stderr, if az fails.
@@ -309,6 +355,44 @@ func TestAzCLI(t *testing.T) {
 			if r.RoleDefinitionName != peeringRole || !strings.EqualFold(r.Scope, demoVNetID) || !strings.EqualFold(r.PrincipalName, appID) ||
 				(r.PrincipalType != "" && r.PrincipalType != "ServicePrincipal") {
 				t.Fatalf("az role assignment list: %+v, want %q at %s for principal %s", r, peeringRole, demoVNetID, appID)
+			}
+		}},
+		{"role definition update, as the fixes say", func(t *testing.T) {
+			// A VNet of a second subscription: the customer extends the
+			// role with the diagnosis's own commands, pasted into a shell.
+			sub2 := addSubscription(t, ready)
+			p := &control.Peering{Tenant: demoTenant, EnvironmentID: "env-abc123",
+				VNet: "/subscriptions/" + sub2 + "/resourceGroups/apps/providers/Microsoft.Network/virtualNetworks/apps-vnet"}
+			fixes := control.NewGrantFixes(control.ProviderApp{AppID: appID, LoginURL: ready.AzureURL}, p, "")
+			var scopes [][]string
+			if err := json.Unmarshal([]byte(admin.sh(t, "", fixes.RoleDefinitionList)), &scopes); err != nil ||
+				len(scopes) != 1 || !slices.Equal(scopes[0], []string{"/subscriptions/" + demoSubscription}) {
+				t.Fatalf("the role's existence check: %v, %v", scopes, err)
+			}
+			lines := strings.Split(fixes.RoleDefinitionUpdate, "\n")
+			if len(lines) != 3 || !strings.HasPrefix(lines[1], "# ") {
+				t.Fatalf("the update fix is not list, comment, update:\n%s", fixes.RoleDefinitionUpdate)
+			}
+			dir := t.TempDir()
+			admin.sh(t, dir, lines[0])
+			// What the comment asks: add the subscription.
+			file := filepath.Join(dir, "peering-role.json")
+			var role map[string]any
+			b, err := os.ReadFile(file)
+			if err != nil || json.Unmarshal(b, &role) != nil {
+				t.Fatalf("%s: %v\n%s", file, err, b)
+			}
+			role["assignableScopes"] = append(role["assignableScopes"].([]any), "/subscriptions/"+sub2)
+			b, _ = json.Marshal(role)
+			if err := os.WriteFile(file, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			admin.sh(t, dir, lines[2])
+			var defs []roleDefJSON
+			admin.runJSON(t, &defs, "role", "definition", "list", "--name", peeringRole, "--custom-role-only", "true", "--scope", "/subscriptions/"+sub2)
+			if len(defs) != 1 || !slices.Equal(defs[0].AssignableScopes, []string{"/subscriptions/" + demoSubscription, "/subscriptions/" + sub2}) ||
+				!sameSet(defs[0].Permissions[0].Actions, peeringActions) {
+				t.Fatalf("the role after the update: %+v", defs)
 			}
 		}},
 		{"vnet peering list", func(t *testing.T) {

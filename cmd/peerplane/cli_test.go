@@ -19,6 +19,7 @@ import (
 	"github.com/peerplane/peerplane/internal/azureemu"
 	"github.com/peerplane/peerplane/internal/cli"
 	"github.com/peerplane/peerplane/internal/reconcile"
+	"github.com/peerplane/peerplane/internal/control"
 )
 
 // The peerplane binary the CLI tests run, built once per test process
@@ -241,7 +242,9 @@ func TestCLISeedFlow(t *testing.T) {
 	}
 
 	diag := r.run(t, "network", "peering", "diagnose", p.ID)
-	for _, want := range []string{"FAIL", "APP_NOT_CONSENTED", "/oauth2/authorize?client_id=" + azureemu.DefaultProviderAppID, "az role definition create"} {
+	for _, want := range []string{"FAIL", "APP_NOT_CONSENTED", "/oauth2/authorize?client_id=" + azureemu.DefaultProviderAppID, "az role definition create",
+		`az role definition list --custom-role-only true --name "Confluent Cloud Peering Creator"`, "az role definition update", control.PeeringRoleAdvice,
+		"is FAILED (checked "} {
 		if !strings.Contains(diag, want) {
 			t.Fatalf("diagnose lacks %q:\n%s", want, diag)
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/peerplane/peerplane/internal/azureemu"
+	"github.com/peerplane/peerplane/internal/control"
 	"github.com/peerplane/peerplane/internal/reconcile"
 )
 
@@ -267,13 +268,13 @@ func grantAsAdmin(t *testing.T, r Ready, envID string) {
 		t.Fatal(err)
 	}
 	var actions []*string
-	for _, a := range reconcile.PeeringCreatorActions {
+	for _, a := range control.PeeringCreatorActions {
 		actions = append(actions, to.Ptr(a))
 	}
 	const roleID = "c0de0000-0000-4000-8000-000000000001"
 	scope := "/subscriptions/" + demoSubscription
 	if _, err := rd.CreateOrUpdate(ctx, scope, roleID, armauthorization.RoleDefinition{Properties: &armauthorization.RoleDefinitionProperties{
-		RoleName: to.Ptr(reconcile.PeeringCreatorRole), RoleType: to.Ptr("CustomRole"), Description: to.Ptr("Perform cross-tenant network peering."),
+		RoleName: to.Ptr(control.PeeringCreatorRole), RoleType: to.Ptr("CustomRole"), Description: to.Ptr("Perform cross-tenant network peering."),
 		Permissions: []*armauthorization.Permission{{Actions: actions}}, AssignableScopes: []*string{to.Ptr(scope)},
 	}}, nil); err != nil {
 		t.Fatalf("create the role definition: %v", err)
@@ -315,7 +316,7 @@ func grantAsAdmin(t *testing.T, r Ready, envID string) {
 		t.Fatal(err)
 	}
 	if _, err := tags.UpdateAtScope(ctx, demoVNetID, armresources.TagsPatchResource{Operation: to.Ptr(armresources.TagsPatchOperationMerge),
-		Properties: &armresources.Tags{Tags: map[string]*string{reconcile.EnvTag: to.Ptr(envID)}}}, nil); err != nil {
+		Properties: &armresources.Tags{Tags: map[string]*string{control.EnvTag: to.Ptr(envID)}}}, nil); err != nil {
 		t.Fatalf("tag the VNet: %v", err)
 	}
 }

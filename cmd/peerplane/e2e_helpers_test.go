@@ -230,13 +230,20 @@ func (e *e2e) createNetwork(env, name, region, cidr string) networkingv1.Network
 	return n
 }
 
-// createPeering posts a peering and checks the 202, Location and phase.
+// createPeering posts a peering of a Contoso VNet and checks the 202,
+// Location and phase.
 func (e *e2e) createPeering(env, network, name, vnet, region string) string {
+	e.t.Helper()
+	return e.createPeeringIn(env, network, name, demoTenant, vnet, region)
+}
+
+// createPeeringIn is createPeering with the tenant given.
+func (e *e2e) createPeeringIn(env, network, name, tenant, vnet, region string) string {
 	e.t.Helper()
 	spec := networkingv1.NewNetworkingV1PeeringSpec()
 	spec.SetDisplayName(name)
 	spec.SetCloud(networkingv1.NetworkingV1AzurePeeringAsNetworkingV1PeeringSpecCloudOneOf(
-		networkingv1.NewNetworkingV1AzurePeering("AzurePeering", demoTenant, vnet, region)))
+		networkingv1.NewNetworkingV1AzurePeering("AzurePeering", tenant, vnet, region)))
 	spec.SetEnvironment(networkingv1.ObjectReference{Id: env})
 	spec.SetNetwork(networkingv1.ObjectReference{Id: network})
 	p, resp, err := e.networking.PeeringsNetworkingV1Api.CreateNetworkingV1Peering(e.ctx()).NetworkingV1Peering(networkingv1.NetworkingV1Peering{Spec: spec}).Execute()
@@ -440,6 +447,21 @@ func (e *e2e) consent() {
 // the Contoso subscription.
 func (e *e2e) putRole(actions ...string) {
 	e.t.Helper()
+	e.putRoleIn([]string{demoSubscription}, actions...)
+}
+
+// putRoleIn creates or updates the custom role with actions, assignable
+// in the Contoso subscriptions subs.
+func (e *e2e) putRoleIn(subs []string, actions ...string) {
+	e.t.Helper()
+	if err := e.tryPutRole(subs, actions...); err != nil {
+		e.t.Fatalf("create role definition: %v", err)
+	}
+}
+
+// tryPutRole is putRoleIn, returning Azure's error.
+func (e *e2e) tryPutRole(subs []string, actions ...string) error {
+	e.t.Helper()
 	c, err := armauthorization.NewRoleDefinitionsClient(e.admin, e.armOpts)
 	if err != nil {
 		e.t.Fatal(err)
@@ -447,57 +469,86 @@ func (e *e2e) putRole(actions ...string) {
 	if e.roleID == "" {
 		e.roleID = uuid.NewString()
 	}
-	var acts []*string
+	var acts, scopes []*string
 	for _, a := range actions {
 		acts = append(acts, to.Ptr(a))
 	}
-	if _, err := c.CreateOrUpdate(e.t.Context(), "/subscriptions/"+demoSubscription, e.roleID, armauthorization.RoleDefinition{
+	for _, s := range subs {
+		scopes = append(scopes, to.Ptr("/subscriptions/"+s))
+	}
+	_, err = c.CreateOrUpdate(e.t.Context(), *scopes[0], e.roleID, armauthorization.RoleDefinition{
 		Properties: &armauthorization.RoleDefinitionProperties{
 			RoleName: to.Ptr(peeringRole), RoleType: to.Ptr("CustomRole"),
 			Description:      to.Ptr("Lets Confluent Cloud peer with a VNet"),
 			Permissions:      []*armauthorization.Permission{{Actions: acts}},
-			AssignableScopes: []*string{to.Ptr("/subscriptions/" + demoSubscription)},
-		}}, nil); err != nil {
-		e.t.Fatalf("create role definition: %v", err)
-	}
+			AssignableScopes: scopes,
+		}}, nil)
+	return err
 }
 
 // assign assigns the custom role to the app's service principal at scope
 // and returns the assignment's id.
 func (e *e2e) assign(scope string) string {
 	e.t.Helper()
+	id, err := e.tryAssign(scope)
+	if err != nil {
+		e.t.Fatalf("create role assignment at %s: %v", scope, err)
+	}
+	return id
+}
+
+// tryAssign is assign, returning Azure's error.
+func (e *e2e) tryAssign(scope string) (string, error) {
+	e.t.Helper()
 	if e.spID == "" || e.roleID == "" {
 		e.t.Fatal("assign before consent and putRole")
 	}
-	c, err := armauthorization.NewRoleAssignmentsClient(demoSubscription, e.admin, e.armOpts)
+	sub, _, _ := strings.Cut(strings.TrimPrefix(scope, "/subscriptions/"), "/")
+	c, err := armauthorization.NewRoleAssignmentsClient(sub, e.admin, e.armOpts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	resp, err := c.Create(e.t.Context(), scope, uuid.NewString(), armauthorization.RoleAssignmentCreateParameters{
 		Properties: &armauthorization.RoleAssignmentProperties{
-			RoleDefinitionID: to.Ptr("/subscriptions/" + demoSubscription + "/providers/Microsoft.Authorization/roleDefinitions/" + e.roleID),
+			RoleDefinitionID: to.Ptr("/subscriptions/" + sub + "/providers/Microsoft.Authorization/roleDefinitions/" + e.roleID),
 			PrincipalID:      to.Ptr(e.spID), PrincipalType: to.Ptr(armauthorization.PrincipalTypeServicePrincipal),
 		}}, nil)
 	if err != nil {
-		e.t.Fatalf("create role assignment at %s: %v", scope, err)
+		return "", err
 	}
-	return *resp.ID
+	return *resp.ID, nil
 }
 
 // tag sets the VNet's ConfluentEnvIDs tag (PATCH, as `az network vnet update --set tags…`).
 func (e *e2e) tag(vnet, value string) {
 	e.t.Helper()
-	_, rg, name := splitVNetID(e.t, vnet)
-	if _, err := e.vnets(e.admin, demoSubscription).UpdateTags(e.t.Context(), rg, name, armnetwork.TagsObject{
+	sub, rg, name := splitVNetID(e.t, vnet)
+	if _, err := e.vnets(e.admin, sub).UpdateTags(e.t.Context(), rg, name, armnetwork.TagsObject{
 		Tags: map[string]*string{"ConfluentEnvIDs": to.Ptr(value)}}, nil); err != nil {
 		e.t.Fatalf("tag %s: %v", vnet, err)
 	}
 }
 
+// grantDemoVNet grants the provider app everything on Contoso's VNet for
+// env: consent, the full role, its assignment on the VNet, the tag.
+func (e *e2e) grantDemoVNet(env string) {
+	e.t.Helper()
+	e.consent()
+	e.putRole(e2eRoleActions...)
+	e.assign(demoVNetID)
+	e.tag(demoVNetID, env)
+}
+
 // createVNet creates a Contoso VNet as the admin.
 func (e *e2e) createVNet(rg, name, location string, prefixes ...string) string {
 	e.t.Helper()
-	poller, err := e.vnets(e.admin, demoSubscription).BeginCreateOrUpdate(e.t.Context(), rg, name, armnetwork.VirtualNetwork{
+	return e.createVNetIn(demoSubscription, rg, name, location, prefixes...)
+}
+
+// createVNetIn creates a VNet in the Contoso subscription sub as the admin.
+func (e *e2e) createVNetIn(sub, rg, name, location string, prefixes ...string) string {
+	e.t.Helper()
+	poller, err := e.vnets(e.admin, sub).BeginCreateOrUpdate(e.t.Context(), rg, name, armnetwork.VirtualNetwork{
 		Location:   to.Ptr(location),
 		Properties: &armnetwork.VirtualNetworkPropertiesFormat{AddressSpace: &armnetwork.AddressSpace{AddressPrefixes: to.SliceOfPtrs(prefixes...)}},
 	}, nil)
@@ -507,7 +558,7 @@ func (e *e2e) createVNet(rg, name, location string, prefixes ...string) string {
 	if err != nil {
 		e.t.Fatalf("create vnet %s: %v", name, err)
 	}
-	return vnetIDOf(rg, name)
+	return "/subscriptions/" + sub + "/resourceGroups/" + rg + "/providers/Microsoft.Network/virtualNetworks/" + name
 }
 
 // grantVNet creates a VNet, assigns the role on it and tags it for env:

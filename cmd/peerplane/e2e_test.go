@@ -116,10 +116,7 @@ func TestSeedFlowPreGranted(t *testing.T) {
 	e := startE2E(t, "")
 	env := e.createEnv("prod")
 	n := e.createNetwork(env, "prod-net", "eastus", "10.10.0.0/16")
-	e.consent()
-	e.putRole(e2eRoleActions...)
-	e.assign(demoVNetID)
-	e.tag(demoVNetID, env)
+	e.grantDemoVNet(env)
 
 	id := e.createPeering(env, n.GetId(), "contoso", demoVNetID, "eastus")
 	_, seen := e.waitPeering(env, id, "READY")
@@ -168,7 +165,7 @@ func TestE2ERules(t *testing.T) {
 		env, nw, _ := newNet(e, "10.20.0.0/16")
 		missing := vnetIDOf("contoso-network", "no-such-vnet")
 		id := e.createPeering(env, nw, "p", missing, "eastus")
-		wantIn(t, e.waitFailed(env, id, "VNET_NOT_FOUND"), missing, "contoso-network", "no-such-vnet")
+		wantIn(t, e.waitFailed(env, id, "VNET_NOT_FOUND"), "contoso-network/no-such-vnet in subscription "+demoSubscription, "does not exist")
 	})
 
 	t.Run("VNET_NOT_AUTHORIZED_FOR_ENVIRONMENT", func(t *testing.T) {
@@ -211,7 +208,7 @@ func TestE2ERules(t *testing.T) {
 		second := e.createVNet("contoso-network", "second-vnet", "eastus", "10.52.128.0/17")
 		e.tag(second, env)
 		id := e.createPeering(env, nw, "second", second, "eastus")
-		wantIn(t, e.waitFailed(env, id, "ADDRESS_SPACE_OVERLAP"), "10.52.128.0/17", "10.52.0.0/16", first)
+		wantIn(t, e.waitFailed(env, id, "ADDRESS_SPACE_OVERLAP"), "10.52.128.0/17", "10.52.0.0/16", "contoso-network/first-vnet")
 	})
 
 	t.Run("CROSS_REGION_NOT_SUPPORTED", func(t *testing.T) {
@@ -242,7 +239,10 @@ func TestE2ERules(t *testing.T) {
 		e.waitPeering(env, id, "READY")
 		e.deleteCustomerHalf(vnet, id)
 		p, _ := e.waitPeering(env, id, "DISCONNECTED")
-		wantIn(t, p.Status.GetErrorMessage(), "Disconnected", vnet)
+		wantIn(t, p.Status.GetErrorMessage(), "Disconnected", "contoso-network/disc-vnet")
+		if p.Status.GetErrorCode() != "DISCONNECTED" {
+			t.Fatalf("error_code %q, want DISCONNECTED", p.Status.GetErrorCode())
+		}
 		if _, prov := e.waitHalves(vnet, provVNet, id, "<gone>", "Disconnected"); prov == nil {
 			t.Fatal("no provider half")
 		}
@@ -299,7 +299,7 @@ func TestE2ERules(t *testing.T) {
 		if err := e.setPrefixes(vnet, "10.55.0.0/16", "10.56.0.0/16", "10.57.4.0/24"); err != nil {
 			t.Fatalf("adding a prefix of a VNet peered elsewhere: %v", err)
 		}
-		wantIn(t, e.waitFailed(env, id, "ADDRESS_SPACE_OVERLAP"), "10.57.4.0/24", other)
+		wantIn(t, e.waitFailed(env, id, "ADDRESS_SPACE_OVERLAP"), "10.57.4.0/24", "contoso-network/neighbour-vnet")
 		// The customer takes the prefix back: READY again, synced.
 		if err := e.setPrefixes(vnet, "10.55.0.0/16", "10.56.0.0/16"); err != nil {
 			t.Fatal(err)

@@ -302,20 +302,21 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		leaseTTL = 6 * time.Second
 	}
 	newController := func() *reconcile.Controller {
-		return reconcile.New(reconcile.Config{Control: svc, Azure: recAzure, LoginURL: loginURL, AppID: prov.ClientID,
+		return reconcile.New(reconcile.Config{Control: svc, Azure: recAzure, App: control.ProviderApp{AppID: prov.ClientID, LoginURL: loginURL},
 			Logger: log.With("component", "reconciler")})
 	}
 	host, _ := os.Hostname()
 	leader := &reconcile.Leader{Lease: db, Name: "reconciler", Holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), uuid.NewString()[:8]),
 		TTL: leaseTTL, New: newController, Logger: log.With("component", "leader")}
 	svc.OnChange = func(c control.Change) { leader.Enqueue(c.Kind, c.ID) }
-	diagnoser := newController()
+	// Continue checks the consent through a controller of its own: every
+	// replica answers it, leader or not.
+	consent := newController()
 
 	apiMux := http.NewServeMux()
 	apiMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	apiOpts := api.Options{
 		Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Settings: svc, Connectors: svc,
-		Diagnose:  func(ctx context.Context, p *control.Peering) (any, error) { return diagnoser.Diagnose(ctx, p) },
 		Logger:    log.With("component", "api"),
 		RateLimit: cfg.APIRateLimit, Burst: cfg.APIRateBurst,
 	}
@@ -330,7 +331,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 
 	// The web console: / redirects to it; the API keeps every other path.
 	con := console.New(console.Options{Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Connectors: svc,
-		Settings: svc.Settings, Diagnose: diagnoser.Diagnose, AppID: prov.ClientID, Reachability: apiOpts.Reachability, Logger: log.With("component", "console")})
+		Settings: svc.Settings, CheckConsent: consent.CheckConsent, AppID: prov.ClientID, Reachability: apiOpts.Reachability, Logger: log.With("component", "console")})
 	apiMux.Handle(console.Prefix, con)
 	apiMux.Handle("GET /{$}", http.RedirectHandler(console.Prefix, http.StatusFound))
 

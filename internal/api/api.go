@@ -39,8 +39,6 @@ type Options struct {
 	// Connectors serves connect/v1; nil disables those routes.
 	Connectors control.ConnectorService
 
-	// Diagnose runs a peering's checklist; nil disables the route.
-	Diagnose Diagnoser
 	// Settings are the operator settings; nil disables the route.
 	Settings SettingsStore
 	// Reachability answers GET /peerplane/v1/reachability and evaluates

@@ -635,6 +635,7 @@ func TestOpenAPI(t *testing.T) {
 		"/cmk/v2/clusters:", "/cmk/v2/clusters/{id}:",
 		"/peerplane/v1/organizations:", "/peerplane/v1/organizations/{id}:",
 		"/peerplane/v1/organizations/{id}/api-keys:", "/peerplane/v1/organizations/{id}/api-keys/{key}:",
+		"/peerplane/v1/peerings/{id}/retry:", "/peerplane/v1/peerings/{id}/diagnosis:",
 	} {
 		if !strings.Contains(string(r.body), "\n  "+p+"\n") {
 			t.Errorf("openapi.yaml does not document %s", p)
@@ -658,6 +659,14 @@ func TestOpenAPI(t *testing.T) {
 			if doc.Components.Responses[resp].Headers[name] == nil {
 				t.Errorf("openapi.yaml's %s response does not carry %s", resp, name)
 			}
+		}
+	}
+	// Every peering error code the reconciler gives is documented.
+	for _, code := range []string{control.PeeringTenantNotFound, control.PeeringAppNotConsented, control.PeeringVNetNotFound,
+		control.PeeringPermissionDenied, control.PeeringVNetNotAuthorizedForEnvironment, control.PeeringInvalidAddressSpace,
+		control.PeeringAddressSpaceOverlap, control.PeeringCrossRegionNotSupported, control.PeeringDisconnected} {
+		if !strings.Contains(string(r.body), code) {
+			t.Errorf("openapi.yaml does not document the error code %s", code)
 		}
 	}
 }

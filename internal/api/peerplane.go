@@ -3,13 +3,10 @@ package api
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/peerplane/peerplane/internal/control"
 )
-
-// Diagnoser runs the peering checklist without changing anything; the
-// reconciler implements it. The result is written as JSON.
-type Diagnoser func(ctx context.Context, p *control.Peering) (any, error)
 
 // SettingsStore reads and replaces the operator settings.
 type SettingsStore interface {
@@ -44,6 +41,9 @@ func (s *Server) retryPeering(w http.ResponseWriter, r *http.Request) error {
 }
 
 // diagnosePeering: GET /peerplane/v1/peerings/{id}/diagnosis?environment=env-…
+// answers the checklist the reconciler stored with the peering's status
+// (every step PENDING until it first checks the peering); it asks nothing
+// of Azure.
 func (s *Server) diagnosePeering(w http.ResponseWriter, r *http.Request) error {
 	env, err := environmentParam(r)
 	if err != nil {
@@ -53,15 +53,53 @@ func (s *Server) diagnosePeering(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if s.opts.Diagnose == nil {
-		return control.Errorf(control.ENOTFOUND, "Diagnosis is not available on this server.")
-	}
-	d, err := s.opts.Diagnose(r.Context(), p)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, encodeDiagnosis(p))
 	return nil
+}
+
+// diagnosis is the wire form of a peering's checklist.
+type diagnosis struct {
+	PeeringID string          `json:"peering_id"`
+	Phase     string          `json:"phase"`
+	CheckedAt *time.Time      `json:"checked_at,omitempty"` // absent until first checked
+	Checks    []diagnosisStep `json:"checks"`
+	Fixes     diagnosisFixes  `json:"fixes"`
+}
+
+type diagnosisStep struct {
+	Step      string `json:"step"`
+	Title     string `json:"title"`
+	Status    string `json:"status"`
+	ErrorCode string `json:"error_code,omitempty"`
+	Evidence  string `json:"evidence,omitempty"`
+	Fix       string `json:"fix,omitempty"`
+}
+
+type diagnosisFixes struct {
+	ConsentURL           string `json:"consent_url,omitempty"`
+	CreateSP             string `json:"create_service_principal_command,omitempty"`
+	RoleDefinitionList   string `json:"role_definition_list_command,omitempty"`
+	RoleDefinitionCreate string `json:"role_definition_create_command,omitempty"`
+	RoleDefinitionUpdate string `json:"role_definition_update_command,omitempty"`
+	RoleAssignmentCreate string `json:"role_assignment_create_command,omitempty"`
+	Tag                  string `json:"tag_command,omitempty"`
+}
+
+func encodeDiagnosis(p *control.Peering) diagnosis {
+	l := p.Status.Checklist
+	d := diagnosis{PeeringID: p.ID, Phase: p.Status.Phase}
+	if !l.CheckedAt.IsZero() {
+		at := l.CheckedAt.UTC()
+		d.CheckedAt = &at
+	}
+	for _, c := range l.AllChecks() {
+		d.Checks = append(d.Checks, diagnosisStep(c))
+	}
+	f := l.Fixes
+	d.Fixes = diagnosisFixes{ConsentURL: f.ConsentURL, CreateSP: f.CreateServicePrincipal, RoleDefinitionList: f.RoleDefinitionList,
+		RoleDefinitionCreate: f.RoleDefinitionCreate, RoleDefinitionUpdate: f.RoleDefinitionUpdate,
+		RoleAssignmentCreate: f.RoleAssignmentCreate, Tag: f.Tag}
+	return d
 }
 
 func (s *Server) requireOperator(r *http.Request) error {

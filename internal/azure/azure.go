@@ -83,10 +83,41 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("%s (%d): %s", e.Code, e.Status, e.Message) }
 
-// Codes of Error the control plane distinguishes.
+// Codes of Error the control plane distinguishes: Entra ID's for tokens,
+// ARM's for resources.
 const (
 	CodeAppNotInTenant = "AADSTS700016" // the app has no service principal in the tenant
 	CodeTenantNotFound = "AADSTS90002"  // no such tenant
+
+	// The caller lacks an action on the resource's scope, or the resource
+	// does not exist: ARM answers the same for both when the caller may
+	// not read the scope.
+	CodeAuthorizationFailed = "AuthorizationFailed"
+	// The caller lacks an action on a linked scope: for a peering, the
+	// remote VNet's virtualNetworks/peer/action.
+	CodeLinkedAuthorizationFailed        = "LinkedAuthorizationFailed"
+	CodeResourceNotFound                 = "ResourceNotFound"
+	CodeResourceGroupNotFound            = "ResourceGroupNotFound"
+	CodeSubscriptionNotFound             = "SubscriptionNotFound"
+	CodeInvalidAuthenticationTokenTenant = "InvalidAuthenticationTokenTenant" // the subscription is in another tenant
+	CodeVnetAddressSpacesOverlap         = "VnetAddressSpacesOverlap"
+	CodeVnetAddressSpaceOverlapsPeered   = "VnetAddressSpaceOverlapsWithAlreadyPeeredVnet"
+)
+
+// Peering states (PeeringHalf.State).
+const (
+	PeeringInitiated    = "Initiated"    // this half exists, the remote one does not
+	PeeringConnected    = "Connected"    // both halves exist
+	PeeringDisconnected = "Disconnected" // the remote half was deleted
+)
+
+// Peering sync levels (PeeringHalf.SyncLevel): whether this half knows the
+// remote VNet's current address space.
+const (
+	SyncFullyInSync             = "FullyInSync"
+	SyncRemoteNotInSync         = "RemoteNotInSync"
+	SyncLocalNotInSync          = "LocalNotInSync"
+	SyncLocalAndRemoteNotInSync = "LocalAndRemoteNotInSync"
 )
 
 // IsNotFound reports whether err is Azure's 404 for a resource.
@@ -105,6 +136,22 @@ func ErrorCode(err error) string {
 }
 
 var aadstsRE = regexp.MustCompile(`AADSTS\d+`)
+
+var objectIDRE = regexp.MustCompile(`with object id '([0-9A-Fa-f-]{36})'`)
+
+// PrincipalID returns the object id of the principal an authorization
+// error names (ARM's AuthorizationFailed and LinkedAuthorizationFailed
+// messages say "The client '…' with object id '…'"), or "".
+func PrincipalID(err error) string {
+	var ae *Error
+	if !errors.As(err, &ae) {
+		return ""
+	}
+	if m := objectIDRE.FindStringSubmatch(ae.Message); m != nil {
+		return m[1]
+	}
+	return ""
+}
 
 // translate turns SDK errors into *Error, keeping others as they are.
 func translate(err error) error {
@@ -242,10 +289,14 @@ type PeeringHalf struct {
 	ID                 string
 	Name               string
 	RemoteVNetID       string
-	State              string // Initiated | Connected | Disconnected
-	SyncLevel          string // FullyInSync | RemoteNotInSync | LocalNotInSync | LocalAndRemoteNotInSync
+	State              string // PeeringInitiated, PeeringConnected or PeeringDisconnected
+	SyncLevel          string // one of the Sync… levels; "" when Azure does not say
 	RemoteAddressSpace []string
 }
+
+// InSync reports whether the half knows the remote VNet's current address
+// space (Azure reports no sync level on older API versions: in sync).
+func (h *PeeringHalf) InSync() bool { return h.SyncLevel == "" || h.SyncLevel == SyncFullyInSync }
 
 func (c *Client) networkFactory(tenant, sub string, aux ...string) (*armnetwork.ClientFactory, error) {
 	cr, err := c.cred(tenant)

@@ -177,15 +177,25 @@ func TestProviderClientThroughTheSeedFlow(t *testing.T) {
 		t.Fatalf("second ensure: %v", err)
 	}
 
-	// No consent: no token in the customer tenant.
+	// No consent: no token in the customer tenant; no such tenant at all:
+	// Entra ID's own code.
 	wantCode(t, c.CheckTenantAccess(ctx, custTenant), azure.CodeAppNotInTenant)
+	wantCode(t, c.CheckTenantAccess(ctx, "dddddddd-0000-4000-8000-000000000001"), azure.CodeTenantNotFound)
 	w.consent(t)
 	if err := c.CheckTenantAccess(ctx, custTenant); err != nil {
 		t.Fatalf("after consent: %v", err)
 	}
-	// Consent alone grants nothing on the VNet.
+	// Consent alone grants nothing on the VNet; the error names the app's
+	// service principal in the customer tenant.
 	_, err = c.GetVNet(ctx, custTenant, w.custVN)
-	wantCode(t, err, "AuthorizationFailed")
+	wantCode(t, err, azure.CodeAuthorizationFailed)
+	if sp, _ := w.emu.FindServicePrincipal(custTenant, azureemu.DefaultProviderAppID); azure.PrincipalID(err) != sp.ID {
+		t.Fatalf("PrincipalID = %q, want the service principal %s (err: %v)", azure.PrincipalID(err), sp.ID, err)
+	}
+	// A VNet that does not exist, in a scope the app may not read: the
+	// same AuthorizationFailed.
+	_, err = c.GetVNet(ctx, custTenant, azure.VNetID(custSub, "rg", "no-such-vnet"))
+	wantCode(t, err, azure.CodeAuthorizationFailed)
 
 	// A role without peer/action: the VNet reads, the provider half is
 	// refused as a linked authorization failure.
@@ -200,7 +210,7 @@ func TestProviderClientThroughTheSeedFlow(t *testing.T) {
 		t.Fatalf("read vnet: %+v, %v", v, err)
 	}
 	_, err = c.PutPeering(ctx, provTenant, prov.ID, "peer-1", custTenant, w.custVN, false)
-	wantCode(t, err, "LinkedAuthorizationFailed")
+	wantCode(t, err, azure.CodeLinkedAuthorizationFailed)
 	if h, err := c.GetPeering(ctx, provTenant, prov.ID, "peer-1"); err != nil || h != nil {
 		t.Fatalf("a refused half exists: %+v, %v", h, err)
 	}
@@ -214,11 +224,11 @@ func TestProviderClientThroughTheSeedFlow(t *testing.T) {
 		"Microsoft.Network/virtualNetworks/peer/action",
 	}, false)
 	h, err := c.PutPeering(ctx, provTenant, prov.ID, "peer-1", custTenant, w.custVN, false)
-	if err != nil || h.State != "Initiated" {
+	if err != nil || h.State != azure.PeeringInitiated {
 		t.Fatalf("provider half: %+v, %v", h, err)
 	}
 	h, err = c.PutPeering(ctx, custTenant, w.custVN, "peer-1", provTenant, prov.ID, false)
-	if err != nil || h.State != "Connected" {
+	if err != nil || h.State != azure.PeeringConnected || !h.InSync() {
 		t.Fatalf("customer half: %+v, %v", h, err)
 	}
 	halves, err := c.ListPeerings(ctx, provTenant, prov.ID)
@@ -234,7 +244,7 @@ func TestProviderClientThroughTheSeedFlow(t *testing.T) {
 		t.Fatalf("deleting a missing half: %v", err)
 	}
 	h, err = c.GetPeering(ctx, provTenant, prov.ID, "peer-1")
-	if err != nil || h == nil || h.State != "Disconnected" {
+	if err != nil || h == nil || h.State != azure.PeeringDisconnected {
 		t.Fatalf("provider half after the customer's delete: %+v, %v", h, err)
 	}
 	if err := c.DeletePeering(ctx, provTenant, prov.ID, "peer-1"); err != nil {

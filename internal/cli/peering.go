@@ -8,9 +8,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	networkingv1 "github.com/confluentinc/ccloud-sdk-go-v2/networking/v1"
 	"github.com/spf13/cobra"
+
+	"github.com/peerplane/peerplane/internal/control"
 )
 
 var peeringResource = envResource{what: "peering", get: (*client).getPeering, fields: peeringFields, phase: peeringPhase,
@@ -232,10 +235,12 @@ func vnetShort(id string) string {
 	return id
 }
 
-// diagnosis is /peerplane/v1/peerings/{id}/diagnosis.
+// diagnosis is /peerplane/v1/peerings/{id}/diagnosis: the checklist the
+// reconciler stored with the peering.
 type diagnosis struct {
 	PeeringID string `json:"peering_id"`
 	Phase     string `json:"phase"`
+	CheckedAt string `json:"checked_at"`
 	Checks    []struct {
 		Step      string `json:"step"`
 		Title     string `json:"title"`
@@ -247,7 +252,9 @@ type diagnosis struct {
 	Fixes struct {
 		ConsentURL           string `json:"consent_url"`
 		CreateSPCommand      string `json:"create_service_principal_command"`
+		RoleDefinitionList   string `json:"role_definition_list_command"`
 		RoleDefinitionCreate string `json:"role_definition_create_command"`
+		RoleDefinitionUpdate string `json:"role_definition_update_command"`
 		RoleAssignmentCreate string `json:"role_assignment_create_command"`
 		TagCommand           string `json:"tag_command"`
 	} `json:"fixes"`
@@ -261,7 +268,11 @@ func printDiagnosis(w io.Writer, raw []byte, p *peeringObj) error {
 		return fmt.Errorf("the API's diagnosis is not JSON: %w", err)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Peering %s is %s.\n\n", d.PeeringID, d.Phase)
+	checked := "not checked yet"
+	if at, err := time.Parse(time.RFC3339Nano, d.CheckedAt); err == nil {
+		checked = "checked " + at.UTC().Format(time.RFC3339)
+	}
+	fmt.Fprintf(&b, "Peering %s is %s (%s).\n\n", d.PeeringID, d.Phase, checked)
 	sw := 0
 	for _, c := range d.Checks {
 		sw = max(sw, width(c.Status))
@@ -285,18 +296,20 @@ func printDiagnosis(w io.Writer, raw []byte, p *peeringObj) error {
 		}
 	}
 	f := d.Fixes
-	if failed || d.Phase != "READY" {
+	if (failed || d.Phase != "READY") && f.ConsentURL != "" {
 		b.WriteString("\nTo grant the provider access to the VNet (as a tenant administrator):\n")
 		steps := [][2]string{
-			{"1. Admin consent (open in a browser)", f.ConsentURL},
-			{"   or", f.CreateSPCommand},
-			{"2. Create the role", f.RoleDefinitionCreate},
-			{"3. Assign it on the VNet", f.RoleAssignmentCreate},
-			{"4. Tag the VNet", f.TagCommand},
+			{"1. Admin consent (open in a browser):", f.ConsentURL},
+			{"   or:", f.CreateSPCommand},
+			{"2. The custom role. " + control.PeeringRoleAdvice + "\n   Does it exist in the tenant?", f.RoleDefinitionList},
+			{"   If not, create it:", f.RoleDefinitionCreate},
+			{"   If it does, add this VNet's subscription (and any missing action) to it:", f.RoleDefinitionUpdate},
+			{"3. Assign it on the VNet:", f.RoleAssignmentCreate},
+			{"4. Tag the VNet:", f.TagCommand},
 		}
 		for _, s := range steps {
 			if s[1] != "" {
-				fmt.Fprintf(&b, "  %s:\n      %s\n", s[0], s[1])
+				fmt.Fprintf(&b, "  %s\n%s\n", s[0], indentLines(s[1], "      "))
 			}
 		}
 		if p != nil {
@@ -327,7 +340,7 @@ func peerplaneFixes(d diagnosis, p *peeringObj) []string {
 	}
 	tenant, vnet := p.Spec.Cloud.Tenant, p.Spec.Cloud.VNet
 	tag := p.Spec.Environment.ID
-	if _, v, ok := strings.Cut(f.TagCommand, "--tags ConfluentEnvIDs="); ok && strings.TrimSpace(v) != "" {
+	if _, v, ok := strings.Cut(f.TagCommand, "--tags "+control.EnvTag+"="); ok && strings.TrimSpace(v) != "" {
 		tag = strings.TrimSpace(v)
 	}
 	lines := []string{
@@ -335,11 +348,11 @@ func peerplaneFixes(d diagnosis, p *peeringObj) []string {
 		"peerplane azure consent --tenant " + tenant + " --app-id " + appID,
 	}
 	if i, j := strings.Index(f.RoleDefinitionCreate, "'"), strings.LastIndex(f.RoleDefinitionCreate, "'"); i >= 0 && j > i {
-		lines = append(lines, "peerplane azure role definition create --role-definition "+f.RoleDefinitionCreate[i:j+1])
+		lines = append(lines, "peerplane azure role definition create --role-definition "+f.RoleDefinitionCreate[i:j+1]+"   # only if the role does not exist yet")
 	}
 	lines = append(lines,
-		fmt.Sprintf("peerplane azure role assignment create --role %q --assignee %s --scope %q", "Confluent Cloud Peering Creator", appID, vnet),
-		fmt.Sprintf("peerplane azure vnet tag --ids %q --tags ConfluentEnvIDs=%s --is-incremental", vnet, tag),
+		fmt.Sprintf("peerplane azure role assignment create --role %q --assignee %s --scope %q", control.PeeringCreatorRole, appID, vnet),
+		fmt.Sprintf("peerplane azure vnet tag --ids %q --tags %s=%s --is-incremental", vnet, control.EnvTag, tag),
 		"peerplane network peering retry "+p.ID+" --wait",
 	)
 	return lines

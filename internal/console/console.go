@@ -2,12 +2,12 @@
 // in a browser. Sign in with a Cloud API key; browse environments and
 // networks; add a VNet peering with the five fields; watch it go Pending →
 // Error → Active live (server-sent events); grant access with the consent
-// link and the az commands pre-filled from the peering's diagnosis; check
-// the consent ("Continue"), retry ("Create connection"), delete; place
-// Dedicated clusters in a network within its budget; add, pause and delete
-// a cluster's managed connectors and see whether each runs or why it
-// fails, live; and test whether an address reaches a cluster ("Test
-// connectivity", through netcheck).
+// link and the az commands pre-filled from the checklist the reconciler
+// stored with the peering; check the consent ("Continue"), retry ("Create
+// connection"), delete; place Dedicated clusters in a network within its
+// budget; add, pause and delete a cluster's managed connectors and see
+// whether each runs or why it fails, live; and test whether an address
+// reaches a cluster ("Test connectivity", through netcheck).
 //
 // Pages are html/template files and assets embedded with embed.FS, with a
 // little vanilla JavaScript for live updates and copy buttons; every page
@@ -30,7 +30,6 @@ import (
 
 	"github.com/peerplane/peerplane/internal/control"
 	"github.com/peerplane/peerplane/internal/netcheck"
-	"github.com/peerplane/peerplane/internal/reconcile"
 )
 
 //go:embed templates/*.html
@@ -52,9 +51,11 @@ type Options struct {
 	// Settings gives the current quotas and regions; nil uses
 	// control.DefaultSettings.
 	Settings func() control.Settings
-	// Diagnose runs a peering's checklist without changing anything; nil
-	// hides the grant-access steps and the checklist.
-	Diagnose func(ctx context.Context, p *control.Peering) (*reconcile.Diagnosis, error)
+	// CheckConsent checks a peering's consent step alone against Azure,
+	// for "Continue" (the reconciler's Controller.CheckConsent); it returns
+	// an error when Azure did not answer. Nil: Continue says it cannot
+	// check.
+	CheckConsent func(ctx context.Context, p *control.Peering) (control.Check, error)
 	// AppID is the provider app's client id, shown by "Continue".
 	AppID string
 	// Reachability answers the network page's "Test connectivity" form

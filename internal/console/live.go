@@ -218,19 +218,12 @@ type peeringRow struct {
 	P   *control.Peering
 }
 
-// diagnoseEvery is how often an open peering page that is not Active
-// runs the diagnosis again, so that the grant steps tick off as the
-// customer works through them.
-const diagnoseEvery = 3 * time.Second
-
-// peeringLive streams the peering page's changes: the status and history
-// on every change, and the diagnosis when the status changed or every
-// diagnoseEvery while not Active.
+// peeringLive streams the peering page's changes: the status, the
+// history and the stored checklist (with the grant steps it ticks off),
+// whenever they change.
 func (c *Console) peeringLive(w http.ResponseWriter, r *http.Request, s *session) {
 	env, id := r.PathValue("env"), r.PathValue("id")
 	last := differ{}
-	var state string
-	var diagnosed time.Time
 	c.live(w, r, s, func(ctx context.Context, st *stream) bool {
 		v, err := c.loadPeering(ctx, env, id)
 		if err != nil {
@@ -241,17 +234,7 @@ func (c *Console) peeringLive(w http.ResponseWriter, r *http.Request, s *session
 			}
 			return ctx.Err() == nil
 		}
-		now := fmt.Sprint(v.P.Status, v.P.UpdatedAt)
-		due := v.P.Status.Phase != control.PhaseReady && v.P.Status.Phase != control.PhaseDeprovisioning && time.Since(diagnosed) >= diagnoseEvery
-		if now != state || due {
-			c.diagnose(ctx, v)
-			diagnosed, state = time.Now(), now
-		}
-		ps := []patch{{Key: "status", HTML: c.fragment("peering-status", v)}, {Key: "history", HTML: c.fragment("history", v)}}
-		if v.Diag != nil || v.DiagErr != "" {
-			ps = append(ps, patch{Key: "grant", HTML: c.fragment("grant", v)}, patch{Key: "checks", HTML: c.fragment("checks", v)})
-		}
-		if changed := last.changed(ps); len(changed) > 0 {
+		if changed := last.changed(c.peeringPatches(v)); len(changed) > 0 {
 			return st.send("patch", changed) == nil
 		}
 		return true

@@ -7,10 +7,9 @@ import (
 	"strings"
 
 	"github.com/peerplane/peerplane/internal/control"
-	"github.com/peerplane/peerplane/internal/reconcile"
 )
 
-// grantStep is one step of "Grant access", checked off from the diagnosis.
+// grantStep is one step of "Grant access", checked off from the checklist.
 type grantStep struct {
 	N       int
 	Title   string
@@ -21,19 +20,21 @@ type grantStep struct {
 	Note    string
 }
 
-// half is one Azure half of the peering, from the diagnosis.
+// half is one Azure half of the peering, from the checklist.
 type half struct {
 	Title, Status, Evidence string
 }
 
-// peeringView is what the peering page shows.
+// peeringView is what the peering page shows. The checklist is the one the
+// reconciler stored with the peering's status: rendering it asks nothing
+// of Azure.
 type peeringView struct {
 	Env     *control.Environment
 	Net     *control.Network
 	P       *control.Peering
 	VNet    vnetParts
-	Diag    *reconcile.Diagnosis
-	DiagErr string
+	Checks  []control.Check // every step, PENDING until the reconciler checks it
+	Fixes   control.GrantFixes
 	Steps   []grantStep
 	Halves  []half
 	History []historyEntry
@@ -43,16 +44,9 @@ type peeringView struct {
 	DeleteError string
 }
 
-func (v *peeringView) Checks() []reconcile.Check {
-	if v.Diag == nil {
-		return nil
-	}
-	return v.Diag.Checks
-}
-
 // ShowGrant reports whether the grant-access steps are worth showing.
 func (v *peeringView) ShowGrant() bool {
-	return v.Diag != nil && v.P.Status.Phase != control.PhaseDeprovisioning
+	return v.P.Status.Phase != control.PhaseDeprovisioning
 }
 
 func (c *Console) loadPeering(ctx context.Context, envID, id string) (*peeringView, error) {
@@ -69,23 +63,17 @@ func (c *Console) loadPeering(ctx context.Context, envID, id string) (*peeringVi
 		return nil, err
 	}
 	c.history.observe(p)
-	return &peeringView{Env: env, Net: n, P: p, VNet: splitVNet(p.VNet), History: c.history.get(p.ID), AppID: c.opts.AppID}, nil
+	v := &peeringView{Env: env, Net: n, P: p, VNet: splitVNet(p.VNet), History: c.history.get(p.ID), AppID: c.opts.AppID}
+	c.setChecks(v, p.Status.Checklist.AllChecks(), p.Status.Checklist.Fixes)
+	return v, nil
 }
 
-// diagnose fills the checklist, the grant steps and the halves.
-func (c *Console) diagnose(ctx context.Context, v *peeringView) {
-	if c.opts.Diagnose == nil {
-		return
-	}
-	d, err := c.opts.Diagnose(ctx, v.P)
-	if err != nil {
-		v.DiagErr = "The checklist is not available right now: " + c.userMessage(err)
-		return
-	}
-	v.Diag = d
-	checks := map[string]reconcile.Check{}
+// setChecks fills the checklist, the grant steps and the halves.
+func (c *Console) setChecks(v *peeringView, list []control.Check, fixes control.GrantFixes) {
+	v.Checks, v.Fixes = list, fixes
+	checks := map[string]control.Check{}
 	permissionDenied := false
-	for _, ch := range d.Checks {
+	for _, ch := range list {
 		checks[ch.Step] = ch
 		if ch.ErrorCode == control.PeeringPermissionDenied {
 			permissionDenied = true
@@ -96,29 +84,29 @@ func (c *Console) diagnose(ctx context.Context, v *peeringView) {
 		switch {
 		case done || ready:
 			return "done"
-		case checks[dependsOn].Status == reconcile.CheckSkipped || checks[dependsOn].Status == reconcile.CheckPending:
+		case checks[dependsOn].Status == control.CheckSkipped || checks[dependsOn].Status == control.CheckPending:
 			return "unknown"
 		}
 		return "todo"
 	}
-	read := checks["read_vnet"].Status == reconcile.CheckPass
+	read := checks[control.StepReadVNet].Status == control.CheckPass
 	v.Steps = []grantStep{
-		{N: 1, Title: "Consent to the provider app in your tenant", State: state(checks["consent"].Status == reconcile.CheckPass, "consent"),
+		{N: 1, Title: "Consent to the provider app in your tenant", State: state(checks[control.StepConsent].Status == control.CheckPass, control.StepConsent),
 			Text: fmt.Sprintf("A Global Administrator of tenant %s opens this link, signs in and accepts. This adds the app %s to the tenant.", v.P.Tenant, c.opts.AppID),
-			Link: d.Fixes.ConsentURL, Command: d.Fixes.CreateSPCommand, Note: "Or, as that administrator, with the az CLI:"},
-		{N: 2, Title: "Create the custom role", State: state(read && !permissionDenied, "read_vnet"),
-			Text:    "Create the role \u201c" + reconcile.PeeringCreatorRole + "\u201d with the five network actions peering needs, assignable in the VNet's subscription:",
-			Command: d.Fixes.RoleDefinitionCreate,
-			Note:    "Role names are unique in a tenant: when VNets in several subscriptions peer, create the role once and list every subscription under AssignableScopes (\"/subscriptions/<id1>\", \"/subscriptions/<id2>\"), or add one with az role definition update."},
-		{N: 3, Title: "Assign the role to the app on your VNet", State: state(read, "read_vnet"),
-			Text: "Assign the role to the app's service principal, scoped to the VNet only:", Command: d.Fixes.RoleAssignmentCreate},
-		{N: 4, Title: "Tag the VNet with the environment", State: state(checks["tag"].Status == reconcile.CheckPass, "tag"),
-			Text:    fmt.Sprintf("The %s tag lists the environments allowed to peer with the VNet (comma-separated); add %s:", reconcile.EnvTag, v.P.EnvironmentID),
-			Command: d.Fixes.TagCommand},
+			Link: fixes.ConsentURL, Command: fixes.CreateServicePrincipal, Note: "Or, as that administrator, with the az CLI:"},
+		{N: 2, Title: "Create the custom role", State: state(read && !permissionDenied, control.StepReadVNet),
+			Text:    "Create the role \u201c" + control.PeeringCreatorRole + "\u201d with the five network actions peering needs, assignable in the VNet's subscription:",
+			Command: fixes.RoleDefinitionCreate,
+			Note:    control.PeeringRoleAdvice},
+		{N: 3, Title: "Assign the role to the app on your VNet", State: state(read, control.StepReadVNet),
+			Text: "Assign the role to the app's service principal, scoped to the VNet only:", Command: fixes.RoleAssignmentCreate},
+		{N: 4, Title: "Tag the VNet with the environment", State: state(checks[control.StepTag].Status == control.CheckPass, control.StepTag),
+			Text:    fmt.Sprintf("The %s tag lists the environments allowed to peer with the VNet (comma-separated); add %s:", control.EnvTag, v.P.EnvironmentID),
+			Command: fixes.Tag},
 	}
 	v.Halves = []half{
-		{Title: "Provider VNet → your VNet", Status: checks["provider_half"].Status, Evidence: checks["provider_half"].Evidence},
-		{Title: "Your VNet → provider VNet", Status: checks["customer_half"].Status, Evidence: checks["customer_half"].Evidence},
+		{Title: "Provider VNet → your VNet", Status: checks[control.StepProviderHalf].Status, Evidence: checks[control.StepProviderHalf].Evidence},
+		{Title: "Your VNet → provider VNet", Status: checks[control.StepCustomerHalf].Status, Evidence: checks[control.StepCustomerHalf].Evidence},
 	}
 }
 
@@ -132,7 +120,6 @@ func (c *Console) showPeering(w http.ResponseWriter, r *http.Request, s *session
 		c.renderServiceError(w, r, s, err)
 		return
 	}
-	c.diagnose(r.Context(), v)
 	v.CSRF, v.DeleteError = s.csrf, deleteErr
 	c.render(w, r, status, "peering", page{Title: v.P.DisplayName, Session: s,
 		Crumbs: []crumb{{"Environments", Prefix + "environments"}, {v.Env.DisplayName, envURL(v.Env.ID)}, {v.Net.DisplayName, networkURL(v.Env.ID, v.Net.ID)}},
@@ -151,28 +138,77 @@ func (c *Console) respond(w http.ResponseWriter, r *http.Request, s *session, re
 }
 
 // continuePeering is "Continue": is the provider app present in the
-// customer tenant (the diagnosis's consent check)?
+// customer tenant? It checks the consent step alone against Azure (one
+// token request) and tells which steps are still undone, from the stored
+// checklist and that fresh answer.
 func (c *Console) continuePeering(w http.ResponseWriter, r *http.Request, s *session) {
 	v, err := c.loadPeering(r.Context(), r.PathValue("env"), r.PathValue("id"))
 	if err != nil {
 		c.renderServiceError(w, r, s, err)
 		return
 	}
-	c.diagnose(r.Context(), v)
 	res := actionResult{}
+	if c.opts.CheckConsent == nil {
+		res.Message = "The consent cannot be checked on this server."
+		c.respond(w, r, s, res)
+		return
+	}
+	consent, err := c.opts.CheckConsent(r.Context(), v.P)
+	if err != nil {
+		c.opts.Logger.Warn("check consent", "peering", v.P.ID, "err", err)
+		res.Message = "The consent could not be checked: Azure did not answer. Try again in a moment."
+		c.respond(w, r, s, res)
+		return
+	}
+	// The fresh consent check replaces the stored one; without consent,
+	// nothing after it can hold.
+	checks := append([]control.Check(nil), v.Checks...)
+	for i, ch := range checks {
+		switch {
+		case ch.Step == control.StepConsent:
+			checks[i] = consent
+		case consent.Status != control.CheckPass:
+			checks[i] = control.SkippedCheck(ch.Step)
+		}
+	}
+	c.setChecks(v, checks, v.Fixes)
 	switch {
-	case v.Diag == nil:
-		res.Message = v.DiagErr
-	case len(v.Diag.Checks) > 0 && v.Diag.Checks[0].Step == "consent" && v.Diag.Checks[0].Status == reconcile.CheckPass:
+	case consent.Status == control.CheckPass:
 		res.OK = true
-		res.Message = fmt.Sprintf("The provider app %s is present in tenant %s. Click Create connection to peer now.", c.opts.AppID, v.P.Tenant)
-	case len(v.Diag.Checks) > 0 && v.Diag.Checks[0].Step == "consent" && v.Diag.Checks[0].Status == reconcile.CheckFail:
+		res.Message = fmt.Sprintf("The provider app %s is present in tenant %s. %s", c.opts.AppID, v.P.Tenant, undoneSteps(v.Steps))
+	case consent.ErrorCode == control.PeeringAppNotConsented:
 		res.Message = fmt.Sprintf("The provider app %s is not present in tenant %s yet: a Global Administrator must open the consent link (step 1) and accept.", c.opts.AppID, v.P.Tenant)
 	default:
-		res.Message = "The consent could not be checked yet: " + firstSentence(v.Diag.Checks[0].Evidence)
+		res.Message = consent.Evidence
 	}
 	res.Patches = c.peeringPatches(v)
 	c.respond(w, r, s, res)
+}
+
+// undoneSteps says which grant steps remain after the consent.
+func undoneSteps(steps []grantStep) string {
+	var todo, unknown []string
+	for _, st := range steps {
+		name := fmt.Sprintf("%d (%s)", st.N, strings.ToLower(st.Title[:1])+st.Title[1:])
+		switch st.State {
+		case "todo":
+			todo = append(todo, name)
+		case "unknown":
+			unknown = append(unknown, name)
+		}
+	}
+	var b strings.Builder
+	if len(todo) > 0 {
+		b.WriteString("Still to do: step " + strings.Join(todo, ", step ") + ". ")
+	}
+	if len(unknown) > 0 {
+		b.WriteString("Not checked yet: step " + strings.Join(unknown, ", step ") + ". ")
+	}
+	if b.Len() == 0 {
+		return "Click Create connection to peer now."
+	}
+	b.WriteString("Click Create connection once they are done.")
+	return b.String()
 }
 
 // retryPeering is "Create connection": reconcile the peering now.
@@ -215,12 +251,10 @@ func (c *Console) deletePeering(w http.ResponseWriter, r *http.Request, s *sessi
 
 // peeringPatches renders the live parts of the peering page.
 func (c *Console) peeringPatches(v *peeringView) []patch {
-	ps := []patch{
+	return []patch{
 		{Key: "status", HTML: c.fragment("peering-status", v)},
 		{Key: "history", HTML: c.fragment("history", v)},
+		{Key: "grant", HTML: c.fragment("grant", v)},
+		{Key: "checks", HTML: c.fragment("checks", v)},
 	}
-	if v.Diag != nil || v.DiagErr != "" {
-		ps = append(ps, patch{Key: "grant", HTML: c.fragment("grant", v)}, patch{Key: "checks", HTML: c.fragment("checks", v)})
-	}
-	return ps
 }

@@ -50,6 +50,8 @@ const (
 	PeeringInvalidAddressSpace             = "INVALID_ADDRESS_SPACE"
 	PeeringAddressSpaceOverlap             = "ADDRESS_SPACE_OVERLAP"
 	PeeringCrossRegionNotSupported         = "CROSS_REGION_NOT_SUPPORTED"
+	PeeringTenantNotFound                  = "TENANT_NOT_FOUND" // no such tenant in Entra ID
+	PeeringDisconnected                    = "DISCONNECTED"     // the customer deleted their half (phase DISCONNECTED)
 )
 
 // Cluster availabilities.
@@ -145,11 +147,16 @@ type Peering struct {
 	UpdatedAt      time.Time
 }
 
-// PeeringStatus is what the reconciler observed of a peering.
+// PeeringStatus is what the reconciler observed of a peering. Compare
+// statuses with Equal.
 type PeeringStatus struct {
 	Phase        string
 	ErrorCode    string // one of the Peering… codes when Phase is FAILED or DISCONNECTED
-	ErrorMessage string
+	ErrorMessage string // the failed check's evidence: at most two sentences, no commands
+	// Checklist is the reconciler's last pass over the steps; zero until
+	// the peering is first checked. It outlives a retry, which only resets
+	// the phase.
+	Checklist Checklist
 }
 
 // Cluster is a Dedicated Kafka cluster placed in a network.

@@ -34,7 +34,8 @@ func (s *Service) UpdateNetworkStatus(ctx context.Context, id string, status Net
 
 // UpdatePeeringStatus sets the peering's status and returns the peering.
 // Returns ENOTFOUND if it does not exist. A peering being deleted stays
-// DEPROVISIONING whatever status is given.
+// DEPROVISIONING whatever status is given. A status Equal to the stored
+// one is not written (a checklist whose CheckedAt alone moved included).
 func (s *Service) UpdatePeeringStatus(ctx context.Context, id string, status PeeringStatus) (*Peering, error) {
 	return s.updatePeeringStatus(ctx, id, nil, status)
 }
@@ -55,13 +56,13 @@ func (s *Service) updatePeeringStatus(ctx context.Context, id string, from *Peer
 		if p, err = tx.FindPeeringByID(ctx, "", id); err != nil {
 			return err
 		}
-		if from != nil && p.Status != *from && p.Status.Phase != PhaseDeprovisioning {
+		if from != nil && !p.Status.Equal(*from) && p.Status.Phase != PhaseDeprovisioning {
 			return Errorf(ECONFLICT, "Peering %s went from %s to %s while it was reconciled.", id, from.Phase, p.Status.Phase)
 		}
 		if p.Status.Phase == PhaseDeprovisioning && status.Phase != PhaseDeprovisioning {
-			status = PeeringStatus{Phase: PhaseDeprovisioning, ErrorCode: status.ErrorCode, ErrorMessage: status.ErrorMessage}
+			status.Phase = PhaseDeprovisioning
 		}
-		if p.Status == status {
+		if p.Status.Equal(status) {
 			return nil
 		}
 		p.Status = status
@@ -293,7 +294,7 @@ func (s *Service) RetryPeering(ctx context.Context, envID, id string) (*Peering,
 		case PhaseDeprovisioning:
 			return Errorf(ECONFLICT, "Peering %s is being deleted.", id)
 		case PhaseFailed, PhaseDisconnected:
-			p.Status = PeeringStatus{Phase: PhaseProvisioning}
+			p.Status = PeeringStatus{Phase: PhaseProvisioning, Checklist: p.Status.Checklist}
 			p.UpdatedAt = s.now()
 			return tx.UpdatePeering(ctx, p)
 		}

@@ -504,36 +504,46 @@ func (s Settings) CheckClusterQuota(c *Cluster, envClusters, netClusters []*Clus
 	return nil
 }
 
-// CheckVNetAddressSpace is the reconciler's address-space step. prefixes
-// are the customer VNet's address prefixes; peered maps the id of every
-// other VNet already peered to the network to its prefixes. It returns
-// PeeringInvalidAddressSpace for a prefix outside RFC 1918 and RFC 6598,
-// PeeringAddressSpaceOverlap for a prefix overlapping the network CIDR or a
-// peered VNet, with a message naming the prefixes; or "", "" when all is well.
-func CheckVNetAddressSpace(networkCIDR string, prefixes []string, peered map[string][]string) (code, message string) {
+// CheckVNetAddressSpace is the checklist's address-space step for peering
+// p of network n: prefixes are the customer VNet's address prefixes, peered
+// maps the id of every other VNet already peered with the network to its
+// prefixes. The check fails with PeeringInvalidAddressSpace for a prefix
+// outside RFC 1918 and RFC 6598, PeeringAddressSpaceOverlap for a prefix
+// overlapping the network CIDR or a peered VNet, naming the prefixes.
+func CheckVNetAddressSpace(p *Peering, n *Network, prefixes []string, peered map[string][]string) Check {
+	vnet := VNetRef(p.VNet)
 	for _, s := range prefixes {
-		p, err := netip.ParsePrefix(s)
-		if err != nil || !p.Addr().Is4() || !inPrivateRange(p.Masked()) {
-			return PeeringInvalidAddressSpace, fmt.Sprintf(
-				"The VNet's address prefix %s is outside the private ranges 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 (RFC 1918) and 100.64.0.0/10 (RFC 6598). Remove it from the VNet's address space, then retry.", s)
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil || !pfx.Addr().Is4() {
+			return FailCheck(StepAddressSpace, PeeringInvalidAddressSpace,
+				fmt.Sprintf("Address prefix %q of VNet %s is not an IPv4 CIDR block.", s, vnet),
+				"Fix the VNet's address space, or peer another VNet.")
 		}
-		if PrefixesOverlap(s, networkCIDR) {
-			return PeeringAddressSpaceOverlap, fmt.Sprintf(
-				"The VNet's address prefix %s overlaps the network CIDR %s. Peer a VNet whose address space does not overlap %s.", s, networkCIDR, networkCIDR)
+		if !inPrivateRange(pfx.Masked()) {
+			return FailCheck(StepAddressSpace, PeeringInvalidAddressSpace,
+				fmt.Sprintf("Address prefix %s of VNet %s is outside RFC 1918 (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) and RFC 6598 (100.64.0.0/10).", s, vnet),
+				fmt.Sprintf("Peering needs private address space: remove %s from the VNet's address space, or peer another VNet.", s))
+		}
+		if PrefixesOverlap(s, n.CIDR) {
+			return FailCheck(StepAddressSpace, PeeringAddressSpaceOverlap,
+				fmt.Sprintf("Address prefix %s of VNet %s overlaps network %s's CIDR %s.", s, vnet, n.ID, n.CIDR),
+				fmt.Sprintf("Peer a VNet whose address space does not overlap %s, or create a network with another CIDR.", n.CIDR))
 		}
 		vnets := make([]string, 0, len(peered))
-		for vnet := range peered {
-			vnets = append(vnets, vnet)
+		for v := range peered {
+			vnets = append(vnets, v)
 		}
 		sort.Strings(vnets)
-		for _, vnet := range vnets {
-			for _, o := range peered[vnet] {
+		for _, other := range vnets {
+			for _, o := range peered[other] {
 				if PrefixesOverlap(s, o) {
-					return PeeringAddressSpaceOverlap, fmt.Sprintf(
-						"The VNet's address prefix %s overlaps prefix %s of VNet %s, already peered to this network. Address spaces of VNets peered to one network must not overlap.", s, o, vnet)
+					return FailCheck(StepAddressSpace, PeeringAddressSpaceOverlap,
+						fmt.Sprintf("Address prefix %s of VNet %s overlaps prefix %s of VNet %s, already peered with network %s.", s, vnet, o, VNetRef(other), n.ID),
+						fmt.Sprintf("The VNets peered with a network need address spaces of their own: remove %s from the VNet, or peer a VNet that does not overlap %s.", s, o))
 				}
 			}
 		}
 	}
-	return "", ""
+	return PassCheck(StepAddressSpace, fmt.Sprintf("%s is private and overlaps neither network %s's CIDR %s nor the VNets already peered with it.",
+		strings.Join(prefixes, ", "), n.ID, n.CIDR))
 }

@@ -360,15 +360,24 @@ func TestCheckVNetAddressSpace(t *testing.T) {
 		{"contains network", []string{"10.0.0.0/8"}, nil, control.PeeringAddressSpaceOverlap},
 		{"overlaps peered", []string{"10.3.0.0/24"}, map[string][]string{"/subscriptions/x/vnet-b": {"10.3.0.0/16"}}, control.PeeringAddressSpaceOverlap},
 		{"beside peered", []string{"10.4.0.0/24"}, map[string][]string{"/subscriptions/x/vnet-b": {"10.3.0.0/16"}}, ""},
+		{"ipv6", []string{"fd00::/64"}, nil, control.PeeringInvalidAddressSpace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, msg := control.CheckVNetAddressSpace("10.1.0.0/16", tt.prefixes, tt.peered)
-			if code != tt.code {
-				t.Fatalf("code = %q (%s), want %q", code, msg, tt.code)
+			p := &control.Peering{ID: "peer-1", VNet: "/subscriptions/0a1b2c3d-2222-4e5f-8a9b-abcdefabcdef/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet-a"}
+			n := &control.Network{ID: "n-1", CIDR: "10.1.0.0/16"}
+			c := control.CheckVNetAddressSpace(p, n, tt.prefixes, tt.peered)
+			if c.ErrorCode != tt.code || c.Step != control.StepAddressSpace {
+				t.Fatalf("check = %+v, want code %q", c, tt.code)
 			}
-			if code != "" && msg == "" {
-				t.Fatal("no message")
+			if tt.code == "" {
+				if c.Status != control.CheckPass {
+					t.Fatalf("status %s, want PASS", c.Status)
+				}
+				return
+			}
+			if c.Status != control.CheckFail || c.Fix == "" || !strings.Contains(c.Evidence, tt.prefixes[len(tt.prefixes)-1]) || !strings.Contains(c.Evidence, "rg/vnet-a") {
+				t.Fatalf("failed check %+v: want FAIL naming the prefix and the VNet, with a fix", c)
 			}
 		})
 	}

@@ -69,11 +69,9 @@ var _ Azure = (*azure.Client)(nil)
 type Config struct {
 	Control Control
 	Azure   Azure
-	// LoginURL is the Entra ID authority host for consent links, such as
-	// https://login.microsoftonline.com or the embedded Azure's URL.
-	LoginURL string
-	// AppID is the provider app's client id, for the fixes.
-	AppID string
+	// App is the provider app customers consent to, for the checklist's
+	// fixes (its login URL is the authority of the consent link).
+	App control.ProviderApp
 	// Workers is the number of concurrent reconciles; default 4.
 	Workers int
 	// Backoff for failed objects; default 1s doubling to 1m.
@@ -81,6 +79,8 @@ type Config struct {
 	// Resync is how often a READY object is re-checked against Azure
 	// (Azure sends no events); default 30s.
 	Resync time.Duration
+	// Now is the clock of the checklists' CheckedAt; time.Now by default.
+	Now    func() time.Time
 	Logger *slog.Logger
 }
 
@@ -105,6 +105,9 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	return &Controller{cfg: cfg, q: NewQueue(cfg.Backoff), log: cfg.Logger}
 }

@@ -3,11 +3,8 @@ package reconcile
 import (
 	"context"
 	"errors"
-	"maps"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/peerplane/peerplane/internal/azure"
@@ -15,146 +12,7 @@ import (
 	"github.com/peerplane/peerplane/internal/store"
 )
 
-// fakeAzure is the reconciler's Azure in memory: provider VNets, customer
-// VNets and peering halves, with a hook that fails calls.
-type fakeAzure struct {
-	mu     sync.Mutex
-	vnets  map[string]*azure.VNet        // by lower-cased id
-	halves map[string]*azure.PeeringHalf // by lower-cased "vnet|name"
-	fail   func(op, what string) error   // when set and not nil for a call, the call fails with it
-}
-
 const fakeProviderTenant = "00000000-0000-4000-8000-0000000000aa"
-
-func newFakeAzure() *fakeAzure {
-	return &fakeAzure{vnets: map[string]*azure.VNet{}, halves: map[string]*azure.PeeringHalf{}}
-}
-
-func (f *fakeAzure) failed(op, what string) error {
-	if f.fail == nil {
-		return nil
-	}
-	return f.fail(op, what)
-}
-
-func halfKey(vnet, name string) string { return strings.ToLower(vnet + "|" + name) }
-
-func notFound(what string) error {
-	return &azure.Error{Status: 404, Code: "ResourceNotFound", Message: what}
-}
-
-func (f *fakeAzure) ProviderTenantID() string                        { return fakeProviderTenant }
-func (f *fakeAzure) CheckTenantAccess(context.Context, string) error { return nil }
-func (f *fakeAzure) ProviderVNetID(name string) string {
-	return azure.VNetID("prov-sub", "prov-rg", name)
-}
-
-// The helpers below run with f.mu held.
-func (f *fakeAzure) addVNet(v *azure.VNet)                     { f.vnets[strings.ToLower(v.ID)] = v }
-func (f *fakeAzure) vnet(id string) *azure.VNet                { return f.vnets[strings.ToLower(id)] }
-func (f *fakeAzure) half(vnet, name string) *azure.PeeringHalf { return f.halves[halfKey(vnet, name)] }
-
-func (f *fakeAzure) lock() func() {
-	f.mu.Lock()
-	return f.mu.Unlock
-}
-
-// snapshot returns the ids of the VNets and the keys of the halves.
-func (f *fakeAzure) snapshot() (vnets, halves []string) {
-	defer f.lock()()
-	return slices.Sorted(maps.Keys(f.vnets)), slices.Sorted(maps.Keys(f.halves))
-}
-
-func (f *fakeAzure) GetVNet(_ context.Context, _, id string) (*azure.VNet, error) {
-	defer f.lock()()
-	if v := f.vnet(id); v != nil {
-		c := *v
-		return &c, nil
-	}
-	return nil, notFound(id)
-}
-
-func (f *fakeAzure) EnsureProviderVNet(_ context.Context, name, location, cidr string, tags map[string]string) (*azure.VNet, error) {
-	defer f.lock()()
-	if err := f.failed("EnsureProviderVNet", name); err != nil {
-		return nil, err
-	}
-	id := f.ProviderVNetID(name)
-	if v := f.vnet(id); v != nil {
-		return v, nil
-	}
-	v := &azure.VNet{ID: id, Name: name, Location: location, AddressPrefixes: []string{cidr}, Tags: tags}
-	f.addVNet(v)
-	return v, nil
-}
-
-func (f *fakeAzure) DeleteProviderVNet(_ context.Context, name string) error {
-	defer f.lock()()
-	if err := f.failed("DeleteProviderVNet", name); err != nil {
-		return err
-	}
-	delete(f.vnets, strings.ToLower(f.ProviderVNetID(name)))
-	return nil
-}
-
-func (f *fakeAzure) GetPeering(_ context.Context, _, vnet, name string) (*azure.PeeringHalf, error) {
-	defer f.lock()()
-	if h := f.half(vnet, name); h != nil {
-		c := *h
-		return &c, nil
-	}
-	return nil, nil
-}
-
-func (f *fakeAzure) ListPeerings(_ context.Context, _, vnet string) ([]*azure.PeeringHalf, error) {
-	defer f.lock()()
-	var out []*azure.PeeringHalf
-	for k, h := range f.halves {
-		if strings.HasPrefix(k, strings.ToLower(vnet)+"|") {
-			c := *h
-			out = append(out, &c)
-		}
-	}
-	return out, nil
-}
-
-// PutPeering creates a half; when the reverse half exists both are
-// Connected, as in Azure.
-func (f *fakeAzure) PutPeering(_ context.Context, _, vnet, name, _, remote string, _ bool) (*azure.PeeringHalf, error) {
-	defer f.lock()()
-	if err := f.failed("PutPeering", name); err != nil {
-		return nil, err
-	}
-	h := &azure.PeeringHalf{Name: name, RemoteVNetID: remote, State: "Initiated", SyncLevel: "FullyInSync"}
-	if rv := f.vnet(remote); rv != nil {
-		h.RemoteAddressSpace = rv.AddressPrefixes
-	}
-	if back := f.half(remote, name); back != nil {
-		h.State, back.State = "Connected", "Connected"
-	}
-	f.halves[halfKey(vnet, name)] = h
-	c := *h
-	return &c, nil
-}
-
-func (f *fakeAzure) DeletePeering(_ context.Context, _, vnet, name string) error {
-	defer f.lock()()
-	if err := f.failed("DeletePeering", name); err != nil {
-		return err
-	}
-	if f.half(vnet, name) == nil {
-		return nil
-	}
-	delete(f.halves, halfKey(vnet, name))
-	for k, h := range f.halves {
-		if strings.HasSuffix(k, "|"+strings.ToLower(name)) && strings.EqualFold(h.RemoteVNetID, vnet) {
-			h.State = "Disconnected"
-		}
-	}
-	return nil
-}
-
-var _ Azure = (*fakeAzure)(nil)
 
 // envWorld is a control plane on SQLite with an organization's
 // environment holding a READY network, a READY peering with both halves
@@ -180,7 +38,7 @@ func newEnvWorld(t *testing.T) *envWorld {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	w := &envWorld{svc: control.NewService(db.Control(), control.DefaultSettings()), az: newFakeAzure()}
+	w := &envWorld{svc: control.NewService(db.Control(), control.DefaultSettings()), az: newFakeAzure(fakeProviderTenant)}
 	w.ctl = w.newController()
 	w.svc.OnChange = func(c control.Change) { w.ctl.Enqueue(c.Kind, c.ID) }
 	org := &control.Organization{DisplayName: "acme"}
@@ -191,8 +49,7 @@ func newEnvWorld(t *testing.T) *envWorld {
 	w.env = &control.Environment{DisplayName: "prod"}
 	must(t, w.svc.CreateEnvironment(w.octx, w.env))
 	w.custVNet = "/subscriptions/6f3a9d1e-2b47-4c8a-9e55-0d1c2b3a4f02/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/contoso"
-	w.az.addVNet(&azure.VNet{ID: w.custVNet, Name: "contoso", Location: "eastus", AddressPrefixes: []string{"10.1.0.0/16"},
-		Tags: map[string]string{EnvTag: w.env.ID}})
+	w.az.addVNet(w.custVNet, "eastus", map[string]string{control.EnvTag: w.env.ID}, "10.1.0.0/16")
 	w.net = &control.Network{EnvironmentID: w.env.ID, Cloud: "AZURE", Region: "eastus", CIDR: "10.10.0.0/16", ConnectionTypes: []string{"PEERING"}}
 	must(t, w.svc.CreateNetwork(w.octx, w.net))
 	w.drain(t)
@@ -227,7 +84,7 @@ func must(t *testing.T, err error) {
 }
 
 func (w *envWorld) newController() *Controller {
-	return New(Config{Control: w.svc, Azure: w.az, LoginURL: "https://login.example", AppID: "app"})
+	return New(Config{Control: w.svc, Azure: w.az, App: testApp})
 }
 
 // drain reconciles every queued key, and the keys they queue, until the

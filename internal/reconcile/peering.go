@@ -2,8 +2,8 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -11,328 +11,10 @@ import (
 	"github.com/peerplane/peerplane/internal/control"
 )
 
-// Check is one step of the peering checklist: what was checked, whether
-// it passed, what Azure said, and how to fix it.
-type Check struct {
-	Step      string `json:"step"`
-	Title     string `json:"title"`
-	Status    string `json:"status"` // PASS, FAIL, PENDING or SKIPPED
-	ErrorCode string `json:"error_code,omitempty"`
-	Evidence  string `json:"evidence,omitempty"`
-	Fix       string `json:"fix,omitempty"`
-}
-
-// Check statuses.
-const (
-	CheckPass    = "PASS"
-	CheckFail    = "FAIL"
-	CheckPending = "PENDING" // not done yet; the reconciler does it next
-	CheckSkipped = "SKIPPED" // an earlier step failed
-)
-
-// Steps, in the reconciler's order.
-var peeringSteps = []struct{ step, title string }{
-	{"consent", "The provider app is present in the customer tenant (admin consent)"},
-	{"read_vnet", "The app can read the customer VNet"},
-	{"tag", "The VNet's ConfluentEnvIDs tag lists the environment"},
-	{"address_space", "The VNet's address space is private and does not overlap"},
-	{"region", "The customer region is the network's region, or the pair is allowed"},
-	{"provider_half", "Provider VNet → customer VNet peering"},
-	{"customer_half", "Customer VNet → provider VNet peering"},
-}
-
-// Diagnosis is the checklist of a peering.
-type Diagnosis struct {
-	PeeringID string  `json:"peering_id"`
-	Phase     string  `json:"phase"`
-	Checks    []Check `json:"checks"`
-	Fixes     Fixes   `json:"fixes"`
-}
-
-// run walks the steps for p in network n. With apply it creates and syncs
-// the halves as the reconciler does; without, it only observes (for the
-// diagnosis). It returns the checks, and the status they lead to. A
-// transient error (Azure unreachable, throttled) is returned as err.
-type runResult struct {
-	checks []Check
-	status control.PeeringStatus
-	fixes  Fixes
-}
-
-func (c *Controller) run(ctx context.Context, p *control.Peering, n *control.Network, apply bool) (runResult, error) {
-	az := c.cfg.Azure
-	provTenant := az.ProviderTenantID()
-	provVNet := n.Status.AzureVNet
-	rid, _ := azure.ParseVNetID(p.VNet)
-	res := runResult{fixes: fixesFor(c.cfg.LoginURL, c.cfg.AppID, p.Tenant, rid.SubscriptionID, p.VNet, p.EnvironmentID, "")}
-	for _, s := range peeringSteps {
-		res.checks = append(res.checks, Check{Step: s.step, Title: s.title, Status: CheckSkipped})
-	}
-	step := 0
-	pass := func(evidence string) {
-		res.checks[step].Status, res.checks[step].Evidence = CheckPass, evidence
-		step++
-	}
-	fail := func(code, evidence, fix string) (runResult, error) {
-		ch := &res.checks[step]
-		ch.Status, ch.ErrorCode, ch.Evidence, ch.Fix = CheckFail, code, evidence, fix
-		res.status = control.PeeringStatus{Phase: control.PhaseFailed, ErrorCode: code, ErrorMessage: evidence + " " + fix}
-		return res, nil
-	}
-	grant := func(missing string) string {
-		return fmt.Sprintf("Grant %s: create the role %q once per subscription (%s), then assign it to the app's service principal on the VNet (%s).",
-			missing, PeeringCreatorRole, res.fixes.RoleDefinitionCreate, res.fixes.RoleAssignmentCreate)
-	}
-
-	// 1. A token for the customer tenant.
-	if err := az.CheckTenantAccess(ctx, p.Tenant); err != nil {
-		switch azure.ErrorCode(err) {
-		case azure.CodeAppNotInTenant:
-			return fail(control.PeeringAppNotConsented,
-				fmt.Sprintf("The provider app %s has no service principal in tenant %s: no administrator of that tenant has consented to it.", c.cfg.AppID, p.Tenant),
-				fmt.Sprintf("A Global Administrator of tenant %s opens %s and approves (or runs: %s).", p.Tenant, res.fixes.ConsentURL, res.fixes.CreateSPCommand))
-		case azure.CodeTenantNotFound, "AADSTS90072", "AADSTS50034":
-			return fail(control.PeeringAppNotConsented,
-				fmt.Sprintf("Tenant %s was not found in Entra ID (%s).", p.Tenant, azure.ErrorCode(err)),
-				"Check the Azure tenant ID of the peering: it is the Directory (tenant) ID on the Microsoft Entra ID overview page.")
-		}
-		return res, fmt.Errorf("token for tenant %s: %w", p.Tenant, err)
-	}
-	pass(fmt.Sprintf("The app %s got a token in tenant %s.", c.cfg.AppID, p.Tenant))
-
-	// 2. Read the VNet.
-	v, err := az.GetVNet(ctx, p.Tenant, p.VNet)
-	if err != nil {
-		switch code := azure.ErrorCode(err); {
-		case azure.IsNotFound(err):
-			return fail(control.PeeringVNetNotFound,
-				fmt.Sprintf("VNet %s was not found (Azure: %s).", p.VNet, code),
-				fmt.Sprintf("Check the subscription ID (%s), the resource group name (%s) and the VNet name (%s) of the peering.", rid.SubscriptionID, rid.ResourceGroup, rid.Name))
-		case code == "InvalidAuthenticationTokenTenant" || code == "SubscriptionNotFound":
-			return fail(control.PeeringVNetNotFound,
-				fmt.Sprintf("Subscription %s does not belong to tenant %s (Azure: %s).", rid.SubscriptionID, p.Tenant, code),
-				"Check that the peering's tenant ID is the tenant of the VNet's subscription.")
-		case code == "AuthorizationFailed":
-			return fail(control.PeeringPermissionDenied,
-				fmt.Sprintf("The app cannot read VNet %s: it lacks Microsoft.Network/virtualNetworks/read there (Azure: AuthorizationFailed).", p.VNet),
-				grant("Microsoft.Network/virtualNetworks/read"))
-		}
-		return res, fmt.Errorf("read vnet: %w", err)
-	}
-	tag := v.Tags[EnvTag]
-	for k, val := range v.Tags {
-		if strings.EqualFold(k, EnvTag) {
-			tag = val
-		}
-	}
-	res.fixes = fixesFor(c.cfg.LoginURL, c.cfg.AppID, p.Tenant, rid.SubscriptionID, p.VNet, p.EnvironmentID, tag)
-	pass(fmt.Sprintf("VNet %s in %s, address space %s.", v.Name, v.Location, strings.Join(v.AddressPrefixes, ", ")))
-
-	// 3. The tag.
-	if !tagHas(tag, p.EnvironmentID) {
-		have := "has no " + EnvTag + " tag"
-		if tag != "" {
-			have = fmt.Sprintf("has %s=%q", EnvTag, tag)
-		}
-		return fail(control.PeeringVNetNotAuthorizedForEnvironment,
-			fmt.Sprintf("VNet %s %s, which does not list environment %s.", p.VNet, have, p.EnvironmentID),
-			fmt.Sprintf("Tag the VNet with the environment ID (a comma-separated list when several environments peer with it): %s", res.fixes.TagCommand))
-	}
-	pass(fmt.Sprintf("%s=%q lists %s.", EnvTag, tag, p.EnvironmentID))
-
-	// 4. The address space.
-	// The other VNets peered with the network matter only when this half
-	// is to be created or synced: a Connected, in-sync half passed Azure's
-	// own overlap check. Listing them is the costliest read, so it is
-	// skipped on the periodic re-checks of a READY peering.
-	var prov *azure.PeeringHalf
-	var halves []*azure.PeeringHalf
-	if provVNet != "" {
-		if prov, err = az.GetPeering(ctx, provTenant, provVNet, p.ID); err != nil {
-			return res, fmt.Errorf("read provider half: %w", err)
-		}
-		if prov == nil || prov.State != "Connected" || prov.SyncLevel != "" && prov.SyncLevel != "FullyInSync" {
-			if halves, err = az.ListPeerings(ctx, provTenant, provVNet); err != nil {
-				return res, fmt.Errorf("list provider peerings: %w", err)
-			}
-		}
-	}
-	if code, evidence, fix := checkAddressSpace(v, n, p, halves); code != "" {
-		return fail(code, evidence, fix)
-	}
-	pass(fmt.Sprintf("%s is private and overlaps neither %s nor the VNets already peered with %s.", strings.Join(v.AddressPrefixes, ", "), n.CIDR, n.ID))
-
-	// 5. The region.
-	if !c.cfg.Control.Settings().CrossRegionAllowed(n.Region, p.CustomerRegion) {
-		return fail(control.PeeringCrossRegionNotSupported,
-			fmt.Sprintf("The customer region %s differs from network %s's region %s, and cross-region peering between them is not enabled.", p.CustomerRegion, n.ID, n.Region),
-			fmt.Sprintf("Peer from a VNet in %s, or contact support to enable the region pair %s/%s.", n.Region, n.Region, p.CustomerRegion))
-	}
-	pass(fmt.Sprintf("Customer region %s, network region %s.", p.CustomerRegion, n.Region))
-
-	// 6. Provider → customer.
-	cust, err := az.GetPeering(ctx, p.Tenant, p.VNet, p.ID)
-	if azure.ErrorCode(err) == "AuthorizationFailed" {
-		return fail(control.PeeringPermissionDenied,
-			fmt.Sprintf("The app cannot read the peerings of VNet %s: it lacks Microsoft.Network/virtualNetworks/virtualNetworkPeerings/read there (Azure: AuthorizationFailed).", p.VNet),
-			grant("Microsoft.Network/virtualNetworks/virtualNetworkPeerings/read"))
-	} else if err != nil {
-		return res, fmt.Errorf("read customer half: %w", err)
-	}
-	wasActive := p.Status.Phase == control.PhaseReady || p.Status.Phase == control.PhaseDisconnected
-	if prov != nil && prov.State == "Disconnected" && wasActive {
-		res.checks[step].Status, res.checks[step].ErrorCode = CheckFail, "DISCONNECTED"
-		res.checks[step].Evidence = fmt.Sprintf("The provider half %s is Disconnected: the customer's half on VNet %s was deleted.", p.ID, p.VNet)
-		res.checks[step].Fix = "Retry the peering to re-create both halves, or delete it."
-		res.status = control.PeeringStatus{Phase: control.PhaseDisconnected, ErrorMessage: res.checks[step].Evidence + " " + res.checks[step].Fix}
-		return res, nil
-	}
-	if !apply {
-		return c.observeHalves(res, step, prov, cust), nil
-	}
-	// A Disconnected half cannot be updated: delete it, then re-create.
-	if prov != nil && prov.State == "Disconnected" {
-		if err := az.DeletePeering(ctx, provTenant, provVNet, p.ID); err != nil {
-			return res, fmt.Errorf("delete disconnected provider half: %w", err)
-		}
-		prov = nil
-	}
-	if cust != nil && cust.State == "Disconnected" {
-		err := az.DeletePeering(ctx, p.Tenant, p.VNet, p.ID)
-		if azure.ErrorCode(err) == "AuthorizationFailed" {
-			return c.failAt(res, 6, control.PeeringPermissionDenied,
-				fmt.Sprintf("The customer half %s is Disconnected and the app cannot delete it: it lacks Microsoft.Network/virtualNetworks/virtualNetworkPeerings/delete on VNet %s.", p.ID, p.VNet),
-				grant("Microsoft.Network/virtualNetworks/virtualNetworkPeerings/delete"))
-		} else if err != nil {
-			return res, fmt.Errorf("delete disconnected customer half: %w", err)
-		}
-		cust = nil
-	}
-	if prov == nil || prov.SyncLevel != "" && prov.SyncLevel != "FullyInSync" {
-		prov, err = az.PutPeering(ctx, provTenant, provVNet, p.ID, p.Tenant, p.VNet, prov != nil)
-		switch code := azure.ErrorCode(err); {
-		case code == "LinkedAuthorizationFailed":
-			return fail(control.PeeringPermissionDenied,
-				fmt.Sprintf("Azure refused the provider → customer peering: the app lacks Microsoft.Network/virtualNetworks/peer/action on VNet %s (Azure: LinkedAuthorizationFailed: %s)", p.VNet, azureMessage(err)),
-				grant("Microsoft.Network/virtualNetworks/peer/action"))
-		case code == "VnetAddressSpacesOverlap" || code == "VnetAddressSpaceOverlapsWithAlreadyPeeredVnet":
-			return c.failAt(res, 3, control.PeeringAddressSpaceOverlap, "Azure refused the peering: "+azureMessage(err), "Use a VNet whose address space does not overlap.")
-		case err != nil:
-			return res, fmt.Errorf("create provider half: %w", err)
-		}
-	}
-	pass(fmt.Sprintf("Provider half %s: %s.", p.ID, prov.State))
-
-	// 7. Customer → provider.
-	if cust == nil || cust.SyncLevel != "" && cust.SyncLevel != "FullyInSync" {
-		cust, err = az.PutPeering(ctx, p.Tenant, p.VNet, p.ID, provTenant, provVNet, cust != nil)
-		switch code := azure.ErrorCode(err); {
-		case code == "AuthorizationFailed":
-			return fail(control.PeeringPermissionDenied,
-				fmt.Sprintf("Azure refused the customer → provider peering: the app lacks Microsoft.Network/virtualNetworks/virtualNetworkPeerings/write on VNet %s (Azure: AuthorizationFailed).", p.VNet),
-				grant("Microsoft.Network/virtualNetworks/virtualNetworkPeerings/write"))
-		case code == "LinkedAuthorizationFailed":
-			return fail(control.PeeringPermissionDenied, "Azure refused the customer → provider peering: "+azureMessage(err), grant("Microsoft.Network/virtualNetworks/virtualNetworkPeerings/write"))
-		case err != nil:
-			return res, fmt.Errorf("create customer half: %w", err)
-		}
-	}
-	pass(fmt.Sprintf("Customer half %s: %s.", p.ID, cust.State))
-	if cust.State == "Connected" {
-		res.status = control.PeeringStatus{Phase: control.PhaseReady}
-	} else {
-		res.status = control.PeeringStatus{Phase: control.PhaseProvisioning}
-	}
-	return res, nil
-}
-
-// failAt marks step i (0-based) failed, clearing the passes after it.
-func (c *Controller) failAt(res runResult, i int, code, evidence, fix string) (runResult, error) {
-	for j := i; j < len(res.checks); j++ {
-		res.checks[j].Status = CheckSkipped
-	}
-	ch := &res.checks[i]
-	ch.Status, ch.ErrorCode, ch.Evidence, ch.Fix = CheckFail, code, evidence, fix
-	res.status = control.PeeringStatus{Phase: control.PhaseFailed, ErrorCode: code, ErrorMessage: evidence + " " + fix}
-	return res, nil
-}
-
-// observeHalves fills the last two checks from what exists, for a
-// diagnosis that must not change anything.
-func (c *Controller) observeHalves(res runResult, step int, prov, cust *azure.PeeringHalf) runResult {
-	for i, h := range []*azure.PeeringHalf{prov, cust} {
-		ch := &res.checks[step+i]
-		switch {
-		case h == nil:
-			ch.Status, ch.Evidence = CheckPending, "Not created yet: the next reconcile (or a retry) creates it."
-		case h.State == "Connected":
-			ch.Status, ch.Evidence = CheckPass, fmt.Sprintf("%s: Connected, %s.", h.Name, h.SyncLevel)
-		default:
-			ch.Status, ch.Evidence = CheckPending, fmt.Sprintf("%s: %s.", h.Name, h.State)
-		}
-	}
-	return res
-}
-
-func azureMessage(err error) string {
-	if ae, ok := err.(*azure.Error); ok {
-		return ae.Message
-	}
-	return err.Error()
-}
-
-var (
-	privateRanges = []netip.Prefix{
-		netip.MustParsePrefix("10.0.0.0/8"),
-		netip.MustParsePrefix("172.16.0.0/12"),
-		netip.MustParsePrefix("192.168.0.0/16"),
-		netip.MustParsePrefix("100.64.0.0/10"),
-	}
-)
-
-// checkAddressSpace applies the address rules: every prefix inside RFC
-// 1918 or RFC 6598, none overlapping the network's CIDR or the address
-// space of another VNet peered with the network.
-func checkAddressSpace(v *azure.VNet, n *control.Network, p *control.Peering, halves []*azure.PeeringHalf) (code, evidence, fix string) {
-	netCIDR, _ := netip.ParsePrefix(n.CIDR)
-	for _, s := range v.AddressPrefixes {
-		pfx, err := netip.ParsePrefix(s)
-		if err != nil {
-			return control.PeeringInvalidAddressSpace, fmt.Sprintf("VNet %s has an address prefix %q that is not a CIDR.", p.VNet, s), "Fix the VNet's address space."
-		}
-		private := false
-		for _, r := range privateRanges {
-			if r.Bits() <= pfx.Bits() && r.Contains(pfx.Addr()) {
-				private = true
-			}
-		}
-		if !private {
-			return control.PeeringInvalidAddressSpace,
-				fmt.Sprintf("Address prefix %s of VNet %s is outside RFC 1918 (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) and RFC 6598 (100.64.0.0/10).", s, p.VNet),
-				"Peering needs private address space: remove that prefix from the VNet, or peer another VNet."
-		}
-		if netCIDR.IsValid() && netCIDR.Overlaps(pfx) {
-			return control.PeeringAddressSpaceOverlap,
-				fmt.Sprintf("Address prefix %s of VNet %s overlaps network %s's CIDR %s.", s, p.VNet, n.ID, n.CIDR),
-				"Peer a VNet whose address space does not overlap the network's CIDR, or create a network with another CIDR."
-		}
-		for _, h := range halves {
-			if strings.EqualFold(h.Name, p.ID) || strings.EqualFold(h.RemoteVNetID, p.VNet) {
-				continue
-			}
-			for _, o := range h.RemoteAddressSpace {
-				op, err := netip.ParsePrefix(o)
-				if err == nil && op.Overlaps(pfx) {
-					return control.PeeringAddressSpaceOverlap,
-						fmt.Sprintf("Address prefix %s of VNet %s overlaps %s of VNet %s, already peered with network %s (peering %s).", s, p.VNet, o, h.RemoteVNetID, n.ID, h.Name),
-						"Each VNet peered with a network needs its own address space: peer a VNet that does not overlap."
-				}
-			}
-		}
-	}
-	return "", "", ""
-}
-
+// reconcilePeering drives one peering toward READY: it walks the
+// checklist's steps, each of which reads Azure and changes only what
+// differs, then writes the status with the checklist — unless the peering
+// changed meanwhile (a retry), or nothing did.
 func (c *Controller) reconcilePeering(ctx context.Context, id string) (Result, error) {
 	p, err := c.cfg.Control.ReconcilePeering(ctx, id)
 	if control.ErrorCode(err) == control.ENOTFOUND {
@@ -340,7 +22,6 @@ func (c *Controller) reconcilePeering(ctx context.Context, id string) (Result, e
 	} else if err != nil {
 		return Result{}, err
 	}
-	log := c.log.With("peering", id)
 	n, err := c.cfg.Control.ReconcileNetwork(ctx, p.NetworkID)
 	if err != nil {
 		return Result{}, err
@@ -349,30 +30,380 @@ func (c *Controller) reconcilePeering(ctx context.Context, id string) (Result, e
 		return Result{}, c.deletePeering(ctx, p, n)
 	}
 	if n.Status.Phase != control.PhaseReady || n.Status.AzureVNet == "" {
-		c.q.Add(networkKey(n.ID))
-		return Result{RequeueAfter: 2 * time.Second}, nil
+		c.q.Add(networkKey(n.ID)) // it enqueues its peerings once READY
+		return Result{RequeueAfter: 2 * time.Second}, c.awaitNetwork(ctx, p, n)
 	}
-	res, err := c.run(ctx, p, n, true)
+	list, err := c.newPass(p, n).run(ctx)
 	if err != nil {
 		return Result{}, err
 	}
-	if _, err := c.cfg.Control.UpdatePeeringStatusFrom(ctx, id, p.Status, res.status); control.ErrorCode(err) == control.ECONFLICT {
+	status := control.PeeringStatusOf(list)
+	if _, err := c.cfg.Control.UpdatePeeringStatusFrom(ctx, id, p.Status, status); control.ErrorCode(err) == control.ECONFLICT {
 		// Retried (or changed) meanwhile: decide again from the new status.
 		c.q.Add(peeringKey(id))
 		return Result{}, nil
 	} else if err != nil {
 		return Result{}, err
 	}
-	if res.status.Phase != p.Status.Phase || res.status.ErrorCode != p.Status.ErrorCode {
-		log.Info("peering phase", "phase", res.status.Phase, "error_code", res.status.ErrorCode)
+	if status.Phase != p.Status.Phase || status.ErrorCode != p.Status.ErrorCode {
+		c.log.Info("peering phase", "peering", id, "phase", status.Phase, "error_code", status.ErrorCode)
 	}
-	switch res.status.Phase {
+	switch status.Phase {
 	case control.PhaseFailed:
-		return Result{}, &failed{code: res.status.ErrorCode}
+		return Result{}, &failed{code: status.ErrorCode}
 	case control.PhaseProvisioning:
 		return Result{RequeueAfter: 200 * time.Millisecond}, nil
 	}
 	return Result{RequeueAfter: c.cfg.Resync}, nil
+}
+
+// awaitNetwork gives a peering never checked, whose network is not READY
+// yet, a checklist of pending steps with the grant commands: worth showing
+// meanwhile.
+func (c *Controller) awaitNetwork(ctx context.Context, p *control.Peering, n *control.Network) error {
+	if !p.Status.Checklist.IsZero() {
+		return nil
+	}
+	status := p.Status
+	status.Checklist = control.Checklist{CheckedAt: c.cfg.Now(), Fixes: control.NewGrantFixes(c.cfg.App, p, "")}
+	for _, step := range control.PeeringSteps {
+		status.Checklist.Checks = append(status.Checklist.Checks, control.PendingCheck(step,
+			fmt.Sprintf("Network %s is %s: the peering is checked once the network is READY.", n.ID, n.Status.Phase)))
+	}
+	if _, err := c.cfg.Control.UpdatePeeringStatusFrom(ctx, p.ID, p.Status, status); err != nil && control.ErrorCode(err) != control.ECONFLICT {
+		return err
+	}
+	return nil
+}
+
+// CheckConsent checks the consent step of peering p alone: one token
+// request for p's tenant as the provider app. It returns the step's check
+// (PASS, or FAIL with APP_NOT_CONSENTED or TENANT_NOT_FOUND), or an error
+// when Azure did not answer. It changes nothing.
+func (c *Controller) CheckConsent(ctx context.Context, p *control.Peering) (control.Check, error) {
+	return c.newPass(p, nil).checkConsent(ctx)
+}
+
+// peeringPass is one pass over a peering's checklist: the peering and its
+// network as read at the start, and what Azure has said so far.
+type peeringPass struct {
+	az       Azure
+	app      control.ProviderApp
+	settings control.Settings
+	now      time.Time
+	p        *control.Peering
+	n        *control.Network
+	fixes    control.GrantFixes // pre-filled; the tag command once the VNet is read
+	vnet     *azure.VNet        // after readVNet
+	tag      string             // the VNet's ConfluentEnvIDs value, after readVNet
+	prov     *azure.PeeringHalf // the provider half, after checkAddressSpace; nil if none
+}
+
+func (c *Controller) newPass(p *control.Peering, n *control.Network) *peeringPass {
+	return newPeeringPass(c.cfg.Azure, c.cfg.App, c.cfg.Control.Settings(), c.cfg.Now(), p, n)
+}
+
+func newPeeringPass(az Azure, app control.ProviderApp, settings control.Settings, now time.Time, p *control.Peering, n *control.Network) *peeringPass {
+	return &peeringPass{az: az, app: app, settings: settings, now: now, p: p, n: n, fixes: control.NewGrantFixes(app, p, "")}
+}
+
+// passStep is one step of the checklist and the function that takes it.
+type passStep struct {
+	name string
+	run  func(context.Context) (control.Check, error)
+}
+
+// steps are the checklist's steps, in order, each a function of r.
+func (r *peeringPass) steps() []passStep {
+	return []passStep{
+		{control.StepConsent, r.checkConsent},
+		{control.StepReadVNet, r.readVNet},
+		{control.StepTag, r.checkTag},
+		{control.StepAddressSpace, r.checkAddressSpace},
+		{control.StepRegion, r.checkRegion},
+		{control.StepProviderHalf, r.ensureProviderHalf},
+		{control.StepCustomerHalf, r.ensureCustomerHalf},
+	}
+}
+
+// run walks the steps in order up to the first that does not pass, and
+// returns the checklist, the steps after that one SKIPPED. An error is a
+// transient failure to ask Azure: nothing is concluded from it.
+func (r *peeringPass) run(ctx context.Context) (control.Checklist, error) {
+	list := control.Checklist{CheckedAt: r.now}
+	blocked := false
+	for _, s := range r.steps() {
+		if blocked {
+			list.Checks = append(list.Checks, control.SkippedCheck(s.name))
+			continue
+		}
+		ch, err := s.run(ctx)
+		if err != nil {
+			return control.Checklist{}, fmt.Errorf("%s: %w", s.name, err)
+		}
+		list.Checks = append(list.Checks, ch)
+		blocked = ch.Status != control.CheckPass
+	}
+	list.Fixes = r.fixes
+	return list, nil
+}
+
+// checkConsent gets a token for the customer tenant as the provider app.
+func (r *peeringPass) checkConsent(ctx context.Context) (control.Check, error) {
+	p := r.p
+	err := r.az.CheckTenantAccess(ctx, p.Tenant)
+	switch azure.ErrorCode(err) {
+	case azure.CodeAppNotInTenant:
+		return control.FailCheck(control.StepConsent, control.PeeringAppNotConsented,
+			fmt.Sprintf("The provider app %s has no service principal in tenant %s: no administrator has consented to it. "+
+				"A Global Administrator of the tenant must approve it at %s.", r.app.AppID, p.Tenant, r.fixes.ConsentURL),
+			fmt.Sprintf("A Global Administrator of tenant %s opens %s and accepts. Or, signed in to the tenant as that administrator:\n%s",
+				p.Tenant, r.fixes.ConsentURL, r.fixes.CreateServicePrincipal)), nil
+	case azure.CodeTenantNotFound:
+		return control.FailCheck(control.StepConsent, control.PeeringTenantNotFound,
+			fmt.Sprintf("Tenant %s does not exist in Entra ID (%s). "+
+				"The peering's Azure tenant ID must be the Directory (tenant) ID of the VNet's tenant.", p.Tenant, azure.CodeTenantNotFound),
+			fmt.Sprintf("A peering's tenant cannot change: delete this peering and create it again with the tenant ID shown on the Microsoft Entra ID overview page, or printed by:\n"+
+				"az account show --subscription %s --query tenantId --output tsv", control.VNetSubscription(p.VNet))), nil
+	}
+	if err != nil {
+		return control.Check{}, fmt.Errorf("token for tenant %s: %w", p.Tenant, err)
+	}
+	return control.PassCheck(control.StepConsent, fmt.Sprintf("The app %s got a token in tenant %s.", r.app.AppID, p.Tenant)), nil
+}
+
+// readVNet reads the customer VNet as the provider app.
+func (r *peeringPass) readVNet(ctx context.Context) (control.Check, error) {
+	p := r.p
+	vnet, sub := control.VNetRef(p.VNet), control.VNetSubscription(p.VNet)
+	const wrongVNet = "A peering's VNet cannot change: if its names are wrong, delete this peering and create it again with the right ones."
+	recreate := wrongVNet + " The VNets of the subscription:\n" +
+		fmt.Sprintf(`az network vnet list --subscription %s --query "[].id" --output tsv`, sub)
+	v, err := r.az.GetVNet(ctx, p.Tenant, p.VNet)
+	switch code := azure.ErrorCode(err); {
+	case err == nil:
+	case code == azure.CodeSubscriptionNotFound:
+		return control.FailCheck(control.StepReadVNet, control.PeeringVNetNotFound,
+			fmt.Sprintf("Subscription %s of the peering's VNet (%s) does not exist (Azure: %s).", sub, vnetName(p.VNet), code), recreate), nil
+	case code == azure.CodeInvalidAuthenticationTokenTenant:
+		return control.FailCheck(control.StepReadVNet, control.PeeringVNetNotFound,
+			fmt.Sprintf("Subscription %s of the peering's VNet (%s) is not in tenant %s (Azure: %s).", sub, vnetName(p.VNet), p.Tenant, code),
+			"The peering's tenant must be the tenant of the VNet's subscription. "+recreate), nil
+	case azure.IsNotFound(err):
+		return control.FailCheck(control.StepReadVNet, control.PeeringVNetNotFound,
+			fmt.Sprintf("VNet %s does not exist (Azure: %s). Check the resource group and VNet names of the peering.", vnet, code), recreate), nil
+	case code == azure.CodeAuthorizationFailed:
+		return control.FailCheck(control.StepReadVNet, control.PeeringPermissionDenied,
+			fmt.Sprintf("Either VNet %s does not exist, or %s lacks %s on it (Azure: %s). "+
+				"Check the VNet's names, and that the role %q is assigned to the app on the VNet.",
+				vnet, principal(err, p.Tenant), control.ActionVNetRead, code, control.PeeringCreatorRole),
+			fmt.Sprintf("Azure answers %s both for a VNet that does not exist and for one the app may not read.\n"+
+				"First check the names, signed in to tenant %s (ResourceNotFound means the peering names the wrong VNet):\n"+
+				"az network vnet show --ids %q --query id --output tsv\n%s\n"+
+				"If the VNet exists, grant the app access to it. ", code, p.Tenant, p.VNet, wrongVNet)+
+				r.fixes.RoleFix(control.ActionVNetRead)), nil
+	default:
+		return control.Check{}, fmt.Errorf("read vnet: %w", err)
+	}
+	r.vnet = v
+	for k, val := range v.Tags {
+		if strings.EqualFold(k, control.EnvTag) {
+			r.tag = val
+		}
+	}
+	r.fixes = control.NewGrantFixes(r.app, p, r.tag)
+	return control.PassCheck(control.StepReadVNet, fmt.Sprintf("VNet %s in %s, address space %s.", vnet, v.Location, strings.Join(v.AddressPrefixes, ", "))), nil
+}
+
+// checkTag checks that the VNet's ConfluentEnvIDs tag lists the
+// environment: the customer's word that this environment may peer with it.
+func (r *peeringPass) checkTag(ctx context.Context) (control.Check, error) {
+	p := r.p
+	if !control.TagHas(r.tag, p.EnvironmentID) {
+		have := "has no " + control.EnvTag + " tag"
+		if r.tag != "" {
+			have = fmt.Sprintf("has %s=%q, which does not list environment %s", control.EnvTag, r.tag, p.EnvironmentID)
+		}
+		return control.FailCheck(control.StepTag, control.PeeringVNetNotAuthorizedForEnvironment,
+			fmt.Sprintf("VNet %s %s. Only the environments its %s tag lists may peer with it.", control.VNetRef(p.VNet), have, control.EnvTag),
+			"Add the environment to the tag (a comma-separated list when several environments peer with the VNet):\n"+r.fixes.Tag), nil
+	}
+	return control.PassCheck(control.StepTag, fmt.Sprintf("%s=%q lists %s.", control.EnvTag, r.tag, p.EnvironmentID)), nil
+}
+
+// checkAddressSpace checks the VNet's prefixes against the network's CIDR
+// and the VNets already peered with the network. Those are read from the
+// provider VNet's halves, the costliest read, and only when this half is
+// to be created or synced: a Connected, in-sync half passed Azure's own
+// overlap check, so the periodic re-checks of a READY peering skip it.
+func (r *peeringPass) checkAddressSpace(ctx context.Context) (control.Check, error) {
+	provTenant, provVNet := r.az.ProviderTenantID(), r.n.Status.AzureVNet
+	prov, err := r.az.GetPeering(ctx, provTenant, provVNet, r.p.ID)
+	if err != nil {
+		return control.Check{}, fmt.Errorf("read provider half: %w", err)
+	}
+	r.prov = prov
+	peered := map[string][]string{}
+	if prov == nil || prov.State != azure.PeeringConnected || !prov.InSync() {
+		halves, err := r.az.ListPeerings(ctx, provTenant, provVNet)
+		if err != nil {
+			return control.Check{}, fmt.Errorf("list provider peerings: %w", err)
+		}
+		for _, h := range halves {
+			if !strings.EqualFold(h.Name, r.p.ID) && !strings.EqualFold(h.RemoteVNetID, r.p.VNet) {
+				peered[h.RemoteVNetID] = append(peered[h.RemoteVNetID], h.RemoteAddressSpace...)
+			}
+		}
+	}
+	return control.CheckVNetAddressSpace(r.p, r.n, r.vnet.AddressPrefixes, peered), nil
+}
+
+// checkRegion checks the customer region against the network's and the
+// operator's allowed pairs.
+func (r *peeringPass) checkRegion(ctx context.Context) (control.Check, error) {
+	p, n := r.p, r.n
+	if !r.settings.CrossRegionAllowed(n.Region, p.CustomerRegion) {
+		fix := fmt.Sprintf("Peer from a VNet in %s, or contact support to enable the region pair %s/%s.", n.Region, n.Region, p.CustomerRegion)
+		return control.FailCheck(control.StepRegion, control.PeeringCrossRegionNotSupported,
+			fmt.Sprintf("The customer region %s differs from network %s's region %s, and cross-region peering between them is not enabled. %s",
+				p.CustomerRegion, n.ID, n.Region, fix), fix), nil
+	}
+	return control.PassCheck(control.StepRegion, fmt.Sprintf("Customer region %s, network region %s.", p.CustomerRegion, n.Region)), nil
+}
+
+// wasActive reports whether the peering had been Connected: a Disconnected
+// provider half then means the customer deleted theirs.
+func wasActive(p *control.Peering) bool {
+	return p.Status.Phase == control.PhaseReady || p.Status.Phase == control.PhaseDisconnected
+}
+
+// ensureProviderHalf creates the provider VNet's half, or syncs it when
+// the customer's address space changed. Creating it needs
+// virtualNetworks/peer/action on the customer VNet, checked by Azure with
+// an auxiliary token for the customer tenant.
+func (r *peeringPass) ensureProviderHalf(ctx context.Context) (control.Check, error) {
+	p, prov := r.p, r.prov
+	provTenant, provVNet := r.az.ProviderTenantID(), r.n.Status.AzureVNet
+	if prov != nil && prov.State == azure.PeeringDisconnected {
+		if wasActive(p) {
+			return control.FailCheck(control.StepProviderHalf, control.PeeringDisconnected,
+				fmt.Sprintf("The provider half %s is Disconnected: the customer's half on VNet %s was deleted.", p.ID, control.VNetRef(p.VNet)),
+				"Retry the peering to re-create both halves, or delete it."), nil
+		}
+		// Retried: a Disconnected half cannot be updated, so it goes.
+		if err := r.az.DeletePeering(ctx, provTenant, provVNet, p.ID); err != nil {
+			return control.Check{}, fmt.Errorf("delete disconnected provider half: %w", err)
+		}
+		prov = nil
+	}
+	if prov == nil || !prov.InSync() {
+		var err error
+		prov, err = r.az.PutPeering(ctx, provTenant, provVNet, p.ID, p.Tenant, p.VNet, prov != nil)
+		switch code := azure.ErrorCode(err); {
+		case code == azure.CodeLinkedAuthorizationFailed:
+			return control.FailCheck(control.StepProviderHalf, control.PeeringPermissionDenied,
+				fmt.Sprintf("Azure refused the provider → customer peering: the app's service principal in tenant %s lacks %s on VNet %s (Azure: %s).",
+					p.Tenant, control.ActionPeer, control.VNetRef(p.VNet), code),
+				r.fixes.RoleFix(control.ActionPeer)), nil
+		case isOverlap(code):
+			return r.overlapCheck(control.StepProviderHalf, err), nil
+		case err != nil:
+			return control.Check{}, fmt.Errorf("create provider half: %w", err)
+		}
+	}
+	r.prov = prov
+	// Not its state: Initiated now, it turns Connected with the customer
+	// half, and a READY peering's checklist must not change on the next
+	// pass for that alone. The customer half's check tells Connected.
+	return control.PassCheck(control.StepProviderHalf, fmt.Sprintf("Half %s of the provider VNet peers it with VNet %s.", prov.Name, control.VNetRef(p.VNet))), nil
+}
+
+// ensureCustomerHalf creates the customer VNet's half, syncs it, or
+// re-creates it after a disconnection.
+func (r *peeringPass) ensureCustomerHalf(ctx context.Context) (control.Check, error) {
+	p := r.p
+	provTenant, provVNet := r.az.ProviderTenantID(), r.n.Status.AzureVNet
+	vnet := control.VNetRef(p.VNet)
+	denied := func(err error, action, what string) control.Check {
+		return control.FailCheck(control.StepCustomerHalf, control.PeeringPermissionDenied,
+			fmt.Sprintf("%s: %s lacks %s on VNet %s (Azure: %s).", what, principal(err, p.Tenant), action, vnet, azure.ErrorCode(err)),
+			r.fixes.RoleFix(action))
+	}
+	cust, err := r.az.GetPeering(ctx, p.Tenant, p.VNet, p.ID)
+	if azure.ErrorCode(err) == azure.CodeAuthorizationFailed {
+		return denied(err, control.ActionPeeringRead, "The app cannot read the VNet's peerings"), nil
+	} else if err != nil {
+		return control.Check{}, fmt.Errorf("read customer half: %w", err)
+	}
+	if cust != nil && cust.State == azure.PeeringDisconnected {
+		err := r.az.DeletePeering(ctx, p.Tenant, p.VNet, p.ID)
+		if azure.ErrorCode(err) == azure.CodeAuthorizationFailed {
+			return denied(err, control.ActionPeeringDelete, "The app cannot delete the Disconnected customer half "+p.ID+" to re-create it"), nil
+		} else if err != nil {
+			return control.Check{}, fmt.Errorf("delete disconnected customer half: %w", err)
+		}
+		cust = nil
+	}
+	if cust == nil || !cust.InSync() {
+		cust, err = r.az.PutPeering(ctx, p.Tenant, p.VNet, p.ID, provTenant, provVNet, cust != nil)
+		switch code := azure.ErrorCode(err); {
+		case code == azure.CodeAuthorizationFailed:
+			return denied(err, control.ActionPeeringWrite, "Azure refused the customer → provider peering"), nil
+		case code == azure.CodeLinkedAuthorizationFailed:
+			return control.FailCheck(control.StepCustomerHalf, control.PeeringPermissionDenied,
+				fmt.Sprintf("Azure refused the customer → provider peering: the provider app lacks %s on its own VNet %s (Azure: %s). The provider must fix this: contact support.",
+					control.ActionPeer, provVNet, code),
+				"Contact support: the provider app needs "+control.ActionPeer+" on the provider's VNets."), nil
+		case isOverlap(code):
+			return r.overlapCheck(control.StepCustomerHalf, err), nil
+		case err != nil:
+			return control.Check{}, fmt.Errorf("create customer half: %w", err)
+		}
+	}
+	if cust.State != azure.PeeringConnected {
+		return control.PendingCheck(control.StepCustomerHalf, fmt.Sprintf("Half %s of VNet %s is %s; it connects once both halves exist.", cust.Name, vnet, cust.State)), nil
+	}
+	return control.PassCheck(control.StepCustomerHalf, fmt.Sprintf("Half %s of VNet %s peers it with the provider VNet: both halves are Connected.", cust.Name, vnet)), nil
+}
+
+// vnetName is "resource group/name" of a VNet resource id.
+func vnetName(id string) string {
+	rid, err := azure.ParseVNetID(id)
+	if err != nil {
+		return id
+	}
+	return rid.ResourceGroup + "/" + rid.Name
+}
+
+func isOverlap(code string) bool {
+	return code == azure.CodeVnetAddressSpacesOverlap || code == azure.CodeVnetAddressSpaceOverlapsPeered
+}
+
+// overlapCheck is a half Azure refused for overlapping address spaces: the
+// address-space step passed on what the provider sees, but a VNet peered
+// with the customer's overlaps too.
+func (r *peeringPass) overlapCheck(step string, err error) control.Check {
+	return control.FailCheck(step, control.PeeringAddressSpaceOverlap,
+		fmt.Sprintf("Azure refused to peer VNet %s with network %s: an address space overlaps that of a VNet already peered with one of them (Azure: %s).",
+			control.VNetRef(r.p.VNet), r.n.ID, azure.ErrorCode(err)),
+		"Azure says: "+azureMessage(err)+"\nPeer a VNet whose address space overlaps neither the network's CIDR "+r.n.CIDR+" nor the VNets peered with the network or with your VNet.")
+}
+
+// principal names the app's service principal in tenant, by the object id
+// Azure's error gives when it does.
+func principal(err error, tenant string) string {
+	if oid := azure.PrincipalID(err); oid != "" {
+		return "the app's service principal " + oid + " in tenant " + tenant
+	}
+	return "the app's service principal in tenant " + tenant
+}
+
+func azureMessage(err error) string {
+	var ae *azure.Error
+	if errors.As(err, &ae) {
+		return ae.Message
+	}
+	return err.Error()
 }
 
 // deletePeering removes both halves, then the row. The customer half is
@@ -382,12 +413,13 @@ func (c *Controller) reconcilePeering(ctx context.Context, id string) (Result, e
 func (c *Controller) deletePeering(ctx context.Context, p *control.Peering, n *control.Network) error {
 	az := c.cfg.Azure
 	err := az.DeletePeering(ctx, p.Tenant, p.VNet, p.ID)
-	switch code := azure.ErrorCode(err); {
-	case err == nil:
-	case code == "AuthorizationFailed" || code == azure.CodeAppNotInTenant || code == "InvalidAuthenticationTokenTenant" || code == azure.CodeTenantNotFound:
+	switch code := azure.ErrorCode(err); code {
+	case azure.CodeAuthorizationFailed, azure.CodeAppNotInTenant, azure.CodeInvalidAuthenticationTokenTenant, azure.CodeTenantNotFound:
 		c.log.Warn("cannot delete the customer half; leaving it to the customer", "peering", p.ID, "code", code)
 	default:
-		return fmt.Errorf("delete customer half: %w", err)
+		if err != nil {
+			return fmt.Errorf("delete customer half: %w", err)
+		}
 	}
 	if n.Status.AzureVNet != "" {
 		if err := az.DeletePeering(ctx, az.ProviderTenantID(), n.Status.AzureVNet, p.ID); err != nil {
@@ -399,27 +431,4 @@ func (c *Controller) deletePeering(ctx context.Context, p *control.Peering, n *c
 	}
 	c.log.Info("peering deleted", "peering", p.ID)
 	return nil
-}
-
-// Diagnose returns the checklist of peering id without changing anything.
-func (c *Controller) Diagnose(ctx context.Context, p *control.Peering) (*Diagnosis, error) {
-	n, err := c.cfg.Control.ReconcileNetwork(ctx, p.NetworkID)
-	if err != nil {
-		return nil, err
-	}
-	d := &Diagnosis{PeeringID: p.ID, Phase: p.Status.Phase}
-	if n.Status.Phase != control.PhaseReady {
-		rid, _ := azure.ParseVNetID(p.VNet)
-		d.Fixes = fixesFor(c.cfg.LoginURL, c.cfg.AppID, p.Tenant, rid.SubscriptionID, p.VNet, p.EnvironmentID, "")
-		for _, s := range peeringSteps {
-			d.Checks = append(d.Checks, Check{Step: s.step, Title: s.title, Status: CheckPending, Evidence: "Network " + n.ID + " is " + n.Status.Phase + "."})
-		}
-		return d, nil
-	}
-	res, err := c.run(ctx, p, n, false)
-	if err != nil {
-		return nil, err
-	}
-	d.Checks, d.Fixes = res.checks, res.fixes
-	return d, nil
 }

@@ -511,25 +511,33 @@ func (t *controlTx) DeleteNetwork(ctx context.Context, orgID, id string) error {
 // --- peerings ---
 
 const peeringColumns = `id, org_id, environment_id, network_id, display_name, cloud, tenant, vnet, customer_region,
-	phase, error_code, error_message, created_at, updated_at`
+	phase, error_code, error_message, checklist, created_at, updated_at`
 
 func scanPeering(sc scanner) (*control.Peering, error) {
 	var p control.Peering
+	var list string
 	var c, u int64
 	err := sc.Scan(&p.ID, &p.OrgID, &p.EnvironmentID, &p.NetworkID, &p.DisplayName, &p.Cloud, &p.Tenant, &p.VNet, &p.CustomerRegion,
-		&p.Status.Phase, &p.Status.ErrorCode, &p.Status.ErrorMessage, &c, &u)
+		&p.Status.Phase, &p.Status.ErrorCode, &p.Status.ErrorMessage, &list, &c, &u)
 	if err != nil {
 		return nil, err
+	}
+	if p.Status.Checklist, err = decodeChecklist(list); err != nil {
+		return nil, fmt.Errorf("peering %s: %w", p.ID, err)
 	}
 	p.CreatedAt, p.UpdatedAt = fromMicros(c), fromMicros(u)
 	return &p, nil
 }
 
 func (t *controlTx) CreatePeering(ctx context.Context, p *control.Peering) error {
-	_, err := t.q().ExecContext(ctx, `INSERT INTO peerings (`+peeringColumns+`, vnet_key)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+	list, err := encodeChecklist(p.Status.Checklist)
+	if err != nil {
+		return err
+	}
+	_, err = t.q().ExecContext(ctx, `INSERT INTO peerings (`+peeringColumns+`, vnet_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		p.ID, p.OrgID, p.EnvironmentID, p.NetworkID, p.DisplayName, p.Cloud, p.Tenant, p.VNet, p.CustomerRegion,
-		p.Status.Phase, p.Status.ErrorCode, p.Status.ErrorMessage, micros(p.CreatedAt), micros(p.UpdatedAt),
+		p.Status.Phase, p.Status.ErrorCode, p.Status.ErrorMessage, list, micros(p.CreatedAt), micros(p.UpdatedAt),
 		control.VNetKey(p.VNet))
 	if err != nil {
 		if constraintKind(err) == "unique" {
@@ -561,10 +569,74 @@ func (t *controlTx) FindPeerings(ctx context.Context, f control.PeeringFilter) (
 }
 
 func (t *controlTx) UpdatePeering(ctx context.Context, p *control.Peering) error {
+	list, err := encodeChecklist(p.Status.Checklist)
+	if err != nil {
+		return err
+	}
 	res, err := t.q().ExecContext(ctx, `UPDATE peerings SET display_name = $1, phase = $2, error_code = $3, error_message = $4,
-		updated_at = $5 WHERE id = $6`,
-		p.DisplayName, p.Status.Phase, p.Status.ErrorCode, p.Status.ErrorMessage, micros(p.UpdatedAt), p.ID)
+		checklist = $5, updated_at = $6 WHERE id = $7`,
+		p.DisplayName, p.Status.Phase, p.Status.ErrorCode, p.Status.ErrorMessage, list, micros(p.UpdatedAt), p.ID)
 	return mustAffect(res, err, "Peering", p.ID)
+}
+
+// checklistDoc is the stored form of a control.Checklist (the column
+// peerings.checklist, migration 0007): its JSON names are a storage
+// contract, kept apart from the domain's Go names.
+type checklistDoc struct {
+	CheckedAt int64      `json:"checked_at"` // Unix microseconds
+	Checks    []checkDoc `json:"checks"`
+	Fixes     fixesDoc   `json:"fixes"`
+}
+
+type checkDoc struct {
+	Step      string `json:"step"`
+	Title     string `json:"title"`
+	Status    string `json:"status"`
+	ErrorCode string `json:"error_code,omitempty"`
+	Evidence  string `json:"evidence,omitempty"`
+	Fix       string `json:"fix,omitempty"`
+}
+
+type fixesDoc struct {
+	ConsentURL             string `json:"consent_url,omitempty"`
+	CreateServicePrincipal string `json:"create_service_principal,omitempty"`
+	RoleDefinitionList     string `json:"role_definition_list,omitempty"`
+	RoleDefinitionCreate   string `json:"role_definition_create,omitempty"`
+	RoleDefinitionUpdate   string `json:"role_definition_update,omitempty"`
+	RoleAssignmentCreate   string `json:"role_assignment_create,omitempty"`
+	Tag                    string `json:"tag,omitempty"`
+}
+
+// encodeChecklist returns the stored form of l: "" for a peering never
+// checked.
+func encodeChecklist(l control.Checklist) (string, error) {
+	if l.IsZero() {
+		return "", nil
+	}
+	doc := checklistDoc{CheckedAt: micros(l.CheckedAt), Checks: make([]checkDoc, len(l.Checks)), Fixes: fixesDoc(l.Fixes)}
+	for i, c := range l.Checks {
+		doc.Checks[i] = checkDoc(c)
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return "", fmt.Errorf("encode checklist: %w", err)
+	}
+	return string(b), nil
+}
+
+func decodeChecklist(s string) (control.Checklist, error) {
+	if s == "" {
+		return control.Checklist{}, nil
+	}
+	var doc checklistDoc
+	if err := json.Unmarshal([]byte(s), &doc); err != nil {
+		return control.Checklist{}, fmt.Errorf("decode checklist: %w", err)
+	}
+	l := control.Checklist{CheckedAt: fromMicros(doc.CheckedAt), Checks: make([]control.Check, len(doc.Checks)), Fixes: control.GrantFixes(doc.Fixes)}
+	for i, c := range doc.Checks {
+		l.Checks[i] = control.Check(c)
+	}
+	return l, nil
 }
 
 func (t *controlTx) DeletePeering(ctx context.Context, orgID, id string) error {

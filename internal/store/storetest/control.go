@@ -41,6 +41,7 @@ func RunControl(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"DeleteEmptyEnvironment", testControlDeleteEmptyEnvironment},
 		{"EnvironmentQuotaAfterDelete", testControlEnvironmentQuotaAfterDelete},
 		{"Race/DeleteEnvironment", testControlRaceDeleteEnvironment},
+		{"PeeringChecklist", testControlPeeringChecklist},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -188,7 +189,8 @@ func testControlRoundTrip(t *testing.T, open func(t *testing.T) *store.DB) {
 	f.net.DisplayName, f.net.UpdatedAt = "net2", t1
 	f.net.Status = control.NetworkStatus{Phase: control.PhaseReady, AzureVNet: "/subscriptions/x/vnet", AzureSubscription: "x"}
 	p.DisplayName, p.UpdatedAt = "p2", t1
-	p.Status = control.PeeringStatus{Phase: control.PhaseFailed, ErrorCode: control.PeeringAppNotConsented, ErrorMessage: "consent"}
+	p.Status = control.PeeringStatus{Phase: control.PhaseFailed, ErrorCode: control.PeeringAppNotConsented, ErrorMessage: "consent",
+		Checklist: sampleChecklist(t1)}
 	c.DisplayName, c.CKU, c.UpdatedAt = "c2", 4, t1
 	c.Status = control.ClusterStatus{Phase: control.ClusterPhaseProvisioned, BootstrapEndpoint: "10.1.0.10:9092", HTTPEndpoint: "https://10.1.0.10:443"}
 	update(t, s, func(tx control.Tx) error {
