@@ -286,6 +286,23 @@ func TestAzCLI(t *testing.T) {
 				t.Fatalf("az network vnet show after the tag: %+v, want the tag, both subnets and 10.1.0.0/16", shown)
 			}
 		}},
+		{"vnet tag, as the fixes say", func(t *testing.T) {
+			// The diagnosis's tag command, pasted into a shell, adds the
+			// environment to what the tag lists (env-abc, from the step
+			// before) without the diagnosis ever telling that value.
+			p := &control.Peering{Tenant: demoTenant, EnvironmentID: "env-fix1", VNet: demoVNetID}
+			fixes := control.NewGrantFixes(control.ProviderApp{AppID: appID, LoginURL: ready.AzureURL}, p)
+			if strings.Contains(fixes.Tag, "env-abc") {
+				t.Fatalf("the tag fix names another environment:\n%s", fixes.Tag)
+			}
+			admin.sh(t, "", fixes.Tag)
+			var shown vnetJSON
+			admin.runJSON(t, &shown, "network", "vnet", "show", "-g", "contoso-network", "-n", "contoso-vnet")
+			if got := shown.Tags["ConfluentEnvIDs"]; got != "env-abc,env-fix1" {
+				t.Fatalf("ConfluentEnvIDs after the tag fix = %q, want env-abc,env-fix1", got)
+			}
+			admin.run(t, "resource", "tag", "--ids", demoVNetID, "--is-incremental", "--tags", "ConfluentEnvIDs=env-abc")
+		}},
 		{"ad sp create", func(t *testing.T) {
 			var sp struct{ ID, AppID string }
 			admin.runJSON(t, &sp, "ad", "sp", "create", "--id", appID)
@@ -363,7 +380,7 @@ func TestAzCLI(t *testing.T) {
 			sub2 := addSubscription(t, ready)
 			p := &control.Peering{Tenant: demoTenant, EnvironmentID: "env-abc123",
 				VNet: "/subscriptions/" + sub2 + "/resourceGroups/apps/providers/Microsoft.Network/virtualNetworks/apps-vnet"}
-			fixes := control.NewGrantFixes(control.ProviderApp{AppID: appID, LoginURL: ready.AzureURL}, p, "")
+			fixes := control.NewGrantFixes(control.ProviderApp{AppID: appID, LoginURL: ready.AzureURL}, p)
 			var scopes [][]string
 			if err := json.Unmarshal([]byte(admin.sh(t, "", fixes.RoleDefinitionList)), &scopes); err != nil ||
 				len(scopes) != 1 || !slices.Equal(scopes[0], []string{"/subscriptions/" + demoSubscription}) {

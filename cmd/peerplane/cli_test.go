@@ -18,8 +18,8 @@ import (
 
 	"github.com/peerplane/peerplane/internal/azureemu"
 	"github.com/peerplane/peerplane/internal/cli"
-	"github.com/peerplane/peerplane/internal/reconcile"
 	"github.com/peerplane/peerplane/internal/control"
+	"github.com/peerplane/peerplane/internal/reconcile"
 )
 
 // The peerplane binary the CLI tests run, built once per test process

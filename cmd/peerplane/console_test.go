@@ -461,7 +461,7 @@ func TestConsoleSeedFlow(t *testing.T) {
 	}
 	for sel, want := range map[string]string{
 		"#step-2": "az role definition create", "#step-3": "az role assignment create",
-		"#step-4": "ConfluentEnvIDs=" + envID, "#grant": "AssignableScopes",
+		"#step-4": "ConfluentEnvIDs=${TAG:+$TAG,}" + envID, "#grant": "AssignableScopes",
 	} {
 		b.waitText(sel, want)
 	}

@@ -7,6 +7,7 @@ package main
 // into the server's memory; every wait is bounded, no timing is asserted.
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -174,7 +175,17 @@ func TestE2ERules(t *testing.T) {
 		vnet := e.createVNet("contoso-network", "tagged-vnet", "eastus", "10.51.0.0/16")
 		e.tag(vnet, "env-other1")
 		id := e.createPeering(env, nw, "p", vnet, "eastus")
-		wantIn(t, e.waitFailed(env, id, "VNET_NOT_AUTHORIZED_FOR_ENVIRONMENT"), "env-other1", env, "ConfluentEnvIDs")
+		msg := e.waitFailed(env, id, "VNET_NOT_AUTHORIZED_FOR_ENVIRONMENT")
+		wantIn(t, msg, env, "ConfluentEnvIDs", "tagged-vnet")
+		// The environments the tag lists are other customers': neither the
+		// message nor the diagnosis tells them, nor the VNet's address space.
+		d := e.diagnose(env, id)
+		all, _ := json.Marshal(d)
+		for _, secret := range []string{"env-other1", "10.51.0.0/16"} {
+			if strings.Contains(msg+string(all), secret) {
+				t.Fatalf("the failure tells %q before the tag lists the environment:\n%s\n%s", secret, msg, all)
+			}
+		}
 		// A comma-separated list that includes ours: READY, at once (a tag
 		// change is an event), without a retry.
 		e.tag(vnet, "env-other1, "+env)

@@ -303,7 +303,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	}
 	newController := func() *reconcile.Controller {
 		return reconcile.New(reconcile.Config{Control: svc, Azure: recAzure, App: control.ProviderApp{AppID: prov.ClientID, LoginURL: loginURL},
-			Logger: log.With("component", "reconciler")})
+			Provider: svc.Provider, Logger: log.With("component", "reconciler")})
 	}
 	host, _ := os.Hostname()
 	leader := &reconcile.Leader{Lease: db, Name: "reconciler", Holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), uuid.NewString()[:8]),

@@ -45,7 +45,7 @@ func TestDiagnosis(t *testing.T) {
 
 	// The reconciler's pass, stored with the status.
 	app := control.ProviderApp{AppID: "f0955e3a-9013-4cf4-a1ea-21587621c9cc", LoginURL: "https://login.microsoftonline.com"}
-	fixes := control.NewGrantFixes(app, p, "env-other1")
+	fixes := control.NewGrantFixes(app, p)
 	list := control.Checklist{CheckedAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), Fixes: fixes, Checks: []control.Check{
 		control.PassCheck(control.StepConsent, "The app got a token."),
 		control.PassCheck(control.StepReadVNet, "VNet rg/vnet in eastus."),

@@ -56,7 +56,7 @@ func TestPeeringPageReadsTheStoredChecklist(t *testing.T) {
 
 	// The reconciler's pass: no consent.
 	app := control.ProviderApp{AppID: "f0955e3a-9013-4cf4-a1ea-21587621c9cc", LoginURL: "https://login.example"}
-	fixes := control.NewGrantFixes(app, p, "")
+	fixes := control.NewGrantFixes(app, p)
 	list := control.Checklist{CheckedAt: time.Now(), Fixes: fixes, Checks: []control.Check{
 		control.FailCheck(control.StepConsent, control.PeeringAppNotConsented, "The provider app has no service principal in tenant 5b0c3a52-8e0f-4c39-9d4c-7f1e6f0a1c01.", "Consent."),
 	}}

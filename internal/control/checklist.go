@@ -228,9 +228,11 @@ type GrantFixes struct {
 }
 
 // NewGrantFixes returns the fixes for peering p's VNet with p's
-// environment; currentTag is the VNet's ConfluentEnvIDs value as last read,
-// which the tag command extends rather than replaces.
-func NewGrantFixes(app ProviderApp, p *Peering, currentTag string) GrantFixes {
+// environment. They name nothing of the VNet but what the peering names:
+// the tag command reads the tag's current value in the customer's shell
+// and extends it, so that the environments of others that peer with the
+// VNet are kept, and never shown.
+func NewGrantFixes(app ProviderApp, p *Peering) GrantFixes {
 	sub := VNetSubscription(p.VNet)
 	role, _ := json.Marshal(map[string]any{
 		"Name":             PeeringCreatorRole,
@@ -249,7 +251,8 @@ func NewGrantFixes(app ProviderApp, p *Peering, currentTag string) GrantFixes {
 			"az role definition update --role-definition @peering-role.json",
 		RoleAssignmentCreate: fmt.Sprintf(`az role assignment create --role %q --assignee "$(az ad sp list --filter "appId eq '%s'" --output tsv --query '[0].id')" --scope %q`,
 			PeeringCreatorRole, app.AppID, p.VNet),
-		Tag: fmt.Sprintf("az resource tag --is-incremental --ids %q --tags %s=%s", p.VNet, EnvTag, addToTag(currentTag, p.EnvironmentID)),
+		Tag: fmt.Sprintf(`TAG="$(az resource show --ids %q --query "tags.%s" --output tsv)"`, p.VNet, EnvTag) + "\n" +
+			fmt.Sprintf(`az resource tag --is-incremental --ids %q --tags "%s=${TAG:+$TAG,}%s"`, p.VNet, EnvTag, p.EnvironmentID),
 	}
 }
 
@@ -273,17 +276,6 @@ func TagHas(tag, envID string) bool {
 		}
 	}
 	return false
-}
-
-// addToTag returns the tag value with envID added.
-func addToTag(tag, envID string) string {
-	if TagHas(tag, envID) {
-		return tag
-	}
-	if strings.TrimSpace(tag) == "" {
-		return envID
-	}
-	return strings.TrimRight(tag, ", ") + "," + envID
 }
 
 // VNetSubscription returns the subscription id of a VNet resource id, or

@@ -50,8 +50,9 @@ const (
 	PeeringInvalidAddressSpace             = "INVALID_ADDRESS_SPACE"
 	PeeringAddressSpaceOverlap             = "ADDRESS_SPACE_OVERLAP"
 	PeeringCrossRegionNotSupported         = "CROSS_REGION_NOT_SUPPORTED"
-	PeeringTenantNotFound                  = "TENANT_NOT_FOUND" // no such tenant in Entra ID
-	PeeringDisconnected                    = "DISCONNECTED"     // the customer deleted their half (phase DISCONNECTED)
+	PeeringTenantNotFound                  = "TENANT_NOT_FOUND"          // no such tenant in Entra ID
+	PeeringDisconnected                    = "DISCONNECTED"              // the customer deleted their half (phase DISCONNECTED)
+	PeeringProviderVNet                    = "PROVIDER_VNET_NOT_ALLOWED" // the peering names the provider's own tenant or subscription
 )
 
 // Cluster availabilities.

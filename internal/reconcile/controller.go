@@ -72,6 +72,9 @@ type Config struct {
 	// App is the provider app customers consent to, for the checklist's
 	// fixes (its login URL is the authority of the consent link).
 	App control.ProviderApp
+	// Provider is the provider's own tenant and subscription, which no
+	// peering may name (control.ProviderAccount.CheckCustomerVNet).
+	Provider control.ProviderAccount
 	// Workers is the number of concurrent reconciles; default 4.
 	Workers int
 	// Backoff for failed objects; default 1s doubling to 1m.

@@ -65,7 +65,7 @@ func (c *Controller) awaitNetwork(ctx context.Context, p *control.Peering, n *co
 		return nil
 	}
 	status := p.Status
-	status.Checklist = control.Checklist{CheckedAt: c.cfg.Now(), Fixes: control.NewGrantFixes(c.cfg.App, p, "")}
+	status.Checklist = control.Checklist{CheckedAt: c.cfg.Now(), Fixes: control.NewGrantFixes(c.cfg.App, p)}
 	for _, step := range control.PeeringSteps {
 		status.Checklist.Checks = append(status.Checklist.Checks, control.PendingCheck(step,
 			fmt.Sprintf("Network %s is %s: the peering is checked once the network is READY.", n.ID, n.Status.Phase)))
@@ -89,6 +89,7 @@ func (c *Controller) CheckConsent(ctx context.Context, p *control.Peering) (cont
 type peeringPass struct {
 	az       Azure
 	app      control.ProviderApp
+	provider control.ProviderAccount
 	settings control.Settings
 	now      time.Time
 	p        *control.Peering
@@ -100,11 +101,13 @@ type peeringPass struct {
 }
 
 func (c *Controller) newPass(p *control.Peering, n *control.Network) *peeringPass {
-	return newPeeringPass(c.cfg.Azure, c.cfg.App, c.cfg.Control.Settings(), c.cfg.Now(), p, n)
+	r := newPeeringPass(c.cfg.Azure, c.cfg.App, c.cfg.Control.Settings(), c.cfg.Now(), p, n)
+	r.provider = c.cfg.Provider
+	return r
 }
 
 func newPeeringPass(az Azure, app control.ProviderApp, settings control.Settings, now time.Time, p *control.Peering, n *control.Network) *peeringPass {
-	return &peeringPass{az: az, app: app, settings: settings, now: now, p: p, n: n, fixes: control.NewGrantFixes(app, p, "")}
+	return &peeringPass{az: az, app: app, settings: settings, now: now, p: p, n: n, fixes: control.NewGrantFixes(app, p)}
 }
 
 // passStep is one step of the checklist and the function that takes it.
@@ -148,9 +151,16 @@ func (r *peeringPass) run(ctx context.Context) (control.Checklist, error) {
 	return list, nil
 }
 
-// checkConsent gets a token for the customer tenant as the provider app.
+// checkConsent gets a token for the customer tenant as the provider app,
+// unless the peering names the provider's own tenant or subscription
+// (refused at create; a peering stored before that rule, or an operator's
+// change of provider, is refused here, before the app reads anything).
 func (r *peeringPass) checkConsent(ctx context.Context) (control.Check, error) {
 	p := r.p
+	if err := r.provider.CheckCustomerVNet(p.Tenant, p.VNet); err != nil {
+		return control.FailCheck(control.StepConsent, control.PeeringProviderVNet, control.ErrorMessage(err),
+			"A peering's tenant and VNet cannot change: delete this peering and create one that names your own tenant and VNet."), nil
+	}
 	err := r.az.CheckTenantAccess(ctx, p.Tenant)
 	switch azure.ErrorCode(err) {
 	case azure.CodeAppNotInTenant:
@@ -211,8 +221,10 @@ func (r *peeringPass) readVNet(ctx context.Context) (control.Check, error) {
 			r.tag = val
 		}
 	}
-	r.fixes = control.NewGrantFixes(r.app, p, r.tag)
-	return control.PassCheck(control.StepReadVNet, fmt.Sprintf("VNet %s in %s, address space %s.", vnet, v.Location, strings.Join(v.AddressPrefixes, ", "))), nil
+	// Nothing of the VNet is told yet (its region, address space, the
+	// environments its tag lists): until the tag check passes, the VNet's
+	// owner has not said this environment may see it.
+	return control.PassCheck(control.StepReadVNet, fmt.Sprintf("The app can read VNet %s.", vnet)), nil
 }
 
 // checkTag checks that the VNet's ConfluentEnvIDs tag lists the
@@ -220,15 +232,15 @@ func (r *peeringPass) readVNet(ctx context.Context) (control.Check, error) {
 func (r *peeringPass) checkTag(ctx context.Context) (control.Check, error) {
 	p := r.p
 	if !control.TagHas(r.tag, p.EnvironmentID) {
-		have := "has no " + control.EnvTag + " tag"
-		if r.tag != "" {
-			have = fmt.Sprintf("has %s=%q, which does not list environment %s", control.EnvTag, r.tag, p.EnvironmentID)
-		}
+		// Whether the tag is missing or lists others is the VNet owner's
+		// business: the environments it lists are other customers'.
 		return control.FailCheck(control.StepTag, control.PeeringVNetNotAuthorizedForEnvironment,
-			fmt.Sprintf("VNet %s %s. Only the environments its %s tag lists may peer with it.", control.VNetRef(p.VNet), have, control.EnvTag),
+			fmt.Sprintf("The %s tag of VNet %s does not list environment %s. Only the environments that tag lists may peer with the VNet.",
+				control.EnvTag, control.VNetRef(p.VNet), p.EnvironmentID),
 			"Add the environment to the tag (a comma-separated list when several environments peer with the VNet):\n"+r.fixes.Tag), nil
 	}
-	return control.PassCheck(control.StepTag, fmt.Sprintf("%s=%q lists %s.", control.EnvTag, r.tag, p.EnvironmentID)), nil
+	return control.PassCheck(control.StepTag, fmt.Sprintf("The %s tag lists %s: VNet %s is in %s, with address space %s.",
+		control.EnvTag, p.EnvironmentID, control.VNetRef(p.VNet), r.vnet.Location, strings.Join(r.vnet.AddressPrefixes, ", "))), nil
 }
 
 // checkAddressSpace checks the VNet's prefixes against the network's CIDR

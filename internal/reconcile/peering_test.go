@@ -174,10 +174,16 @@ func TestReadVNet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want(t, ch, control.StepReadVNet, control.CheckPass, "", ref, "10.1.0.0/16", "eastus")
-		// The tag is read case-insensitively, and its fix extends it.
-		if r.tag != "env-other, env-abc123" || !strings.Contains(r.fixes.Tag, "ConfluentEnvIDs=env-other, env-abc123") {
-			t.Fatalf("tag %q, fix %q", r.tag, r.fixes.Tag)
+		want(t, ch, control.StepReadVNet, control.CheckPass, "", ref)
+		// Nothing of the VNet is told before the tag check passes.
+		for _, secret := range []string{"10.1.0.0/16", "eastus", "env-other"} {
+			if strings.Contains(ch.Evidence+ch.Fix+r.fixes.Tag, secret) {
+				t.Errorf("the read check tells %q before the tag check: %+v, tag fix %q", secret, ch, r.fixes.Tag)
+			}
+		}
+		// The tag is read case-insensitively.
+		if r.tag != "env-other, env-abc123" {
+			t.Fatalf("tag %q", r.tag)
 		}
 	})
 	for _, tt := range []struct {
@@ -214,7 +220,7 @@ func TestReadVNet(t *testing.T) {
 		w := newWorld()
 		w.az.getVNetErr[strings.ToLower(custVNet)] = denied(custSP, control.ActionVNetRead, custVNet)
 		ch, _ := w.check(t, control.StepReadVNet)
-		fixes := control.NewGrantFixes(testApp, w.p, "")
+		fixes := control.NewGrantFixes(testApp, w.p)
 		list, create := strings.Index(ch.Fix, fixes.RoleDefinitionList), strings.Index(ch.Fix, fixes.RoleDefinitionCreate)
 		if list < 0 || create < 0 || create < list || !strings.Contains(ch.Fix[list:create], "If it prints nothing") {
 			t.Fatalf("the fix creates the role without checking it is absent first:\n%s", ch.Fix)
@@ -239,11 +245,11 @@ func TestCheckTag(t *testing.T) {
 		code  string
 		names []string
 	}{
-		{"listed", map[string]string{control.EnvTag: "env-abc123"}, "", []string{"env-abc123"}},
-		{"in a list, any case", map[string]string{"CONFLUENTENVIDS": "env-x , ENV-ABC123"}, "", []string{"ENV-ABC123"}},
-		{"no tag", nil, control.PeeringVNetNotAuthorizedForEnvironment, []string{"has no ConfluentEnvIDs tag", "rg/vnet"}},
+		{"listed", map[string]string{control.EnvTag: "env-abc123"}, "", []string{"lists env-abc123", "10.1.0.0/16", "eastus"}},
+		{"in a list, any case", map[string]string{"CONFLUENTENVIDS": "env-x , ENV-ABC123"}, "", []string{"lists env-abc123"}},
+		{"no tag", nil, control.PeeringVNetNotAuthorizedForEnvironment, []string{"ConfluentEnvIDs tag of VNet rg/vnet", "does not list environment env-abc123"}},
 		{"another environment", map[string]string{control.EnvTag: "env-other1"}, control.PeeringVNetNotAuthorizedForEnvironment,
-			[]string{`ConfluentEnvIDs="env-other1"`, "does not list environment env-abc123"}},
+			[]string{"ConfluentEnvIDs tag of VNet rg/vnet", "does not list environment env-abc123"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWorld()
@@ -255,10 +261,11 @@ func TestCheckTag(t *testing.T) {
 			status := control.CheckPass
 			if tt.code != "" {
 				status = control.CheckFail
-				// The tag command extends the tag the VNet has.
-				wantIn(t, "fix", ch.Fix, "az resource tag --is-incremental --ids", control.NewGrantFixes(testApp, w.p, tt.tags[control.EnvTag]).Tag)
-				if tt.tags != nil && !strings.Contains(ch.Fix, "ConfluentEnvIDs=env-other1,env-abc123") {
-					t.Fatalf("the tag fix replaces the tag instead of extending it:\n%s", ch.Fix)
+				// The tag command extends the tag the VNet has, read in
+				// the customer's shell: the others it lists are not told.
+				wantIn(t, "fix", ch.Fix, "az resource tag --is-incremental --ids", control.NewGrantFixes(testApp, w.p).Tag)
+				if strings.Contains(ch.Evidence+ch.Fix, "env-other1") || strings.Contains(ch.Evidence, "10.1.0.0/16") {
+					t.Fatalf("the tag check tells what the VNet's owner did not allow: %+v", ch)
 				}
 			}
 			want(t, ch, control.StepTag, status, tt.code, tt.names...)

@@ -99,7 +99,7 @@ func TestReconcilePeeringStoresTheChecklist(t *testing.T) {
 			t.Fatalf("check %d: %+v, want consent FAIL then SKIPPED", i, c)
 		}
 	}
-	if !strings.Contains(l.Fixes.ConsentURL, custTenant) || !strings.Contains(l.Fixes.Tag, "ConfluentEnvIDs="+k.env.ID) {
+	if !strings.Contains(l.Fixes.ConsentURL, custTenant) || !strings.Contains(l.Fixes.Tag, "ConfluentEnvIDs=${TAG:+$TAG,}"+k.env.ID) {
 		t.Fatalf("fixes %+v", l.Fixes)
 	}
 
