@@ -664,7 +664,7 @@ func TestOpenAPI(t *testing.T) {
 	// Every peering error code the reconciler gives is documented.
 	for _, code := range []string{control.PeeringTenantNotFound, control.PeeringAppNotConsented, control.PeeringVNetNotFound,
 		control.PeeringPermissionDenied, control.PeeringVNetNotAuthorizedForEnvironment, control.PeeringInvalidAddressSpace,
-		control.PeeringAddressSpaceOverlap, control.PeeringCrossRegionNotSupported, control.PeeringDisconnected} {
+		control.PeeringAddressSpaceOverlap, control.PeeringCrossRegionNotSupported, control.PeeringDisconnected, control.PeeringProviderVNet} {
 		if !strings.Contains(string(r.body), code) {
 			t.Errorf("openapi.yaml does not document the error code %s", code)
 		}
