@@ -29,6 +29,7 @@ type fakeAzure struct {
 	getVNetErr, getErr, putErr, deleteErr map[string]error
 	halves                                map[string]*azure.PeeringHalf // by halfKey
 	calls                                 []string                      // "put <vnet> <name> sync=<bool>", "delete …", "list …"
+	reads                                 []string                      // "token <tenant>", "get-vnet <id>"
 	// fail, when set, is asked before each write (op is the method's
 	// name, what the VNet or peering name) with f.mu held; a non-nil
 	// answer fails the call.
@@ -105,12 +106,14 @@ func (f *fakeAzure) ProviderTenantID() string { return f.provTenant }
 func (f *fakeAzure) CheckTenantAccess(ctx context.Context, tenant string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.reads = append(f.reads, "token "+tenant)
 	return f.consent[strings.ToLower(tenant)]
 }
 
 func (f *fakeAzure) GetVNet(ctx context.Context, tenant, id string) (*azure.VNet, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.reads = append(f.reads, "get-vnet "+id)
 	if err := f.getVNetErr[strings.ToLower(id)]; err != nil {
 		return nil, err
 	}

@@ -134,6 +134,24 @@ func TestCheckConsent(t *testing.T) {
 			t.Fatalf("an unknown tenant is told to consent:\n%s\n%s", ch.Evidence, ch.Fix)
 		}
 	})
+	t.Run("the provider's own tenant or subscription", func(t *testing.T) {
+		for name, acct := range map[string]control.ProviderAccount{
+			"tenant":       {TenantID: custTenant},
+			"subscription": {SubscriptionID: custSub},
+		} {
+			w := newWorld()
+			r := w.pass()
+			r.provider = acct
+			ch, err := r.checkConsent(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want(t, ch, control.StepConsent, control.CheckFail, control.PeeringProviderVNet, "provider's own")
+			if len(w.az.calls)+len(w.az.reads) != 0 {
+				t.Fatalf("%s: Azure was asked %v %v before the peering was refused", name, w.az.reads, w.az.calls)
+			}
+		}
+	})
 	t.Run("Entra ID failing", func(t *testing.T) {
 		w := newWorld()
 		w.az.consent[custTenant] = azErr(500, "AADSTS90033", "AADSTS90033: A transient error has occurred.")
