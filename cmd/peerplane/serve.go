@@ -32,6 +32,7 @@ import (
 	"github.com/peerplane/peerplane/internal/console"
 	"github.com/peerplane/peerplane/internal/control"
 	"github.com/peerplane/peerplane/internal/netcheck"
+	"github.com/peerplane/peerplane/internal/reach"
 	"github.com/peerplane/peerplane/internal/reconcile"
 	"github.com/peerplane/peerplane/internal/store"
 	"github.com/peerplane/peerplane/internal/tlsca"
@@ -79,6 +80,9 @@ type ServeConfig struct {
 	// embedded Azure); it also turns off Entra ID instance discovery,
 	// which only the public cloud answers.
 	AzureCAFile string
+	// Dataplane is auto, netns or off (dataplane.go); empty is off, for
+	// in-process callers that do not ask for one.
+	Dataplane string
 }
 
 // bindServeFlags registers serve's flags on fs with defaults from getenv.
@@ -118,6 +122,7 @@ func bindServeFlags(fs *pflag.FlagSet, c *ServeConfig, getenv func(string) strin
 		rb = -1
 	}
 	fs.IntVar(&c.APIRateBurst, "api-rate-burst", rb, "requests an API key may make at once before --api-rate-limit applies ($PEERPLANE_API_RATE_BURST)")
+	bindDataplaneFlag(fs, c, getenv)
 	fs.StringVar(&c.LogLevel, "log-level", env("PEERPLANE_LOG_LEVEL", "info"), "debug, info, warn or error ($PEERPLANE_LOG_LEVEL)")
 }
 
@@ -142,6 +147,9 @@ func (c *ServeConfig) validate() error {
 		return fmt.Errorf("--provider-tenant-id %q is not a GUID", c.ProviderTenantID)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if err := c.validateDataplane(); err != nil {
 		return err
 	}
 	if !(c.APIRateLimit >= 0) {
@@ -324,6 +332,15 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		snapshot = emulatorNetworkSnapshot(az.client, az.url, cfg.OperatorToken)
 	}
 	apiOpts.Reachability = &netcheck.Checker{Environments: svc, Networks: svc, Clusters: svc, Peerings: svc, Snapshot: snapshot}
+	plane, err := startDataplane(ctx, cfg, az, log.With("component", "dataplane"))
+	if err != nil {
+		return err
+	}
+	if plane != nil {
+		defer plane.Close()
+		apiOpts.Probe = dataplaneProber(plane)
+		apiOpts.VNetHosts = &vnetHosts{plane: plane, svc: svc, snapshot: snapshot, held: map[string]int{}}
+	}
 	apiMux.Handle("/", api.New(apiOpts))
 
 	// The web console: / redirects to it; the API keeps every other path.
@@ -334,6 +351,11 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 
 	apiSrv := &http.Server{Handler: apiMux, ReadHeaderTimeout: 10 * time.Second}
 	apiSrv.RegisterOnShutdown(con.Close)
+	if plane != nil {
+		// Hosts' streams end when the plane closes, so Shutdown need not
+		// wait for them.
+		apiSrv.RegisterOnShutdown(func() { plane.Close() })
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return ignoreClosed(apiSrv.Serve(apiLn)) })
@@ -355,6 +377,12 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	})
 	if az != nil {
 		g.Go(func() error { return ignoreClosed(az.srv.ServeTLS(az.ln, "", "")) })
+		if plane != nil {
+			g.Go(func() error {
+				plane.Follow(gctx, func() reach.Snapshot { return reachSnapshot(az.emu.Snapshot()) }, az.emu.Changed)
+				return nil
+			})
+		}
 		g.Go(func() error {
 			watchAzureEvents(gctx, az.client, az.url, cfg.OperatorToken, prov.TenantID, svc, leader, log.With("component", "events"))
 			return nil
@@ -367,6 +395,9 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		err := apiSrv.Shutdown(sctx)
 		if az != nil {
 			err = errors.Join(err, az.srv.Shutdown(sctx))
+		}
+		if plane != nil {
+			err = errors.Join(err, plane.Close())
 		}
 		return err
 	})
@@ -641,6 +672,7 @@ func watchAzureEvents(ctx context.Context, client *http.Client, azureURL, token,
 // embeddedAzure is the embedded Azure's listener, server and the client
 // that trusts its CA.
 type embeddedAzure struct {
+	emu    *azureemu.Emulator
 	url    string
 	ca     *tlsca.CA
 	ln     net.Listener
@@ -706,7 +738,7 @@ func startEmbeddedAzure(ctx context.Context, cfg ServeConfig, db *store.DB, log 
 	}
 	ok = true
 	return &embeddedAzure{
-		url: url, ca: ca, ln: ln, prov: prov,
+		emu: emu, url: url, ca: ca, ln: ln, prov: prov,
 		srv: &http.Server{Handler: emu, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 			ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
 		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}},

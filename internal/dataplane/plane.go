@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -71,17 +72,20 @@ type Plane struct {
 	srcMu  sync.Mutex // orders snapshots taken from source
 	source func() reach.Snapshot
 
-	mu       sync.Mutex
-	w        *world
-	hosts    map[*Host]bool // claimed, not yet released
-	gen      uint64         // bumped by every change of input
-	applied  uint64         // the input generation the last pass saw
-	passErr  error          // the last pass's error
-	passed   chan struct{}  // closed and replaced after each pass
-	closed   bool
-	kick     chan struct{}
-	stop     chan struct{}
-	finished chan struct{}
+	mu      sync.Mutex
+	w       *world
+	hosts   map[*Host]bool // claimed, not yet released
+	gen     uint64         // bumped by every change of input
+	applied uint64         // the input generation the last pass saw
+	passErr error          // the last pass's error
+	passed  chan struct{}  // closed and replaced after each pass
+	closed  bool
+	kick    chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+	stop      chan struct{}
+	finished  chan struct{}
 
 	// Owned by the applier goroutine.
 	routers map[string]*actRouter // by VNet key
@@ -172,28 +176,25 @@ func Cleanup(dataDir string) error {
 }
 
 // Close releases every host, removes every namespace the plane made and
-// stops it. It is idempotent.
+// stops it. It is idempotent: every call returns once all is removed.
 func (p *Plane) Close() error {
-	p.mu.Lock()
-	if p.closed {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closed = true
+		hosts := make([]*Host, 0, len(p.hosts))
+		for h := range p.hosts {
+			hosts = append(hosts, h)
+		}
+		p.hosts = map[*Host]bool{}
 		p.mu.Unlock()
+		for _, h := range hosts {
+			h.finish(ErrClosed)
+		}
+		close(p.stop)
 		<-p.finished
-		return nil
-	}
-	p.closed = true
-	hosts := make([]*Host, 0, len(p.hosts))
-	for h := range p.hosts {
-		hosts = append(hosts, h)
-	}
-	p.hosts = map[*Host]bool{}
-	p.mu.Unlock()
-	for _, h := range hosts {
-		h.finish(ErrClosed)
-	}
-	close(p.stop)
-	<-p.finished
-	_, err := p.removeAll()
-	return err
+		_, p.closeErr = p.removeAll()
+	})
+	return p.closeErr
 }
 
 // Apply makes s the state the plane converges on. It returns at once;
@@ -460,7 +461,10 @@ func (p *Plane) pass() error {
 	var mu sync.Mutex
 	var g errgroup.Group
 	g.SetLimit(4)
-	for key, dr := range d.routers {
+	// In key order, so that the same state gets the same addresses.
+	keys := slices.Sorted(maps.Keys(d.routers))
+	for _, key := range keys {
+		dr := d.routers[key]
 		if p.routers[key] != nil {
 			continue
 		}
@@ -602,8 +606,9 @@ func (p *Plane) drop(h *Host, err error) {
 
 func (p *Plane) allocAddr() (int, bool) {
 	if n := len(p.free); n > 0 {
-		i := p.free[n-1]
-		p.free = p.free[:n-1]
+		slices.Sort(p.free)
+		i := p.free[0]
+		p.free = p.free[1:]
 		return i, true
 	}
 	if p.next >= maxRouters {

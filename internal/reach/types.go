@@ -52,6 +52,9 @@ type VNet struct {
 	Name            string   `json:"name"`
 	AddressPrefixes []string `json:"addressPrefixes"`
 	Subnets         []Subnet `json:"subnets,omitempty"`
+	// Tags are the VNet's tags (ConfluentEnvIDs lists the environments its
+	// owner lets peer with it); the engine does not read them.
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // Subnet is a subnet of a VNet.
