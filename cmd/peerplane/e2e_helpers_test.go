@@ -73,6 +73,12 @@ type e2e struct {
 // stops it when the test ends.
 func startE2E(t *testing.T, dir string) *e2e {
 	t.Helper()
+	return startE2EWith(t, dir, nil)
+}
+
+// startE2EWith is startE2E with the configuration changed by mod first.
+func startE2EWith(t *testing.T, dir string, mod func(*ServeConfig)) *e2e {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -81,6 +87,9 @@ func startE2E(t *testing.T, dir string) *e2e {
 	readyc := make(chan Ready, 1)
 	cfg := ServeConfig{DataDir: dir, Listen: "127.0.0.1:0", AzureListen: "127.0.0.1:0", Demo: true,
 		ProviderAppID: azureemu.DefaultProviderAppID, LogLevel: "error"}
+	if mod != nil {
+		mod(&cfg)
+	}
 	go func() { e.errc <- Serve(ctx, cfg, io.Discard, func(r Ready) { readyc <- r }) }()
 	t.Cleanup(e.stop)
 	select {
@@ -91,7 +100,13 @@ func startE2E(t *testing.T, dir string) *e2e {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Serve was not ready within 30s")
 	}
+	e.connect()
+	return e
+}
 
+// connect makes e's clients for the server e.r describes.
+func (e *e2e) connect() {
+	t := e.t
 	ncfg := networkingv1.NewConfiguration()
 	ncfg.Servers = networkingv1.ServerConfigurations{{URL: e.r.APIURL}}
 	e.networking = networkingv1.NewAPIClient(ncfg)
@@ -129,7 +144,6 @@ func startE2E(t *testing.T, dir string) *e2e {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e
 }
 
 // on returns e for subtest t, so that its failures end t, not its parent.
