@@ -46,16 +46,7 @@ func TestVNetHelper(t *testing.T) {
 				fmt.Println("listen:", err)
 				os.Exit(2)
 			}
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					io.WriteString(c, "hi")
-					c.Close()
-				}
-			}()
+			go dataplanetest.Answer(ln)
 		}
 		fmt.Println("listening on", os.Getenv("PEERPLANE_VNET_IP"))
 		select {}
@@ -67,7 +58,7 @@ func TestVNetHelper(t *testing.T) {
 		}
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		b, err := io.ReadAll(c)
-		if err != nil || string(b) != "hi" {
+		if err != nil || string(b) != dataplanetest.Greeting {
 			fmt.Printf("read %q: %v\n", b, err)
 			os.Exit(2)
 		}

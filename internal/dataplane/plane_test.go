@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -101,16 +100,7 @@ func serve(t *testing.T, h *dataplane.Host, port int) {
 		t.Fatalf("listen on %s:%d: %v", h.Addr, port, err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			io.WriteString(c, "hi")
-			c.Close()
-		}
-	}()
+	go dataplanetest.Answer(ln)
 }
 
 // connects reports whether from reaches to:port within a short time; a
@@ -126,7 +116,7 @@ func connects(t *testing.T, from *dataplane.Host, to string, port int) bool {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(wait))
 	b, err := io.ReadAll(c)
-	if err != nil || string(b) != "hi" {
+	if err != nil || string(b) != dataplanetest.Greeting {
 		t.Fatalf("%s → %s:%d connected but read %q, %v", from.Addr, to, port, b, err)
 	}
 	return true
@@ -206,5 +196,4 @@ func TestPeeringCarriesTraffic(t *testing.T) {
 	if !errors.As(hc.Err(), &re) {
 		t.Fatalf("host of a deleted VNet ended with %v", hc.Err())
 	}
-	_ = net.IPv4len
 }

@@ -7,6 +7,8 @@ package dataplanetest
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,5 +118,22 @@ func NoNamespaces(t testing.TB, prefix string) {
 	}
 	if len(left) > 0 {
 		t.Errorf("namespaces left behind: %s", strings.Join(left, ", "))
+	}
+}
+
+// Greeting is what Answer writes to every connection.
+const Greeting = "hi"
+
+// Answer accepts connections on ln until it is closed, writing Greeting
+// to each and closing it: a server whose answer proves the connection
+// went through.
+func Answer(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		io.WriteString(c, Greeting)
+		c.Close()
 	}
 }
