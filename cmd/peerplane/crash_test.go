@@ -115,7 +115,7 @@ func freePort(t *testing.T) string {
 func newCrashServer(t *testing.T, bin, dsn string) *crashServer {
 	dir := t.TempDir()
 	api, az := freePort(t), freePort(t)
-	args := []string{"serve", "--data-dir", dir, "--listen", api, "--azure-listen", az, "--demo", "--log-level", "info"}
+	args := []string{"serve", "--data-dir", dir, "--listen", api, "--azure-listen", az, "--demo", "--log-level", "info", "--dataplane", "off"}
 	if dsn != "" {
 		args = append(args, "--store", dsn)
 	}
