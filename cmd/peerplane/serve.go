@@ -31,6 +31,7 @@ import (
 	"github.com/peerplane/peerplane/internal/azureemu"
 	"github.com/peerplane/peerplane/internal/console"
 	"github.com/peerplane/peerplane/internal/control"
+	"github.com/peerplane/peerplane/internal/dataplane"
 	"github.com/peerplane/peerplane/internal/netcheck"
 	"github.com/peerplane/peerplane/internal/reach"
 	"github.com/peerplane/peerplane/internal/reconcile"
@@ -202,6 +203,9 @@ type Ready struct {
 	CAFile      string
 	Provider    ProviderCredentials
 	Credentials Credentials
+	// Dataplane is the server's data plane, nil when off (for in-process
+	// callers such as the bench).
+	Dataplane *dataplane.Plane
 }
 
 // ProviderCredentials are the provider's own identities, kept in
@@ -402,7 +406,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		return err
 	})
 	endpoints := map[string]string{"api_url": "http://" + apiLn.Addr().String()}
-	r := Ready{APIURL: endpoints["api_url"], Provider: prov, Credentials: creds}
+	r := Ready{APIURL: endpoints["api_url"], Provider: prov, Credentials: creds, Dataplane: plane}
 	if az != nil {
 		endpoints["url"], endpoints["ca_file"] = az.url, az.ca.CertPath
 		r.AzureURL, r.CAFile = az.url, az.ca.CertPath

@@ -9,6 +9,8 @@ type kernel interface {
 	// prefix; deleteNS removes one by name (a missing one is not an error).
 	listNS(prefix string) ([]string, error)
 	deleteNS(name string) error
+	// createNS makes the named namespace and runs setup in it.
+	createNS(name string, setup func() error) error
 	// do runs fn on a thread inside the named namespace; doPath by path.
 	do(name string, fn func() error) error
 	doPath(path string, fn func() error) error
@@ -21,4 +23,9 @@ type kernel interface {
 	delLink(ns, ifname string) error
 	setRoutes(ns, ifname string, gw netip.Addr, want []netip.Prefix) error
 	setRules(ns string, rs *ruleset) error
+
+	// bareLink joins two namespaces (by path) by a veth named bareIf with
+	// addresses a and b; delLinkPath deletes an interface by namespace path.
+	bareLink(nsA, nsB string, a, b netip.Addr) error
+	delLinkPath(nsPath, ifname string) error
 }

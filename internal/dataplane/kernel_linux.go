@@ -213,9 +213,13 @@ func writeSysctls(forward bool) error {
 }
 
 // netlinkIn runs fn with a netlink handle opened inside the named
-// namespace.
+// namespace; netlinkAt by namespace path.
 func (k *linuxKernel) netlinkIn(ns string, fn func(h *netlink.Handle) error) error {
-	return k.do(ns, func() error {
+	return k.netlinkAt(nsPath(ns), fn)
+}
+
+func (k *linuxKernel) netlinkAt(path string, fn func(h *netlink.Handle) error) error {
+	return k.doPath(path, func() error {
 		h, err := netlink.NewHandle()
 		if err != nil {
 			return err
@@ -226,9 +230,9 @@ func (k *linuxKernel) netlinkIn(ns string, fn func(h *netlink.Handle) error) err
 }
 
 // addVeth creates a veth pair in h's namespace, name there and peerName in
-// the named namespace peerNS, and sets name up.
-func addVeth(h *netlink.Handle, name, peerName, peerNS string) (netlink.Link, error) {
-	peer, err := unix.Open(nsPath(peerNS), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+// the namespace at peerPath, and sets name up.
+func addVeth(h *netlink.Handle, name, peerName, peerPath string) (netlink.Link, error) {
+	peer, err := unix.Open(peerPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +301,7 @@ func (k *linuxKernel) addHost(router, hostNS, ifname string, addr, gw netip.Addr
 		return err
 	}
 	err = k.netlinkIn(router, func(h *netlink.Handle) error {
-		l, err := addVeth(h, ifname, "eth0", hostNS)
+		l, err := addVeth(h, ifname, "eth0", nsPath(hostNS))
 		if err != nil {
 			return err
 		}
@@ -339,7 +343,7 @@ func (k *linuxKernel) delHost(router, hostNS, ifname string) error {
 // route to each side's router address.
 func (k *linuxKernel) addLink(a, b, ifA, ifB string, addrA, addrB netip.Addr) error {
 	err := k.netlinkIn(a, func(h *netlink.Handle) error {
-		l, err := addVeth(h, ifA, ifB, b)
+		l, err := addVeth(h, ifA, ifB, nsPath(b))
 		if err != nil {
 			return err
 		}
@@ -365,10 +369,43 @@ func linkUpWithRoute(h *netlink.Handle, ifname string, peer netip.Addr) error {
 	return h.RouteReplace(&netlink.Route{LinkIndex: l.Attrs().Index, Dst: hostNet(peer), Scope: netlink.SCOPE_LINK})
 }
 
+// bareLink joins the namespaces at pathA and pathB by a veth named
+// bareIf, with a/30 and b/30.
+func (k *linuxKernel) bareLink(pathA, pathB string, a, b netip.Addr) error {
+	err := k.netlinkAt(pathA, func(h *netlink.Handle) error {
+		l, err := addVeth(h, bareIf, bareIf, pathB)
+		if err != nil {
+			return err
+		}
+		return h.AddrAdd(l, &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(a, 30))})
+	})
+	if err == nil {
+		err = k.netlinkAt(pathB, func(h *netlink.Handle) error {
+			l, err := h.LinkByName(bareIf)
+			if err == nil {
+				err = h.AddrAdd(l, &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(b, 30))})
+			}
+			if err == nil {
+				err = h.LinkSetUp(l)
+			}
+			return err
+		})
+	}
+	if err != nil {
+		_ = k.delLinkPath(pathA, bareIf)
+	}
+	return err
+}
+
 // delLink deletes the interface ifname in ns (and so its veth peer); a
-// missing interface or namespace is not an error.
+// missing interface or namespace is not an error. delLinkPath is delLink
+// by namespace path.
 func (k *linuxKernel) delLink(ns, ifname string) error {
-	err := k.netlinkIn(ns, func(h *netlink.Handle) error {
+	return k.delLinkPath(nsPath(ns), ifname)
+}
+
+func (k *linuxKernel) delLinkPath(path, ifname string) error {
+	err := k.netlinkAt(path, func(h *netlink.Handle) error {
 		l, err := h.LinkByName(ifname)
 		if err != nil {
 			var nf netlink.LinkNotFoundError

@@ -16,10 +16,13 @@ import (
 // tableName is the nftables table Peerplane keeps in each VNet namespace.
 const tableName = "peerplane"
 
-// applyRules replaces the calling thread's namespace's table with rs in
-// one transaction: the old table is deleted and the new one created in
-// the same batch, so no packet sees a half-built ruleset. It must run in
-// a namespace Peerplane made (kernel.do).
+// applyRules makes the calling thread's namespace's table hold rs, in
+// one transaction, so no packet sees a half-built ruleset. The first time
+// it creates the table; after that it flushes and refills the chains and
+// the vnet set in place rather than replacing the table, whose base
+// chains' hooks would otherwise be unregistered and registered again (a
+// network-wide synchronization that costs milliseconds). It must run in a
+// namespace Peerplane made (kernel.do).
 func (k *linuxKernel) applyRules(rs *ruleset) error {
 	k.nftMu.Lock()
 	defer k.nftMu.Unlock()
@@ -28,10 +31,23 @@ func (k *linuxKernel) applyRules(rs *ruleset) error {
 		return fmt.Errorf("nftables: %w", err)
 	}
 	t := &nftables.Table{Name: tableName, Family: nftables.TableFamilyIPv4}
-	c.AddTable(t)
-	c.DelTable(t)
-	c.AddTable(t)
-	if err := nftEmit(c, t, rs); err != nil {
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	existing := map[string]*nftables.Chain{}
+	for _, ch := range chains {
+		if ch.Table.Name == tableName {
+			existing[ch.Name] = &nftables.Chain{Name: ch.Name, Table: t}
+		}
+	}
+	if existing["forward"] == nil || existing["input"] == nil {
+		c.AddTable(t)
+		c.DelTable(t)
+		c.AddTable(t)
+		existing = nil
+	}
+	if err := nftEmit(c, t, rs, existing); err != nil {
 		return err
 	}
 	if err := c.Flush(); err != nil {
@@ -48,26 +64,52 @@ type nftBuilder struct {
 	err      error
 }
 
-func nftEmit(c *nftables.Conn, t *nftables.Table, rs *ruleset) error {
+// nftEmit adds rs to the batch: into a new table when existing is nil,
+// else into the table whose chains existing names, flushing them first.
+func nftEmit(c *nftables.Conn, t *nftables.Table, rs *ruleset, existing map[string]*nftables.Chain) error {
 	b := &nftBuilder{c: c, t: t}
-	b.vnet = b.set("vnet", false, nftables.TypeIPAddr, 4, prefixSpans(rs.VNet))
-	b.internet = b.set("notinternet", false, nftables.TypeIPAddr, 4, prefixSpans(reach.NotInternet4))
+	vnet, internet := prefixSpans(rs.VNet), prefixSpans(reach.NotInternet4)
+	var fwd, in *nftables.Chain
+	if existing == nil {
+		b.vnet = b.set("vnet", false, nftables.TypeIPAddr, 4, vnet)
+		b.internet = b.set("notinternet", false, nftables.TypeIPAddr, 4, internet)
+		drop := nftables.ChainPolicyDrop
+		fwd = c.AddChain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
+			Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &drop})
+		in = c.AddChain(&nftables.Chain{Name: "input", Table: t, Type: nftables.ChainTypeFilter,
+			Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter, Policy: &drop})
+	} else {
+		fwd, in = existing["forward"], existing["input"]
+		c.FlushChain(fwd)
+		c.FlushChain(in)
+		b.vnet = &nftables.Set{Table: t, Name: "vnet", Interval: true, KeyType: nftables.TypeIPAddr}
+		c.FlushSet(b.vnet)
+		if err := c.SetAddElements(b.vnet, intervalElements(vnet, 4)); err != nil {
+			return fmt.Errorf("nftables set vnet: %w", err)
+		}
+		b.internet = &nftables.Set{Table: t, Name: "notinternet", Interval: true, KeyType: nftables.TypeIPAddr}
+	}
 
-	// Security group chains first: the forward chain jumps to them.
-	chains := map[string]*nftables.Chain{}
+	// Security group chains: emptied (or made), then filled.
+	want := map[string]bool{}
 	for _, ch := range rs.Chains {
-		chain := c.AddChain(&nftables.Chain{Name: ch.Name, Table: t})
-		chains[ch.Name] = chain
+		want[ch.Name] = true
+		chain := existing[ch.Name]
+		if chain != nil {
+			c.FlushChain(chain)
+		} else {
+			chain = c.AddChain(&nftables.Chain{Name: ch.Name, Table: t})
+		}
 		for _, r := range ch.Rules {
 			b.rule(chain, r.Comment, b.match(r), verdict(r.Allow))
 		}
 	}
-
-	drop := nftables.ChainPolicyDrop
-	fwd := c.AddChain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &drop})
-	in := c.AddChain(&nftables.Chain{Name: "input", Table: t, Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter, Policy: &drop})
+	for name, chain := range existing {
+		if name != "forward" && name != "input" && !want[name] {
+			c.FlushChain(chain)
+			c.DelChain(chain)
+		}
+	}
 
 	b.rule(fwd, "no transit between peerings", cat(ifname(expr.MetaKeyIIFNAME, "p", true), ifname(expr.MetaKeyOIFNAME, "p", true)), &expr.Verdict{Kind: expr.VerdictDrop})
 	b.rule(fwd, "stateful: return traffic", ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), &expr.Verdict{Kind: expr.VerdictAccept})
@@ -113,28 +155,10 @@ func (b *nftBuilder) rule(ch *nftables.Chain, comment string, match []expr.Any, 
 		UserData: userdata.AppendString(nil, userdata.TypeComment, comment)})
 }
 
-// set adds an interval set of spans (addresses, or ports when keyLen is
-// 2), as nft does: a leading end-of-interval at zero unless the first
-// range starts there, then each range's start and the end after it.
+// set adds an interval set of spans: addresses, or ports when keyLen is 2.
 func (b *nftBuilder) set(name string, anonymous bool, typ nftables.SetDatatype, keyLen int, spans []span) *nftables.Set {
 	s := &nftables.Set{Table: b.t, Name: name, Anonymous: anonymous, Constant: anonymous, Interval: true, KeyType: typ}
-	key := func(v uint64) []byte {
-		if keyLen == 2 {
-			return binary.BigEndian.AppendUint16(nil, uint16(v))
-		}
-		return binary.BigEndian.AppendUint32(nil, uint32(v))
-	}
-	limit := uint64(1)<<(8*keyLen) - 1
-	var els []nftables.SetElement
-	if len(spans) > 0 && spans[0].Lo != 0 {
-		els = append(els, nftables.SetElement{Key: key(0), IntervalEnd: true})
-	}
-	for _, sp := range spans {
-		els = append(els, nftables.SetElement{Key: key(uint64(sp.Lo))})
-		if uint64(sp.Hi) < limit {
-			els = append(els, nftables.SetElement{Key: key(uint64(sp.Hi) + 1), IntervalEnd: true})
-		}
-	}
+	els := intervalElements(spans, keyLen)
 	if err := b.c.AddSet(s, els); err != nil && b.err == nil {
 		b.err = fmt.Errorf("nftables set %s: %w", name, err)
 	}
@@ -171,6 +195,30 @@ func (b *nftBuilder) addr(off uint32, c addrCond) []expr.Any {
 			&expr.Lookup{SourceRegister: 1, SetName: b.vnet.Name, SetID: b.vnet.ID, Invert: true}}
 	}
 	return nil
+}
+
+// intervalElements are the elements of an interval set of spans, as nft
+// sends them: a leading end-of-interval at zero unless the first range
+// starts there, then each range's start and the end after it.
+func intervalElements(spans []span, keyLen int) []nftables.SetElement {
+	key := func(v uint64) []byte {
+		if keyLen == 2 {
+			return binary.BigEndian.AppendUint16(nil, uint16(v))
+		}
+		return binary.BigEndian.AppendUint32(nil, uint32(v))
+	}
+	limit := uint64(1)<<(8*keyLen) - 1
+	var els []nftables.SetElement
+	if len(spans) > 0 && spans[0].Lo != 0 {
+		els = append(els, nftables.SetElement{Key: key(0), IntervalEnd: true})
+	}
+	for _, sp := range spans {
+		els = append(els, nftables.SetElement{Key: key(uint64(sp.Lo))})
+		if uint64(sp.Hi) < limit {
+			els = append(els, nftables.SetElement{Key: key(uint64(sp.Hi) + 1), IntervalEnd: true})
+		}
+	}
+	return els
 }
 
 // ports matches the transport source (offset 0) or destination (2) port;
