@@ -190,6 +190,12 @@ func TestE2EDataplane(t *testing.T) {
 	if !e.dials(vnetA, custHost, kafka) {
 		t.Fatal("READY: the customer VNet does not reach the network")
 	}
+	// The CLI shows the probe next to the verdict.
+	cli := exec.Command(crashBinary(t), "network", "reach", "--environment", env, "--source", custHost, "--destination", provHost, "--port", "9092", "--probe")
+	cli.Env = e.vnetExec("", "", "").Env
+	if out, err := cli.CombinedOutput(); err != nil || !strings.Contains(string(out), "Probe: CONNECTED") || !strings.Contains(string(out), "agrees with the verdict") {
+		t.Fatalf("peerplane network reach --probe: %v\n%s", err, out)
+	}
 
 	// A VNet peered only with the customer's: no transit, whatever the
 	// flags say.

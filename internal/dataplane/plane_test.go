@@ -197,3 +197,30 @@ func TestPeeringCarriesTraffic(t *testing.T) {
 		t.Fatalf("host of a deleted VNet ended with %v", hc.Err())
 	}
 }
+
+// TestLazy: a world of 1,000 VNets without hosts or live peerings needs no
+// namespace; the ones a live peering joins get theirs, and lose them with
+// the peering.
+func TestLazy(t *testing.T) {
+	p := openPlane(t)
+	var s reach.Snapshot
+	for i := range 1000 {
+		s.VirtualNetworks = append(s.VirtualNetworks, vnet(fmt.Sprintf("lazy-%d", i), fmt.Sprintf("10.%d.%d.0/24", i/256, i%256)))
+	}
+	s.Peerings = peer("lazy-1", "lazy-2", "Initiated", "")
+	apply(t, p, s)
+	if names, err := p.Namespaces(); err != nil || len(names) != 0 {
+		t.Fatalf("namespaces for VNets with no host and no live peering: %v %v", names, err)
+	}
+	s.Peerings = peer("lazy-1", "lazy-2", "Connected", "Connected")
+	apply(t, p, s)
+	names, err := p.Namespaces()
+	if err != nil || len(names) != 2 || !strings.Contains(names[0], "-v-lazy-") || !strings.Contains(names[1], "-v-lazy-") {
+		t.Fatalf("namespaces with one live peering: %v %v", names, err)
+	}
+	s.Peerings = nil
+	apply(t, p, s)
+	if names, err := p.Namespaces(); err != nil || len(names) != 0 {
+		t.Fatalf("namespaces after the peering went: %v %v", names, err)
+	}
+}
