@@ -459,6 +459,7 @@ func (p *Plane) pass() error {
 	// New VNet namespaces, in parallel: a world's first pass may make
 	// hundreds.
 	var mu sync.Mutex
+	newRouters := map[string]*actRouter{}
 	var g errgroup.Group
 	g.SetLimit(4)
 	// In key order, so that the same state gets the same addresses.
@@ -485,11 +486,12 @@ func (p *Plane) pass() error {
 				return nil
 			}
 			ar.fp = base.Fingerprint()
-			p.routers[key] = ar
+			newRouters[key] = ar
 			return nil
 		})
 	}
 	_ = g.Wait()
+	maps.Copy(p.routers, newRouters)
 
 	// Hosts.
 	made := map[*Host]error{}
