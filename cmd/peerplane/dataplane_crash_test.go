@@ -171,7 +171,8 @@ func describeNamespaces(t *testing.T, prefix string) nsState {
 			lines := strings.Split(routerAddrRE.ReplaceAllString(string(out), "R"), "\n")
 			for i, l := range lines {
 				if f := strings.Fields(l); len(f) > 2 && args[3] == "-br" {
-					lines[i] = f[0] + " " + f[1] // name and state; not the random MAC
+					name, _, _ := strings.Cut(f[0], "@") // not the peer's index, nor the random MAC
+					lines[i] = name + " " + f[1]
 				}
 			}
 			slices.Sort(lines)
