@@ -7,6 +7,11 @@ need_apt=()
 command -v az >/dev/null 2>&1 || need_apt+=(azure-cli)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v jq >/dev/null 2>&1 || need_apt+=(jq)          # the README's walkthrough keeps ids with jq
+# The data plane's tests: ip (iproute2) and nft read the host's state to
+# check it is unchanged; iperf3 measures throughput in the bench.
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
+command -v iperf3 >/dev/null 2>&1 || need_apt+=(iperf3)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null 2>&1; then
@@ -19,7 +24,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-for tool in az chromium jq; do
+for tool in az chromium jq ip nft iperf3; do
   command -v "$tool" >/dev/null 2>&1 || { echo "test-deps: $tool is still missing after install" >&2; exit 1; }
 done
 echo "test-deps: ok (az $(az version --query '"azure-cli"' -o tsv 2>/dev/null || echo '?'), $(chromium --version 2>/dev/null | head -1), $(jq --version))"

@@ -29,6 +29,7 @@ type benchConfig struct {
 	ReadDuration time.Duration
 	CPUProfile   string
 	Verbose      bool
+	Dataplane    bool
 }
 
 func newBenchCmd() *cobra.Command {
@@ -48,6 +49,9 @@ server runs without the per-key rate limit (--api-rate-limit) so that the
 read benchmark measures the handler, not the limit.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if bc.Dataplane {
+				return runDataplaneBench(cmd.Context(), bc, cmd.OutOrStdout())
+			}
 			return runBench(cmd.Context(), bc, cmd.OutOrStdout())
 		},
 	}
@@ -57,6 +61,7 @@ read benchmark measures the handler, not the limit.`,
 	f.DurationVar(&bc.ReadDuration, "read-duration", 3*time.Second, "duration of each read benchmark")
 	f.StringVar(&bc.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	f.BoolVar(&bc.Verbose, "verbose", false, "print each peering's convergence")
+	f.BoolVar(&bc.Dataplane, "dataplane", false, "measure the data plane instead (network namespaces; root): throughput and connection setup through a peering next to a bare veth, READY to first packet, building and tearing down --peerings VNets and peerings")
 	return cmd
 }
 
@@ -168,24 +173,11 @@ func runBench(ctx context.Context, bc benchConfig, out io.Writer) error {
 	cfg := ServeConfig{DataDir: dir, Listen: "127.0.0.1:0", AzureListen: "127.0.0.1:0", Demo: true,
 		ProviderAppID: "f0955e3a-9013-4cf4-a1ea-21587621c9cc", LogLevel: "error",
 		WrapAzure: func(a reconcile.Azure) reconcile.Azure { timer = newAzureTimer(a); return timer }}
-	readyc := make(chan Ready, 1)
-	errc := make(chan error, 1)
-	go func() { errc <- Serve(ctx, cfg, io.Discard, func(r Ready) { readyc <- r }) }()
-	defer func() {
-		cancel()
-		select {
-		case <-errc:
-		case <-time.After(10 * time.Second):
-		}
-	}()
-	var r Ready
-	select {
-	case r = <-readyc:
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-time.After(30 * time.Second):
-		return errors.New("the server did not start within 30s")
+	r, stop, err := benchServe(ctx, cfg)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	fmt.Fprintf(out, "bench: server at %s, embedded Azure at %s, SQLite in %s\n", r.APIURL, r.AzureURL, dir)
 
 	res, err := benchConverge(ctx, bc, r, timer, out)
@@ -197,6 +189,32 @@ func runBench(ctx context.Context, bc benchConfig, out io.Writer) error {
 	}
 	printBench(out, bc, res)
 	return nil
+}
+
+// benchServe runs Serve in-process with cfg until stop, and returns once
+// it is ready.
+func benchServe(ctx context.Context, cfg ServeConfig) (Ready, func(), error) {
+	ctx, cancel := context.WithCancel(ctx)
+	readyc := make(chan Ready, 1)
+	errc := make(chan error, 1)
+	go func() { errc <- Serve(ctx, cfg, io.Discard, func(r Ready) { readyc <- r }) }()
+	stop := func() {
+		cancel()
+		select {
+		case <-errc:
+		case <-time.After(20 * time.Second):
+		}
+	}
+	select {
+	case r := <-readyc:
+		return r, stop, nil
+	case err := <-errc:
+		cancel()
+		return Ready{}, func() {}, fmt.Errorf("serve: %w", err)
+	case <-time.After(30 * time.Second):
+		stop()
+		return Ready{}, func() {}, errors.New("the server did not start within 30s")
+	}
 }
 
 // benchConverge sets up the benchCustomer side and the peerings, then assigns

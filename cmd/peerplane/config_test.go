@@ -57,6 +57,19 @@ func TestServeConfigFromFlagsAndEnv(t *testing.T) {
 				t.Fatalf("external azure config = %+v", c)
 			}
 		}},
+		{name: "data plane default", check: func(t *testing.T, c ServeConfig) {
+			if c.Dataplane != dataplaneAuto {
+				t.Fatalf("--dataplane default = %q", c.Dataplane)
+			}
+		}},
+		{name: "data plane flag beats env", args: []string{"--dataplane", "netns"}, env: map[string]string{"PEERPLANE_DATAPLANE": "off"}, check: func(t *testing.T, c ServeConfig) {
+			if c.Dataplane != dataplaneNetns {
+				t.Fatalf("--dataplane = %q", c.Dataplane)
+			}
+		}},
+		{name: "bad data plane", args: []string{"--dataplane", "on"}, wantErr: "--dataplane"},
+		{name: "bad data plane env", env: map[string]string{"PEERPLANE_DATAPLANE": "yes"}, wantErr: "PEERPLANE_DATAPLANE"},
+		{name: "data plane netns with a real azure", args: []string{"--dataplane", "netns", "--external-azure", "--provider-tenant-id", "11111111-1111-4111-8111-111111111111", "--provider-subscription-id", "22222222-2222-4222-8222-222222222222"}, env: map[string]string{"PEERPLANE_PROVIDER_CLIENT_SECRET": "s"}, wantErr: "--external-azure"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -90,7 +90,7 @@ func freePort(t *testing.T) string {
 
 func newCrashServer(t *testing.T, bin, dsn string) *serveProcess {
 	dir := t.TempDir()
-	args := []string{"--data-dir", dir, "--demo", "--log-level", "info"}
+	args := []string{"--data-dir", dir, "--demo", "--log-level", "info", "--dataplane", "off"}
 	if dsn != "" {
 		args = append(args, "--store", dsn)
 	}

@@ -95,7 +95,13 @@ func startE2E(t *testing.T, dir string, with ...func(*ServeConfig)) *e2e {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Serve was not ready within 30s")
 	}
+	e.connect()
+	return e
+}
 
+// connect makes e's clients for the server e.r describes.
+func (e *e2e) connect() {
+	t := e.t
 	ncfg := networkingv1.NewConfiguration()
 	ncfg.Servers = networkingv1.ServerConfigurations{{URL: e.r.APIURL}}
 	e.networking = networkingv1.NewAPIClient(ncfg)
@@ -133,7 +139,6 @@ func startE2E(t *testing.T, dir string, with ...func(*ServeConfig)) *e2e {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e
 }
 
 // on returns e for subtest t, so that its failures end t, not its parent.

@@ -31,7 +31,9 @@ import (
 	"github.com/peerplane/peerplane/internal/azureemu"
 	"github.com/peerplane/peerplane/internal/console"
 	"github.com/peerplane/peerplane/internal/control"
+	"github.com/peerplane/peerplane/internal/dataplane"
 	"github.com/peerplane/peerplane/internal/netcheck"
+	"github.com/peerplane/peerplane/internal/reach"
 	"github.com/peerplane/peerplane/internal/reconcile"
 	"github.com/peerplane/peerplane/internal/store"
 	"github.com/peerplane/peerplane/internal/tlsca"
@@ -79,6 +81,9 @@ type ServeConfig struct {
 	// embedded Azure); it also turns off Entra ID instance discovery,
 	// which only the public cloud answers.
 	AzureCAFile string
+	// Dataplane is auto, netns or off (dataplane.go); empty is off, for
+	// in-process callers that do not ask for one.
+	Dataplane string
 }
 
 // bindServeFlags registers serve's flags on fs with defaults from getenv.
@@ -118,6 +123,7 @@ func bindServeFlags(fs *pflag.FlagSet, c *ServeConfig, getenv func(string) strin
 		rb = -1
 	}
 	fs.IntVar(&c.APIRateBurst, "api-rate-burst", rb, "requests an API key may make at once before --api-rate-limit applies ($PEERPLANE_API_RATE_BURST)")
+	bindDataplaneFlag(fs, c, getenv)
 	fs.StringVar(&c.LogLevel, "log-level", env("PEERPLANE_LOG_LEVEL", "info"), "debug, info, warn or error ($PEERPLANE_LOG_LEVEL)")
 }
 
@@ -142,6 +148,9 @@ func (c *ServeConfig) validate() error {
 		return fmt.Errorf("--provider-tenant-id %q is not a GUID", c.ProviderTenantID)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if err := c.validateDataplane(); err != nil {
 		return err
 	}
 	if !(c.APIRateLimit >= 0) {
@@ -194,6 +203,9 @@ type Ready struct {
 	CAFile      string
 	Provider    ProviderCredentials
 	Credentials Credentials
+	// Dataplane is the server's data plane, nil when off (for in-process
+	// callers such as the bench).
+	Dataplane *dataplane.Plane
 }
 
 // ProviderCredentials are the provider's own identities, kept in
@@ -327,6 +339,15 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		snapshot = emulatorNetworkSnapshot(az.client, az.url, cfg.OperatorToken)
 	}
 	apiOpts.Reachability = &netcheck.Checker{Environments: svc, Networks: svc, Clusters: svc, Peerings: svc, Snapshot: snapshot}
+	plane, err := startDataplane(ctx, cfg, az, log.With("component", "dataplane"))
+	if err != nil {
+		return err
+	}
+	if plane != nil {
+		defer plane.Close()
+		apiOpts.Probe = dataplaneProber(plane)
+		apiOpts.VNetHosts = &vnetHosts{plane: plane, svc: svc, snapshot: snapshot, held: map[string]int{}}
+	}
 	apiMux.Handle("/", api.New(apiOpts))
 
 	// The web console: / redirects to it; the API keeps every other path.
@@ -340,6 +361,11 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	observed := api.Observer{Logger: log.With("component", "http"), Quiet: []string{"GET /healthz"}}.Wrap(apiMux)
 	apiSrv := &http.Server{Handler: observed, ReadHeaderTimeout: 10 * time.Second}
 	apiSrv.RegisterOnShutdown(con.Close)
+	if plane != nil {
+		// Hosts' streams end when the plane closes, so Shutdown need not
+		// wait for them.
+		apiSrv.RegisterOnShutdown(func() { plane.Close() })
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return ignoreClosed(apiSrv.Serve(apiLn)) })
@@ -361,6 +387,12 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	})
 	if az != nil {
 		g.Go(func() error { return ignoreClosed(az.srv.ServeTLS(az.ln, "", "")) })
+		if plane != nil {
+			g.Go(func() error {
+				plane.Follow(gctx, func() reach.Snapshot { return reachSnapshot(az.emu.Snapshot()) }, az.emu.Changed)
+				return nil
+			})
+		}
 		g.Go(func() error {
 			watchAzureEvents(gctx, az.client, az.url, cfg.OperatorToken, prov.TenantID, svc, leader, log.With("component", "events"))
 			return nil
@@ -374,10 +406,13 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		if az != nil {
 			err = errors.Join(err, az.srv.Shutdown(sctx))
 		}
+		if plane != nil {
+			err = errors.Join(err, plane.Close())
+		}
 		return err
 	})
 	endpoints := map[string]string{"api_url": "http://" + apiLn.Addr().String()}
-	r := Ready{APIURL: endpoints["api_url"], Provider: prov, Credentials: creds}
+	r := Ready{APIURL: endpoints["api_url"], Provider: prov, Credentials: creds, Dataplane: plane}
 	if az != nil {
 		endpoints["url"], endpoints["ca_file"] = az.url, az.ca.CertPath
 		r.AzureURL, r.CAFile = az.url, az.ca.CertPath
@@ -650,6 +685,7 @@ func watchAzureEvents(ctx context.Context, client *http.Client, azureURL, token,
 // embeddedAzure is the embedded Azure's listener, server and the client
 // that trusts its CA.
 type embeddedAzure struct {
+	emu    *azureemu.Emulator
 	url    string
 	ca     *tlsca.CA
 	ln     net.Listener
@@ -715,7 +751,7 @@ func startEmbeddedAzure(ctx context.Context, cfg ServeConfig, db *store.DB, log 
 	}
 	ok = true
 	return &embeddedAzure{
-		url: url, ca: ca, ln: ln, prov: prov,
+		emu: emu, url: url, ca: ca, ln: ln, prov: prov,
 		srv: &http.Server{Handler: emu, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 			ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
 		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}},

@@ -44,6 +44,12 @@ type Options struct {
 	// Reachability answers GET /peerplane/v1/reachability and evaluates
 	// connectors' status; nil disables the route.
 	Reachability *netcheck.Checker
+	// Probe adds a real connection attempt to a reachability answer
+	// (probe=true); nil answers such queries with a NOT_PROBED probe.
+	Probe Prober
+	// VNetHosts claims hosts in VNets (POST /peerplane/v1/vnet-hosts);
+	// nil answers that route with 404.
+	VNetHosts VNetHosts
 
 	// RateLimit is how many requests per second each API key may make
 	// (sustained; Burst at once); past it, 429 with Retry-After. Every
@@ -136,6 +142,7 @@ func (s *Server) routes() {
 
 	s.peerplaneRoutes()
 	s.handle("GET /peerplane/v1/reachability", s.reachability)
+	s.vnetHostRoutes()
 
 	s.mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")

@@ -636,6 +636,7 @@ func TestOpenAPI(t *testing.T) {
 		"/peerplane/v1/organizations:", "/peerplane/v1/organizations/{id}:",
 		"/peerplane/v1/organizations/{id}/api-keys:", "/peerplane/v1/organizations/{id}/api-keys/{key}:",
 		"/peerplane/v1/peerings/{id}/retry:", "/peerplane/v1/peerings/{id}/diagnosis:",
+		"/peerplane/v1/reachability:", "/peerplane/v1/vnet-hosts:",
 	} {
 		if !strings.Contains(string(r.body), "\n  "+p+"\n") {
 			t.Errorf("openapi.yaml does not document %s", p)

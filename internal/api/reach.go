@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -29,12 +30,50 @@ func (s *Server) reachability(w http.ResponseWriter, r *http.Request) error {
 	if s.opts.Reachability == nil {
 		return control.Errorf(control.ENOTFOUND, "Reachability is not available on this server.")
 	}
+	probe, err := probeParam(r)
+	if err != nil {
+		return err
+	}
 	res, err := s.opts.Reachability.Reach(r.Context(), env, q)
 	if err != nil {
 		return err
 	}
+	if probe {
+		res = s.probe(r.Context(), q, res)
+	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
+}
+
+// probeParam reads probe=true|false.
+func probeParam(r *http.Request) (bool, error) {
+	v := strings.TrimSpace(r.URL.Query().Get("probe"))
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, control.FieldErrorf(control.EINVALID, "probe", "Probe %q is not true or false.", v)
+	}
+	return b, nil
+}
+
+// probe returns a copy of res (the checker may share it) with a real
+// connection attempt next to the verdict.
+func (s *Server) probe(ctx context.Context, q reach.Query, res *reach.Result) *reach.Result {
+	out := *res
+	if s.opts.Probe == nil {
+		out.Probe = &reach.Probe{Outcome: reach.ProbeSkipped, Detail: "The data plane is off on this server (peerplane serve --dataplane=netns runs it), so only the model answers."}
+		return &out
+	}
+	p := s.opts.Probe(ctx, q, res)
+	switch p.Outcome {
+	case reach.ProbeConnected, reach.ProbeRefused, reach.ProbeTimedOut, reach.ProbeNoRoute:
+		agrees := p.Reached == (res.Verdict == reach.Reachable)
+		p.Agrees = &agrees
+	}
+	out.Probe = p
+	return &out
 }
 
 // reachQuery parses source, destination, port and protocol.

@@ -76,6 +76,8 @@ type Emulator struct {
 	version  uint64
 	instance string
 	vs       VersionedDocStore // e.store, when it is shared
+	// changed is closed (and replaced) whenever version changes.
+	changed chan struct{}
 
 	events *eventLog
 
@@ -102,6 +104,7 @@ func New(ctx context.Context, opts Options) (*Emulator, error) {
 		events:   newEventLog(4096),
 		codes:    map[string]*pendingCode{},
 		instance: uuid.NewString()[:8],
+		changed:  make(chan struct{}),
 	}
 	if e.store == nil {
 		e.store = &MemoryDocStore{}
@@ -150,8 +153,26 @@ func (e *Emulator) reload(ctx context.Context) error {
 		}
 	}
 	e.st, e.gen = st, gen
-	e.version++
+	e.bumpVersion()
 	return nil
+}
+
+// bumpVersion counts a change of the state and wakes Changed's waiters;
+// the caller holds e.mu for writing (or is New).
+func (e *Emulator) bumpVersion() {
+	e.version++
+	close(e.changed)
+	e.changed = make(chan struct{})
+}
+
+// Changed returns a channel closed at the next change of the state that
+// is durable: a commit of this process, or a reload after another process
+// sharing the store wrote. It lets an in-process follower (the data
+// plane, Azure's own packets) take a Snapshot after each change.
+func (e *Emulator) Changed() <-chan struct{} {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.changed
 }
 
 // sync reloads the state when another process sharing the store wrote to
@@ -231,7 +252,7 @@ func (e *Emulator) tryUpdate(ctx context.Context, fn func(t *txn) error) error {
 		}
 		return fmt.Errorf("persist azure state: %w", err)
 	}
-	e.version++
+	e.bumpVersion()
 	for _, ev := range t.events {
 		e.events.append(ev, e.now())
 	}

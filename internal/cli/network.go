@@ -169,6 +169,7 @@ func (a *app) newNetworkReachCmd() *cobra.Command {
 	var (
 		out, env, source, destination, protocol string
 		port                                    int
+		probe                                   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "reach --source IP --destination IP|CLUSTER",
@@ -188,7 +189,12 @@ Exit status, for scripts:
   2  UNREACHABLE
   3  AMBIGUOUS (the addresses do not pin one path)
   1  the question could not be answered: a bad flag, an API error (a bad
-     --source names the field), or the API could not be reached`,
+     --source names the field), or the API could not be reached
+
+--probe also makes a real TCP connection from the source to the destination
+through the data plane (serve --dataplane), as hosts placed at both
+addresses, and shows its outcome next to the verdict; the exit status still
+follows the verdict.`,
 		Example: `  peerplane network reach --source 10.1.0.4 --destination lkc-abc123
   peerplane network reach --source 10.1.0.4 --destination 10.200.1.10 --port 443 -o json`,
 		Args: cobra.NoArgs,
@@ -200,6 +206,9 @@ Exit status, for scripts:
 			q := url.Values{"environment": {env}, "source": {source}, "destination": {destination}, "protocol": {protocol}}
 			if cmd.Flags().Changed("port") {
 				q.Set("port", strconv.Itoa(port))
+			}
+			if probe {
+				q.Set("probe", "true")
 			}
 			raw, err := c.do(cmd.Context(), http.MethodGet, "/peerplane/v1/reachability", q, nil)
 			if err != nil {
@@ -231,6 +240,7 @@ Exit status, for scripts:
 	fs.StringVar(&destination, "destination", "", "the destination: a cluster ID (lkc-…) or an IP address")
 	fs.IntVar(&port, "port", 0, "destination port (default: the cluster's endpoint port; required for an IP address unless --protocol icmp)")
 	fs.StringVar(&protocol, "protocol", "tcp", "protocol: tcp, udp or icmp")
+	fs.BoolVar(&probe, "probe", false, "also make a real TCP connection through the data plane and show it next to the verdict")
 	_ = cmd.MarkFlagRequired("source")
 	_ = cmd.MarkFlagRequired("destination")
 	addEnvFlag(cmd, &env)
@@ -289,6 +299,20 @@ func printReach(w io.Writer, r *reach.Result) error {
 		if bb.Fix != "" {
 			fmt.Fprintf(&b, "Fix: %s\n", bb.Fix)
 		}
+	}
+	if p := r.Probe; p != nil {
+		fmt.Fprintf(&b, "\nProbe: %s", p.Outcome)
+		if p.ElapsedMS > 0 {
+			fmt.Fprintf(&b, " in %.1f ms", p.ElapsedMS)
+		}
+		switch {
+		case p.Agrees == nil:
+		case *p.Agrees:
+			b.WriteString(", agrees with the verdict")
+		default:
+			b.WriteString(", DISAGREES with the verdict")
+		}
+		fmt.Fprintf(&b, " — %s\n", p.Detail)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -574,5 +574,8 @@ var sharedAddressSpace = netip.MustParsePrefix("100.64.0.0/10")
 // isPublic approximates the Internet tag's address space: global unicast
 // addresses outside RFC 1918, RFC 6598 and the unique local range.
 func isPublic(a netip.Addr) bool {
+	if a.Is4() {
+		return !containsAny(NotInternet4, a)
+	}
 	return a.IsGlobalUnicast() && !a.IsPrivate() && !sharedAddressSpace.Contains(a)
 }

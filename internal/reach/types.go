@@ -52,6 +52,9 @@ type VNet struct {
 	Name            string   `json:"name"`
 	AddressPrefixes []string `json:"addressPrefixes"`
 	Subnets         []Subnet `json:"subnets,omitempty"`
+	// Tags are the VNet's tags (ConfluentEnvIDs lists the environments its
+	// owner lets peer with it); the engine does not read them.
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // Subnet is a subnet of a VNet.
@@ -204,6 +207,35 @@ type Result struct {
 	Checks []Check `json:"checks"`
 	// BlockedBy is the first blocking check when Verdict is UNREACHABLE.
 	BlockedBy *Blocker `json:"blocked_by,omitempty"`
+	// Probe is a real connection attempt through the data plane, when
+	// asked for (probe=true).
+	Probe *Probe `json:"probe,omitempty"`
+}
+
+// Probe outcomes.
+const (
+	ProbeConnected = "CONNECTED"  // the TCP handshake completed
+	ProbeRefused   = "REFUSED"    // the destination answered with a reset: reached, nothing listens
+	ProbeTimedOut  = "TIMED_OUT"  // no answer within the timeout: dropped on the way
+	ProbeNoRoute   = "NO_ROUTE"   // the network answered that the destination cannot be reached
+	ProbeSkipped   = "NOT_PROBED" // no attempt was made; Detail says why
+	ProbeError     = "ERROR"      // the attempt could not be made; Detail says why
+)
+
+// Probe is a real TCP connection attempt from the source to the
+// destination through the data plane's namespaces, next to the model's
+// verdict: the two must agree.
+type Probe struct {
+	Outcome string `json:"outcome"`
+	// Reached is true when the packets got to the destination host
+	// (CONNECTED or REFUSED).
+	Reached bool `json:"reached"`
+	// Agrees says whether Reached matches the verdict (REACHABLE); it is
+	// absent when no attempt was made.
+	Agrees     *bool   `json:"agrees,omitempty"`
+	SourcePort int     `json:"source_port,omitempty"`
+	ElapsedMS  float64 `json:"elapsed_ms,omitempty"`
+	Detail     string  `json:"detail"`
 }
 
 // Endpoint is a resolved source or destination.
