@@ -250,34 +250,22 @@ func (v *vnetHosts) mayUse(vn reach.VNet, envs map[string]bool, providers map[st
 // VNets (network id → VNet id).
 func (v *vnetHosts) owned(ctx context.Context) (map[string]bool, map[string]string, error) {
 	envs, providers := map[string]bool{}, map[string]string{}
-	p := control.Page{Size: control.MaxPageSize}
-	for {
-		es, next, err := v.svc.FindEnvironments(ctx, p)
+	es, err := control.All(control.MaxEnvironmentPageSize, func(p control.Page) ([]*control.Environment, string, error) {
+		return v.svc.FindEnvironments(ctx, p)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range es {
+		envs[e.ID] = true
+		ns, err := control.All(control.MaxPageSize, func(p control.Page) ([]*control.Network, string, error) {
+			return v.svc.FindNetworks(ctx, control.NetworkFilter{EnvironmentID: e.ID}, p)
+		})
 		if err != nil {
 			return nil, nil, err
 		}
-		for _, e := range es {
-			envs[e.ID] = true
-		}
-		if next == "" {
-			break
-		}
-		p.Token = next
-	}
-	for env := range envs {
-		np := control.Page{Size: control.MaxPageSize}
-		for {
-			ns, next, err := v.svc.FindNetworks(ctx, control.NetworkFilter{EnvironmentID: env}, np)
-			if err != nil {
-				return nil, nil, err
-			}
-			for _, n := range ns {
-				providers[n.ID] = n.Status.AzureVNet
-			}
-			if next == "" {
-				break
-			}
-			np.Token = next
+		for _, n := range ns {
+			providers[n.ID] = n.Status.AzureVNet
 		}
 	}
 	return envs, providers, nil

@@ -92,6 +92,7 @@ func TestVNetHosts(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		req, _ := http.NewRequestWithContext(ctx, "POST", h.srv.URL+"/peerplane/v1/vnet-hosts", strings.NewReader(`{"vnet":"rg/v","ip":"`+ip+`"}`))
 		req.SetBasicAuth(h.key, h.secret)
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/x-ndjson" {
 			t.Fatalf("claim: %v %v", err, resp)
