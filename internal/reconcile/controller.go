@@ -74,6 +74,9 @@ type Config struct {
 	// (Azure sends no events); default 30s.
 	Resync time.Duration
 	Logger *slog.Logger
+	// Observe, when set, is told of every reconcile the controller runs
+	// (for metrics). It must be cheap and safe for concurrent use.
+	Observe func(Observation)
 }
 
 // Controller reconciles networks, peerings and clusters.
@@ -136,7 +139,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
-	Run(ctx, c.q, ReconcilerFunc(c.Reconcile), c.cfg.Workers, func(key string, err error, retryIn time.Duration) {
+	Run(ctx, c.q, ReconcilerFunc(c.observed), c.cfg.Workers, func(key string, err error, retryIn time.Duration) {
 		var f *failed
 		if errors.As(err, &f) {
 			c.log.Debug("reconcile failed; will retry", "key", key, "code", f.code, "retry_in", retryIn)
