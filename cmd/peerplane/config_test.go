@@ -47,6 +47,19 @@ func TestServeConfigFromFlagsAndEnv(t *testing.T) {
 		{name: "bad app id", args: []string{"--provider-app-id", "nope"}, wantErr: "--provider-app-id"},
 		{name: "bad tenant id", args: []string{"--provider-tenant-id", "x"}, wantErr: "--provider-tenant-id"},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "--log-level"},
+		{name: "log format default", check: func(t *testing.T, c ServeConfig) {
+			if c.LogFormat != "text" || c.MetricsListen != "" {
+				t.Fatalf("log format %q, metrics listen %q", c.LogFormat, c.MetricsListen)
+			}
+		}},
+		{name: "log format and metrics listener from env", env: map[string]string{"PEERPLANE_LOG_FORMAT": "json", "PEERPLANE_METRICS_LISTEN": "127.0.0.1:9090"}, check: func(t *testing.T, c ServeConfig) {
+			if c.LogFormat != "json" || c.MetricsListen != "127.0.0.1:9090" {
+				t.Fatalf("log format %q, metrics listen %q", c.LogFormat, c.MetricsListen)
+			}
+		}},
+		{name: "bad log format", args: []string{"--log-format", "xml"}, wantErr: "--log-format"},
+		{name: "bad log format env", env: map[string]string{"PEERPLANE_LOG_FORMAT": "JSON "}, wantErr: "PEERPLANE_LOG_FORMAT"},
+		{name: "bad metrics listen", args: []string{"--metrics-listen", "9090"}, wantErr: "--metrics-listen"},
 		{name: "empty data dir", args: []string{"--data-dir", ""}, wantErr: "--data-dir"},
 		{name: "external azure needs a tenant", args: []string{"--external-azure"}, wantErr: "--provider-tenant-id"},
 		{name: "external azure needs a subscription", args: []string{"--external-azure", "--provider-tenant-id", "11111111-1111-4111-8111-111111111111"}, wantErr: "--provider-subscription-id"},

@@ -32,6 +32,7 @@ import (
 	"github.com/peerplane/peerplane/internal/console"
 	"github.com/peerplane/peerplane/internal/control"
 	"github.com/peerplane/peerplane/internal/dataplane"
+	"github.com/peerplane/peerplane/internal/metrics"
 	"github.com/peerplane/peerplane/internal/netcheck"
 	"github.com/peerplane/peerplane/internal/reach"
 	"github.com/peerplane/peerplane/internal/reconcile"
@@ -53,6 +54,12 @@ type ServeConfig struct {
 	ProviderTenantID string
 	OperatorToken    string
 	LogLevel         string
+	// LogFormat is "text" (logfmt-style lines; also when empty) or "json"
+	// (one object a line).
+	LogFormat string
+	// MetricsListen, when set, serves /metrics (and the probes) on its own
+	// listener instead of the API's.
+	MetricsListen string
 	// APIRateLimit is how many requests per second each API key may make
 	// to the control-plane API (APIRateBurst at once); 0 disables it.
 	APIRateLimit float64
@@ -125,6 +132,8 @@ func bindServeFlags(fs *pflag.FlagSet, c *ServeConfig, getenv func(string) strin
 	fs.IntVar(&c.APIRateBurst, "api-rate-burst", rb, "requests an API key may make at once before --api-rate-limit applies ($PEERPLANE_API_RATE_BURST)")
 	bindDataplaneFlag(fs, c, getenv)
 	fs.StringVar(&c.LogLevel, "log-level", env("PEERPLANE_LOG_LEVEL", "info"), "debug, info, warn or error ($PEERPLANE_LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", env("PEERPLANE_LOG_FORMAT", logText), "text or json: one JSON object a log line ($PEERPLANE_LOG_FORMAT)")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", env("PEERPLANE_METRICS_LISTEN", ""), "address to serve Prometheus /metrics (and /healthz, /readyz) on; default: the API's listener ($PEERPLANE_METRICS_LISTEN)")
 }
 
 // validate checks the configuration, naming the flag at fault.
@@ -133,6 +142,9 @@ func (c *ServeConfig) validate() error {
 		return errors.New("--data-dir must not be empty")
 	}
 	addrs := map[string]string{"--listen": c.Listen}
+	if c.MetricsListen != "" {
+		addrs["--metrics-listen"] = c.MetricsListen
+	}
 	if !c.ExternalAzure {
 		addrs["--azure-listen"] = c.AzureListen
 	}
@@ -151,6 +163,9 @@ func (c *ServeConfig) validate() error {
 		return err
 	}
 	if err := c.validateDataplane(); err != nil {
+		return err
+	}
+	if err := checkLogFormat(c.LogFormat); err != nil {
 		return err
 	}
 	if !(c.APIRateLimit >= 0) {
@@ -199,6 +214,7 @@ func newServeCmd(getenv func(string) string) *cobra.Command {
 // Ready describes a started server, for tests and the walkthrough.
 type Ready struct {
 	APIURL      string
+	MetricsURL  string // Prometheus /metrics, on the API's listener or --metrics-listen's
 	AzureURL    string
 	CAFile      string
 	Provider    ProviderCredentials
@@ -226,7 +242,8 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		return err
 	}
 	level, _ := parseLevel(cfg.LogLevel)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(os.Stderr, cfg.LogFormat, level)
+	obs := observeWith{metrics.New()}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
@@ -285,6 +302,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		}
 	}
 	azCfg.ProviderTenantID, azCfg.ClientID, azCfg.ClientSecret, azCfg.ProviderSubscriptionID = prov.TenantID, prov.ClientID, prov.ClientSecret, prov.SubscriptionID
+	azCfg.Observe = obs.m.ObserveAzureRequest
 
 	apiLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -315,18 +333,29 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	}
 	newController := func() *reconcile.Controller {
 		return reconcile.New(reconcile.Config{Control: svc, Azure: recAzure, App: control.ProviderApp{AppID: prov.ClientID, LoginURL: loginURL},
-			Provider: svc.Provider, Logger: log.With("component", "reconciler")})
+			Provider: svc.Provider, Logger: log.With("component", "reconciler"), Observe: obs.reconcile})
 	}
 	host, _ := os.Hostname()
 	leader := &reconcile.Leader{Lease: db, Name: "reconciler", Holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), uuid.NewString()[:8]),
 		TTL: leaseTTL, New: newController, Logger: log.With("component", "leader")}
+	leader.OnLeading = obs.leader(leader)
 	svc.OnChange = func(c control.Change) { leader.Enqueue(c.Kind, c.ID) }
 	// Continue checks the consent through a controller of its own: every
 	// replica answers it, leader or not.
 	consent := newController()
 
 	apiMux := http.NewServeMux()
-	apiMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	// Probes and metrics need no API key; /metrics moves to --metrics-listen when set.
+	metricsSrv, metricsLn, err := listenMetrics(cfg.MetricsListen, db, obs.m, log.With("component", "probe"))
+	if err != nil {
+		return err
+	}
+	if metricsLn != nil {
+		defer metricsLn.Close()
+		handleProbes(apiMux, db, nil, log.With("component", "probe"))
+	} else {
+		handleProbes(apiMux, db, obs.m, log.With("component", "probe"))
+	}
 	apiOpts := api.Options{
 		Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Settings: svc, Connectors: svc,
 		Logger:    log.With("component", "api"),
@@ -358,7 +387,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 
 	// One Observer in front of the API, the console and /healthz: every
 	// response carries X-Request-Id and every request one access log line.
-	observed := api.Observer{Logger: log.With("component", "http"), Quiet: []string{"GET /healthz"}}.Wrap(apiMux)
+	observed := api.Observer{Logger: log.With("component", "http"), Quiet: quietRoutes, Observe: obs.apiRequest}.Wrap(apiMux)
 	apiSrv := &http.Server{Handler: observed, ReadHeaderTimeout: 10 * time.Second}
 	apiSrv.RegisterOnShutdown(con.Close)
 	if plane != nil {
@@ -385,7 +414,11 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 			}
 		}
 	})
+	if metricsSrv != nil {
+		g.Go(func() error { return ignoreClosed(metricsSrv.Serve(metricsLn)) })
+	}
 	if az != nil {
+		az.srv.Handler = obs.embeddedAzure(az.srv.Handler)
 		g.Go(func() error { return ignoreClosed(az.srv.ServeTLS(az.ln, "", "")) })
 		if plane != nil {
 			g.Go(func() error {
@@ -403,6 +436,9 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		err := apiSrv.Shutdown(sctx)
+		if metricsSrv != nil {
+			err = errors.Join(err, metricsSrv.Shutdown(sctx))
+		}
 		if az != nil {
 			err = errors.Join(err, az.srv.Shutdown(sctx))
 		}
@@ -412,7 +448,11 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		return err
 	})
 	endpoints := map[string]string{"api_url": "http://" + apiLn.Addr().String()}
-	r := Ready{APIURL: endpoints["api_url"], Provider: prov, Credentials: creds, Dataplane: plane}
+	endpoints["metrics_url"] = endpoints["api_url"] + "/metrics"
+	if metricsLn != nil {
+		endpoints["metrics_url"] = "http://" + metricsLn.Addr().String() + "/metrics"
+	}
+	r := Ready{APIURL: endpoints["api_url"], MetricsURL: endpoints["metrics_url"], Provider: prov, Credentials: creds, Dataplane: plane}
 	if az != nil {
 		endpoints["url"], endpoints["ca_file"] = az.url, az.ca.CertPath
 		r.AzureURL, r.CAFile = az.url, az.ca.CertPath
@@ -514,6 +554,7 @@ func randomPassword() string {
 func printWalkthrough(out io.Writer, r Ready, cfg ServeConfig) {
 	fmt.Fprintf(out, "Peerplane is running.\n\n")
 	fmt.Fprintf(out, "  Control plane API:  %s\n", r.APIURL)
+	fmt.Fprintf(out, "  Metrics:            %s   (probes: /healthz, /readyz)\n", r.MetricsURL)
 	if r.AzureURL != "" {
 		fmt.Fprintf(out, "  Embedded Azure:     %s   (CA certificate: %s)\n", r.AzureURL, r.CAFile)
 	} else {

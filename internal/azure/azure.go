@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
@@ -48,6 +49,12 @@ type Config struct {
 	ProviderSubscriptionID string
 	ProviderResourceGroup  string
 	ProviderLocation       string // of the resource group
+
+	// Observe, when set, is told of every HTTP request the client sends
+	// (ARM calls and Entra ID token requests alike): its Operation, the
+	// final status (0 when no response came) and its duration, retries
+	// included. It must be cheap and safe for concurrent use.
+	Observe func(operation string, status int, d time.Duration)
 }
 
 // Client calls Azure as the provider app. It is safe for concurrent use.
@@ -203,7 +210,11 @@ func translate(err error) error {
 }
 
 func (c *Client) clientOptions() policy.ClientOptions {
-	return policy.ClientOptions{Cloud: c.cfg.Cloud, Transport: c.cfg.Transport}
+	o := policy.ClientOptions{Cloud: c.cfg.Cloud, Transport: c.cfg.Transport}
+	if c.cfg.Observe != nil {
+		o.PerCallPolicies = []policy.Policy{observePolicy{observe: c.cfg.Observe}}
+	}
+	return o
 }
 
 // cred returns the provider app's credential in tenant.

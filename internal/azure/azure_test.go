@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -39,6 +42,15 @@ type world struct {
 	custVN  string
 	cloud   cloud.Configuration
 	adminCr *azidentity.UsernamePasswordCredential
+
+	mu    sync.Mutex
+	calls []call // what the client's Config.Observe was told
+}
+
+// call is one request the client reported.
+type call struct {
+	op     string
+	status int
 }
 
 func newWorld(t *testing.T) *world {
@@ -77,17 +89,32 @@ func newWorld(t *testing.T) *world {
 		ActiveDirectoryAuthorityHost: srv.URL + "/",
 		Services:                     map[cloud.ServiceName]cloud.ServiceConfiguration{cloud.ResourceManager: {Audience: "https://management.core.windows.net/", Endpoint: srv.URL}},
 	}
-	c, err := azure.New(azure.Config{Cloud: cfg, Transport: srv.Client(), DisableInstanceDiscovery: true,
-		ProviderTenantID: provTenant, ClientID: app.AppID, ClientSecret: secret, ProviderSubscriptionID: provSub})
+	w := &world{emu: emu, srv: srv, custVN: v.ID, cloud: cfg}
+	w.client, err = azure.New(azure.Config{Cloud: cfg, Transport: srv.Client(), DisableInstanceDiscovery: true,
+		ProviderTenantID: provTenant, ClientID: app.AppID, ClientSecret: secret, ProviderSubscriptionID: provSub,
+		Observe: func(op string, status int, d time.Duration) {
+			w.mu.Lock()
+			w.calls = append(w.calls, call{op, status})
+			w.mu.Unlock()
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, err := azidentity.NewUsernamePasswordCredential(custTenant, azureemu.AzureCLIClientID, custAdmin, password,
+	w.adminCr, err = azidentity.NewUsernamePasswordCredential(custTenant, azureemu.AzureCLIClientID, custAdmin, password,
 		&azidentity.UsernamePasswordCredentialOptions{ClientOptions: policy.ClientOptions{Cloud: cfg, Transport: srv.Client()}, DisableInstanceDiscovery: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{emu: emu, srv: srv, client: c, custVN: v.ID, cloud: cfg, adminCr: admin}
+	return w
+}
+
+// takeCalls returns the calls reported since the last takeCalls.
+func (w *world) takeCalls() []call {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c := w.calls
+	w.calls = nil
+	return c
 }
 
 // consent does what `az ad sp create --id <app>` does, as the customer admin.
@@ -256,6 +283,55 @@ func TestProviderClientThroughTheSeedFlow(t *testing.T) {
 	if err := c.DeleteProviderVNet(ctx, "n-test"); err != nil {
 		t.Fatalf("deleting a missing vnet: %v", err)
 	}
+}
+
+// TestClientObservesEachRequest: Config.Observe hears of every request the
+// SDK's pipelines send, token requests included, named by operation with
+// the final status, and of nothing else.
+func TestClientObservesEachRequest(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	c := w.client
+	// want compares the calls since the last want with calls, leaving out
+	// MSAL's reads of the tenant's metadata (when it reads them again is
+	// MSAL's business); meta says whether one must be among them.
+	want := func(what string, meta bool, calls ...call) {
+		t.Helper()
+		all := w.takeCalls()
+		got := slices.DeleteFunc(slices.Clone(all), func(c call) bool { return c.op == "openidConfiguration" })
+		if !slices.Equal(got, calls) || meta && !slices.Contains(all, call{"openidConfiguration", 200}) {
+			t.Fatalf("%s: observed %v, want %v (and openidConfiguration: %v)", what, all, calls, meta)
+		}
+	}
+
+	// MSAL reads the tenant's metadata, then gets a token; the provider
+	// resource group is missing at first: the VNet PUT is refused, the
+	// group is created, the VNet PUT retried, and the SDK's poller reads
+	// the created VNet.
+	if _, err := c.EnsureProviderVNet(ctx, "n-obs", "eastus", "10.3.0.0/16", nil); err != nil {
+		t.Fatal(err)
+	}
+	want("first EnsureProviderVNet", true, call{"token", 200}, call{"virtualNetworks.createOrUpdate", 404},
+		call{"resourceGroups.createOrUpdate", 201}, call{"virtualNetworks.createOrUpdate", 201}, call{"virtualNetworks.get", 200})
+
+	// No consent: the token request in the customer tenant is refused.
+	wantCode(t, c.CheckTenantAccess(ctx, custTenant), azure.CodeAppNotInTenant)
+	want("CheckTenantAccess before consent", true, call{"token", 400})
+
+	w.consent(t)
+	_, err := c.GetVNet(ctx, custTenant, w.custVN)
+	wantCode(t, err, "AuthorizationFailed")
+	want("GetVNet without a role", false, call{"token", 200}, call{"virtualNetworks.get", 403})
+
+	_, err = c.PutPeering(ctx, provTenant, c.ProviderVNetID("n-obs"), "peer-obs", custTenant, w.custVN, false)
+	wantCode(t, err, "LinkedAuthorizationFailed")
+	// The auxiliary token for the customer tenant is a token request of its own.
+	want("PutPeering without peer/action", false, call{"token", 200}, call{"virtualNetworkPeerings.createOrUpdate", 403})
+
+	if err := c.DeletePeering(ctx, provTenant, c.ProviderVNetID("n-obs"), "peer-obs"); err != nil {
+		t.Fatal(err)
+	}
+	want("DeletePeering of a missing half", false, call{"virtualNetworkPeerings.delete", 204})
 }
 
 func TestVNetID(t *testing.T) {

@@ -85,6 +85,9 @@ type Config struct {
 	// Now is the clock of the checklists' CheckedAt; time.Now by default.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Observe, when set, is told of every reconcile the controller runs
+	// (for metrics). It must be cheap and safe for concurrent use.
+	Observe func(Observation)
 }
 
 // Controller reconciles environments being deleted, networks, peerings
@@ -152,7 +155,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
-	Run(ctx, c.q, ReconcilerFunc(c.Reconcile), c.cfg.Workers, func(key string, err error, retryIn time.Duration) {
+	Run(ctx, c.q, ReconcilerFunc(c.observed), c.cfg.Workers, func(key string, err error, retryIn time.Duration) {
 		var f *failed
 		if errors.As(err, &f) {
 			c.log.Debug("reconcile failed; will retry", "key", key, "code", f.code, "retry_in", retryIn)

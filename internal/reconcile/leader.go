@@ -24,6 +24,9 @@ type Leader struct {
 	TTL    time.Duration
 	New    func() *Controller
 	Logger *slog.Logger
+	// OnLeading, when set, is told each time this replica starts (true) or
+	// stops (false) leading: once per lease transition.
+	OnLeading func(leading bool)
 
 	mu      sync.Mutex
 	current *Controller
@@ -34,6 +37,15 @@ func (l *Leader) Current() *Controller {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.current
+}
+
+// QueueStats returns a snapshot of the running controller's queue; the
+// zero QueueStats when not leading.
+func (l *Leader) QueueStats() QueueStats {
+	if c := l.Current(); c != nil {
+		return c.QueueStats()
+	}
+	return QueueStats{}
 }
 
 // Enqueue passes a change to the running controller, if any.
@@ -68,6 +80,9 @@ func (l *Leader) Run(ctx context.Context) {
 			l.mu.Lock()
 			l.current = nil
 			l.mu.Unlock()
+			if l.OnLeading != nil {
+				l.OnLeading(false)
+			}
 		}
 	}
 	tick := time.NewTicker(l.TTL / 3)
@@ -91,6 +106,9 @@ func (l *Leader) Run(ctx context.Context) {
 			l.mu.Lock()
 			l.current = c
 			l.mu.Unlock()
+			if l.OnLeading != nil {
+				l.OnLeading(true)
+			}
 			go func() { defer close(done); c.Run(cctx) }()
 		case !ok && stop != nil:
 			log.Warn("lost the leader lease: stopping the reconciler")

@@ -3,8 +3,11 @@ package reconcile_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/peerplane/peerplane/internal/reconcile"
@@ -64,4 +67,56 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// scriptedLease answers TryAcquireLease from a script, then keeps its last
+// answer.
+type scriptedLease struct {
+	mu     sync.Mutex
+	script []bool
+}
+
+func (l *scriptedLease) TryAcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ok := l.script[0]
+	if len(l.script) > 1 {
+		l.script = l.script[1:]
+	}
+	return ok, nil
+}
+
+func (l *scriptedLease) ReleaseLease(ctx context.Context, name, holder string) error { return nil }
+
+// TestLeaderReportsEachTransition: OnLeading hears true when the replica
+// starts leading and false when it loses the lease or stops, once each.
+func TestLeaderReportsEachTransition(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var got []bool
+		l := &reconcile.Leader{Lease: &scriptedLease{script: []bool{true, true, false, false, true}}, Name: "reconciler", Holder: "a", TTL: 3 * time.Second,
+			New: func() *reconcile.Controller { return reconcile.New(reconcile.Config{Control: idleControl{}}) },
+			OnLeading: func(leading bool) {
+				mu.Lock()
+				got = append(got, leading)
+				mu.Unlock()
+			}}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { l.Run(ctx); close(done) }()
+		// Renewals every TTL/3 = 1s: held, held, lost, not held, held.
+		time.Sleep(4*time.Second + time.Millisecond)
+		synctest.Wait()
+		if l.Current() == nil {
+			t.Fatal("not leading after the lease came back")
+		}
+		if st := l.QueueStats(); st != (reconcile.QueueStats{}) {
+			t.Fatalf("idle controller's queue: %+v", st)
+		}
+		cancel()
+		<-done
+		if want := []bool{true, false, true, false}; !slices.Equal(got, want) {
+			t.Fatalf("OnLeading calls %v, want %v", got, want)
+		}
+	})
 }

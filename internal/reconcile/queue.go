@@ -34,7 +34,7 @@ type Queue struct {
 	mu         sync.Mutex
 	cond       *sync.Cond
 	queue      []string
-	queued     map[string]bool
+	queued     map[string]time.Time // when each key in queue became ready
 	processing map[string]bool
 	dirty      map[string]bool // added while processing
 	failures   map[string]int
@@ -48,7 +48,7 @@ func NewQueue(backoff Backoff) *Queue {
 	q := &Queue{
 		backoff:    backoff,
 		now:        time.Now,
-		queued:     map[string]bool{},
+		queued:     map[string]time.Time{},
 		processing: map[string]bool{},
 		dirty:      map[string]bool{},
 		failures:   map[string]int{},
@@ -75,10 +75,10 @@ func (q *Queue) addLocked(key string) {
 		q.dirty[key] = true
 		return
 	}
-	if q.queued[key] {
+	if _, ok := q.queued[key]; ok {
 		return
 	}
-	q.queued[key] = true
+	q.queued[key] = q.now()
 	q.queue = append(q.queue, key)
 	q.cond.Signal()
 }
@@ -177,6 +177,30 @@ func (q *Queue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.queue)
+}
+
+// QueueStats is a snapshot of a queue, for metrics.
+type QueueStats struct {
+	// Depth is the number of keys ready to be processed (Len).
+	Depth int
+	// Delayed is the number of keys waiting for a delayed add: a retry's
+	// backoff or a periodic resync.
+	Delayed int
+	// OldestAge is how long the key ready the longest has waited; 0 when
+	// none is ready.
+	OldestAge time.Duration
+}
+
+// Stats returns a snapshot of the queue.
+func (q *Queue) Stats() QueueStats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	st := QueueStats{Depth: len(q.queue), Delayed: len(q.timers)}
+	if len(q.queue) > 0 {
+		// Keys are taken in the order they became ready: the first waited longest.
+		st.OldestAge = max(q.now().Sub(q.queued[q.queue[0]]), 0)
+	}
+	return st
 }
 
 // Close wakes every Get with ok false and drops delayed adds.

@@ -123,3 +123,34 @@ func TestAddCancelsPendingDelayAndEarlierDelayWins(t *testing.T) {
 		q.Close()
 	})
 }
+
+func TestQueueStatsReportDepthDelayedAndOldestAge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := NewQueue(Backoff{Base: time.Second, Max: time.Minute})
+		defer q.Close()
+		if st := q.Stats(); st != (QueueStats{}) {
+			t.Fatalf("empty queue: %+v", st)
+		}
+		q.Add("a")
+		time.Sleep(3 * time.Second)
+		q.Add("b")
+		q.Add("a") // already queued: keeps its place and its age
+		q.AddAfter("c", time.Minute)
+		if st := q.Stats(); st != (QueueStats{Depth: 2, Delayed: 1, OldestAge: 3 * time.Second}) {
+			t.Fatalf("after a, 3s, b, c later: %+v", st)
+		}
+		if key, _ := q.Get(); key != "a" {
+			t.Fatalf("Get = %s, want a", key)
+		}
+		time.Sleep(time.Second)
+		if st := q.Stats(); st != (QueueStats{Depth: 1, Delayed: 1, OldestAge: time.Second}) {
+			t.Fatalf("after taking a and 1s: %+v", st)
+		}
+		q.Done("a")
+		q.Get()
+		time.Sleep(time.Minute) // c became ready 1s ago (added at 3s, a minute later)
+		if st := q.Stats(); st != (QueueStats{Depth: 1, Delayed: 0, OldestAge: time.Second}) {
+			t.Fatalf("after c became ready: %+v", st)
+		}
+	})
+}

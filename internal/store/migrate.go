@@ -67,6 +67,9 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(ms) > 0 {
+		db.binaryVersion = ms[len(ms)-1].version
+	}
 	createTable := `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    INTEGER PRIMARY KEY,
 	name       TEXT NOT NULL,
@@ -137,4 +140,19 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("schema version: %w", err)
 	}
 	return int(v.Int64), nil
+}
+
+// BinarySchemaVersion returns the highest migration version this binary
+// carries for db's dialect: the version SchemaVersion reports once every
+// migration is applied.
+func (db *DB) BinarySchemaVersion() int { return db.binaryVersion }
+
+// Ping runs a trivial query, so that it fails when the database does not
+// answer (or db is closed) before ctx is done.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := db.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("ping store: %w", err)
+	}
+	return nil
 }

@@ -63,6 +63,9 @@ type DB struct {
 	stmts  sync.Map // stmtKey → *sql.Stmt, see controlTx.queryRow
 	now    func() time.Time
 	logger *slog.Logger
+	// binaryVersion is the highest migration version of the dialect
+	// embedded in this binary (set by migrate).
+	binaryVersion int
 
 	closeOnce sync.Once
 	closeErr  error

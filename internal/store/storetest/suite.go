@@ -39,6 +39,8 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"Docs/ConcurrentWriters", testDocsConcurrent},
 		{"Reopen", testReopen},
 		{"Migrations/IdempotentOnReopen", testMigrationsIdempotent},
+		{"Migrations/AppliedMatchesBinary", testMigrationsMatchBinary},
+		{"Ping", testPing},
 		{"Lease/TwoHolders", testLeaseTwoHolders},
 		{"Lease/Expiry", testLeaseExpiry},
 		{"Lease/RenewalExtends", testLeaseRenewal},
@@ -369,6 +371,34 @@ func testMigrationsIdempotent(t *testing.T, open func(t *testing.T) *store.DB) {
 	a, b := open(t), open(t)
 	apply(t, a, []azureemu.Doc{doc("k", "b", "2")}, nil)
 	wantDocs(t, b, []azureemu.Doc{doc("k", "a", "1"), doc("k", "b", "2")})
+}
+
+func testMigrationsMatchBinary(t *testing.T, open func(t *testing.T) *store.DB) {
+	db := open(t)
+	applied, err := db.SchemaVersion(context.Background())
+	if want := db.BinarySchemaVersion(); err != nil || want < 1 || applied != want {
+		t.Fatalf("SchemaVersion = %d, %v; BinarySchemaVersion = %d: want equal and >= 1 after Open", applied, err, want)
+	}
+}
+
+func testPing(t *testing.T, open func(t *testing.T) *store.DB) {
+	ctx := context.Background()
+	db := open(t)
+	if err := db.Ping(ctx); err != nil {
+		t.Fatalf("Ping on an open store: %v", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := db.Ping(cctx); err == nil {
+		t.Fatal("Ping with a cancelled context succeeded")
+	}
+	db.Close()
+	if err := db.Ping(ctx); err == nil {
+		t.Fatal("Ping on a closed store succeeded")
+	}
+	if _, err := db.SchemaVersion(ctx); err == nil {
+		t.Fatal("SchemaVersion on a closed store succeeded")
+	}
 }
 
 func acquire(t *testing.T, db *store.DB, name, holder string, ttl time.Duration, want bool) {
