@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerplane/peerplane/internal/dataplane"
 	"github.com/peerplane/peerplane/internal/store/storetest"
 )
 
@@ -114,6 +115,11 @@ func newServeProcess(t *testing.T, bin, workDir, dataDir string, env []string, a
 	s := &serveProcess{t: t, bin: bin, dir: dataDir, workDir: workDir, env: env, args: args, apiURL: "http://" + api, log: log}
 	t.Cleanup(func() {
 		s.kill()
+		// A SIGKILL leaves the data plane's namespaces (the next start on
+		// this data directory would remove them): remove them now.
+		if err := dataplane.Cleanup(dataDir); err != nil && dataplane.Available() == nil {
+			t.Errorf("remove the data plane left by the killed server: %v", err)
+		}
 		log.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(log.Name())
