@@ -63,6 +63,13 @@ type DB struct {
 	stmts  sync.Map // stmtKey → *sql.Stmt, see controlTx.queryRow
 	now    func() time.Time
 	logger *slog.Logger
+	// pg is the PostgreSQL connection config, for the dedicated
+	// connections of Listen; schema is the current schema, which scopes
+	// Notify's channels. Both are zero on SQLite.
+	pg     *pgx.ConnConfig
+	schema string
+	// path is the SQLite file; empty on PostgreSQL.
+	path string
 
 	closeOnce sync.Once
 	closeErr  error
@@ -126,7 +133,12 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open store: connect to postgres %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, err)
 	}
-	return &DB{dialect: DialectPostgres, w: pool, r: pool, now: opts.Now, logger: opts.Logger}, nil
+	var schema string
+	if err := pool.QueryRowContext(ctx, `SELECT coalesce(current_schema(), '')`).Scan(&schema); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open store: read the current schema: %w", err)
+	}
+	return &DB{dialect: DialectPostgres, w: pool, r: pool, now: opts.Now, logger: opts.Logger, pg: cfg, schema: schema}, nil
 }
 
 // sqlitePath extracts the file path from a SQLite dsn.
@@ -198,7 +210,7 @@ func openSQLite(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	r.SetMaxOpenConns(opts.MaxConns)
 	r.SetMaxIdleConns(opts.MaxConns)
 	r.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{dialect: DialectSQLite, w: w, r: r, now: opts.Now, logger: opts.Logger}, nil
+	return &DB{dialect: DialectSQLite, w: w, r: r, now: opts.Now, logger: opts.Logger, path: path}, nil
 }
 
 // openSQLiteWriter opens the single writer connection with query q and
