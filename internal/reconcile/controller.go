@@ -73,7 +73,11 @@ type Config struct {
 	// Resync is how often a READY object is re-checked against Azure
 	// (Azure sends no events); default 30s.
 	Resync time.Duration
-	Logger *slog.Logger
+	// Timeout bounds each Reconcile: a reconcile stuck on Azure or the
+	// store ends with context.DeadlineExceeded and is retried with
+	// backoff. Keep it shorter than the leader lease's TTL; default 5s.
+	Timeout time.Duration
+	Logger  *slog.Logger
 }
 
 // Controller reconciles networks, peerings and clusters.
@@ -93,6 +97,9 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.Resync == 0 {
 		cfg.Resync = 30 * time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -162,8 +169,11 @@ func KeyFrom(ctx context.Context) string {
 	return k
 }
 
-// Reconcile reconciles the object named by key.
+// Reconcile reconciles the object named by key, within Config.Timeout.
 func (c *Controller) Reconcile(ctx context.Context, key string) (Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+
 	ctx = context.WithValue(ctx, keyCtx{}, key)
 	kind, id, _ := strings.Cut(key, "/")
 	switch kind {
