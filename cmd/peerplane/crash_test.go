@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerplane/peerplane/internal/seal"
 	"github.com/peerplane/peerplane/internal/store/storetest"
 )
 
@@ -95,11 +96,13 @@ type crashServer struct {
 	bin     string
 	dir     string
 	args    []string
+	env     []string
 	apiURL  string
 	log     *os.File
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	starts  int
+	began   time.Time
 	startup []time.Duration
 }
 
@@ -113,17 +116,24 @@ func freePort(t *testing.T) string {
 }
 
 func newCrashServer(t *testing.T, bin, dsn string) *crashServer {
+	return newServeProcess(t, bin, dsn, []string{"PEERPLANE_SECRET_KEY=" + seal.NewSecret()})
+}
+
+// newServeProcess is a `peerplane serve --demo` on a new data directory
+// and free ports, with env added to the test's environment and more args.
+func newServeProcess(t *testing.T, bin, dsn string, env []string, more ...string) *crashServer {
 	dir := t.TempDir()
 	api, az := freePort(t), freePort(t)
 	args := []string{"serve", "--data-dir", dir, "--listen", api, "--azure-listen", az, "--demo", "--log-level", "info"}
 	if dsn != "" {
 		args = append(args, "--store", dsn)
 	}
+	args = append(args, more...)
 	log, err := os.Create(filepath.Join(dir, "server.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &crashServer{t: t, bin: bin, dir: dir, args: args, apiURL: "http://" + api, log: log}
+	s := &crashServer{t: t, bin: bin, dir: dir, args: args, env: env, apiURL: "http://" + api, log: log}
 	t.Cleanup(func() {
 		s.kill()
 		log.Close()
@@ -141,13 +151,20 @@ func newCrashServer(t *testing.T, bin, dsn string) *crashServer {
 // start runs the server and waits until its API answers.
 func (s *crashServer) start() {
 	s.t.Helper()
-	begin := time.Now()
+	s.launch()
+	s.waitReady()
+}
+
+// launch starts the server process.
+func (s *crashServer) launch() {
+	s.t.Helper()
+	s.began = time.Now()
 	fmt.Fprintf(s.log, "===== start %d\n", s.starts)
 	cmd := exec.Command(s.bin, s.args...)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	// A dead leader's lease blocks the next for its TTL; keep it short so
 	// the restarted reconciler resumes within the test's time.
-	cmd.Env = append(os.Environ(), "PEERPLANE_LEASE_TTL=600ms")
+	cmd.Env = append(append(os.Environ(), "PEERPLANE_LEASE_TTL=600ms"), s.env...)
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
@@ -155,6 +172,13 @@ func (s *crashServer) start() {
 	exited := s.exited
 	go func() { cmd.Wait(); close(exited) }()
 	s.starts++
+}
+
+// waitReady waits until the launched server's API answers and it wrote
+// endpoints.json.
+func (s *crashServer) waitReady() {
+	s.t.Helper()
+	cmd, exited := s.cmd, s.exited
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		// The API may answer a moment before endpoints.json is written.
 		resp, err := http.Get(s.apiURL + "/healthz")
@@ -174,7 +198,7 @@ func (s *crashServer) start() {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	s.startup = append(s.startup, time.Since(begin))
+	s.startup = append(s.startup, time.Since(s.began))
 }
 
 // kill SIGKILLs the server, if running, and waits for it.
