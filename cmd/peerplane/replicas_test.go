@@ -309,6 +309,10 @@ func TestReplicaJoinsFromTheDatabaseAlone(t *testing.T) {
 	c := openReplica(t, s)
 	sameInstallation(t, a, b)
 	sameInstallation(t, a, c)
+	var keys int
+	if err := db.QueryRow(`SELECT count(*) FROM api_keys`).Scan(&keys); err != nil || keys != 1 {
+		t.Fatalf("%d API keys after three replicas and a restart (%v), want the one bootstrap key", keys, err)
+	}
 
 	// No secret reaches the store in clear.
 	var clear int
@@ -317,13 +321,20 @@ func TestReplicaJoinsFromTheDatabaseAlone(t *testing.T) {
 		t.Fatalf("%d identity documents hold a secret in clear (%v)", clear, err)
 	}
 
-	// A replica with another secret key cannot open the identity, and
-	// one without a key cannot seal it: each says so and exits.
-	for what, env := range map[string][]string{
-		"does not open with this secret key": append(slices.Clone(env), "PEERPLANE_SECRET_KEY="+seal.NewSecret()),
-		"PEERPLANE_SECRET_KEY":               {"PEERPLANE_LEASE_TTL=6s"},
+	// A replica with another secret key cannot open the identity, one
+	// without a key cannot seal it, one naming another provider tenant
+	// would serve another provider: each says so and exits.
+	for _, c := range []struct {
+		what string
+		env  []string
+		args []string
+	}{
+		{"does not open with this secret key", append(slices.Clone(env), "PEERPLANE_SECRET_KEY="+seal.NewSecret()), nil},
+		{"PEERPLANE_SECRET_KEY", []string{"PEERPLANE_LEASE_TTL=6s"}, nil},
+		{"is not this installation's provider tenant", env, []string{"--provider-tenant-id", "0f0f0f0f-0f0f-4f0f-8f0f-0f0f0f0f0f0f"}},
 	} {
-		bad := newServeProcess(t, bin, dsn, env)
+		what := c.what
+		bad := newServeProcess(t, bin, dsn, c.env, c.args...)
 		bad.launch()
 		select {
 		case <-bad.exited:
