@@ -48,8 +48,11 @@ var (
 	crashBinErr  error
 )
 
-// crashBinary builds the peerplane binary once per test process.
-func crashBinary(t *testing.T) string {
+// crashBinary is peerplaneBinary, under the name the trust test uses.
+func crashBinary(t *testing.T) string { return peerplaneBinary(t) }
+
+// peerplaneBinary builds the peerplane binary once per test process.
+func peerplaneBinary(t *testing.T) string {
 	crashBinOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "peerplane-crash-bin-")
 		if err != nil {
@@ -90,13 +93,15 @@ func TestCrash(t *testing.T) {
 	})
 }
 
-// crashServer is a `peerplane serve` child process on fixed ports.
-type crashServer struct {
+// serveProcess is a `peerplane serve` child process on fixed ports, which
+// the test may kill and start again.
+type serveProcess struct {
 	t       *testing.T
 	bin     string
-	dir     string
+	dir     string   // the data directory
+	workDir string   // the working directory; "" for the test's
+	env     []string // the environment; nil for the test's
 	args    []string
-	env     []string
 	apiURL  string
 	log     *os.File
 	cmd     *exec.Cmd
@@ -115,25 +120,31 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func newCrashServer(t *testing.T, bin, dsn string) *crashServer {
-	return newServeProcess(t, bin, dsn, []string{"PEERPLANE_SECRET_KEY=" + seal.NewSecret()})
-}
-
-// newServeProcess is a `peerplane serve --demo` on a new data directory
-// and free ports, with env added to the test's environment and more args.
-func newServeProcess(t *testing.T, bin, dsn string, env []string, more ...string) *crashServer {
+func newCrashServer(t *testing.T, bin, dsn string) *serveProcess {
 	dir := t.TempDir()
-	api, az := freePort(t), freePort(t)
-	args := []string{"serve", "--data-dir", dir, "--listen", api, "--azure-listen", az, "--demo", "--log-level", "info"}
+	args := []string{"--data-dir", dir, "--demo", "--log-level", "info"}
 	if dsn != "" {
 		args = append(args, "--store", dsn)
 	}
-	args = append(args, more...)
-	log, err := os.Create(filepath.Join(dir, "server.log"))
+	// A dead leader's lease blocks the next for its TTL; keep it short so
+	// the restarted reconciler resumes within the test's time. PostgreSQL
+	// needs a key to seal the installation's identity.
+	return newServeProcess(t, bin, "", dir, append(os.Environ(), "PEERPLANE_LEASE_TTL=600ms", "PEERPLANE_SECRET_KEY="+seal.NewSecret()), args...)
+}
+
+// newServeProcess prepares `peerplane serve --listen … --azure-listen …
+// args…` on two free loopback ports, with dataDir its data directory (where
+// it writes endpoints.json), run in workDir ("" for the test's) with env
+// (nil for the test's). Its output goes to a log shown when the test fails;
+// the process is killed when the test ends.
+func newServeProcess(t *testing.T, bin, workDir, dataDir string, env []string, args ...string) *serveProcess {
+	api, az := freePort(t), freePort(t)
+	args = append([]string{"serve", "--listen", api, "--azure-listen", az}, args...)
+	log, err := os.Create(filepath.Join(t.TempDir(), "server.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &crashServer{t: t, bin: bin, dir: dir, args: args, env: env, apiURL: "http://" + api, log: log}
+	s := &serveProcess{t: t, bin: bin, dir: dataDir, workDir: workDir, env: env, args: args, apiURL: "http://" + api, log: log}
 	t.Cleanup(func() {
 		s.kill()
 		log.Close()
@@ -149,22 +160,21 @@ func newServeProcess(t *testing.T, bin, dsn string, env []string, more ...string
 }
 
 // start runs the server and waits until its API answers.
-func (s *crashServer) start() {
+func (s *serveProcess) start() {
 	s.t.Helper()
 	s.launch()
 	s.waitReady()
 }
 
-// launch starts the server process.
-func (s *crashServer) launch() {
+// launch starts the server process without waiting for it, so that a
+// test can start several at once.
+func (s *serveProcess) launch() {
 	s.t.Helper()
 	s.began = time.Now()
 	fmt.Fprintf(s.log, "===== start %d\n", s.starts)
 	cmd := exec.Command(s.bin, s.args...)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
-	// A dead leader's lease blocks the next for its TTL; keep it short so
-	// the restarted reconciler resumes within the test's time.
-	cmd.Env = append(append(os.Environ(), "PEERPLANE_LEASE_TTL=600ms"), s.env...)
+	cmd.Dir, cmd.Env = s.workDir, s.env
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
@@ -176,7 +186,7 @@ func (s *crashServer) launch() {
 
 // waitReady waits until the launched server's API answers and it wrote
 // endpoints.json.
-func (s *crashServer) waitReady() {
+func (s *serveProcess) waitReady() {
 	s.t.Helper()
 	cmd, exited := s.cmd, s.exited
 	for deadline := time.Now().Add(30 * time.Second); ; {
@@ -202,7 +212,7 @@ func (s *crashServer) waitReady() {
 }
 
 // kill SIGKILLs the server, if running, and waits for it.
-func (s *crashServer) kill() {
+func (s *serveProcess) kill() {
 	if s.cmd == nil {
 		return
 	}
@@ -213,7 +223,7 @@ func (s *crashServer) kill() {
 }
 
 // alive fails the test if the server died on its own.
-func (s *crashServer) alive() {
+func (s *serveProcess) alive() {
 	s.t.Helper()
 	if s.cmd == nil {
 		return

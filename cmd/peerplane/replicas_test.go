@@ -41,7 +41,8 @@ const replicaWait = 30 * time.Second
 
 // replicaEnv returns the built binary, a fresh PostgreSQL schema and the
 // environment every replica of one installation shares: its secret key,
-// and a lease long enough that a loaded machine does not fail over.
+// a lease long enough that a loaded machine does not fail over, and no
+// data plane.
 func replicaEnv(t *testing.T) (bin, dsn string, env []string) {
 	t.Helper()
 	if testing.Short() {
@@ -51,13 +52,22 @@ func replicaEnv(t *testing.T) (bin, dsn string, env []string) {
 	if base == "" {
 		t.Skip("set PEERPLANE_TEST_POSTGRES_URL to run the replica tests")
 	}
-	return crashBinary(t), storetest.PostgresDSN(t, base), []string{"PEERPLANE_SECRET_KEY=" + seal.NewSecret(), "PEERPLANE_LEASE_TTL=6s"}
+	return peerplaneBinary(t), storetest.PostgresDSN(t, base), []string{"PEERPLANE_SECRET_KEY=" + seal.NewSecret(), "PEERPLANE_LEASE_TTL=6s", "PEERPLANE_DATAPLANE=off"}
+}
+
+// newReplica prepares `peerplane serve --demo` on the installation at dsn
+// with a new, empty data directory, env added to the test's environment
+// and more args.
+func newReplica(t *testing.T, bin, dsn string, env []string, args ...string) *serveProcess {
+	dir := t.TempDir()
+	return newServeProcess(t, bin, "", dir, append(os.Environ(), env...),
+		append([]string{"--data-dir", dir, "--store", dsn, "--demo", "--log-level", "info"}, args...)...)
 }
 
 // replica is a running `peerplane serve` and clients of it, read from
 // its data directory.
 type replica struct {
-	*crashServer
+	*serveProcess
 	creds    Credentials
 	prov     ProviderCredentials
 	azureURL string
@@ -66,9 +76,9 @@ type replica struct {
 	azure    *http.Client // trusts its data directory's azure-ca.pem
 }
 
-func openReplica(t *testing.T, s *crashServer) *replica {
+func openReplica(t *testing.T, s *serveProcess) *replica {
 	t.Helper()
-	r := &replica{crashServer: s}
+	r := &replica{serveProcess: s}
 	readJSONFile(t, filepath.Join(s.dir, "credentials.json"), &r.creds)
 	readJSONFile(t, filepath.Join(s.dir, "provider.json"), &r.prov)
 	var eps struct {
@@ -172,7 +182,7 @@ func TestReplicasReconcileWritesMadeThroughAnyReplica(t *testing.T) {
 	db := sqlDB(t, dsn)
 	rs := make([]*replica, 2)
 	for i := range rs {
-		s := newServeProcess(t, bin, dsn, env)
+		s := newReplica(t, bin, dsn, env)
 		s.start()
 		rs[i] = openReplica(t, s)
 	}
@@ -272,10 +282,10 @@ func TestReplicasReconcileWritesMadeThroughAnyReplica(t *testing.T) {
 func TestReplicaJoinsFromTheDatabaseAlone(t *testing.T) {
 	bin, dsn, env := replicaEnv(t)
 	db := sqlDB(t, dsn)
-	s := newServeProcess(t, bin, dsn, env)
+	s := newReplica(t, bin, dsn, env)
 	s.start()
 	a := openReplica(t, s)
-	s = newServeProcess(t, bin, dsn, env)
+	s = newReplica(t, bin, dsn, env)
 	s.start()
 	b := openReplica(t, s)
 	sameInstallation(t, a, b)
@@ -289,7 +299,7 @@ func TestReplicaJoinsFromTheDatabaseAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.start()
-	a = openReplica(t, a.crashServer)
+	a = openReplica(t, a.serveProcess)
 	var names []string
 	rows, err := db.Query(`SELECT name FROM identity ORDER BY name`)
 	if err != nil {
@@ -304,7 +314,7 @@ func TestReplicaJoinsFromTheDatabaseAlone(t *testing.T) {
 	if !slices.Equal(names, []string{identityCA, identityAPIKey, identityProvider}) {
 		t.Fatalf("after a restart the store holds the identity documents %v", names)
 	}
-	s = newServeProcess(t, bin, dsn, env)
+	s = newReplica(t, bin, dsn, env)
 	s.start()
 	c := openReplica(t, s)
 	sameInstallation(t, a, b)
@@ -330,11 +340,11 @@ func TestReplicaJoinsFromTheDatabaseAlone(t *testing.T) {
 		args []string
 	}{
 		{"does not open with this secret key", append(slices.Clone(env), "PEERPLANE_SECRET_KEY="+seal.NewSecret()), nil},
-		{"PEERPLANE_SECRET_KEY", []string{"PEERPLANE_LEASE_TTL=6s"}, nil},
+		{"PEERPLANE_SECRET_KEY", []string{"PEERPLANE_LEASE_TTL=6s", "PEERPLANE_DATAPLANE=off"}, nil},
 		{"is not this installation's provider tenant", env, []string{"--provider-tenant-id", "0f0f0f0f-0f0f-4f0f-8f0f-0f0f0f0f0f0f"}},
 	} {
 		what := c.what
-		bad := newServeProcess(t, bin, dsn, c.env, c.args...)
+		bad := newReplica(t, bin, dsn, c.env, c.args...)
 		bad.launch()
 		select {
 		case <-bad.exited:
@@ -536,9 +546,9 @@ func TestReplicasStartingTogetherCreateOneProvider(t *testing.T) {
 	bin, dsn, env := replicaEnv(t)
 	azurePorts := []string{freePort(t), freePort(t), freePort(t)}
 	lb := newRoundRobin(t, azurePorts...)
-	servers := make([]*crashServer, len(azurePorts))
+	servers := make([]*serveProcess, len(azurePorts))
 	for i, port := range azurePorts {
-		servers[i] = newServeProcess(t, bin, dsn, env, "--azure-listen", port, "--azure-url", "https://"+lb.ln.Addr().String())
+		servers[i] = newReplica(t, bin, dsn, env, "--azure-listen", port, "--azure-url", "https://"+lb.ln.Addr().String())
 	}
 	for _, s := range servers {
 		s.launch()
