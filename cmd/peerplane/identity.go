@@ -87,8 +87,8 @@ func openInstallation(cfg ServeConfig, db *store.DB, log *slog.Logger) (*install
 	return &installation{db: db, box: box, dir: cfg.DataDir, log: log}, nil
 }
 
-// load decodes the identity document name into v, opening its sealed
-// fields with open. It reports whether there was one.
+// load decodes the identity document name into v (its sealed fields
+// still sealed). It reports whether there was one.
 func (in *installation) load(ctx context.Context, name string, v any) (bool, error) {
 	b, err := in.db.LoadIdentity(ctx, name)
 	if err != nil || b == nil {
