@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -83,6 +84,36 @@ func TestServeConfigFromFlagsAndEnv(t *testing.T) {
 		{name: "bad data plane", args: []string{"--dataplane", "on"}, wantErr: "--dataplane"},
 		{name: "bad data plane env", env: map[string]string{"PEERPLANE_DATAPLANE": "yes"}, wantErr: "PEERPLANE_DATAPLANE"},
 		{name: "data plane netns with a real azure", args: []string{"--dataplane", "netns", "--external-azure", "--provider-tenant-id", "11111111-1111-4111-8111-111111111111", "--provider-subscription-id", "22222222-2222-4222-8222-222222222222"}, env: map[string]string{"PEERPLANE_PROVIDER_CLIENT_SECRET": "s"}, wantErr: "--external-azure"},
+		{name: "lease and reconcile defaults", check: func(t *testing.T, c ServeConfig) {
+			if c.leaseTTL() != 6*time.Second || c.reconcileTimeout() != 5*time.Second {
+				t.Fatalf("lease %v, reconcile timeout %v; want 6s and 5s", c.leaseTTL(), c.reconcileTimeout())
+			}
+		}},
+		{name: "reconcile timeout follows the lease", args: []string{"--lease-ttl", "600ms"}, check: func(t *testing.T, c ServeConfig) {
+			if c.reconcileTimeout() != 500*time.Millisecond {
+				t.Fatalf("reconcile timeout %v with a lease of 600ms, want 500ms", c.reconcileTimeout())
+			}
+		}},
+		{name: "reconcile timeout from env", env: map[string]string{"PEERPLANE_RECONCILE_TIMEOUT": "3s"}, check: func(t *testing.T, c ServeConfig) {
+			if c.reconcileTimeout() != 3*time.Second {
+				t.Fatalf("reconcile timeout %v, want 3s", c.reconcileTimeout())
+			}
+		}},
+		{name: "reconcile timeout not under the lease", args: []string{"--lease-ttl", "2s", "--reconcile-timeout", "2s"}, wantErr: "--reconcile-timeout"},
+		{name: "bad reconcile timeout env", env: map[string]string{"PEERPLANE_RECONCILE_TIMEOUT": "soon"}, wantErr: "--reconcile-timeout"},
+		{name: "bad lease env", env: map[string]string{"PEERPLANE_LEASE_TTL": "long"}, wantErr: "--lease-ttl"},
+		{name: "secret key from env and file flag", args: []string{"--secret-key-file", "/run/secrets/k"}, env: map[string]string{"PEERPLANE_SECRET_KEY": "k"}, check: func(t *testing.T, c ServeConfig) {
+			if c.SecretKey != "k" || c.SecretKeyFile != "/run/secrets/k" {
+				t.Fatalf("secret key %q, file %q", c.SecretKey, c.SecretKeyFile)
+			}
+		}},
+		{name: "azure url", args: []string{"--azure-url", "https://azure.example:8443"}, check: func(t *testing.T, c ServeConfig) {
+			if c.AzureURL != "https://azure.example:8443" {
+				t.Fatalf("azure url %q", c.AzureURL)
+			}
+		}},
+		{name: "azure url not https", args: []string{"--azure-url", "http://azure.example"}, wantErr: "--azure-url"},
+		{name: "azure url with a path", env: map[string]string{"PEERPLANE_AZURE_URL": "https://azure.example/x"}, wantErr: "--azure-url"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/peerplane/peerplane/internal/dataplane"
+	"github.com/peerplane/peerplane/internal/seal"
 	"github.com/peerplane/peerplane/internal/store/storetest"
 )
 
@@ -77,6 +78,7 @@ type serveProcess struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	starts  int
+	began   time.Time
 	startup []time.Duration
 }
 
@@ -96,8 +98,9 @@ func newCrashServer(t *testing.T, bin, dsn string) *serveProcess {
 		args = append(args, "--store", dsn)
 	}
 	// A dead leader's lease blocks the next for its TTL; keep it short so
-	// the restarted reconciler resumes within the test's time.
-	return newServeProcess(t, bin, "", dir, append(os.Environ(), "PEERPLANE_LEASE_TTL=600ms"), args...)
+	// the restarted reconciler resumes within the test's time. PostgreSQL
+	// needs a key to seal the installation's identity.
+	return newServeProcess(t, bin, "", dir, append(os.Environ(), "PEERPLANE_LEASE_TTL=600ms", "PEERPLANE_SECRET_KEY="+seal.NewSecret()), args...)
 }
 
 // newServeProcess prepares `peerplane serve --listen … --azure-listen …
@@ -135,7 +138,15 @@ func newServeProcess(t *testing.T, bin, workDir, dataDir string, env []string, a
 // start runs the server and waits until its API answers.
 func (s *serveProcess) start() {
 	s.t.Helper()
-	begin := time.Now()
+	s.launch()
+	s.waitReady()
+}
+
+// launch starts the server process without waiting for it, so that a
+// test can start several at once.
+func (s *serveProcess) launch() {
+	s.t.Helper()
+	s.began = time.Now()
 	fmt.Fprintf(s.log, "===== start %d\n", s.starts)
 	cmd := exec.Command(s.bin, s.args...)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
@@ -147,6 +158,13 @@ func (s *serveProcess) start() {
 	exited := s.exited
 	go func() { cmd.Wait(); close(exited) }()
 	s.starts++
+}
+
+// waitReady waits until the launched server's API answers and it wrote
+// endpoints.json.
+func (s *serveProcess) waitReady() {
+	s.t.Helper()
+	cmd, exited := s.cmd, s.exited
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		// The API may answer a moment before endpoints.json is written.
 		resp, err := http.Get(s.apiURL + "/healthz")
@@ -166,7 +184,7 @@ func (s *serveProcess) start() {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	s.startup = append(s.startup, time.Since(begin))
+	s.startup = append(s.startup, time.Since(s.began))
 }
 
 // kill SIGKILLs the server, if running, and waits for it.

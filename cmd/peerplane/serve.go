@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,10 +11,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -77,9 +77,23 @@ type ServeConfig struct {
 	AzureARMEndpoint       string
 	AzureARMAudience       string
 	// LeaseTTL is the reconciler's leader lease: a replica that dies
-	// holding it is replaced within about this long (hidden; tests that
-	// kill servers shorten it).
+	// holding it is replaced within about this long.
 	LeaseTTL time.Duration
+	// ReconcileTimeout bounds each reconcile; shorter than LeaseTTL, 0
+	// for 5/6 of it.
+	ReconcileTimeout time.Duration
+	// SecretKey seals the provider's credentials, the CA's key and the
+	// bootstrap API key in the store (from $PEERPLANE_SECRET_KEY only, to
+	// keep it out of process listings); SecretKeyFile names a file holding
+	// it instead. Needed on PostgreSQL; on SQLite one is generated into
+	// the data directory when neither is given.
+	SecretKey     string
+	SecretKeyFile string
+	// AzureURL is the embedded Azure's address as its clients reach it,
+	// such as a load balancer's in front of several replicas; default
+	// https://<--azure-listen>. It is the issuer and authority the
+	// emulator announces, and its host is in the TLS certificate.
+	AzureURL string
 	// WrapAzure, when set, wraps the reconciler's Azure client (in-process
 	// callers only, such as `peerplane bench` timing the Azure calls).
 	WrapAzure func(reconcile.Azure) reconcile.Azure
@@ -117,9 +131,18 @@ func bindServeFlags(fs *pflag.FlagSet, c *ServeConfig, getenv func(string) strin
 	fs.StringVar(&c.AzureARMAudience, "azure-arm-audience", env("PEERPLANE_AZURE_ARM_AUDIENCE", "https://management.core.windows.net/"), "with --external-azure: Resource Manager token audience ($PEERPLANE_AZURE_ARM_AUDIENCE)")
 	fs.StringVar(&c.AzureCAFile, "azure-ca-file", env("PEERPLANE_AZURE_CA_FILE", ""), "with --external-azure: PEM CA bundle to trust for Azure, for a private cloud or another Peerplane's embedded Azure ($PEERPLANE_AZURE_CA_FILE)")
 	c.ProviderClientSecret = getenv("PEERPLANE_PROVIDER_CLIENT_SECRET")
-	ttl, _ := time.ParseDuration(env("PEERPLANE_LEASE_TTL", "6s"))
-	fs.DurationVar(&c.LeaseTTL, "lease-ttl", ttl, "how long a dead leader's reconciler lease blocks the next one ($PEERPLANE_LEASE_TTL)")
-	_ = fs.MarkHidden("lease-ttl")
+	c.SecretKey = getenv("PEERPLANE_SECRET_KEY")
+	fs.StringVar(&c.SecretKeyFile, "secret-key-file", env("PEERPLANE_SECRET_KEY_FILE", ""), "file holding the key that seals the provider's credentials in the store, the same on every replica; or set $PEERPLANE_SECRET_KEY. Needed with PostgreSQL; on SQLite DATA_DIR/secret.key is generated ($PEERPLANE_SECRET_KEY_FILE)")
+	fs.StringVar(&c.AzureURL, "azure-url", env("PEERPLANE_AZURE_URL", ""), "the embedded Azure's URL as clients reach it, e.g. a load balancer's in front of replicas; default https://<--azure-listen> ($PEERPLANE_AZURE_URL)")
+	duration := func(name, def string) time.Duration {
+		d, err := time.ParseDuration(env(name, def))
+		if err != nil {
+			return -1 // validate names it
+		}
+		return d
+	}
+	fs.DurationVar(&c.LeaseTTL, "lease-ttl", duration("PEERPLANE_LEASE_TTL", "6s"), "the reconciler's leader lease: a replica that dies leading is replaced within it ($PEERPLANE_LEASE_TTL)")
+	fs.DurationVar(&c.ReconcileTimeout, "reconcile-timeout", duration("PEERPLANE_RECONCILE_TIMEOUT", "0s"), "deadline of each reconcile, shorter than --lease-ttl; 0: 5/6 of it ($PEERPLANE_RECONCILE_TIMEOUT)")
 	rl, err := strconv.ParseFloat(env("PEERPLANE_API_RATE_LIMIT", "200"), 64)
 	if err != nil {
 		rl = -1 // validate names it
@@ -168,6 +191,18 @@ func (c *ServeConfig) validate() error {
 	if err := checkLogFormat(c.LogFormat); err != nil {
 		return err
 	}
+	if c.LeaseTTL != 0 && c.LeaseTTL < 100*time.Millisecond {
+		return fmt.Errorf("--lease-ttl must be a duration of 100ms or more (check $PEERPLANE_LEASE_TTL), not %v", c.LeaseTTL)
+	}
+	if c.ReconcileTimeout < 0 || c.ReconcileTimeout > 0 && c.ReconcileTimeout >= c.leaseTTL() {
+		return fmt.Errorf("--reconcile-timeout must be a duration shorter than --lease-ttl %v (check $PEERPLANE_RECONCILE_TIMEOUT), not %v", c.leaseTTL(), c.ReconcileTimeout)
+	}
+	if c.AzureURL != "" {
+		u, err := url.Parse(c.AzureURL)
+		if err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return fmt.Errorf("--azure-url %q must be https://host[:port], without a path", c.AzureURL)
+		}
+	}
 	if !(c.APIRateLimit >= 0) {
 		return fmt.Errorf("--api-rate-limit must be a number of requests per second, 0 or more (check $PEERPLANE_API_RATE_LIMIT), not %v", c.APIRateLimit)
 	}
@@ -187,6 +222,22 @@ func (c *ServeConfig) validate() error {
 		}
 	}
 	return nil
+}
+
+// leaseTTL is LeaseTTL, 6s when not set.
+func (c *ServeConfig) leaseTTL() time.Duration {
+	if c.LeaseTTL == 0 {
+		return 6 * time.Second
+	}
+	return c.LeaseTTL
+}
+
+// reconcileTimeout is ReconcileTimeout, 5/6 of the lease when not set.
+func (c *ServeConfig) reconcileTimeout() time.Duration {
+	if c.ReconcileTimeout == 0 {
+		return c.leaseTTL() * 5 / 6
+	}
+	return c.ReconcileTimeout
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -256,6 +307,25 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer db.Close()
+	inst, err := openInstallation(cfg, db, log.With("component", "identity"))
+	if err != nil {
+		return err
+	}
+	// One replica at a time bootstraps the installation (provider, CA,
+	// demo world, first API key); the others wait, then find it there.
+	unlock, err := db.LockIdentity(ctx)
+	if err != nil {
+		return fmt.Errorf("wait for other replicas to bootstrap: %w", err)
+	}
+	defer unlock()
+	host, _ := os.Hostname()
+	replica := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), uuid.NewString()[:8])
+	// Wake-ups between replicas: over PostgreSQL's LISTEN/NOTIFY; one
+	// SQLite process keeps them local.
+	relay := &reconcile.Relay{Self: replica, Logger: log.With("component", "relay")}
+	if db.Dialect() == store.DialectPostgres {
+		relay.PubSub = db
+	}
 
 	var (
 		az       *embeddedAzure
@@ -285,7 +355,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 			azCfg.DisableInstanceDiscovery = true
 		}
 	} else {
-		if az, err = startEmbeddedAzure(ctx, cfg, db, log); err != nil {
+		if az, err = startEmbeddedAzure(ctx, cfg, db, inst, relay, log); err != nil {
 			return err
 		}
 		defer az.ln.Close()
@@ -315,10 +385,11 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	if err := svc.LoadSettings(ctx); err != nil {
 		return fmt.Errorf("load operator settings: %w", err)
 	}
-	creds, err := bootstrapOrganization(ctx, svc, cfg.DataDir)
+	creds, err := bootstrapOrganization(ctx, svc, cfg.DataDir, inst)
 	if err != nil {
 		return fmt.Errorf("bootstrap organization: %w", err)
 	}
+	unlock()
 	azClient, err := azure.New(azCfg)
 	if err != nil {
 		return err
@@ -327,19 +398,16 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	if cfg.WrapAzure != nil {
 		recAzure = cfg.WrapAzure(azClient)
 	}
-	leaseTTL := cfg.LeaseTTL
-	if leaseTTL <= 0 {
-		leaseTTL = 6 * time.Second
-	}
 	newController := func() *reconcile.Controller {
 		return reconcile.New(reconcile.Config{Control: svc, Azure: recAzure, App: control.ProviderApp{AppID: prov.ClientID, LoginURL: loginURL},
-			Provider: svc.Provider, Logger: log.With("component", "reconciler"), Observe: obs.reconcile})
+			Provider: svc.Provider, Timeout: cfg.reconcileTimeout(), Logger: log.With("component", "reconciler"), Observe: obs.reconcile})
 	}
-	host, _ := os.Hostname()
-	leader := &reconcile.Leader{Lease: db, Name: "reconciler", Holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), uuid.NewString()[:8]),
-		TTL: leaseTTL, New: newController, Logger: log.With("component", "leader")}
+	leader := &reconcile.Leader{Lease: db, Name: "reconciler", Holder: replica,
+		TTL: cfg.leaseTTL(), New: newController, Logger: log.With("component", "leader")}
 	leader.OnLeading = obs.leader(leader)
-	svc.OnChange = func(c control.Change) { leader.Enqueue(c.Kind, c.ID) }
+	relay.Queue = leader
+	// A write through any replica reaches the leader's queue.
+	svc.OnChange = func(c control.Change) { relay.Changed(c.Kind + "/" + c.ID) }
 	// Continue checks the consent through a controller of its own: every
 	// replica answers it, leader or not.
 	consent := newController()
@@ -365,7 +433,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	// snapshot route, or through ARM as the provider app against a real one.
 	snapshot := armNetworkSnapshot(azClient, time.Now)
 	if az != nil {
-		snapshot = emulatorNetworkSnapshot(az.client, az.url, cfg.OperatorToken)
+		snapshot = emulatorNetworkSnapshot(az.client, az.local, cfg.OperatorToken)
 	}
 	apiOpts.Reachability = &netcheck.Checker{Environments: svc, Networks: svc, Clusters: svc, Peerings: svc, Snapshot: snapshot}
 	plane, err := startDataplane(ctx, cfg, az, log.With("component", "dataplane"))
@@ -397,16 +465,24 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	// The background loops stop before the embedded Azure's server does,
+	// so that none of them opens a connection to it while it shuts down.
+	var loops sync.WaitGroup
+	goLoop := func(run func(context.Context)) {
+		loops.Add(1)
+		g.Go(func() error { defer loops.Done(); run(gctx); return nil })
+	}
 	g.Go(func() error { return ignoreClosed(apiSrv.Serve(apiLn)) })
-	g.Go(func() error { leader.Run(gctx); return nil })
-	g.Go(func() error {
+	goLoop(leader.Run)
+	goLoop(relay.Run)
+	goLoop(func(gctx context.Context) {
 		// Replicas sharing PostgreSQL see each other's settings changes.
 		t := time.NewTicker(5 * time.Second)
 		defer t.Stop()
 		for {
 			select {
 			case <-gctx.Done():
-				return nil
+				return
 			case <-t.C:
 				if err := svc.LoadSettings(gctx); err != nil && gctx.Err() == nil {
 					log.Warn("reload operator settings", "err", err)
@@ -421,15 +497,15 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		az.srv.Handler = obs.embeddedAzure(az.srv.Handler)
 		g.Go(func() error { return ignoreClosed(az.srv.ServeTLS(az.ln, "", "")) })
 		if plane != nil {
-			g.Go(func() error {
+			goLoop(func(gctx context.Context) {
 				plane.Follow(gctx, func() reach.Snapshot { return reachSnapshot(az.emu.Snapshot()) }, az.emu.Changed)
-				return nil
 			})
 		}
-		g.Go(func() error {
-			watchAzureEvents(gctx, az.client, az.url, cfg.OperatorToken, prov.TenantID, svc, leader, log.With("component", "events"))
-			return nil
-		})
+		// The embedded Azure's changes, this replica's and those the relay
+		// brings from the others, wake the peerings they affect.
+		watcher := &reconcile.EventWatcher{Client: az.client, URL: az.local, Token: cfg.OperatorToken, ProviderTenant: prov.TenantID,
+			Peerings: svc, Queue: leader, Logger: log.With("component", "events")}
+		goLoop(watcher.Run)
 	}
 	g.Go(func() error {
 		<-gctx.Done()
@@ -439,7 +515,12 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		if metricsSrv != nil {
 			err = errors.Join(err, metricsSrv.Shutdown(sctx))
 		}
+		loops.Wait()
 		if az != nil {
+			// An HTTP/2 connection our own clients opened as the server
+			// began to shut down would never hear its GOAWAY and hold
+			// Shutdown to its deadline: close them from this side.
+			az.client.CloseIdleConnections()
 			err = errors.Join(err, az.srv.Shutdown(sctx))
 		}
 		if plane != nil {
@@ -473,82 +554,6 @@ func ignoreClosed(err error) error {
 		return nil
 	}
 	return err
-}
-
-// bootstrapProvider makes sure the provider tenant, its subscription and
-// its multi-tenant app exist, that the app's service principal may manage
-// networks in the provider subscription, and that DATA_DIR/provider.json
-// holds a working client secret. It is idempotent.
-func bootstrapProvider(ctx context.Context, emu *azureemu.Emulator, cfg ServeConfig) (ProviderCredentials, error) {
-	path := filepath.Join(cfg.DataDir, "provider.json")
-	var pc ProviderCredentials
-	if b, err := os.ReadFile(path); err == nil {
-		if err := json.Unmarshal(b, &pc); err != nil {
-			return pc, fmt.Errorf("%s: %w", path, err)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return pc, err
-	}
-	if cfg.ProviderTenantID != "" {
-		pc.TenantID = cfg.ProviderTenantID
-	}
-	if pc.TenantID == "" {
-		pc.TenantID = uuid.NewString()
-	}
-	if pc.SubscriptionID == "" {
-		pc.SubscriptionID = uuid.NewString()
-	}
-	if _, ok := emu.FindTenant(pc.TenantID); !ok {
-		pc.AdminUser = "admin@provider.peerplane.local"
-		pc.AdminPassword = randomPassword()
-		if _, err := emu.CreateTenant(ctx, azureemu.TenantSpec{ID: pc.TenantID, DisplayName: "Peerplane Provider", DefaultDomain: "provider.peerplane.local",
-			Admin: &azureemu.UserSpec{UserPrincipalName: pc.AdminUser, Password: pc.AdminPassword}}); err != nil {
-			return pc, err
-		}
-	}
-	if _, err := emu.CreateSubscription(ctx, pc.TenantID, azureemu.SubscriptionSpec{ID: pc.SubscriptionID, DisplayName: "Peerplane Provider Networks"}); err != nil {
-		var ee *azureemu.Error
-		if !errors.As(err, &ee) || ee.Status != http.StatusConflict {
-			return pc, err
-		}
-	}
-	app, ok := emu.FindApplication(cfg.ProviderAppID)
-	switch {
-	case !ok:
-		a, secret, err := emu.CreateApplication(ctx, pc.TenantID, azureemu.ApplicationSpec{AppID: cfg.ProviderAppID, DisplayName: "Confluent Cloud Peering (Peerplane)", SignInAudience: "AzureADMultipleOrgs"})
-		if err != nil {
-			return pc, err
-		}
-		app, pc.ClientSecret = a, secret
-	case !strings.EqualFold(pc.ClientID, cfg.ProviderAppID) || pc.ClientSecret == "":
-		secret, err := emu.AddApplicationSecret(ctx, cfg.ProviderAppID, "peerplane serve")
-		if err != nil {
-			return pc, err
-		}
-		pc.ClientSecret = secret
-	}
-	if !strings.EqualFold(app.TenantID, pc.TenantID) {
-		return pc, fmt.Errorf("--provider-app-id %s is registered in tenant %s, not in the provider tenant %s", app.AppID, app.TenantID, pc.TenantID)
-	}
-	pc.ClientID = app.AppID
-	sp, ok := emu.FindServicePrincipal(pc.TenantID, app.AppID)
-	if !ok {
-		return pc, fmt.Errorf("the provider app %s has no service principal in the provider tenant", app.AppID)
-	}
-	if _, err := emu.AssignRole(ctx, "/subscriptions/"+pc.SubscriptionID, azureemu.RoleContributor, sp.ID); err != nil {
-		return pc, err
-	}
-	b, _ := json.MarshalIndent(pc, "", "  ")
-	if err := tlsca.WriteFileAtomic(path, append(b, '\n'), 0o600); err != nil {
-		return pc, err
-	}
-	return pc, nil
-}
-
-func randomPassword() string {
-	b := make([]byte, 18)
-	_, _ = rand.Read(b)
-	return "Pp1-" + base64.RawURLEncoding.EncodeToString(b)
 }
 
 func printWalkthrough(out io.Writer, r Ready, cfg ServeConfig) {
@@ -587,160 +592,28 @@ type Credentials struct {
 	OrganizationID string `json:"organization_id"`
 }
 
-// bootstrapOrganization makes sure an operator organization exists and
-// that DATA_DIR/credentials.json holds one of its API keys. It is
-// idempotent: an existing file is kept as it is.
-func bootstrapOrganization(ctx context.Context, svc *control.Service, dir string) (Credentials, error) {
-	path := filepath.Join(dir, "credentials.json")
-	var c Credentials
-	if b, err := os.ReadFile(path); err == nil {
-		if err := json.Unmarshal(b, &c); err != nil {
-			return c, fmt.Errorf("%s: %w", path, err)
-		}
-		if _, err := svc.Authenticate(ctx, c.APIKey, c.APISecret); err == nil {
-			return c, nil
-		}
-		// A key deleted through the API, or a new store: make another.
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return c, err
-	}
-	octx := control.NewOperatorContext(ctx)
-	orgs, _, err := svc.FindOrganizations(octx, control.Page{Size: 100})
-	if err != nil {
-		return c, err
-	}
-	var org *control.Organization
-	for _, o := range orgs {
-		if o.Operator {
-			org = o
-			break
-		}
-	}
-	if org == nil {
-		org = &control.Organization{DisplayName: "Default organization", Operator: true}
-		if err := svc.CreateOrganization(octx, org); err != nil {
-			return c, err
-		}
-	}
-	key, secret, err := svc.CreateAPIKey(octx, org.ID, "created by peerplane serve")
-	if err != nil {
-		return c, err
-	}
-	c = Credentials{APIKey: key.Key, APISecret: secret, OrganizationID: org.ID}
-	b, _ := json.MarshalIndent(c, "", "  ")
-	return c, tlsca.WriteFileAtomic(path, append(b, '\n'), 0o600)
-}
-
-// eventTarget says which peerings an emulator event may affect: a peering
-// half Peerplane made is named after its peering (peer-…), so a change to
-// one targets that peering alone, on either side; otherwise it is a
-// (tenant, ARM scope) pair: a role assignment targets the peerings whose
-// VNet is under its scope, a VNet change those of that VNet, a consent or a
-// role definition every peering of the tenant, any other provider-tenant
-// change every peering. Security group changes do not affect peerings.
-func eventTarget(ev azureemu.Event, providerTenant string) (target [2]string, peering string, ok bool) {
-	if ev.Type == azureemu.EventPeering || ev.Type == azureemu.EventPeeringDeleted {
-		vnet, name, _ := strings.Cut(ev.ResourceID, "/virtualNetworkPeerings/")
-		if strings.HasPrefix(name, "peer-") {
-			return [2]string{}, name, true
-		}
-		if strings.EqualFold(ev.TenantID, providerTenant) {
-			return [2]string{}, "", false // not one of ours
-		}
-		return [2]string{ev.TenantID, vnet}, "", true
-	}
-	if strings.EqualFold(ev.TenantID, providerTenant) {
-		return [2]string{}, "", true
-	}
-	switch ev.Type {
-	case azureemu.EventRoleAssignment, azureemu.EventVNet, azureemu.EventVNetDeleted:
-		return [2]string{ev.TenantID, ev.ResourceID}, "", true
-	case azureemu.EventNSG:
-		return [2]string{}, "", false
-	}
-	return [2]string{ev.TenantID, ""}, "", true
-}
-
-// watchAzureEvents long-polls the embedded Azure's change feed and hands
-// the peerings a change may affect to the reconciler, so that a consent,
-// role assignment, tag or deleted half is acted on at once rather than at
-// the next retry.
-func watchAzureEvents(ctx context.Context, client *http.Client, azureURL, token, providerTenant string, svc *control.Service, leader *reconcile.Leader, log *slog.Logger) {
-	after := int64(-1)
-	for ctx.Err() == nil {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/_emulator/events?after=%d&wait=25s", azureURL, after), nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		var body struct {
-			Events []azureemu.Event `json:"events"`
-			Last   int64            `json:"last"`
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			err = json.NewDecoder(resp.Body).Decode(&body)
-			resp.Body.Close()
-		}
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Debug("read azure events", "err", err)
-				select {
-				case <-ctx.Done():
-				case <-time.After(time.Second):
-				}
-			}
-			continue
-		}
-		if after >= 0 {
-			targets := map[[2]string]bool{} // (tenant, scope); "" matches all
-			var keys []string
-			for _, ev := range body.Events {
-				t, peering, ok := eventTarget(ev, providerTenant)
-				switch {
-				case peering != "":
-					keys = append(keys, "peering/"+peering)
-				case ok:
-					targets[t] = true
-				}
-			}
-			leader.EnqueueKeys(keys)
-			if body.Last < after { // the emulator restarted: resync all
-				targets[[2]string{}] = true
-			}
-			if targets[[2]string{}] {
-				targets = map[[2]string]bool{{}: true}
-			}
-			for t := range targets {
-				keys, err := svc.PeeringKeysForScope(ctx, t[0], t[1])
-				if err != nil {
-					log.Warn("find peerings for an azure change", "tenant", t[0], "scope", t[1], "err", err)
-					continue
-				}
-				leader.EnqueueKeys(keys)
-			}
-		}
-		after = body.Last
-	}
-}
-
 // embeddedAzure is the embedded Azure's listener, server and the client
 // that trusts its CA.
 type embeddedAzure struct {
-	emu    *azureemu.Emulator
-	url    string
-	ca     *tlsca.CA
-	ln     net.Listener
-	srv    *http.Server
-	client *http.Client
-	prov   ProviderCredentials
+	emu *azureemu.Emulator
+	// url is the address its clients use (--azure-url, or the listener's);
+	// local is this replica's listener, for what must reach this replica
+	// itself: its event feed and network snapshot.
+	url, local string
+	ca         *tlsca.CA
+	ln         net.Listener
+	srv        *http.Server
+	client     *http.Client
+	prov       ProviderCredentials
 }
 
 // startEmbeddedAzure loads the embedded Azure from db, bootstraps the
 // provider, seeds the demo and world files, and listens (not yet serving)
-// on --azure-listen over TLS with a certificate from the data directory's
-// CA.
-func startEmbeddedAzure(ctx context.Context, cfg ServeConfig, db *store.DB, log *slog.Logger) (*embeddedAzure, error) {
-	ca, err := tlsca.LoadOrCreate(cfg.DataDir)
+// on --azure-listen over TLS with a certificate from the installation's
+// CA. The emulator's events go to the relay, and the relay's from other
+// replicas to the emulator's feed. Run it under the identity lock.
+func startEmbeddedAzure(ctx context.Context, cfg ServeConfig, db *store.DB, inst *installation, relay *reconcile.Relay, log *slog.Logger) (*embeddedAzure, error) {
+	ca, err := inst.loadCA(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("certificate authority: %w", err)
 	}
@@ -748,7 +621,12 @@ func startEmbeddedAzure(ctx context.Context, cfg ServeConfig, db *store.DB, log 
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	cert, err := ca.ServerCertificate(host, "127.0.0.1", "::1", "localhost")
+	names := []string{host, "127.0.0.1", "::1", "localhost"}
+	if cfg.AzureURL != "" {
+		u, _ := url.Parse(cfg.AzureURL) // validated
+		names = append([]string{u.Hostname()}, names...)
+	}
+	cert, err := ca.ServerCertificate(names...)
 	if err != nil {
 		return nil, fmt.Errorf("server certificate: %w", err)
 	}
@@ -763,12 +641,18 @@ func startEmbeddedAzure(ctx context.Context, cfg ServeConfig, db *store.DB, log 
 		}
 	}()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	url := "https://" + net.JoinHostPort(host, port)
-	emu, err := azureemu.New(ctx, azureemu.Options{BaseURL: url, Store: db, OperatorToken: cfg.OperatorToken, Logger: log.With("component", "azure")})
+	local := "https://" + net.JoinHostPort(host, port)
+	public := local
+	if cfg.AzureURL != "" {
+		public = strings.TrimRight(cfg.AzureURL, "/")
+	}
+	emu, err := azureemu.New(ctx, azureemu.Options{BaseURL: public, Store: db, OperatorToken: cfg.OperatorToken,
+		OnEvents: relay.Events, Logger: log.With("component", "azure")})
 	if err != nil {
 		return nil, err
 	}
-	prov, err := bootstrapProvider(ctx, emu, cfg)
+	relay.OnEvents = emu.RelayEvents
+	prov, err := bootstrapProvider(ctx, emu, cfg, inst)
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap provider: %w", err)
 	}
@@ -792,7 +676,7 @@ func startEmbeddedAzure(ctx context.Context, cfg ServeConfig, db *store.DB, log 
 	}
 	ok = true
 	return &embeddedAzure{
-		emu: emu, url: url, ca: ca, ln: ln, prov: prov,
+		emu: emu, url: public, local: local, ca: ca, ln: ln, prov: prov,
 		srv: &http.Server{Handler: emu, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 			ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
 		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}},

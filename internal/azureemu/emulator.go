@@ -55,6 +55,11 @@ type Options struct {
 	Now func() time.Time
 	// TokenLifetime is how long issued access tokens live; default 1h.
 	TokenLifetime time.Duration
+	// OnEvents, when set, is given the events of each change once it is
+	// durable, in order, so that other processes sharing Store can add
+	// them to their feeds (RelayEvents). It runs under the emulator's
+	// write lock: it must not block or call the emulator.
+	OnEvents func([]Event)
 }
 
 // Emulator is the embedded Azure. Use New to make one.
@@ -253,10 +258,24 @@ func (e *Emulator) tryUpdate(ctx context.Context, fn func(t *txn) error) error {
 		return fmt.Errorf("persist azure state: %w", err)
 	}
 	e.bumpVersion()
-	for _, ev := range t.events {
-		e.events.append(ev, e.now())
+	now := e.now()
+	for i := range t.events {
+		t.events[i] = e.events.append(t.events[i], now)
+	}
+	if e.opts.OnEvents != nil && len(t.events) > 0 {
+		e.opts.OnEvents(t.events)
 	}
 	return nil
+}
+
+// RelayEvents adds events another process sharing the store emitted (its
+// OnEvents) to this emulator's feed, so that a consumer of any process's
+// /_emulator/events sees every change. They are numbered in this feed's
+// order; their times are kept.
+func (e *Emulator) RelayEvents(evs []Event) {
+	for _, ev := range evs {
+		e.events.append(ev, ev.Time)
+	}
 }
 
 // stateVersion is the ETag of the current state (see NetworkSnapshot).
@@ -286,13 +305,18 @@ func (e *Emulator) ensureSigningKey(ctx context.Context) error {
 		pemBytes := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
 		body, _ := json.Marshal(map[string]string{"kid": uuid.NewString(), "pem": string(pemBytes)})
 		if err := e.update(ctx, func(t *txn) error {
+			// Another process sharing the store may have made one since
+			// the view above: every process must sign with the same key.
+			if t.s.meta["signingkey"] != nil {
+				return nil
+			}
 			t.s.meta["signingkey"] = body
 			t.put(KindMeta, "signingkey", json.RawMessage(body))
 			return nil
 		}); err != nil {
 			return err
 		}
-		raw = body
+		e.view(func(s *state) { raw = s.meta["signingkey"] })
 	}
 	var k struct{ Kid, Pem string }
 	if err := json.Unmarshal(raw, &k); err != nil {

@@ -45,17 +45,19 @@ func newEventLog(max int) *eventLog {
 	return &eventLog{max: max, changed: make(chan struct{})}
 }
 
-func (l *eventLog) append(ev Event, now time.Time) {
+// append numbers ev, stamps it with at and adds it; it returns it so.
+func (l *eventLog) append(ev Event, at time.Time) Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.seq++
-	ev.Seq, ev.Time = l.seq, now
+	ev.Seq, ev.Time = l.seq, at
 	l.buf = append(l.buf, ev)
 	if len(l.buf) > l.max {
 		l.buf = append(l.buf[:0:0], l.buf[len(l.buf)-l.max:]...)
 	}
 	close(l.changed)
 	l.changed = make(chan struct{})
+	return ev
 }
 
 // since returns the events after seq, the newest seq, and a channel closed

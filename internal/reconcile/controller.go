@@ -83,8 +83,12 @@ type Config struct {
 	// (Azure sends no events); default 30s.
 	Resync time.Duration
 	// Now is the clock of the checklists' CheckedAt; time.Now by default.
-	Now    func() time.Time
-	Logger *slog.Logger
+	Now func() time.Time
+	// Timeout bounds each Reconcile: a reconcile stuck on Azure or the
+	// store ends with context.DeadlineExceeded and is retried with
+	// backoff. Keep it shorter than the leader lease's TTL; default 5s.
+	Timeout time.Duration
+	Logger  *slog.Logger
 	// Observe, when set, is told of every reconcile the controller runs
 	// (for metrics). It must be cheap and safe for concurrent use.
 	Observe func(Observation)
@@ -108,6 +112,9 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.Resync == 0 {
 		cfg.Resync = 30 * time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -181,8 +188,11 @@ func KeyFrom(ctx context.Context) string {
 	return k
 }
 
-// Reconcile reconciles the object named by key.
+// Reconcile reconciles the object named by key, within Config.Timeout.
 func (c *Controller) Reconcile(ctx context.Context, key string) (Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+
 	ctx = context.WithValue(ctx, keyCtx{}, key)
 	kind, id, _ := strings.Cut(key, "/")
 	switch kind {

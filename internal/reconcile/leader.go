@@ -22,6 +22,18 @@ type Leader struct {
 	Name   string // lease name, e.g. "reconciler"
 	Holder string // this replica's unique id
 	TTL    time.Duration
+	// RenewTimeout bounds each attempt to acquire or renew the lease;
+	// default and at most TTL/3. Attempts start every TTL/3, so a replica
+	// whose renewal hangs (a database that stopped answering) stops its
+	// controller within 2/3 of the TTL of its last renewal: before its
+	// lease expires and another replica may take over.
+	RenewTimeout time.Duration
+	// Rescan is how often the running controller queues every stored
+	// object again: the safety net for a wake-up lost on its way (a
+	// notification sent while the leader was reconnecting, a replica that
+	// died between a commit and its notification). Default 2m; negative
+	// turns it off.
+	Rescan time.Duration
 	New    func() *Controller
 	Logger *slog.Logger
 	// OnLeading, when set, is told each time this replica starts (true) or
@@ -64,7 +76,62 @@ func (l *Leader) EnqueueKeys(keys []string) {
 	}
 }
 
-// Run campaigns for the lease until ctx is done, renewing it every TTL/3.
+// EnqueueAll asks the running controller, if any, to reconcile every
+// stored object now. It returns the error of listing them.
+func (l *Leader) EnqueueAll(ctx context.Context) error {
+	if c := l.Current(); c != nil {
+		return c.EnqueueAll(ctx)
+	}
+	return nil
+}
+
+// Leading reports whether this replica runs the controller.
+func (l *Leader) Leading() bool { return l.Current() != nil }
+
+// renewTimeout is RenewTimeout, defaulted and capped at TTL/3.
+func (l *Leader) renewTimeout() time.Duration {
+	if l.RenewTimeout <= 0 || l.RenewTimeout > l.TTL/3 {
+		return l.TTL / 3
+	}
+	return l.RenewTimeout
+}
+
+// tryAcquire acquires or renews the lease within renewTimeout.
+func (l *Leader) tryAcquire(ctx context.Context) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.renewTimeout())
+	defer cancel()
+	return l.Lease.TryAcquireLease(ctx, l.Name, l.Holder, l.TTL)
+}
+
+// run runs c, and its rescans, until ctx is done.
+func (l *Leader) run(ctx context.Context, c *Controller, log *slog.Logger) {
+	every := l.Rescan
+	if every == 0 {
+		every = 2 * time.Minute
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if every > 0 {
+		wg.Go(func() {
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if err := c.EnqueueAll(ctx); err != nil && ctx.Err() == nil {
+						log.Warn("rescan stored objects", "err", err)
+					}
+				}
+			}
+		})
+	}
+	c.Run(ctx)
+}
+
+// Run campaigns for the lease until ctx is done, renewing it every TTL/3,
+// each attempt bounded by RenewTimeout.
 func (l *Leader) Run(ctx context.Context) {
 	log := l.Logger
 	if log == nil {
@@ -88,7 +155,7 @@ func (l *Leader) Run(ctx context.Context) {
 	tick := time.NewTicker(l.TTL / 3)
 	defer tick.Stop()
 	for {
-		ok, err := l.Lease.TryAcquireLease(ctx, l.Name, l.Holder, l.TTL)
+		ok, err := l.tryAcquire(ctx)
 		switch {
 		case ctx.Err() != nil:
 		case err != nil:
@@ -109,7 +176,7 @@ func (l *Leader) Run(ctx context.Context) {
 			if l.OnLeading != nil {
 				l.OnLeading(true)
 			}
-			go func() { defer close(done); c.Run(cctx) }()
+			go func() { defer close(done); l.run(cctx, c, log) }()
 		case !ok && stop != nil:
 			log.Warn("lost the leader lease: stopping the reconciler")
 			resign()

@@ -7,6 +7,7 @@ package reconcile
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -24,6 +25,17 @@ func (b Backoff) Delay(n int) time.Duration {
 		d *= 2
 	}
 	return min(d, b.Max)
+}
+
+// Jitter returns Delay(n) less a random part of up to half of it, so that
+// clients failing together (replicas losing one database) do not retry in
+// step.
+func (b Backoff) Jitter(n int) time.Duration {
+	d := b.Delay(n)
+	if d <= 0 {
+		return d
+	}
+	return d - rand.N(d/2+1)
 }
 
 // Queue is a de-duplicating work queue of keys with delayed adds.

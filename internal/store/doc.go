@@ -35,6 +35,10 @@
 //	azure_docs(kind, key, body, updated_at)           the embedded Azure's documents,
 //	                                                  PK (kind, key); see [DB.ApplyDocs]
 //	leases(name PK, holder, expires_at)               leader leases; see [DB.TryAcquireLease]
+//	identity(name PK, body, updated_at)               the installation's identity (provider,
+//	                                                  CA, bootstrap API key) that replicas
+//	                                                  share, secrets sealed by the caller;
+//	                                                  see [DB.LoadIdentity], [DB.LockIdentity]
 //
 // Dialect differences: body is BLOB in SQLite and BYTEA in PostgreSQL;
 // PostgreSQL's kind and key are COLLATE "C" so that ORDER BY is byte-wise,
@@ -42,6 +46,15 @@
 // database clock (now()) in PostgreSQL, so replicas with skewed clocks
 // agree, and Unix microseconds from [Options].Now in SQLite, where all
 // writers share one host.
+//
+// # Between replicas
+//
+// Replicas sharing PostgreSQL tell each other about changes with
+// [DB.Notify] and [DB.Listen] (LISTEN/NOTIFY on a dedicated connection,
+// channels scoped by the schema), and serialize the bootstrap of an
+// installation with [DB.LockIdentity] (a session advisory lock). On SQLite,
+// which one process serves, Notify and Listen return [ErrNoNotify] and the
+// lock is one within the process.
 //
 // # Migrations and extending the schema
 //

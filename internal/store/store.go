@@ -66,6 +66,13 @@ type DB struct {
 	// binaryVersion is the highest migration version of the dialect
 	// embedded in this binary (set by migrate).
 	binaryVersion int
+	// pg is the PostgreSQL connection config, for the dedicated
+	// connections of Listen; schema is the current schema, which scopes
+	// Notify's channels. Both are zero on SQLite.
+	pg     *pgx.ConnConfig
+	schema string
+	// path is the SQLite file; empty on PostgreSQL.
+	path string
 
 	closeOnce sync.Once
 	closeErr  error
@@ -129,7 +136,12 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open store: connect to postgres %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, err)
 	}
-	return &DB{dialect: DialectPostgres, w: pool, r: pool, now: opts.Now, logger: opts.Logger}, nil
+	var schema string
+	if err := pool.QueryRowContext(ctx, `SELECT coalesce(current_schema(), '')`).Scan(&schema); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open store: read the current schema: %w", err)
+	}
+	return &DB{dialect: DialectPostgres, w: pool, r: pool, now: opts.Now, logger: opts.Logger, pg: cfg, schema: schema}, nil
 }
 
 // sqlitePath extracts the file path from a SQLite dsn.
@@ -201,7 +213,7 @@ func openSQLite(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	r.SetMaxOpenConns(opts.MaxConns)
 	r.SetMaxIdleConns(opts.MaxConns)
 	r.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{dialect: DialectSQLite, w: w, r: r, now: opts.Now, logger: opts.Logger}, nil
+	return &DB{dialect: DialectSQLite, w: w, r: r, now: opts.Now, logger: opts.Logger, path: path}, nil
 }
 
 // openSQLiteWriter opens the single writer connection with query q and

@@ -40,23 +40,41 @@ type CA struct {
 // LoadOrCreate loads the CA in dir, creating it (certificate 0644, key
 // 0600) on first use.
 func LoadOrCreate(dir string) (*CA, error) {
-	certPath, keyPath := filepath.Join(dir, CertFile), filepath.Join(dir, KeyFile)
-	certPEM, cerr := os.ReadFile(certPath)
-	keyPEM, kerr := os.ReadFile(keyPath)
-	if cerr == nil && kerr == nil {
-		ca, err := parse(certPEM, keyPEM)
-		if err != nil {
-			return nil, fmt.Errorf("load CA from %s: %w", dir, err)
-		}
-		ca.CertPath = certPath
-		return ca, nil
+	ca, err := Load(dir)
+	if !errors.Is(err, os.ErrNotExist) {
+		return ca, err
 	}
-	if !errors.Is(cerr, os.ErrNotExist) && cerr != nil {
-		return nil, cerr
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if ca, err = New(); err != nil {
 		return nil, err
 	}
+	if err := ca.Write(dir); err != nil {
+		return nil, err
+	}
+	return ca, nil
+}
+
+// Load loads the CA whose certificate and key are in dir. It returns an
+// error wrapping os.ErrNotExist when either file is missing.
+func Load(dir string) (*CA, error) {
+	certPath, keyPath := filepath.Join(dir, CertFile), filepath.Join(dir, KeyFile)
+	certPEM, err := os.ReadFile(certPath)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, err
+	}
+	ca, err := Parse(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("load CA from %s: %w", dir, err)
+	}
+	ca.CertPath = certPath
+	return ca, nil
+}
+
+// New generates a CA valid for ten years, in memory.
+func New() (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -79,23 +97,14 @@ func LoadOrCreate(dir string) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
-		return nil, err
-	}
-	if err := writeFileAtomic(certPath, certPEM, 0o644); err != nil {
-		return nil, err
-	}
-	ca, err := parse(certPEM, keyPEM)
-	if err != nil {
-		return nil, err
-	}
-	ca.CertPath = certPath
-	return ca, nil
+	return Parse(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
 }
 
-func parse(certPEM, keyPEM []byte) (*CA, error) {
+// Parse returns the CA of a PEM certificate and its PEM EC private key,
+// or an error when they do not decode, the certificate is not a CA's, or
+// the key is not the certificate's.
+func Parse(certPEM, keyPEM []byte) (*CA, error) {
 	cb, _ := pem.Decode(certPEM)
 	kb, _ := pem.Decode(keyPEM)
 	if cb == nil || kb == nil {
@@ -109,7 +118,52 @@ func parse(certPEM, keyPEM []byte) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &CA{Cert: cert, Key: key, CertPEM: certPEM}, nil
+	if !cert.IsCA {
+		return nil, errors.New("the certificate is not a CA's")
+	}
+	if !key.PublicKey.Equal(cert.PublicKey) {
+		return nil, errors.New("the key is not the certificate's")
+	}
+	return &CA{Cert: cert, Key: key, CertPEM: pem.EncodeToMemory(cb)}, nil
+}
+
+// KeyPEM returns the CA's private key in PEM.
+func (ca *CA) KeyPEM() ([]byte, error) {
+	der, err := x509.MarshalECPrivateKey(ca.Key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
+}
+
+// Write writes the CA's certificate (0644) and key (0600) to dir, and
+// sets CertPath.
+func (ca *CA) Write(dir string) error {
+	keyPEM, err := ca.KeyPEM()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, KeyFile), keyPEM, 0o600); err != nil {
+		return err
+	}
+	return ca.WriteCert(dir)
+}
+
+// WriteCert writes the CA's certificate alone to dir (0644), for clients
+// to trust, and sets CertPath. It leaves any key file in dir alone.
+func (ca *CA) WriteCert(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, CertFile)
+	if err := writeFileAtomic(path, ca.CertPEM, 0o644); err != nil {
+		return err
+	}
+	ca.CertPath = path
+	return nil
 }
 
 // ServerCertificate issues a certificate for hosts (IP addresses or DNS

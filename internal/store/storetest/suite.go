@@ -46,6 +46,8 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"Lease/RenewalExtends", testLeaseRenewal},
 		{"Lease/Race", testLeaseRace},
 		{"Lease/InvalidArguments", testLeaseInvalid},
+		{"Identity/RoundTrip", testIdentityRoundTrip},
+		{"Identity/Lock", testIdentityLock},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,128 @@
+package azureemu
+
+import (
+	"context"
+	"sync"
+	"testing"
+)
+
+// versionedMemStore is a VersionedDocStore in memory. While stale is set
+// it shows the empty store at generation 0, as a process that loaded
+// before another one's first write saw it.
+type versionedMemStore struct {
+	MemoryDocStore
+	mu    sync.Mutex
+	gen   int64
+	stale bool
+}
+
+func (s *versionedMemStore) LoadDocs(ctx context.Context) ([]Doc, error) {
+	s.mu.Lock()
+	stale := s.stale
+	s.mu.Unlock()
+	if stale {
+		return nil, nil
+	}
+	return s.MemoryDocStore.LoadDocs(ctx)
+}
+
+func (s *versionedMemStore) Generation(ctx context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stale {
+		return 0, nil
+	}
+	return s.gen, nil
+}
+
+func (s *versionedMemStore) ApplyDocsAt(ctx context.Context, gen int64, puts, deletes []Doc) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stale = false // the write reaches the real store
+	if gen != s.gen {
+		return 0, ErrStaleGeneration
+	}
+	s.gen++
+	return s.gen, s.MemoryDocStore.ApplyDocs(ctx, puts, deletes)
+}
+
+func (s *versionedMemStore) ApplyDocs(ctx context.Context, puts, deletes []Doc) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+	return s.MemoryDocStore.ApplyDocs(ctx, puts, deletes)
+}
+
+// TestProcessesSharingAStoreSignWithOneKey: a process that loaded the
+// store before another created the token signing key adopts that key
+// instead of replacing it, so that tokens one issues pass the other.
+func TestProcessesSharingAStoreSignWithOneKey(t *testing.T) {
+	ctx := context.Background()
+	st := &versionedMemStore{}
+	a, err := New(ctx, Options{BaseURL: "https://a.example", Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	st.stale = true
+	st.mu.Unlock()
+	b, err := New(ctx, Options{BaseURL: "https://b.example", Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.keyID != a.keyID || !b.signer.Equal(a.signer) {
+		t.Fatalf("the second process signs with key %s, the first with %s", b.keyID, a.keyID)
+	}
+	c, err := New(ctx, Options{BaseURL: "https://c.example", Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.keyID != a.keyID {
+		t.Fatalf("a process started later signs with key %s, want %s", c.keyID, a.keyID)
+	}
+}
+
+// TestRelayedEventsJoinTheFeed: the events of one process's changes reach
+// OnEvents once durable, and another process's feed after RelayEvents.
+func TestRelayedEventsJoinTheFeed(t *testing.T) {
+	ctx := context.Background()
+	st := &versionedMemStore{}
+	var relayed []Event
+	a, err := New(ctx, Options{BaseURL: "https://a.example", Store: st, OnEvents: func(evs []Event) { relayed = append(relayed, evs...) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(ctx, Options{BaseURL: "https://b.example", Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateTenant(ctx, TenantSpec{ID: testProviderTenant, DisplayName: "Provider"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.CreateApplication(ctx, testProviderTenant, ApplicationSpec{DisplayName: "app"}); err != nil {
+		t.Fatal(err)
+	}
+	own, _, _ := a.events.since(0)
+	if len(relayed) == 0 || len(relayed) != len(own) {
+		t.Fatalf("OnEvents got %+v, want the feed's %+v", relayed, own)
+	}
+	for i := range own {
+		if relayed[i] != own[i] {
+			t.Fatalf("OnEvents got %+v, the feed has %+v", relayed[i], own[i])
+		}
+	}
+	b.RelayEvents(relayed)
+	got, last, _ := b.events.since(0)
+	if len(got) != len(relayed) || last != int64(len(relayed)) {
+		t.Fatalf("b's feed has %+v (last %d) after the relay of %+v", got, last, relayed)
+	}
+	for i, ev := range got {
+		want := relayed[i]
+		if ev.Type != want.Type || ev.TenantID != want.TenantID || ev.ResourceID != want.ResourceID || !ev.Time.Equal(want.Time) {
+			t.Fatalf("b's feed event %d is %+v, want %+v", i, ev, want)
+		}
+	}
+	if ev := got[0]; ev.Type != EventConsent || ev.TenantID != testProviderTenant {
+		t.Fatalf("relayed %+v, want the app's service principal in the provider tenant", ev)
+	}
+}
