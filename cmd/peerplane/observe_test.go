@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/peerplane/peerplane/internal/metrics/metricstest"
+	"github.com/peerplane/peerplane/internal/seal"
 	"github.com/peerplane/peerplane/internal/store"
 	"github.com/peerplane/peerplane/internal/store/storetest"
 )
@@ -262,7 +263,7 @@ func TestReadyzWhenPostgresSchemaIsDropped(t *testing.T) {
 	}
 	dsn := storetest.PostgresDSN(t, base)
 	schema := regexp.MustCompile(`search_path=(t_[0-9a-f]+)`).FindStringSubmatch(dsn)[1]
-	e := startE2E(t, "", func(c *ServeConfig) { c.Store = dsn; c.LogLevel = "error" })
+	e := startE2E(t, "", func(c *ServeConfig) { c.Store = dsn; c.LogLevel = "error"; c.SecretKey = seal.NewSecret() })
 	if status, body := readyz(t, e.r.APIURL+"/readyz"); status != http.StatusOK || body.Status != "ready" {
 		t.Fatalf("before: %d %+v", status, body)
 	}
