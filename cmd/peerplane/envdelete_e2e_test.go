@@ -333,6 +333,36 @@ func TestE2EDeleteEnvironmentTerraformOrder(t *testing.T) {
 	t.Logf("Azure and the store were clean %v after the environment's DELETE", time.Since(begin).Round(time.Millisecond))
 }
 
+// TestE2EDeleteNetworkThenEnvironment is `terraform destroy` as the
+// Confluent provider runs it: it waits for the peering and the cluster to
+// be gone (404), deletes the network (204) and, a few milliseconds later,
+// the environment — which answers 204 although the network is still being
+// deleted, then 404, with no Azure half or provider VNet left behind.
+func TestE2EDeleteNetworkThenEnvironment(t *testing.T) {
+	w := newEnvWorld(t)
+	ctx := w.ctx()
+	resp, err := w.networking.PeeringsNetworkingV1Api.DeleteNetworkingV1Peering(ctx, w.peering).Environment(w.env).Execute()
+	wantHTTP(t, "delete peering", resp, err, http.StatusNoContent)
+	resp, err = w.cmk.ClustersCmkV2Api.DeleteCmkV2Cluster(ctx, w.cluster).Environment(w.env).Execute()
+	wantHTTP(t, "delete cluster", resp, err, http.StatusNoContent)
+	// The provider polls each deleted resource until it reads 404.
+	for deadline := time.Now().Add(e2eWait); ; time.Sleep(20 * time.Millisecond) {
+		_, resp, err := w.networking.PeeringsNetworkingV1Api.GetNetworkingV1Peering(ctx, w.peering).Environment(w.env).Execute()
+		if resp != nil && resp.StatusCode == http.StatusNotFound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("peering %s still reads %s %v after its delete", w.peering, sdkErr(resp, err), e2eWait)
+		}
+	}
+	resp, err = w.networking.NetworksNetworkingV1Api.DeleteNetworkingV1Network(ctx, w.network).Environment(w.env).Execute()
+	wantHTTP(t, "delete network", resp, err, http.StatusNoContent)
+	w.deleteEnvironment() // at once: the network is DEPROVISIONING
+	w.checkGoneAtOnce()
+	w.waitAzureClean()
+	w.waitRowsGone()
+}
+
 // TestE2EDeleteEnvironmentHoldingEverything deletes, in one call, an
 // environment that holds networks in every phase (READY with a READY
 // peering, a FAILED peering, a cluster and a connector; one just created;
