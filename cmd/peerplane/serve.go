@@ -74,11 +74,19 @@ type ServeConfig struct {
 	// WrapAzure, when set, wraps the reconciler's Azure client (in-process
 	// callers only, such as `peerplane bench` timing the Azure calls).
 	WrapAzure func(reconcile.Azure) reconcile.Azure
-	// AzureCAFile, with ExternalAzure, is a PEM bundle to trust instead of
-	// the system's roots (an Azure Stack, a proxy, another Peerplane's
-	// embedded Azure); it also turns off Entra ID instance discovery,
-	// which only the public cloud answers.
+	// AzureCAFile is the PEM bundle of the CA that verifies Azure's TLS
+	// certificate. With ExternalAzure it is trusted instead of the
+	// system's roots (an Azure Stack, a proxy, another Peerplane's
+	// embedded Azure) and turns off Entra ID instance discovery, which
+	// only the public cloud answers; with AzureTLSCert it is the CA of
+	// that certificate, which the reconciler, the CLI and az trust.
 	AzureCAFile string
+	// AzureTLSCert and AzureTLSKey are a certificate (PEM, with any
+	// intermediates) and its key of the operator's own, such as one made
+	// with mkcert, for the embedded Azure's HTTPS instead of one from the
+	// private CA in the data directory. They need AzureCAFile.
+	AzureTLSCert string
+	AzureTLSKey  string
 }
 
 // bindServeFlags registers serve's flags on fs with defaults from getenv.
@@ -103,7 +111,9 @@ func bindServeFlags(fs *pflag.FlagSet, c *ServeConfig, getenv func(string) strin
 	fs.StringVar(&c.AzureAuthorityHost, "azure-authority-host", env("PEERPLANE_AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com/"), "with --external-azure: Entra ID authority host ($PEERPLANE_AZURE_AUTHORITY_HOST)")
 	fs.StringVar(&c.AzureARMEndpoint, "azure-arm-endpoint", env("PEERPLANE_AZURE_ARM_ENDPOINT", "https://management.azure.com"), "with --external-azure: Resource Manager endpoint ($PEERPLANE_AZURE_ARM_ENDPOINT)")
 	fs.StringVar(&c.AzureARMAudience, "azure-arm-audience", env("PEERPLANE_AZURE_ARM_AUDIENCE", "https://management.core.windows.net/"), "with --external-azure: Resource Manager token audience ($PEERPLANE_AZURE_ARM_AUDIENCE)")
-	fs.StringVar(&c.AzureCAFile, "azure-ca-file", env("PEERPLANE_AZURE_CA_FILE", ""), "with --external-azure: PEM CA bundle to trust for Azure, for a private cloud or another Peerplane's embedded Azure ($PEERPLANE_AZURE_CA_FILE)")
+	fs.StringVar(&c.AzureCAFile, "azure-ca-file", env("PEERPLANE_AZURE_CA_FILE", ""), "PEM CA bundle that verifies Azure's certificate: with --external-azure, a private cloud's or another Peerplane's; with --azure-tls-cert, its CA, such as $(mkcert -CAROOT)/rootCA.pem ($PEERPLANE_AZURE_CA_FILE)")
+	fs.StringVar(&c.AzureTLSCert, "azure-tls-cert", env("PEERPLANE_AZURE_TLS_CERT", ""), "PEM certificate of your own (such as one made with mkcert) for the embedded Azure's HTTPS, instead of one from Peerplane's private CA; needs --azure-tls-key and --azure-ca-file ($PEERPLANE_AZURE_TLS_CERT)")
+	fs.StringVar(&c.AzureTLSKey, "azure-tls-key", env("PEERPLANE_AZURE_TLS_KEY", ""), "PEM private key of --azure-tls-cert ($PEERPLANE_AZURE_TLS_KEY)")
 	c.ProviderClientSecret = getenv("PEERPLANE_PROVIDER_CLIENT_SECRET")
 	ttl, _ := time.ParseDuration(env("PEERPLANE_LEASE_TTL", "6s"))
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", ttl, "how long a dead leader's reconciler lease blocks the next one ($PEERPLANE_LEASE_TTL)")
@@ -161,6 +171,16 @@ func (c *ServeConfig) validate() error {
 		case c.Demo || c.World != "":
 			return errors.New("--demo and --world seed the embedded Azure; they do not go with --external-azure")
 		}
+	}
+	switch {
+	case (c.AzureTLSCert == "") != (c.AzureTLSKey == ""):
+		return errors.New("--azure-tls-cert and --azure-tls-key go together: give both, or neither for a certificate from Peerplane's private CA")
+	case c.AzureTLSCert != "" && c.ExternalAzure:
+		return errors.New("--azure-tls-cert and --azure-tls-key are the embedded Azure's certificate; they do not go with --external-azure")
+	case c.AzureTLSCert != "" && c.AzureCAFile == "":
+		return errors.New("--azure-tls-cert needs --azure-ca-file, the PEM file of the CA that signed it (mkcert's is $(mkcert -CAROOT)/rootCA.pem), for the reconciler, the CLI and az to trust it")
+	case c.AzureCAFile != "" && !c.ExternalAzure && c.AzureTLSCert == "":
+		return errors.New("--azure-ca-file goes with --external-azure or --azure-tls-cert: the embedded Azure's private CA needs none")
 	}
 	return nil
 }
@@ -330,8 +350,20 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	apiMux.Handle("/", api.New(apiOpts))
 
 	// The web console: / redirects to it; the API keeps every other path.
-	con := console.New(console.Options{Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Connectors: svc,
-		Settings: svc.Settings, CheckConsent: consent.CheckConsent, AppID: prov.ClientID, Reachability: apiOpts.Reachability, Logger: log.With("component", "console")})
+	conOpts := console.Options{Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Connectors: svc,
+		Settings: svc.Settings, CheckConsent: consent.CheckConsent, AppID: prov.ClientID, LoginURL: loginURL, Reachability: apiOpts.Reachability, Logger: log.With("component", "console")}
+	if az != nil {
+		// The consent page sends the administrator back to the console
+		// only at a reply URL registered for the provider app.
+		for _, u := range consoleReturnURLs(apiLn.Addr()) {
+			if err := az.emu.AddApplicationRedirectURI(ctx, prov.ClientID, u); err != nil {
+				return fmt.Errorf("register the console as a reply URL of the provider app: %w", err)
+			}
+			conOpts.ConsentReturnURLs = append(conOpts.ConsentReturnURLs, u)
+		}
+		conOpts.AzureCA = az.tls.privateCA
+	}
+	con := console.New(conOpts)
 	apiMux.Handle(console.Prefix, con)
 	apiMux.Handle("GET /{$}", http.RedirectHandler(console.Prefix, http.StatusFound))
 
@@ -379,8 +411,8 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	endpoints := map[string]string{"api_url": "http://" + apiLn.Addr().String()}
 	r := Ready{APIURL: endpoints["api_url"], Provider: prov, Credentials: creds}
 	if az != nil {
-		endpoints["url"], endpoints["ca_file"] = az.url, az.ca.CertPath
-		r.AzureURL, r.CAFile = az.url, az.ca.CertPath
+		endpoints["url"], endpoints["ca_file"] = az.url, az.tls.caFile
+		r.AzureURL, r.CAFile = az.url, az.tls.caFile
 	}
 	endpoint, _ := json.MarshalIndent(endpoints, "", "  ")
 	if err := tlsca.WriteFileAtomic(filepath.Join(cfg.DataDir, "endpoints.json"), append(endpoint, '\n'), 0o644); err != nil {
@@ -651,29 +683,23 @@ func watchAzureEvents(ctx context.Context, client *http.Client, azureURL, token,
 // that trusts its CA.
 type embeddedAzure struct {
 	url    string
-	ca     *tlsca.CA
+	tls    *azureTLS
 	ln     net.Listener
 	srv    *http.Server
 	client *http.Client
 	prov   ProviderCredentials
+	emu    *azureemu.Emulator
 }
 
 // startEmbeddedAzure loads the embedded Azure from db, bootstraps the
 // provider, seeds the demo and world files, and listens (not yet serving)
 // on --azure-listen over TLS with a certificate from the data directory's
-// CA.
+// CA, or the operator's own (loadAzureTLS).
 func startEmbeddedAzure(ctx context.Context, cfg ServeConfig, db *store.DB, log *slog.Logger) (*embeddedAzure, error) {
-	ca, err := tlsca.LoadOrCreate(cfg.DataDir)
+	host := azureHost(cfg.AzureListen)
+	tlsc, err := loadAzureTLS(cfg, host)
 	if err != nil {
-		return nil, fmt.Errorf("certificate authority: %w", err)
-	}
-	host, _, _ := net.SplitHostPort(cfg.AzureListen)
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	cert, err := ca.ServerCertificate(host, "127.0.0.1", "::1", "localhost")
-	if err != nil {
-		return nil, fmt.Errorf("server certificate: %w", err)
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.AzureListen)
 	if err != nil {
@@ -715,9 +741,9 @@ func startEmbeddedAzure(ctx context.Context, cfg ServeConfig, db *store.DB, log 
 	}
 	ok = true
 	return &embeddedAzure{
-		url: url, ca: ca, ln: ln, prov: prov,
-		srv: &http.Server{Handler: emu, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		url: url, tls: tlsc, ln: ln, prov: prov, emu: emu,
+		srv: &http.Server{Handler: emu, TLSConfig: &tls.Config{Certificates: []tls.Certificate{tlsc.cert}, MinVersion: tls.VersionTLS12},
 			ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
-		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}},
+		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tlsc.roots}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}},
 	}, nil
 }
