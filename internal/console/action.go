@@ -93,6 +93,13 @@ func (s *session) setAction(id string, a peeringAction) {
 	s.actions[id] = a
 }
 
+// forgetAction forgets the session's last action on peering id.
+func (s *session) forgetAction(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.actions, id)
+}
+
 // actionView is the grant card's result line. Class is ok only for what
 // has succeeded: todo (something is left to do), pending (under way) or
 // bad (it failed) otherwise.
@@ -115,9 +122,6 @@ func (c *Console) actionLine(v *peeringView, a peeringAction) actionView {
 func (c *Console) continueLine(v *peeringView, a peeringAction) actionView {
 	if a.consent == nil {
 		return actionView{"bad", a.unchecked}
-	}
-	if v.P.Status.Phase == control.PhaseReady {
-		return actionView{"ok", "The peering is Active: both halves of the Azure peering are Connected."}
 	}
 	var b strings.Builder
 	if a.declined != "" {

@@ -112,7 +112,9 @@ func (c *Console) loadPeering(ctx context.Context, envID, id string) (*peeringVi
 // sessionPeering is loadPeering for session s's request r: with the CSRF
 // token, step 1's link back to this console, and the result line of the
 // session's last action, whose fresh consent check counts over a stored
-// one it is newer than.
+// one it is newer than. An Active peering ends the action: the card and
+// its line go, and when the peering fails again the card comes back
+// without a line about an action that is over.
 func (c *Console) sessionPeering(ctx context.Context, r *http.Request, s *session, envID, id string) (*peeringView, error) {
 	v, err := c.loadPeering(ctx, envID, id)
 	if err != nil {
@@ -120,6 +122,9 @@ func (c *Console) sessionPeering(ctx context.Context, r *http.Request, s *sessio
 	}
 	v.CSRF = s.csrf
 	v.ConsentLink = c.adminConsentLink(r, v.P)
+	if v.P.Status.Phase == control.PhaseReady {
+		s.forgetAction(id)
+	}
 	checks := v.Checks
 	a, ok := s.action(id)
 	if ok {
