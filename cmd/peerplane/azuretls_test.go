@@ -234,3 +234,27 @@ func TestServeWithOwnAzureCertificate(t *testing.T) {
 		t.Fatalf("serve with a certificate and no key: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestConsoleReturnURLs: the console's reply URLs are on the hosts a
+// browser names a loopback listener by; a listener on another address gets
+// none, since Entra ID takes plain-http reply URLs on loopback only.
+func TestConsoleReturnURLs(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		want []string
+	}{
+		{"127.0.0.1:8080", []string{"http://127.0.0.1:8080/console/consent-return", "http://localhost:8080/console/consent-return"}},
+		{"[::1]:8080", []string{"http://[::1]:8080/console/consent-return", "http://localhost:8080/console/consent-return"}},
+		{"0.0.0.0:9", []string{"http://127.0.0.1:9/console/consent-return", "http://localhost:9/console/consent-return"}},
+		{"[::]:9", []string{"http://127.0.0.1:9/console/consent-return", "http://localhost:9/console/consent-return"}},
+		{"10.0.0.5:8080", nil},
+	} {
+		addr, err := net.ResolveTCPAddr("tcp", tc.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := consoleReturnURLs(addr); strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("%s: %q, want %q", tc.addr, got, tc.want)
+		}
+	}
+}

@@ -210,6 +210,21 @@ func (b *browser) waitGone(sel string) {
 	}))
 }
 
+// saveDocImage writes png as name in dir and, with
+// PEERPLANE_UPDATE_DOCS_IMAGES=1, in docs/images.
+func (b *browser) saveDocImage(dir, name string, png []byte) {
+	b.t.Helper()
+	paths := []string{filepath.Join(dir, name)}
+	if os.Getenv("PEERPLANE_UPDATE_DOCS_IMAGES") == "1" {
+		paths = append(paths, filepath.Join("..", "..", "docs", "images", name))
+	}
+	for _, p := range paths {
+		if err := os.WriteFile(p, png, 0o644); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+}
+
 // markPage and checkNotReloaded prove that a change arrived live: a
 // reload would drop the marker.
 func (b *browser) markPage() {
@@ -261,7 +276,7 @@ func apiGet(t *testing.T, r Ready, path string, v any) int {
 // within the network's budget, "Test connectivity" to it, a connector
 // Running and one Failed under the cluster, and deletion. Screenshots of
 // each step go to testoutput/console (PEERPLANE_UPDATE_DOCS_IMAGES=1 also
-// refreshes docs/images/network-active.png).
+// refreshes docs/images/network-active.png and peering-grant.png).
 func TestConsoleSeedFlow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the browser test is not short")
@@ -449,6 +464,9 @@ func TestConsoleSeedFlow(t *testing.T) {
 	b.waitText("#action-result", "Still to do: step 2, “Create the custom role” and step 3, “Assign the role to the app on your VNet”. Not checked yet: step 4")
 	b.checkNotReloaded()
 	b.shot("continue-steps-left")
+	b.run("scroll to the steps", chromedp.Evaluate[chromedp.Void](`document.querySelector("#step-2").scrollIntoView(); document.activeElement.blur()`))
+	png := get(b, "screenshot the grant card", chromedp.CaptureScreenshot())
+	b.saveDocImage(out, "peering-grant.png", png)
 
 	// The role granted: only the tag is left, as Continue says too.
 	e.putRole(e2eRoleActions...)
@@ -517,15 +535,8 @@ func TestConsoleSeedFlow(t *testing.T) {
 	b.run("reload the network page for the README", chromedp.Navigate(netURL), chromedp.WaitVisible(chromedp.CSS("#clusters")))
 	b.waitText("#peerings tbody", "Active")
 	b.run("scroll to the top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0); document.activeElement.blur()`))
-	png := get(b, "screenshot the network page", chromedp.CaptureScreenshot())
-	if err := os.WriteFile(filepath.Join(out, "network-active.png"), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if os.Getenv("PEERPLANE_UPDATE_DOCS_IMAGES") == "1" {
-		if err := os.WriteFile(filepath.Join("..", "..", "docs", "images", "network-active.png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	png = get(b, "screenshot the network page", chromedp.CaptureScreenshot())
+	b.saveDocImage(out, "network-active.png", png)
 	b.shot("network-active-full")
 	b.run("phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	b.shot("network-phone")
