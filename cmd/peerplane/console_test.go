@@ -434,6 +434,13 @@ func TestConsoleSeedFlow(t *testing.T) {
 		t.Fatalf("the CA download: %s %s, %d bytes, want the CA file's %d", ca["status"], ca["type"], len(ca["body"]), len(caPEM))
 	}
 	b.shot("trust-ca")
+	// The help stays open when the card is patched (Continue again).
+	b.run("Continue with the help open", chromedp.Evaluate[chromedp.Void](`document.querySelector("#action-result").textContent = ""`),
+		chromedp.Click(chromedp.CSS("#continue")))
+	b.waitText("#action-result", "Still to do: step 1")
+	if !get(b, "read the help's state", chromedp.Evaluate[bool](`document.querySelector("#trust-ca").open`)) {
+		t.Fatal("a live patch closed the certificate help")
+	}
 
 	// The consent link is Entra's admin-consent endpoint, coming back here.
 	peerURL := base + "/console/environments/" + envID + "/peerings/" + peerID

@@ -11,8 +11,14 @@
 
   // keepLive moves the live regions (aria-live, with an id) of old into
   // next in place of their new versions, with the new content: a screen
-  // reader announces a change to a region it knows, not a new region.
+  // reader announces a change to a region it knows, not a new region. It
+  // returns the element to put in old's place.
   function keepLive(old, next) {
+    // Disclosures the user opened stay open.
+    old.querySelectorAll("details[open][id]").forEach(function (d) {
+      var n = next.querySelector("#" + CSS.escape(d.id));
+      if (n) n.open = true;
+    });
     if (old.id && old.hasAttribute("aria-live") && old.id === next.id) {
       syncRegion(old, next);
       return old;
