@@ -489,6 +489,9 @@ func TestConsoleSeedFlow(t *testing.T) {
 
 	// Create connection before the tag: Pending while the reconciler's pass
 	// is held, then the real result, Error at step 4.
+	// The result line is a live region a screen reader announces: patches
+	// change it in place, never swap it for a new element.
+	b.run("mark the result line", chromedp.Evaluate[chromedp.Void](`document.querySelector("#action-result").__peerplaneMark = 1; undefined`))
 	releaseReads := gate.holdReads()
 	b.run("Create connection without the tag", chromedp.Click(chromedp.CSS("#create-connection")))
 	b.waitText("#action-result", "Pending: Peerplane is checking each step")
@@ -501,6 +504,9 @@ func TestConsoleSeedFlow(t *testing.T) {
 	b.waitText("#action-result", "Create connection failed at step 4, “Tag the VNet with the environment” (VNET_NOT_AUTHORIZED_FOR_ENVIRONMENT)")
 	b.waitText("#peering-badge", "Error")
 	b.checkNotReloaded()
+	if !get(b, "check the result line's mark", chromedp.Evaluate[bool](`document.querySelector("#action-result").__peerplaneMark === 1`)) {
+		t.Fatal("a live update replaced the result line's element; a screen reader would not announce the change")
+	}
 	b.shot("create-connection-error")
 
 	// Tagged, with the pass the tag's change starts held: Create
