@@ -156,7 +156,7 @@ func TestLoadAzureTLS(t *testing.T) {
 // certificate made by a throwaway CA of the test's own, as mkcert makes
 // them: the embedded Azure serves it, endpoints.json names the CA bundle,
 // the reconciler's Azure client trusts it (a network turns READY), and so
-// does the CLI; the console offers no private CA. Then the binary refuses
+// do the CLI and az (through az-env); the console offers no private CA. Then the binary refuses
 // a certificate for another host at start, naming the flag.
 func TestServeWithOwnAzureCertificate(t *testing.T) {
 	if testing.Short() {
@@ -218,6 +218,11 @@ func TestServeWithOwnAzureCertificate(t *testing.T) {
 		t.Fatalf("network create --wait: %+v", n)
 	}
 	r.run(t, "azure", "login", "--username", demoAdmin, "--password", demoAdminPass)
+	// The real az, through az-env's REQUESTS_CA_BUNDLE (the bundle).
+	t.Run("az", func(t *testing.T) {
+		admin := newAzCLI(t, requireAz(t), dir, "admin")
+		admin.run(t, "login", "--username", demoAdmin, "--password", demoAdminPass)
+	})
 	s.kill()
 
 	// A certificate that does not cover --azure-listen's host: refused at
