@@ -31,18 +31,26 @@ type azureTLS struct {
 	privateCA []byte
 }
 
-// loadAzureTLS returns the embedded Azure's certificate for host (the host
-// of its URL): --azure-tls-cert and --azure-tls-key when given, checked
-// against --azure-ca-file and host; otherwise one issued by the private CA
-// in the data directory (created on first start). Errors name the flag at
+// azureName is a host clients reach the embedded Azure by, and the flag
+// that names it ("--azure-listen 127.0.0.1:8443"), for errors.
+type azureName struct{ host, flag string }
+
+// loadAzureTLS returns the embedded Azure's certificate: with
+// --azure-tls-cert and --azure-tls-key, the operator's own, checked at
+// start against --azure-ca-file and every one of names; otherwise one
+// that privateCA issues for names and loopback. Errors name the flag at
 // fault.
-func loadAzureTLS(cfg ServeConfig, host string) (*azureTLS, error) {
+func loadAzureTLS(cfg ServeConfig, names []azureName, privateCA func() (*tlsca.CA, error)) (*azureTLS, error) {
 	if cfg.AzureTLSCert == "" {
-		ca, err := tlsca.LoadOrCreate(cfg.DataDir)
+		ca, err := privateCA()
 		if err != nil {
 			return nil, fmt.Errorf("certificate authority: %w", err)
 		}
-		cert, err := ca.ServerCertificate(host, "127.0.0.1", "::1", "localhost")
+		var hosts []string
+		for _, n := range names {
+			hosts = append(hosts, n.host)
+		}
+		cert, err := ca.ServerCertificate(append(hosts, "127.0.0.1", "::1", "localhost")...)
 		if err != nil {
 			return nil, fmt.Errorf("server certificate: %w", err)
 		}
@@ -87,15 +95,17 @@ func loadAzureTLS(cfg ServeConfig, host string) (*azureTLS, error) {
 		return nil, fmt.Errorf("--azure-ca-file %s holds no PEM certificate", cfg.AzureCAFile)
 	}
 	leaf := chain[0]
-	if err := leaf.VerifyHostname(host); err != nil {
-		return nil, fmt.Errorf("--azure-tls-cert %s does not cover %s, the host of --azure-listen %s (it covers %s): make one that does, such as `mkcert %s`, or listen on a host it covers",
-			cfg.AzureTLSCert, host, cfg.AzureListen, certNames(leaf), host)
+	for _, n := range names {
+		if err := leaf.VerifyHostname(n.host); err != nil {
+			return nil, fmt.Errorf("--azure-tls-cert %s does not cover %s, the host of %s (it covers %s): make one that does, such as `mkcert %s`, or use a host it covers",
+				cfg.AzureTLSCert, n.host, n.flag, certNames(leaf), n.host)
+		}
 	}
 	inter := x509.NewCertPool()
 	for _, c := range chain[1:] {
 		inter.AddCert(c)
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: host, Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
 		var ua x509.UnknownAuthorityError
 		var inv x509.CertificateInvalidError
 		switch {

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/peerplane/peerplane/internal/tlsca"
 )
 
 // testPKI is a throwaway CA of the test's own, standing for mkcert's.
@@ -101,6 +103,11 @@ func TestLoadAzureTLS(t *testing.T) {
 	cfg := func(cert, key, ca string) ServeConfig {
 		return ServeConfig{DataDir: t.TempDir(), AzureListen: "127.0.0.1:8443", AzureTLSCert: cert, AzureTLSKey: key, AzureCAFile: ca}
 	}
+	listen := []azureName{{"127.0.0.1", "--azure-listen 127.0.0.1:8443"}}
+	noCA := func() (*tlsca.CA, error) {
+		t.Fatal("a private CA asked for beside the operator's certificate")
+		return nil, nil
+	}
 	for _, tc := range []struct {
 		name string
 		cfg  ServeConfig
@@ -117,16 +124,21 @@ func TestLoadAzureTLS(t *testing.T) {
 		{"a CA file that is not PEM", cfg(good, goodKey, notPEM), "127.0.0.1", "--azure-ca-file " + notPEM + " holds no PEM certificate"},
 		{"a missing CA file", cfg(good, goodKey, missing), "127.0.0.1", "--azure-ca-file: open " + missing},
 	} {
-		_, err := loadAzureTLS(tc.cfg, tc.host)
+		_, err := loadAzureTLS(tc.cfg, []azureName{{tc.host, "--azure-listen 127.0.0.1:8443"}}, noCA)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
+	}
+	// Every name clients use must be covered, not only the listener's.
+	_, err := loadAzureTLS(cfg(good, goodKey, pki.caFile), []azureName{{"azure.example.com", "--azure-url https://azure.example.com"}, listen[0]}, noCA)
+	if err == nil || !strings.Contains(err.Error(), "does not cover azure.example.com, the host of --azure-url https://azure.example.com") {
+		t.Errorf("a name the certificate does not cover: %v", err)
 	}
 
 	// The operator's own: served as is, trusted through the bundle, no
 	// private CA offered to browsers, none created.
 	c := cfg(good, goodKey, pki.caFile)
-	got, err := loadAzureTLS(c, "localhost")
+	got, err := loadAzureTLS(c, []azureName{{"localhost", "--azure-url https://localhost:8443"}, listen[0]}, noCA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,13 +154,22 @@ func TestLoadAzureTLS(t *testing.T) {
 
 	// Without one: the private CA's, offered to browsers.
 	c = ServeConfig{DataDir: t.TempDir(), AzureListen: "127.0.0.1:0"}
-	got, err = loadAzureTLS(c, "127.0.0.1")
+	got, err = loadAzureTLS(c, listen, func() (*tlsca.CA, error) { return tlsca.LoadOrCreate(c.DataDir) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	ca, _ := os.ReadFile(filepath.Join(c.DataDir, "azure-ca.pem"))
 	if len(ca) == 0 || string(got.privateCA) != string(ca) || got.caFile != filepath.Join(c.DataDir, "azure-ca.pem") {
 		t.Fatalf("private CA: caFile %s", got.caFile)
+	}
+	issued, err := x509.ParseCertificate(got.cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"127.0.0.1", "localhost"} {
+		if _, err := issued.Verify(x509.VerifyOptions{Roots: got.roots, DNSName: host}); err != nil {
+			t.Errorf("the private CA's certificate for %s: %v", host, err)
+		}
 	}
 }
 

@@ -697,7 +697,8 @@ type embeddedAzure struct {
 // CA, or the operator's own (loadAzureTLS).
 func startEmbeddedAzure(ctx context.Context, cfg ServeConfig, db *store.DB, log *slog.Logger) (*embeddedAzure, error) {
 	host := azureHost(cfg.AzureListen)
-	tlsc, err := loadAzureTLS(cfg, host)
+	tlsc, err := loadAzureTLS(cfg, []azureName{{host, "--azure-listen " + cfg.AzureListen}},
+		func() (*tlsca.CA, error) { return tlsca.LoadOrCreate(cfg.DataDir) })
 	if err != nil {
 		return nil, err
 	}
