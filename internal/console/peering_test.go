@@ -24,7 +24,15 @@ const (
 	testAppID  = "f0955e3a-9013-4cf4-a1ea-21587621c9cc"
 )
 
-var testApp = control.ProviderApp{AppID: testAppID, LoginURL: "https://login.example"}
+// testFixes stand for the reconciler's grant commands: the console shows
+// what is stored, whatever it is.
+var testFixes = control.GrantFixes{
+	ConsentURL:             "https://login.example/" + testTenant + "/oauth2/authorize?client_id=" + testAppID + "&response_type=code",
+	CreateServicePrincipal: "az ad sp create --id " + testAppID,
+	RoleDefinitionCreate:   "az role definition create --role-definition '{\"AssignableScopes\": [\"/subscriptions/6f3a9d1e-2b47-4c8a-9e55-0d1c2b3a4f02\"]}'",
+	RoleAssignmentCreate:   "az role assignment create --scope " + testVNet,
+	Tag:                    "az resource tag --is-incremental --ids " + testVNet + " --tags ConfluentEnvIDs=env-test",
+}
 
 // peeringFixture is a console with one peering, and what the tests need
 // to play the reconciler's part: its stored status is set directly.
@@ -66,7 +74,7 @@ func newPeeringFixture(t *testing.T, configure ...func(*console.Options)) *peeri
 		t.Fatal(err)
 	}
 	pf.url = "/console/environments/" + env.ID + "/peerings/" + pf.p.ID
-	pf.fixes = control.NewGrantFixes(testApp, pf.p, "")
+	pf.fixes = testFixes
 	pf.tok = pf.csrf(pf.url)
 	return pf
 }
