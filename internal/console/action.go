@@ -303,19 +303,23 @@ func (c *Console) recordAction(w http.ResponseWriter, r *http.Request, s *sessio
 // adminConsentLink returns step 1's link as Entra ID's admin-consent
 // endpoint, /{tenant}/v2.0/adminconsent?client_id=…&redirect_uri=…&state=…,
 // with this console's registered reply URL on the host the browser used
-// (else the first) and the peering as state, so that the consent page
-// sends the administrator back to the peering; "" when the console has no
-// registered reply URL.
+// and the peering as state, so that the consent page sends the
+// administrator back to the peering; "" when no registered reply URL is on
+// that host (a console reached through a proxy under another name): a
+// way back to another host would lead nowhere.
 func (c *Console) adminConsentLink(r *http.Request, p *control.Peering) string {
-	if len(c.opts.ConsentReturnURLs) == 0 || c.opts.LoginURL == "" {
+	if c.opts.LoginURL == "" {
 		return ""
 	}
-	ret := c.opts.ConsentReturnURLs[0]
+	ret := ""
 	for _, u := range c.opts.ConsentReturnURLs {
 		if pu, err := url.Parse(u); err == nil && strings.EqualFold(pu.Host, r.Host) {
 			ret = u
 			break
 		}
+	}
+	if ret == "" {
+		return ""
 	}
 	q := url.Values{"client_id": {c.opts.AppID}, "redirect_uri": {ret}, "state": {p.EnvironmentID + "/" + p.ID}}
 	return strings.TrimRight(c.opts.LoginURL, "/") + "/" + url.PathEscape(p.Tenant) + "/v2.0/adminconsent?" + q.Encode()

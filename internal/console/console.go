@@ -66,10 +66,11 @@ type Options struct {
 	LoginURL string
 	// ConsentReturnURLs are ConsentReturnPath as absolute URLs on the
 	// hosts the console answers on, each registered as a reply URL of the
-	// provider app. With them and LoginURL, step 1 links to Entra's
-	// admin-consent endpoint with one as redirect_uri and the consent page
-	// sends the administrator back to the peering; without them, to the
-	// stored consent link, which has no way back.
+	// provider app. When the browser reached the console on one of their
+	// hosts, step 1 links to Entra's admin-consent endpoint (at LoginURL)
+	// with that one as redirect_uri, and the consent page sends the
+	// administrator back to the peering; otherwise to the stored consent
+	// link, which has no way back.
 	ConsentReturnURLs []string
 	// AzureCA is the certificate (PEM) of the private CA the embedded
 	// Azure's TLS certificate comes from. When set, the console serves it

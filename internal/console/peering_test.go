@@ -382,9 +382,9 @@ func TestChecklistDoesNotRepeatTheStatus(t *testing.T) {
 	}
 }
 
-// TestConsentLinkComesBack: with a registered reply URL, step 1 links to
-// Entra's admin-consent endpoint with the console's reply URL (on the host
-// the browser used) as redirect_uri and the peering as state; the return
+// TestConsentLinkComesBack: with a registered reply URL on the host the
+// browser used, step 1 links to Entra's admin-consent endpoint with it as
+// redirect_uri and the peering as state; the return
 // checks the consent afresh and shows the peering. A state naming no
 // peering is refused; a browser without a session sees nothing of it.
 func TestConsentLinkComesBack(t *testing.T) {
@@ -413,12 +413,17 @@ func TestConsentLinkComesBack(t *testing.T) {
 		}
 		return html.UnescapeString(string(m[1]))
 	}
-	for host, reply := range map[string]string{"127.0.0.1:8080": replies[0], "localhost:8080": replies[1], "elsewhere:1": replies[0]} {
+	for host, reply := range map[string]string{"127.0.0.1:8080": replies[0], "localhost:8080": replies[1]} {
 		want := "https://login.example:8443/" + testTenant + "/v2.0/adminconsent?" +
 			url.Values{"client_id": {testAppID}, "redirect_uri": {reply}, "state": {state}}.Encode()
 		if got := link(host); got != want {
 			t.Errorf("consent link on %s:\n got %s\nwant %s", host, got, want)
 		}
+	}
+	// Reached under a name no reply URL has (a proxy's): the stored link,
+	// not a way back to a host the browser may not reach.
+	if got := link("console.example.com"); got != pf.fixes.ConsentURL {
+		t.Errorf("consent link through a proxy: %s, want the stored %s", got, pf.fixes.ConsentURL)
 	}
 
 	// Back from the consent page: checked afresh, shown on the peering.
