@@ -66,6 +66,17 @@ func TestServeConfigFromFlagsAndEnv(t *testing.T) {
 		{name: "external azure needs a subscription", args: []string{"--external-azure", "--provider-tenant-id", "11111111-1111-4111-8111-111111111111"}, wantErr: "--provider-subscription-id"},
 		{name: "external azure needs a secret", args: []string{"--external-azure", "--provider-tenant-id", "11111111-1111-4111-8111-111111111111", "--provider-subscription-id", "22222222-2222-4222-8222-222222222222"}, wantErr: "PEERPLANE_PROVIDER_CLIENT_SECRET"},
 		{name: "external azure takes no demo", args: []string{"--external-azure", "--demo", "--provider-tenant-id", "11111111-1111-4111-8111-111111111111", "--provider-subscription-id", "22222222-2222-4222-8222-222222222222"}, env: map[string]string{"PEERPLANE_PROVIDER_CLIENT_SECRET": "s"}, wantErr: "--demo"},
+		{name: "tls cert without key", args: []string{"--azure-tls-cert", "c.pem", "--azure-ca-file", "ca.pem"}, wantErr: "--azure-tls-key"},
+		{name: "tls key without cert", env: map[string]string{"PEERPLANE_AZURE_TLS_KEY": "k.pem"}, wantErr: "--azure-tls-cert and --azure-tls-key go together"},
+		{name: "tls cert needs its CA", args: []string{"--azure-tls-cert", "c.pem", "--azure-tls-key", "k.pem"}, wantErr: "--azure-tls-cert needs --azure-ca-file"},
+		{name: "tls cert is the embedded azure's", args: []string{"--external-azure", "--provider-tenant-id", "11111111-1111-4111-8111-111111111111", "--provider-subscription-id", "22222222-2222-4222-8222-222222222222",
+			"--azure-tls-cert", "c.pem", "--azure-tls-key", "k.pem", "--azure-ca-file", "ca.pem"}, env: map[string]string{"PEERPLANE_PROVIDER_CLIENT_SECRET": "s"}, wantErr: "do not go with --external-azure"},
+		{name: "ca file alone", args: []string{"--azure-ca-file", "ca.pem"}, wantErr: "--azure-ca-file goes with --external-azure or --azure-tls-cert"},
+		{name: "tls from env", env: map[string]string{"PEERPLANE_AZURE_TLS_CERT": "c.pem", "PEERPLANE_AZURE_TLS_KEY": "k.pem", "PEERPLANE_AZURE_CA_FILE": "ca.pem"}, check: func(t *testing.T, c ServeConfig) {
+			if c.AzureTLSCert != "c.pem" || c.AzureTLSKey != "k.pem" || c.AzureCAFile != "ca.pem" {
+				t.Fatalf("tls from env = %+v", c)
+			}
+		}},
 		{name: "external azure", args: []string{"--external-azure", "--provider-tenant-id", "11111111-1111-4111-8111-111111111111", "--provider-subscription-id", "22222222-2222-4222-8222-222222222222"}, env: map[string]string{"PEERPLANE_PROVIDER_CLIENT_SECRET": "s"}, check: func(t *testing.T, c ServeConfig) {
 			if !c.ExternalAzure || c.ProviderClientSecret != "s" || c.AzureARMEndpoint != "https://management.azure.com" || c.AzureAuthorityHost != "https://login.microsoftonline.com/" {
 				t.Fatalf("external azure config = %+v", c)

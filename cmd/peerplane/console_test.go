@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,26 +16,57 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
-	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
 	"github.com/chromedp/chromedp"
 
+	"github.com/peerplane/peerplane/internal/azure"
 	"github.com/peerplane/peerplane/internal/azureemu"
-	"github.com/peerplane/peerplane/internal/control"
 	"github.com/peerplane/peerplane/internal/reconcile"
 )
 
 // gatedAzure holds the reconciler's first call for the demo tenant until
 // the test opens the gate, so that the console shows Pending for certain
-// before Error.
+// before Error; and, while the test holds reads (holdReads), every read
+// of a demo-tenant VNet, so that a Create connection stays Pending until
+// the test lets its pass go on. Continue's consent check asks only for a
+// token: reads held, it still answers.
 type gatedAzure struct {
 	reconcile.Azure
 	gate chan struct{}
+
+	mu   sync.Mutex
+	read chan struct{} // while not nil, GetVNet waits for it to close
+}
+
+func (g *gatedAzure) GetVNet(ctx context.Context, tenant, id string) (*azure.VNet, error) {
+	g.mu.Lock()
+	read := g.read
+	g.mu.Unlock()
+	if read != nil && strings.EqualFold(tenant, demoTenant) {
+		select {
+		case <-read:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return g.Azure.GetVNet(ctx, tenant, id)
+}
+
+// holdReads holds the reconciler's reads of demo-tenant VNets until the
+// returned func is called (it may be called more than once).
+func (g *gatedAzure) holdReads() (release func()) {
+	ch := make(chan struct{})
+	g.mu.Lock()
+	g.read = ch
+	g.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			g.mu.Lock()
+			g.read = nil
+			g.mu.Unlock()
+			close(ch)
+		})
+	}
 }
 
 func (g *gatedAzure) CheckTenantAccess(ctx context.Context, tenant string) error {
@@ -49,38 +78,6 @@ func (g *gatedAzure) CheckTenantAccess(ctx context.Context, tenant string) error
 		}
 	}
 	return g.Azure.CheckTenantAccess(ctx, tenant)
-}
-
-// startConsoleServe starts Serve with the demo world and the reconciler's
-// Azure wrapped by wrap.
-func startConsoleServe(t *testing.T, wrap func(reconcile.Azure) reconcile.Azure) Ready {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	readyc, errc := make(chan Ready, 1), make(chan error, 1)
-	cfg := ServeConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:0", AzureListen: "127.0.0.1:0", Demo: true,
-		ProviderAppID: azureemu.DefaultProviderAppID, LogLevel: "error", WrapAzure: wrap}
-	go func() { errc <- Serve(ctx, cfg, io.Discard, func(r Ready) { readyc <- r }) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-errc:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("Serve did not stop within 15s")
-		}
-	})
-	select {
-	case r := <-readyc:
-		return r
-	case err := <-errc:
-		errc <- err
-		t.Fatalf("Serve: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("Serve was not ready within 30s")
-	}
-	return Ready{}
 }
 
 // chromium returns the browser's path, or skips (fails when
@@ -203,6 +200,31 @@ func (b *browser) waitText(sel, want string) {
 	}))
 }
 
+// waitGone waits until the page has no element sel.
+func (b *browser) waitGone(sel string) {
+	b.t.Helper()
+	js := fmt.Sprintf(`document.querySelector(%q) === null`, sel)
+	b.run("wait for "+sel+" to go", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Poll[bool](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(25*time.Second))(ctx, t)
+		return err
+	}))
+}
+
+// saveDocImage writes png as name in dir and, with
+// PEERPLANE_UPDATE_DOCS_IMAGES=1, in docs/images.
+func (b *browser) saveDocImage(dir, name string, png []byte) {
+	b.t.Helper()
+	paths := []string{filepath.Join(dir, name)}
+	if os.Getenv("PEERPLANE_UPDATE_DOCS_IMAGES") == "1" {
+		paths = append(paths, filepath.Join("..", "..", "docs", "images", name))
+	}
+	for _, p := range paths {
+		if err := os.WriteFile(p, png, 0o644); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+}
+
 // markPage and checkNotReloaded prove that a change arrived live: a
 // reload would drop the marker.
 func (b *browser) markPage() {
@@ -242,94 +264,19 @@ func apiGet(t *testing.T, r Ready, path string, v any) int {
 	return resp.StatusCode
 }
 
-// grantAsAdmin does steps 2 to 4 of "Grant access" with the real Azure SDK
-// as Contoso's administrator: the custom role, its assignment to the
-// provider app's service principal on the VNet, and the tag.
-func grantAsAdmin(t *testing.T, r Ready, envID string) {
-	t.Helper()
-	ctx := context.Background()
-	pem, err := os.ReadFile(r.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	cfg := cloud.Configuration{ActiveDirectoryAuthorityHost: r.AzureURL + "/",
-		Services: map[cloud.ServiceName]cloud.ServiceConfiguration{cloud.ResourceManager: {Audience: "https://management.core.windows.net/", Endpoint: r.AzureURL}}}
-	cred, err := azidentity.NewUsernamePasswordCredential(demoTenant, azureemu.AzureCLIClientID, demoAdmin, demoAdminPass,
-		&azidentity.UsernamePasswordCredentialOptions{ClientOptions: policy.ClientOptions{Cloud: cfg, Transport: client}, DisableInstanceDiscovery: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := &arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: cfg, Transport: client}}
-	rd, err := armauthorization.NewRoleDefinitionsClient(cred, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var actions []*string
-	for _, a := range control.PeeringCreatorActions {
-		actions = append(actions, to.Ptr(a))
-	}
-	const roleID = "c0de0000-0000-4000-8000-000000000001"
-	scope := "/subscriptions/" + demoSubscription
-	if _, err := rd.CreateOrUpdate(ctx, scope, roleID, armauthorization.RoleDefinition{Properties: &armauthorization.RoleDefinitionProperties{
-		RoleName: to.Ptr(control.PeeringCreatorRole), RoleType: to.Ptr("CustomRole"), Description: to.Ptr("Perform cross-tenant network peering."),
-		Permissions: []*armauthorization.Permission{{Actions: actions}}, AssignableScopes: []*string{to.Ptr(scope)},
-	}}, nil); err != nil {
-		t.Fatalf("create the role definition: %v", err)
-	}
-
-	// The service principal the consent created, found through Graph.
-	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{r.AzureURL + "/graph//.default"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodGet, r.AzureURL+"/graph/v1.0/servicePrincipals?$filter="+url.QueryEscape("appId eq '"+azureemu.DefaultProviderAppID+"'"), nil)
-	req.Header.Set("Authorization", "Bearer "+tok.Token)
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sps struct {
-		Value []struct {
-			ID string `json:"id"`
-		} `json:"value"`
-	}
-	json.NewDecoder(resp.Body).Decode(&sps)
-	resp.Body.Close()
-	if len(sps.Value) != 1 {
-		t.Fatalf("service principals of the provider app in Contoso: %+v (status %s)", sps, resp.Status)
-	}
-	ra, err := armauthorization.NewRoleAssignmentsClient(demoSubscription, cred, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ra.Create(ctx, demoVNetID, "c0de0000-0000-4000-8000-000000000002", armauthorization.RoleAssignmentCreateParameters{Properties: &armauthorization.RoleAssignmentProperties{
-		RoleDefinitionID: to.Ptr(scope + "/providers/Microsoft.Authorization/roleDefinitions/" + roleID),
-		PrincipalID:      to.Ptr(sps.Value[0].ID), PrincipalType: to.Ptr(armauthorization.PrincipalTypeServicePrincipal),
-	}}, nil); err != nil {
-		t.Fatalf("assign the role: %v", err)
-	}
-	tags, err := armresources.NewTagsClient(demoSubscription, cred, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tags.UpdateAtScope(ctx, demoVNetID, armresources.TagsPatchResource{Operation: to.Ptr(armresources.TagsPatchOperationMerge),
-		Properties: &armresources.Tags{Tags: map[string]*string{control.EnvTag: to.Ptr(envID)}}}, nil); err != nil {
-		t.Fatalf("tag the VNet: %v", err)
-	}
-}
-
 // TestConsoleSeedFlow drives the web console in headless Chromium through
 // the seed flow: sign in (a wrong key first), an environment and a network,
 // bad then good "+ VNet Peering" input, Pending then Error live, the
-// consent on the embedded Azure's page, the grants through the Azure SDK,
-// Continue and Create connection, Active live, a Dedicated cluster within
-// the network's budget, "Test connectivity" to it, a connector Running and
-// one Failed under the cluster, and deletion. Screenshots of each step go to
-// testoutput/console (PEERPLANE_UPDATE_DOCS_IMAGES=1 also refreshes
-// docs/images/network-active.png).
+// embedded Azure's CA offered for download, the consent through the link
+// on the embedded Azure's page and its way back to the peering, Continue
+// listing the steps left (fewer as the grants are made through the Azure
+// SDK), Create connection reading Pending while the test holds the
+// reconciler, then Error at the tag, then Active with the grant card gone,
+// the card back when the customer deletes their half, a Dedicated cluster
+// within the network's budget, "Test connectivity" to it, a connector
+// Running and one Failed under the cluster, and deletion. Screenshots of
+// each step go to testoutput/console (PEERPLANE_UPDATE_DOCS_IMAGES=1 also
+// refreshes docs/images/network-active.png and peering-grant.png).
 func TestConsoleSeedFlow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the browser test is not short")
@@ -338,7 +285,10 @@ func TestConsoleSeedFlow(t *testing.T) {
 	var openGate sync.Once
 	release := func() { openGate.Do(func() { close(gate.gate) }) }
 	t.Cleanup(release)
-	r := startConsoleServe(t, func(a reconcile.Azure) reconcile.Azure { gate.Azure = a; return gate })
+	e := startE2E(t, "", func(c *ServeConfig) {
+		c.WrapAzure = func(a reconcile.Azure) reconcile.Azure { gate.Azure = a; return gate }
+	})
+	r := e.r
 
 	out, _ := filepath.Abs(filepath.Join("..", "..", "testoutput", "console"))
 	os.RemoveAll(out)
@@ -468,35 +418,122 @@ func TestConsoleSeedFlow(t *testing.T) {
 	b.waitText("#step-3", demoVNetID)
 	b.shot("grant-access")
 	b.run("Continue before consent", chromedp.Click(chromedp.CSS("#continue")))
-	b.waitText("#action-result", "is not present")
+	b.waitText("#action-result", "Still to do: step 1, “Consent to the provider app in your tenant”")
 
+	// The embedded Azure's private CA: explained next to the consent link,
+	// and served by the console.
+	b.run("open the certificate help", chromedp.Click(chromedp.CSS("#trust-ca summary")), chromedp.WaitVisible(chromedp.CSS("#ca-download")))
+	b.waitText("#trust-ca", "Manage certificates → Authorities → Import")
+	ca := get(b, "download the CA", chromedp.Evaluate[map[string]string](`fetch(document.querySelector("#ca-download").href)
+		.then(r => r.text().then(body => ({status: String(r.status), type: r.headers.get("content-type"), body})))`, chromedp.EvalAwaitPromise))
+	caPEM, err := os.ReadFile(r.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ca["status"] != "200" || ca["type"] != "application/x-pem-file" || ca["body"] != string(caPEM) {
+		t.Fatalf("the CA download: %s %s, %d bytes, want the CA file's %d", ca["status"], ca["type"], len(ca["body"]), len(caPEM))
+	}
+	b.shot("trust-ca")
+	// The help stays open when the card is patched (Continue again).
+	b.run("Continue with the help open", chromedp.Evaluate[chromedp.Void](`document.querySelector("#action-result").textContent = ""`),
+		chromedp.Click(chromedp.CSS("#continue")))
+	b.waitText("#action-result", "Still to do: step 1")
+	if !get(b, "read the help's state", chromedp.Evaluate[bool](`document.querySelector("#trust-ca").open`)) {
+		t.Fatal("a live patch closed the certificate help")
+	}
+
+	// The consent link is Entra's admin-consent endpoint, coming back here.
+	peerURL := base + "/console/environments/" + envID + "/peerings/" + peerID
 	consentURL := get(b, "read the consent link", chromedp.AttributeValue(chromedp.CSS("#consent-link"), "href")).Value
-	if !strings.HasPrefix(consentURL, r.AzureURL+"/"+demoTenant+"/oauth2/authorize?client_id="+azureemu.DefaultProviderAppID) {
+	cu, err := url.Parse(consentURL)
+	if err != nil || cu.Scheme+"://"+cu.Host+cu.Path != r.AzureURL+"/"+demoTenant+"/v2.0/adminconsent" ||
+		cu.Query().Get("client_id") != azureemu.DefaultProviderAppID || cu.Query().Get("redirect_uri") != base+"/console/consent-return" ||
+		cu.Query().Get("state") != envID+"/"+peerID {
 		t.Fatalf("consent link %q", consentURL)
 	}
 	// The administrator approves on the embedded Azure's page (the link
-	// opens a new tab; the test follows it in this one and comes back).
-	peerURL := loc
+	// opens a new tab; the test follows it in this one) and is sent back
+	// to the peering, where the consent is checked afresh.
 	b.run("open the consent page", chromedp.Navigate(consentURL), chromedp.WaitVisible(chromedp.CSS("#username")))
 	b.run("sign in as admin", b.fill(map[string]string{"#username": demoAdmin, "#password": demoAdminPass}))
 	b.shot("consent-page")
-	b.run("accept", chromedp.Click(chromedp.CSS("#accept")), chromedp.WaitVisible(chromedp.CSS("#success")))
-	b.shot("consent-approved")
-	b.run("back to the peering", chromedp.Navigate(peerURL), chromedp.WaitVisible(chromedp.CSS("#continue")))
-
+	b.run("accept", chromedp.Click(chromedp.CSS("#accept")), chromedp.WaitVisible(chromedp.CSS("#continue")))
+	if loc := b.location(); loc != peerURL+"#grant" {
+		t.Fatalf("after the consent the browser is at %s, want the peering %s", loc, peerURL)
+	}
 	b.markPage()
-	b.run("Continue after consent", chromedp.Click(chromedp.CSS("#continue")))
-	b.waitText("#action-result", "is present in tenant "+demoTenant)
+	b.waitText("#action-result", "Step 1 is done: the provider app "+azureemu.DefaultProviderAppID+" is present in tenant "+demoTenant)
 	b.waitText("#step-1", "Done")
-	b.shot("consent-checked")
+	b.shot("consent-returned")
 
-	grantAsAdmin(t, r, envID)
+	// The reconciler's pass after the consent finds no role: the line
+	// lists steps 2 and 3 to do, step 4 not checked yet; live.
+	b.waitText("#action-result", "Still to do: step 2, “Create the custom role” and step 3, “Assign the role to the app on your VNet”. Not checked yet: step 4")
+	b.checkNotReloaded()
+	b.shot("continue-steps-left")
+	b.run("scroll to the steps", chromedp.Evaluate[chromedp.Void](`document.querySelector("#step-2").scrollIntoView(); document.activeElement.blur()`))
+	png := get(b, "screenshot the grant card", chromedp.CaptureScreenshot())
+	b.saveDocImage(out, "peering-grant.png", png)
+
+	// The role granted: only the tag is left, as Continue says too.
+	e.putRole(e2eRoleActions...)
+	e.findServicePrincipal()
+	e.assign(demoVNetID)
+	b.waitText("#step-3", "Done")
+	b.run("Continue after the role", chromedp.Click(chromedp.CSS("#continue")))
+	b.waitText("#action-result", "Still to do: step 4, “Tag the VNet with the environment”. Each is ticked off")
+	if msg := b.text("#action-result"); strings.Contains(msg, "step 2") || strings.Contains(msg, "Create connection") {
+		t.Fatalf("Continue with only the tag left: %q", msg)
+	}
+	b.checkNotReloaded()
+
+	// Create connection before the tag: Pending while the reconciler's pass
+	// is held, then the real result, Error at step 4.
+	// The result line is a live region a screen reader announces: patches
+	// change it in place, never swap it for a new element.
+	b.run("mark the result line", chromedp.Evaluate[chromedp.Void](`document.querySelector("#action-result").__peerplaneMark = 1; undefined`))
+	releaseReads := gate.holdReads()
+	b.run("Create connection without the tag", chromedp.Click(chromedp.CSS("#create-connection")))
+	b.waitText("#action-result", "Pending: Peerplane is checking each step")
+	b.waitText("#peering-badge", "Pending")
+	if cls := get(b, "read the line's class", chromedp.Evaluate[string](`document.querySelector("#action-result").className`)); strings.Contains(cls, "ok") {
+		t.Fatalf("Pending in a success colour: %q", cls)
+	}
+	b.shot("create-connection-pending")
+	releaseReads()
+	b.waitText("#action-result", "Create connection failed at step 4, “Tag the VNet with the environment” (VNET_NOT_AUTHORIZED_FOR_ENVIRONMENT)")
+	b.waitText("#peering-badge", "Error")
+	b.checkNotReloaded()
+	if !get(b, "check the result line's mark", chromedp.Evaluate[bool](`document.querySelector("#action-result").__peerplaneMark === 1`)) {
+		t.Fatal("a live update replaced the result line's element; a screen reader would not announce the change")
+	}
+	b.shot("create-connection-error")
+
+	// Tagged, with the pass the tag's change starts held: Create
+	// connection reads Pending, then Active; the grant card leaves.
+	releaseReads = gate.holdReads()
+	e.tag(demoVNetID, envID)
 	b.run("Create connection", chromedp.Click(chromedp.CSS("#create-connection")))
-	b.waitText("#action-result", "onnection")
+	b.waitText("#action-result", "Pending")
+	b.waitText("#peering-badge", "Pending")
+	releaseReads()
 	b.waitText("#peering-badge", "Active")
 	b.waitText(`[data-live="checks"]`, "Connected")
+	b.waitGone("#grant")
 	b.checkNotReloaded()
 	b.shot("peering-active")
+
+	// The customer deletes their half: Disconnected, and the grant card
+	// comes back, live; Create connection makes both halves again.
+	e.deleteCustomerHalf(demoVNetID, peerID)
+	b.waitText("#peering-badge", "Disconnected")
+	b.run("the grant card is back", chromedp.WaitVisible(chromedp.CSS("#create-connection")))
+	b.checkNotReloaded()
+	b.shot("peering-disconnected")
+	b.run("Create connection again", chromedp.Click(chromedp.CSS("#create-connection")))
+	b.waitText("#peering-badge", "Active")
+	b.waitGone("#grant")
+	b.checkNotReloaded()
 
 	// A Dedicated cluster within the network's budget, then the network page.
 	b.run("back to the network", chromedp.Navigate(netURL), chromedp.WaitVisible(chromedp.CSS("#clusters")))
@@ -511,15 +548,8 @@ func TestConsoleSeedFlow(t *testing.T) {
 	b.run("reload the network page for the README", chromedp.Navigate(netURL), chromedp.WaitVisible(chromedp.CSS("#clusters")))
 	b.waitText("#peerings tbody", "Active")
 	b.run("scroll to the top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0); document.activeElement.blur()`))
-	png := get(b, "screenshot the network page", chromedp.CaptureScreenshot())
-	if err := os.WriteFile(filepath.Join(out, "network-active.png"), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if os.Getenv("PEERPLANE_UPDATE_DOCS_IMAGES") == "1" {
-		if err := os.WriteFile(filepath.Join("..", "..", "docs", "images", "network-active.png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	png = get(b, "screenshot the network page", chromedp.CaptureScreenshot())
+	b.saveDocImage(out, "network-active.png", png)
 	b.shot("network-active-full")
 	b.run("phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	b.shot("network-phone")

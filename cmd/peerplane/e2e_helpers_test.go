@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -446,6 +447,33 @@ func (e *e2e) consent() {
 		e.t.Fatalf("create service principal: %s %s", resp.Status, b)
 	}
 	e.spID = sp.ID
+}
+
+// findServicePrincipal finds the provider app's service principal in
+// Contoso through Graph, as the admin, after a consent made elsewhere (in
+// a browser).
+func (e *e2e) findServicePrincipal() {
+	e.t.Helper()
+	tok, err := e.admin.GetToken(e.t.Context(), policy.TokenRequestOptions{Scopes: []string{e.r.AzureURL + "/graph//.default"}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(e.t.Context(), http.MethodGet,
+		e.r.AzureURL+"/graph/v1.0/servicePrincipals?$filter="+url.QueryEscape("appId eq '"+e.r.Provider.ClientID+"'"), nil)
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	resp, err := e.azHTTP.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sps struct {
+		Value []struct{ ID string } `json:"value"`
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &sps) != nil || len(sps.Value) != 1 {
+		e.t.Fatalf("the provider app's service principal in Contoso: %s %s", resp.Status, b)
+	}
+	e.spID = sps.Value[0].ID
 }
 
 // putRole creates or updates the custom role with actions, assignable in

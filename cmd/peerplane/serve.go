@@ -97,11 +97,19 @@ type ServeConfig struct {
 	// WrapAzure, when set, wraps the reconciler's Azure client (in-process
 	// callers only, such as `peerplane bench` timing the Azure calls).
 	WrapAzure func(reconcile.Azure) reconcile.Azure
-	// AzureCAFile, with ExternalAzure, is a PEM bundle to trust instead of
-	// the system's roots (an Azure Stack, a proxy, another Peerplane's
-	// embedded Azure); it also turns off Entra ID instance discovery,
-	// which only the public cloud answers.
+	// AzureCAFile is the PEM bundle of the CA that verifies Azure's TLS
+	// certificate. With ExternalAzure it is trusted instead of the
+	// system's roots (an Azure Stack, a proxy, another Peerplane's
+	// embedded Azure) and turns off Entra ID instance discovery, which
+	// only the public cloud answers; with AzureTLSCert it is the CA of
+	// that certificate, which the reconciler, the CLI and az trust.
 	AzureCAFile string
+	// AzureTLSCert and AzureTLSKey are a certificate (PEM, with any
+	// intermediates) and its key of the operator's own, such as one made
+	// with mkcert, for the embedded Azure's HTTPS instead of one from the
+	// installation's private CA. They need AzureCAFile.
+	AzureTLSCert string
+	AzureTLSKey  string
 	// Dataplane is auto, netns or off (dataplane.go); empty is off, for
 	// in-process callers that do not ask for one.
 	Dataplane string
@@ -129,7 +137,9 @@ func bindServeFlags(fs *pflag.FlagSet, c *ServeConfig, getenv func(string) strin
 	fs.StringVar(&c.AzureAuthorityHost, "azure-authority-host", env("PEERPLANE_AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com/"), "with --external-azure: Entra ID authority host ($PEERPLANE_AZURE_AUTHORITY_HOST)")
 	fs.StringVar(&c.AzureARMEndpoint, "azure-arm-endpoint", env("PEERPLANE_AZURE_ARM_ENDPOINT", "https://management.azure.com"), "with --external-azure: Resource Manager endpoint ($PEERPLANE_AZURE_ARM_ENDPOINT)")
 	fs.StringVar(&c.AzureARMAudience, "azure-arm-audience", env("PEERPLANE_AZURE_ARM_AUDIENCE", "https://management.core.windows.net/"), "with --external-azure: Resource Manager token audience ($PEERPLANE_AZURE_ARM_AUDIENCE)")
-	fs.StringVar(&c.AzureCAFile, "azure-ca-file", env("PEERPLANE_AZURE_CA_FILE", ""), "with --external-azure: PEM CA bundle to trust for Azure, for a private cloud or another Peerplane's embedded Azure ($PEERPLANE_AZURE_CA_FILE)")
+	fs.StringVar(&c.AzureCAFile, "azure-ca-file", env("PEERPLANE_AZURE_CA_FILE", ""), "PEM CA bundle that verifies Azure's certificate: with --external-azure, a private cloud's or another Peerplane's; with --azure-tls-cert, its CA, such as $(mkcert -CAROOT)/rootCA.pem ($PEERPLANE_AZURE_CA_FILE)")
+	fs.StringVar(&c.AzureTLSCert, "azure-tls-cert", env("PEERPLANE_AZURE_TLS_CERT", ""), "PEM certificate of your own (such as one made with mkcert) for the embedded Azure's HTTPS, instead of one from Peerplane's private CA; needs --azure-tls-key and --azure-ca-file ($PEERPLANE_AZURE_TLS_CERT)")
+	fs.StringVar(&c.AzureTLSKey, "azure-tls-key", env("PEERPLANE_AZURE_TLS_KEY", ""), "PEM private key of --azure-tls-cert ($PEERPLANE_AZURE_TLS_KEY)")
 	c.ProviderClientSecret = getenv("PEERPLANE_PROVIDER_CLIENT_SECRET")
 	c.SecretKey = getenv("PEERPLANE_SECRET_KEY")
 	fs.StringVar(&c.SecretKeyFile, "secret-key-file", env("PEERPLANE_SECRET_KEY_FILE", ""), "file holding the key that seals the provider's credentials in the store, the same on every replica; or set $PEERPLANE_SECRET_KEY. Needed with PostgreSQL; on SQLite DATA_DIR/secret.key is generated ($PEERPLANE_SECRET_KEY_FILE)")
@@ -220,6 +230,16 @@ func (c *ServeConfig) validate() error {
 		case c.Demo || c.World != "":
 			return errors.New("--demo and --world seed the embedded Azure; they do not go with --external-azure")
 		}
+	}
+	switch {
+	case (c.AzureTLSCert == "") != (c.AzureTLSKey == ""):
+		return errors.New("--azure-tls-cert and --azure-tls-key go together: give both, or neither for a certificate from Peerplane's private CA")
+	case c.AzureTLSCert != "" && c.ExternalAzure:
+		return errors.New("--azure-tls-cert and --azure-tls-key are the embedded Azure's certificate; they do not go with --external-azure")
+	case c.AzureTLSCert != "" && c.AzureCAFile == "":
+		return errors.New("--azure-tls-cert needs --azure-ca-file, the PEM file of the CA that signed it (mkcert's is $(mkcert -CAROOT)/rootCA.pem), for the reconciler, the CLI and az to trust it")
+	case c.AzureCAFile != "" && !c.ExternalAzure && c.AzureTLSCert == "":
+		return errors.New("--azure-ca-file goes with --external-azure or --azure-tls-cert: the embedded Azure's private CA needs none")
 	}
 	return nil
 }
@@ -448,8 +468,20 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	apiMux.Handle("/", api.New(apiOpts))
 
 	// The web console: / redirects to it; the API keeps every other path.
-	con := console.New(console.Options{Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Connectors: svc,
-		Settings: svc.Settings, CheckConsent: consent.CheckConsent, AppID: prov.ClientID, Reachability: apiOpts.Reachability, Logger: log.With("component", "console")})
+	conOpts := console.Options{Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Connectors: svc,
+		Settings: svc.Settings, CheckConsent: consent.CheckConsent, AppID: prov.ClientID, LoginURL: loginURL, Reachability: apiOpts.Reachability, Logger: log.With("component", "console")}
+	if az != nil {
+		// The consent page sends the administrator back to the console
+		// only at a reply URL registered for the provider app.
+		for _, u := range consoleReturnURLs(apiLn.Addr()) {
+			if err := az.emu.AddApplicationRedirectURI(ctx, prov.ClientID, u); err != nil {
+				return fmt.Errorf("register the console as a reply URL of the provider app: %w", err)
+			}
+			conOpts.ConsentReturnURLs = append(conOpts.ConsentReturnURLs, u)
+		}
+		conOpts.AzureCA = az.tls.privateCA
+	}
+	con := console.New(conOpts)
 	apiMux.Handle(console.Prefix, con)
 	apiMux.Handle("GET /{$}", http.RedirectHandler(console.Prefix, http.StatusFound))
 
@@ -535,8 +567,8 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	}
 	r := Ready{APIURL: endpoints["api_url"], MetricsURL: endpoints["metrics_url"], Provider: prov, Credentials: creds, Dataplane: plane}
 	if az != nil {
-		endpoints["url"], endpoints["ca_file"] = az.url, az.ca.CertPath
-		r.AzureURL, r.CAFile = az.url, az.ca.CertPath
+		endpoints["url"], endpoints["ca_file"] = az.url, az.tls.caFile
+		r.AzureURL, r.CAFile = az.url, az.tls.caFile
 	}
 	endpoint, _ := json.MarshalIndent(endpoints, "", "  ")
 	if err := tlsca.WriteFileAtomic(filepath.Join(cfg.DataDir, "endpoints.json"), append(endpoint, '\n'), 0o644); err != nil {
@@ -600,7 +632,7 @@ type embeddedAzure struct {
 	// local is this replica's listener, for what must reach this replica
 	// itself: its event feed and network snapshot.
 	url, local string
-	ca         *tlsca.CA
+	tls        *azureTLS
 	ln         net.Listener
 	srv        *http.Server
 	client     *http.Client
@@ -610,25 +642,19 @@ type embeddedAzure struct {
 // startEmbeddedAzure loads the embedded Azure from db, bootstraps the
 // provider, seeds the demo and world files, and listens (not yet serving)
 // on --azure-listen over TLS with a certificate from the installation's
-// CA. The emulator's events go to the relay, and the relay's from other
-// replicas to the emulator's feed. Run it under the identity lock.
+// CA, or the operator's own (loadAzureTLS). The emulator's events go to
+// the relay, and the relay's from other replicas to the emulator's feed.
+// Run it under the identity lock.
 func startEmbeddedAzure(ctx context.Context, cfg ServeConfig, db *store.DB, inst *installation, relay *reconcile.Relay, log *slog.Logger) (*embeddedAzure, error) {
-	ca, err := inst.loadCA(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("certificate authority: %w", err)
-	}
-	host, _, _ := net.SplitHostPort(cfg.AzureListen)
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	names := []string{host, "127.0.0.1", "::1", "localhost"}
+	host := azureHost(cfg.AzureListen)
+	names := []azureName{{host, "--azure-listen " + cfg.AzureListen}}
 	if cfg.AzureURL != "" {
 		u, _ := url.Parse(cfg.AzureURL) // validated
-		names = append([]string{u.Hostname()}, names...)
+		names = append([]azureName{{u.Hostname(), "--azure-url " + cfg.AzureURL}}, names...)
 	}
-	cert, err := ca.ServerCertificate(names...)
+	tlsc, err := loadAzureTLS(cfg, names, func() (*tlsca.CA, error) { return inst.loadCA(ctx) })
 	if err != nil {
-		return nil, fmt.Errorf("server certificate: %w", err)
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.AzureListen)
 	if err != nil {
@@ -676,9 +702,9 @@ func startEmbeddedAzure(ctx context.Context, cfg ServeConfig, db *store.DB, inst
 	}
 	ok = true
 	return &embeddedAzure{
-		emu: emu, url: public, local: local, ca: ca, ln: ln, prov: prov,
-		srv: &http.Server{Handler: emu, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		emu: emu, url: public, local: local, tls: tlsc, ln: ln, prov: prov,
+		srv: &http.Server{Handler: emu, TLSConfig: &tls.Config{Certificates: []tls.Certificate{tlsc.cert}, MinVersion: tls.VersionTLS12},
 			ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
-		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}},
+		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tlsc.roots}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}},
 	}, nil
 }

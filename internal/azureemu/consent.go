@@ -1,6 +1,7 @@
 package azureemu
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -12,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -229,8 +231,10 @@ func (e *Emulator) parseConsent(r *http.Request, auth entraAuthority, rest strin
 	}
 	cr.app = app
 	cr.publisher, _ = e.FindTenant(app.TenantID)
-	if cr.redirectURI != "" && !redirectAllowed(cr.redirectURI) {
-		return cr, &consentError{400, "invalid_request", fmt.Sprintf("AADSTS50011: The redirect URI '%s' specified in the request does not match the redirect URIs configured for the application '%s'. The emulator accepts https URLs and http URLs on loopback.", cr.redirectURI, app.AppID)}
+	if cr.redirectURI != "" {
+		if cerr := checkRedirectURI(app, cr.redirectURI); cerr != nil {
+			return cr, cerr
+		}
 	}
 	if auth.specific() && !app.Multitenant() && !strings.EqualFold(app.TenantID, auth.Tenant.ID) {
 		return cr, notMultitenant(app)
@@ -244,26 +248,74 @@ func notMultitenant(app *Application) *consentError {
 	return &consentError{400, "unauthorized_client", fmt.Sprintf("AADSTS50194: Application '%s'(%s) is not configured as a multi-tenant application. Usage of the /common endpoint is not supported for such applications created after '10/15/2018'. Use a tenant-specific endpoint or configure the application to be multi-tenant; only the publisher's own tenant can consent to it.", app.AppID, app.DisplayName)}
 }
 
-// redirectAllowed accepts https URLs and http URLs on loopback: the
-// emulator has no registered reply URLs to compare with, and this keeps
-// the consent page from redirecting to arbitrary schemes.
-func redirectAllowed(raw string) bool {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" {
-		return false
+// checkRedirectURI refuses a redirect_uri that is not one of app's
+// registered reply URLs, as Entra ID does: the consent pages send a
+// browser back only to where the app's owner said, never to a URL a link
+// names (an open redirect). The comparison is exact but for the case of
+// the scheme and host.
+func checkRedirectURI(app *Application, raw string) *consentError {
+	if len(app.RedirectURIs) == 0 {
+		return &consentError{400, "invalid_request", fmt.Sprintf("AADSTS500113: No reply address is registered for the application '%s', so the redirect URI '%s' is refused.", app.AppID, raw)}
 	}
+	want, ok := normalizeReplyURL(raw)
+	if ok {
+		for _, r := range app.RedirectURIs {
+			if have, _ := normalizeReplyURL(r); have == want {
+				return nil
+			}
+		}
+	}
+	return &consentError{400, "invalid_request", fmt.Sprintf("AADSTS50011: The redirect URI '%s' specified in the request does not match the redirect URIs configured for the application '%s'. Make sure the redirect URI sent in the request matches one registered for the application.", raw, app.AppID)}
+}
+
+// normalizeReplyURL returns raw with its scheme and host lower-cased, and
+// whether it may be a reply URL at all: absolute, https or http on
+// loopback (Entra ID allows plain http only for localhost), no user
+// information and no fragment.
+func normalizeReplyURL(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" || strings.Contains(raw, "#") || u.Opaque != "" {
+		return "", false
+	}
+	u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
 	switch u.Scheme {
 	case "https":
-		return true
 	case "http":
 		h := u.Hostname()
-		if strings.EqualFold(h, "localhost") {
-			return true
-		}
 		ip := net.ParseIP(h)
-		return ip != nil && ip.IsLoopback()
+		if h != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return "", false
+		}
+	default:
+		return "", false
 	}
-	return false
+	return u.String(), true
+}
+
+// AddApplicationRedirectURI registers uri as a reply URL of the app, as
+// `az ad app update --web-redirect-uris` does, unless it is there already
+// (then nothing is written). It returns a 404 *Error when the app does not
+// exist and a 400 one when uri cannot be a reply URL (not https, or http
+// on other than loopback; user information or a fragment).
+func (e *Emulator) AddApplicationRedirectURI(ctx context.Context, appID, uri string) error {
+	want, ok := normalizeReplyURL(uri)
+	if !ok {
+		return errorf(400, "InvalidRedirectUri", "The reply URL '%s' must be an absolute https URL, or http on localhost or a loopback address, without user information or a fragment.", uri)
+	}
+	return e.update(ctx, func(t *txn) error {
+		app := t.s.apps[lower(appID)]
+		if app == nil {
+			return errorf(404, "ApplicationNotFound", "The application '%s' was not found.", appID)
+		}
+		for _, r := range app.RedirectURIs {
+			if have, _ := normalizeReplyURL(r); have == want {
+				return nil
+			}
+		}
+		app.RedirectURIs = append(slices.Clip(app.RedirectURIs), uri)
+		t.put(KindApplication, app.AppID, app)
+		return nil
+	})
 }
 
 func (cr *consentRequest) pageBase() pageData {
@@ -419,7 +471,11 @@ func (e *Emulator) serveConsent(w http.ResponseWriter, r *http.Request, auth ent
 }
 
 // consentRedirect sends the browser back to redirect_uri with params and
-// the request's state.
+// the request's state. After an approval that is Entra ID's admin-consent
+// answer, admin_consent=True&tenant=…; Entra answers /oauth2/authorize
+// with an authorization code (code, session_state) instead, but the
+// emulator issues none (it has no authorization_code grant), so both
+// endpoints answer as /v2.0/adminconsent does.
 func (e *Emulator) consentRedirect(w http.ResponseWriter, r *http.Request, cr *consentRequest, params url.Values) {
 	u, _ := url.Parse(cr.redirectURI)
 	q := u.Query()

@@ -795,6 +795,9 @@ func TestConsentPage(t *testing.T) {
 
 func TestConsentPageRedirectAndRefusals(t *testing.T) {
 	w := newEntraWorld(t)
+	if err := w.AddApplicationRedirectURI(context.Background(), DefaultProviderAppID, "http://127.0.0.1:9/done"); err != nil {
+		t.Fatal(err)
+	}
 	b := w.browser(t)
 	u := w.srv.URL + "/" + testCustomerTenant + "/v2.0/adminconsent?client_id=" + DefaultProviderAppID + "&redirect_uri=" + url.QueryEscape("http://127.0.0.1:9/done") + "&state=xyz"
 	tok := openForm(t, b, u)

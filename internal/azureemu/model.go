@@ -53,6 +53,9 @@ type Application struct {
 	SignInAudience string   `json:"signInAudience"` // AzureADMyOrg | AzureADMultipleOrgs
 	PublicClient   bool     `json:"publicClient"`
 	Secrets        []Secret `json:"secrets,omitempty"`
+	// RedirectURIs are the app's registered reply URLs: the only places
+	// the consent pages send a browser back to (AddApplicationRedirectURI).
+	RedirectURIs []string `json:"redirectUris,omitempty"`
 }
 
 // Multitenant reports whether other tenants may consent to the app.

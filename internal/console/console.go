@@ -2,12 +2,15 @@
 // in a browser. Sign in with a Cloud API key; browse environments and
 // networks; add a VNet peering with the five fields; watch it go Pending →
 // Error → Active live (server-sent events); grant access with the consent
-// link and the az commands pre-filled from the checklist the reconciler
-// stored with the peering; check the consent ("Continue"), retry ("Create
-// connection"), delete; place Dedicated clusters in a network within its
-// budget; add, pause and delete a cluster's managed connectors and see
-// whether each runs or why it fails, live; and test whether an address
-// reaches a cluster ("Test connectivity", through netcheck).
+// link (which brings the administrator back; the embedded Azure's private
+// CA is offered to download and trust) and the az commands pre-filled
+// from the checklist the reconciler stored with the peering; check the
+// consent ("Continue": which steps are left), retry ("Create connection":
+// Pending, then the result, live), delete; place Dedicated clusters in a
+// network within its budget; add, pause and delete a cluster's managed
+// connectors and see whether each runs or why it fails, live; and test
+// whether an address reaches a cluster ("Test connectivity", through
+// netcheck).
 //
 // Pages are html/template files and assets embedded with embed.FS, with a
 // little vanilla JavaScript for live updates and copy buttons; every page
@@ -58,6 +61,23 @@ type Options struct {
 	CheckConsent func(ctx context.Context, p *control.Peering) (control.Check, error)
 	// AppID is the provider app's client id, shown by "Continue".
 	AppID string
+	// LoginURL is the Entra ID authority host customers consent at, such
+	// as https://127.0.0.1:8443 (control.ProviderApp.LoginURL).
+	LoginURL string
+	// ConsentReturnURLs are ConsentReturnPath as absolute URLs on the
+	// hosts the console answers on, each registered as a reply URL of the
+	// provider app. When the browser reached the console on one of their
+	// hosts, step 1 links to Entra's admin-consent endpoint (at LoginURL)
+	// with that one as redirect_uri, and the consent page sends the
+	// administrator back to the peering; otherwise to the stored consent
+	// link, which has no way back.
+	ConsentReturnURLs []string
+	// AzureCA is the certificate (PEM) of the private CA the embedded
+	// Azure's TLS certificate comes from. When set, the console serves it
+	// at Prefix+"azure-ca.pem" and explains next to the consent link how
+	// to trust it in a browser; nil (a certificate of the operator's own,
+	// or a real Azure) shows nothing of the kind.
+	AzureCA []byte
 	// Reachability answers the network page's "Test connectivity" form
 	// and evaluates the connectors' status; nil hides the form and shows
 	// connectors without a status.
@@ -148,6 +168,10 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("GET "+Prefix+"login", c.loginPage)
 	c.mux.HandleFunc("POST "+Prefix+"login", c.login)
 	c.mux.HandleFunc("POST "+Prefix+"logout", c.logout)
+	c.mux.HandleFunc("GET "+ConsentReturnPath, c.consentReturn)
+	if len(c.opts.AzureCA) > 0 {
+		c.mux.HandleFunc("GET "+Prefix+"azure-ca.pem", c.azureCA)
+	}
 
 	c.handle("GET "+Prefix+"environments", c.environmentsPage)
 	c.handle("POST "+Prefix+"environments", c.createEnvironment)

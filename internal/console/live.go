@@ -219,13 +219,17 @@ type peeringRow struct {
 }
 
 // peeringLive streams the peering page's changes: the status, the
-// history and the stored checklist (with the grant steps it ticks off),
-// whenever they change.
+// history, the stored checklist (with the grant steps it ticks off) and
+// the result line of the session's last action, whenever they change. The
+// grant card goes as a whole when the peering turns Active (and comes
+// back when it fails again); otherwise its steps and result line go on
+// their own, so that the buttons stay in place.
 func (c *Console) peeringLive(w http.ResponseWriter, r *http.Request, s *session) {
 	env, id := r.PathValue("env"), r.PathValue("id")
 	last := differ{}
+	shown := "" // whether the page shows the grant card, once sent
 	c.live(w, r, s, func(ctx context.Context, st *stream) bool {
-		v, err := c.loadPeering(ctx, env, id)
+		v, err := c.sessionPeering(ctx, r, s, env, id)
 		if err != nil {
 			if control.ErrorCode(err) == control.ENOTFOUND {
 				c.history.forget(id)
@@ -234,7 +238,20 @@ func (c *Console) peeringLive(w http.ResponseWriter, r *http.Request, s *session
 			}
 			return ctx.Err() == nil
 		}
-		if changed := last.changed(c.peeringPatches(v)); len(changed) > 0 {
+		ps := []patch{
+			{Key: "status", HTML: c.fragment("peering-status", v)},
+			{Key: "history", HTML: c.fragment("history", v)},
+			{Key: "checks", HTML: c.fragment("checks", v)},
+		}
+		grant := []patch{{Key: "grant", HTML: c.fragment("grant", v)}, {Key: "action", HTML: c.fragment("action", v)}}
+		if show := fmt.Sprint(v.ShowGrant()); show != shown {
+			shown = show
+			ps = append(ps, patch{Key: "grant-card", HTML: c.fragment("grant-card", v)})
+			last.changed(grant) // sent within the card
+		} else {
+			ps = append(ps, grant...)
+		}
+		if changed := last.changed(ps); len(changed) > 0 {
 			return st.send("patch", changed) == nil
 		}
 		return true

@@ -40,13 +40,53 @@ type peeringView struct {
 	History []historyEntry
 	CSRF    string
 	AppID   string
+	// ConsentLink is step 1's link: Entra's admin-consent endpoint with
+	// this console as redirect_uri when it is a registered reply URL,
+	// otherwise the stored checklist's link.
+	ConsentLink string
+	// TrustCA says the embedded Azure's certificate comes from
+	// Peerplane's private CA, which the console offers for download.
+	TrustCA bool
+	// Action is the result line of the session's last "Continue" or
+	// "Create connection" on this peering.
+	Action actionView
 	// DeleteError is shown next to the confirmation field.
 	DeleteError string
 }
 
-// ShowGrant reports whether the grant-access steps are worth showing.
+// ShowGrant reports whether the grant-access card belongs on the page:
+// not once the peering is Active (it comes back if the peering fails
+// again) nor while it is being deleted.
 func (v *peeringView) ShowGrant() bool {
-	return v.P.Status.Phase != control.PhaseDeprovisioning
+	return v.P.Status.Phase != control.PhaseReady && v.P.Status.Phase != control.PhaseDeprovisioning
+}
+
+// FixSteps returns the numbers of the grant steps that fix check, when it
+// failed and the grant card is shown: the checklist then points at them
+// rather than repeating their commands.
+func (v *peeringView) FixSteps(ch control.Check) []int {
+	if ch.Status != control.CheckFail || !v.ShowGrant() {
+		return nil
+	}
+	return grantStepsFor(ch)
+}
+
+// grantStepsFor returns the grant steps that fix a failed check: the
+// consent, the role (its creation and assignment), the tag; none for a
+// check the grant does not fix (a wrong VNet, an overlap, a region, a
+// deleted half).
+func grantStepsFor(ch control.Check) []int {
+	switch {
+	case ch.Step == control.StepConsent && ch.ErrorCode == control.PeeringAppNotConsented:
+		return []int{1}
+	case ch.Step == control.StepReadVNet && ch.ErrorCode == control.PeeringPermissionDenied:
+		return []int{2, 3}
+	case ch.Step == control.StepTag:
+		return []int{4}
+	case (ch.Step == control.StepProviderHalf || ch.Step == control.StepCustomerHalf) && ch.ErrorCode == control.PeeringPermissionDenied:
+		return []int{2}
+	}
+	return nil
 }
 
 func (c *Console) loadPeering(ctx context.Context, envID, id string) (*peeringView, error) {
@@ -63,14 +103,47 @@ func (c *Console) loadPeering(ctx context.Context, envID, id string) (*peeringVi
 		return nil, err
 	}
 	c.history.observe(p)
-	v := &peeringView{Env: env, Net: n, P: p, VNet: splitVNet(p.VNet), History: c.history.get(p.ID), AppID: c.opts.AppID}
+	v := &peeringView{Env: env, Net: n, P: p, VNet: splitVNet(p.VNet), History: c.history.get(p.ID), AppID: c.opts.AppID,
+		TrustCA: len(c.opts.AzureCA) > 0}
 	c.setChecks(v, p.Status.Checklist.AllChecks(), p.Status.Checklist.Fixes)
 	return v, nil
 }
 
-// setChecks fills the checklist, the grant steps and the halves.
+// sessionPeering is loadPeering for session s's request r: with the CSRF
+// token, step 1's link back to this console, and the result line of the
+// session's last action, whose fresh consent check counts over a stored
+// one it is newer than. An Active peering ends the action: the card and
+// its line go, and when the peering fails again the card comes back
+// without a line about an action that is over.
+func (c *Console) sessionPeering(ctx context.Context, r *http.Request, s *session, envID, id string) (*peeringView, error) {
+	v, err := c.loadPeering(ctx, envID, id)
+	if err != nil {
+		return nil, err
+	}
+	v.CSRF = s.csrf
+	v.ConsentLink = c.adminConsentLink(r, v.P)
+	if v.P.Status.Phase == control.PhaseReady {
+		s.forgetAction(id)
+	}
+	checks := v.Checks
+	a, ok := s.action(id)
+	if ok {
+		checks = a.merge(v.P.Status.Checklist, checks)
+	}
+	c.setChecks(v, checks, v.Fixes)
+	if ok {
+		v.Action = c.actionLine(v, a)
+	}
+	return v, nil
+}
+
+// setChecks fills the checklist, the grant steps and the halves. Step 1
+// links to v.ConsentLink, or to the stored link when that is empty.
 func (c *Console) setChecks(v *peeringView, list []control.Check, fixes control.GrantFixes) {
 	v.Checks, v.Fixes = list, fixes
+	if v.ConsentLink == "" {
+		v.ConsentLink = fixes.ConsentURL
+	}
 	checks := map[string]control.Check{}
 	permissionDenied := false
 	for _, ch := range list {
@@ -93,7 +166,7 @@ func (c *Console) setChecks(v *peeringView, list []control.Check, fixes control.
 	v.Steps = []grantStep{
 		{N: 1, Title: "Consent to the provider app in your tenant", State: state(checks[control.StepConsent].Status == control.CheckPass, control.StepConsent),
 			Text: fmt.Sprintf("A Global Administrator of tenant %s opens this link, signs in and accepts. This adds the app %s to the tenant.", v.P.Tenant, c.opts.AppID),
-			Link: fixes.ConsentURL, Command: fixes.CreateServicePrincipal, Note: "Or, as that administrator, with the az CLI:"},
+			Link: v.ConsentLink, Command: fixes.CreateServicePrincipal, Note: "Or, as that administrator, with the az CLI:"},
 		{N: 2, Title: "Create the custom role", State: state(read && !permissionDenied, control.StepReadVNet),
 			Text:    "Create the role \u201c" + control.PeeringCreatorRole + "\u201d with the five network actions peering needs, assignable in the VNet's subscription:",
 			Command: fixes.RoleDefinitionCreate,
@@ -115,119 +188,15 @@ func (c *Console) peeringPage(w http.ResponseWriter, r *http.Request, s *session
 }
 
 func (c *Console) showPeering(w http.ResponseWriter, r *http.Request, s *session, status int, deleteErr string) {
-	v, err := c.loadPeering(r.Context(), r.PathValue("env"), r.PathValue("id"))
+	v, err := c.sessionPeering(r.Context(), r, s, r.PathValue("env"), r.PathValue("id"))
 	if err != nil {
 		c.renderServiceError(w, r, s, err)
 		return
 	}
-	v.CSRF, v.DeleteError = s.csrf, deleteErr
+	v.DeleteError = deleteErr
 	c.render(w, r, status, "peering", page{Title: v.P.DisplayName, Session: s,
 		Crumbs: []crumb{{"Environments", Prefix + "environments"}, {v.Env.DisplayName, envURL(v.Env.ID)}, {v.Net.DisplayName, networkURL(v.Env.ID, v.Net.ID)}},
 		Data:   v})
-}
-
-// respond answers an action: JSON for the page's script, otherwise a flash
-// message and a redirect back to the peering.
-func (c *Console) respond(w http.ResponseWriter, r *http.Request, s *session, res actionResult) {
-	if isFragment(r) {
-		writeJSON(w, http.StatusOK, res)
-		return
-	}
-	s.setFlash(res.Message)
-	http.Redirect(w, r, peeringURL(r.PathValue("env"), r.PathValue("id")), http.StatusSeeOther)
-}
-
-// continuePeering is "Continue": is the provider app present in the
-// customer tenant? It checks the consent step alone against Azure (one
-// token request) and tells which steps are still undone, from the stored
-// checklist and that fresh answer.
-func (c *Console) continuePeering(w http.ResponseWriter, r *http.Request, s *session) {
-	v, err := c.loadPeering(r.Context(), r.PathValue("env"), r.PathValue("id"))
-	if err != nil {
-		c.renderServiceError(w, r, s, err)
-		return
-	}
-	res := actionResult{}
-	if c.opts.CheckConsent == nil {
-		res.Message = "The consent cannot be checked on this server."
-		c.respond(w, r, s, res)
-		return
-	}
-	consent, err := c.opts.CheckConsent(r.Context(), v.P)
-	if err != nil {
-		c.opts.Logger.Warn("check consent", "peering", v.P.ID, "err", err)
-		res.Message = "The consent could not be checked: Azure did not answer. Try again in a moment."
-		c.respond(w, r, s, res)
-		return
-	}
-	// The fresh consent check replaces the stored one; without consent,
-	// nothing after it can hold.
-	checks := append([]control.Check(nil), v.Checks...)
-	for i, ch := range checks {
-		switch {
-		case ch.Step == control.StepConsent:
-			checks[i] = consent
-		case consent.Status != control.CheckPass:
-			checks[i] = control.SkippedCheck(ch.Step)
-		}
-	}
-	c.setChecks(v, checks, v.Fixes)
-	switch {
-	case consent.Status == control.CheckPass:
-		res.OK = true
-		res.Message = fmt.Sprintf("The provider app %s is present in tenant %s. %s", c.opts.AppID, v.P.Tenant, undoneSteps(v.Steps))
-	case consent.ErrorCode == control.PeeringAppNotConsented:
-		res.Message = fmt.Sprintf("The provider app %s is not present in tenant %s yet: a Global Administrator must open the consent link (step 1) and accept.", c.opts.AppID, v.P.Tenant)
-	default:
-		res.Message = consent.Evidence
-	}
-	res.Patches = c.peeringPatches(v)
-	c.respond(w, r, s, res)
-}
-
-// undoneSteps says which grant steps remain after the consent.
-func undoneSteps(steps []grantStep) string {
-	var todo, unknown []string
-	for _, st := range steps {
-		name := fmt.Sprintf("%d (%s)", st.N, strings.ToLower(st.Title[:1])+st.Title[1:])
-		switch st.State {
-		case "todo":
-			todo = append(todo, name)
-		case "unknown":
-			unknown = append(unknown, name)
-		}
-	}
-	var b strings.Builder
-	if len(todo) > 0 {
-		b.WriteString("Still to do: step " + strings.Join(todo, ", step ") + ". ")
-	}
-	if len(unknown) > 0 {
-		b.WriteString("Not checked yet: step " + strings.Join(unknown, ", step ") + ". ")
-	}
-	if b.Len() == 0 {
-		return "Click Create connection to peer now."
-	}
-	b.WriteString("Click Create connection once they are done.")
-	return b.String()
-}
-
-// retryPeering is "Create connection": reconcile the peering now.
-func (c *Console) retryPeering(w http.ResponseWriter, r *http.Request, s *session) {
-	p, err := c.opts.Peerings.RetryPeering(r.Context(), r.PathValue("env"), r.PathValue("id"))
-	if err != nil {
-		if isFragment(r) {
-			writeJSON(w, statusOf(err), actionResult{Message: c.userMessage(err)})
-			return
-		}
-		c.renderServiceError(w, r, s, err)
-		return
-	}
-	c.history.observe(p)
-	msg := "Creating the connection: both halves of the Azure peering are being created. The status updates here."
-	if p.Status.Phase == control.PhaseReady {
-		msg = "The connection is already active."
-	}
-	c.respond(w, r, s, actionResult{OK: true, Message: msg})
 }
 
 func (c *Console) deletePeering(w http.ResponseWriter, r *http.Request, s *session) {
@@ -249,12 +218,14 @@ func (c *Console) deletePeering(w http.ResponseWriter, r *http.Request, s *sessi
 	http.Redirect(w, r, networkURL(env, p.NetworkID), http.StatusSeeOther)
 }
 
-// peeringPatches renders the live parts of the peering page.
+// peeringPatches renders the parts of the peering page an action or a
+// change replaces: the status, the history, the grant card (its steps,
+// buttons and the action's result line) and the checklist.
 func (c *Console) peeringPatches(v *peeringView) []patch {
 	return []patch{
 		{Key: "status", HTML: c.fragment("peering-status", v)},
 		{Key: "history", HTML: c.fragment("history", v)},
-		{Key: "grant", HTML: c.fragment("grant", v)},
+		{Key: "grant-card", HTML: c.fragment("grant-card", v)},
 		{Key: "checks", HTML: c.fragment("checks", v)},
 	}
 }

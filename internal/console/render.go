@@ -16,7 +16,7 @@ import (
 // own "content".
 type pageTemplate struct{ t *template.Template }
 
-var pageNames = []string{"login", "error", "environments", "environment", "network", "peering-new", "peering"}
+var pageNames = []string{"login", "error", "environments", "environment", "network", "peering-new", "peering", "consent-return"}
 
 func parseTemplates() map[string]*pageTemplate {
 	root := template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/connectors.html"))

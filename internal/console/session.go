@@ -42,6 +42,7 @@ type session struct {
 	checked time.Time
 	streams int
 	flash   string
+	actions map[string]peeringAction // the last Continue or Create connection, by peering
 }
 
 func (s *session) organization() *control.Organization {

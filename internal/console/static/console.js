@@ -9,6 +9,34 @@
     return t.content.firstElementChild;
   }
 
+  // keepLive moves the live regions (aria-live, with an id) of old into
+  // next in place of their new versions, with the new content: a screen
+  // reader announces a change to a region it knows, not a new region. It
+  // returns the element to put in old's place.
+  function keepLive(old, next) {
+    // Disclosures the user opened stay open.
+    old.querySelectorAll("details[open][id]").forEach(function (d) {
+      var n = next.querySelector("#" + CSS.escape(d.id));
+      if (n) n.open = true;
+    });
+    if (old.id && old.hasAttribute("aria-live") && old.id === next.id) {
+      syncRegion(old, next);
+      return old;
+    }
+    next.querySelectorAll("[aria-live][id]").forEach(function (n) {
+      var o = old.querySelector("#" + CSS.escape(n.id));
+      if (!o) return;
+      syncRegion(o, n);
+      n.replaceWith(o);
+    });
+    return next;
+  }
+  function syncRegion(o, n) {
+    Array.prototype.slice.call(o.attributes).forEach(function (a) { if (!n.hasAttribute(a.name)) o.removeAttribute(a.name); });
+    Array.prototype.slice.call(n.attributes).forEach(function (a) { o.setAttribute(a.name, a.value); });
+    if (o.innerHTML !== n.innerHTML) o.innerHTML = n.innerHTML;
+  }
+
   // applyPatches replaces each element marked data-live=key, keeping the
   // keyboard focus on the equivalent element.
   function applyPatches(patches) {
@@ -19,7 +47,9 @@
       if (!el) return;
       if (p.remove) { el.remove(); return; }
       var next = fromHTML(p.html);
-      if (next) el.replaceWith(next);
+      if (!next) return;
+      next = keepLive(el, next);
+      if (next !== el) el.replaceWith(next);
     });
     if (focusKey && !document.body.contains(active)) {
       var again = document.querySelector('[data-focus="' + CSS.escape(focusKey) + '"]');
@@ -48,29 +78,31 @@
   }
 
   // Actions ("Continue", "Create connection") without leaving the page.
-  document.querySelectorAll("form[data-action]").forEach(function (form) {
-    form.addEventListener("submit", function (e) {
-      e.preventDefault();
-      var btn = form.querySelector("button");
-      var out = document.getElementById("action-result");
-      btn.disabled = true;
-      out.className = "action-result";
-      out.textContent = "Working…";
-      fetch(form.action, {
-        method: "POST", credentials: "same-origin",
-        headers: { "X-Console-Fragment": "1", "Content-Type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams(new FormData(form))
-      }).then(function (r) {
-        return r.json().catch(function () { return { message: "Request failed (" + r.status + ")." }; });
-      }).then(function (res) {
-        out.textContent = res.message || "";
-        out.className = "action-result " + (res.ok ? "ok" : "bad");
-        if (res.patches) applyPatches(res.patches);
-      }).catch(function () {
-        out.textContent = "The console could not be reached; try again.";
-        out.className = "action-result bad";
-      }).finally(function () { btn.disabled = false; });
-    });
+  // The forms are found when submitted: live updates replace them.
+  document.addEventListener("submit", function (e) {
+    var form = e.target.closest("form[data-action]");
+    if (!form) return;
+    e.preventDefault();
+    var btn = form.querySelector("button");
+    var out = document.getElementById("action-result");
+    btn.disabled = true;
+    if (out) { out.className = "action-result pending"; out.textContent = "Working…"; }
+    var fail = function (msg) {
+      out = document.getElementById("action-result");
+      if (out) { out.textContent = msg; out.className = "action-result bad"; }
+    };
+    fetch(form.action, {
+      method: "POST", credentials: "same-origin",
+      headers: { "X-Console-Fragment": "1", "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams(new FormData(form))
+    }).then(function (r) {
+      return r.json().catch(function () { return { message: "Request failed (" + r.status + ")." }; });
+    }).then(function (res) {
+      if (res.patches) applyPatches(res.patches);
+      else fail(res.message || "The request failed.");
+    }).catch(function () {
+      fail("The console could not be reached; try again.");
+    }).finally(function () { btn.disabled = false; });
   });
 
   // Copy buttons.
