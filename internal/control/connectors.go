@@ -257,7 +257,7 @@ func (s *Service) inCluster(ctx context.Context, envID, clusterID string, write 
 		run = s.store.Update
 	}
 	return run(ctx, func(tx Tx) error {
-		c, err := tx.FindClusterByID(ctx, org.ID, clusterID)
+		c, err := tx.FindClusterByID(ctx, org.ID, clusterID) // locks the cluster inside Update
 		if err == nil && c.EnvironmentID != envID {
 			err = Errorf(ENOTFOUND, "")
 		}

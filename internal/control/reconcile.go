@@ -7,7 +7,12 @@ import (
 
 // The methods below are for the reconciler: they act on any organization's
 // objects, take no caller, and write only when something changed (so a
-// level-based reconciler may call them on every pass).
+// level-based reconciler may call them on every pass). Each status write
+// reads the object inside its transaction, which locks it until the write
+// commits: what it checks there (DEPROVISIONING, the status it was
+// computed from) still holds when it writes, so a delete, a retry or a
+// rename committed meanwhile is never undone, and it writes the status
+// alone, never the name or the spec.
 
 // UpdateNetworkStatus sets the network's status and returns the network.
 // Returns ENOTFOUND if it does not exist. A network being deleted stays
@@ -27,7 +32,7 @@ func (s *Service) UpdateNetworkStatus(ctx context.Context, id string, status Net
 		}
 		n.Status = status
 		n.UpdatedAt = s.now()
-		return tx.UpdateNetwork(ctx, n)
+		return tx.UpdateNetworkStatus(ctx, n)
 	})
 	return n, err
 }
@@ -67,7 +72,7 @@ func (s *Service) updatePeeringStatus(ctx context.Context, id string, from *Peer
 		}
 		p.Status = status
 		p.UpdatedAt = s.now()
-		return tx.UpdatePeering(ctx, p)
+		return tx.UpdatePeeringStatus(ctx, p)
 	})
 	return p, err
 }
@@ -86,7 +91,7 @@ func (s *Service) UpdateClusterStatus(ctx context.Context, id string, status Clu
 		}
 		c.Status = status
 		c.UpdatedAt = s.now()
-		return tx.UpdateCluster(ctx, c)
+		return tx.UpdateClusterStatus(ctx, c)
 	})
 	return c, err
 }
@@ -296,7 +301,7 @@ func (s *Service) RetryPeering(ctx context.Context, envID, id string) (*Peering,
 		case PhaseFailed, PhaseDisconnected:
 			p.Status = PeeringStatus{Phase: PhaseProvisioning, Checklist: p.Status.Checklist}
 			p.UpdatedAt = s.now()
-			return tx.UpdatePeering(ctx, p)
+			return tx.UpdatePeeringStatus(ctx, p)
 		}
 		return nil
 	})

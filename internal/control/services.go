@@ -294,29 +294,41 @@ func (s *Service) DeleteEnvironment(ctx context.Context, id string) error {
 			}
 			changes = append(changes, Change{Kind: "cluster", ID: c.ID})
 		}
-		peerings, err := tx.FindPeerings(ctx, PeeringFilter{OrgID: org.ID, EnvironmentID: id})
-		if err != nil {
-			return err
-		}
-		for _, p := range peerings {
-			if p.deprovision(now) {
-				if err := tx.UpdatePeering(ctx, p); err != nil {
-					return err
-				}
-			}
-			changes = append(changes, Change{Kind: "peering", ID: p.ID})
-		}
+		// Each network, then each peering, is read again by ID, which locks
+		// it: a status write racing the delete either commits first, and
+		// what it found (a network's VNet) is kept, or waits and then finds
+		// the object DEPROVISIONING.
 		nets, err := tx.FindNetworks(ctx, NetworkFilter{OrgID: org.ID, EnvironmentID: id})
 		if err != nil {
 			return err
 		}
-		for _, n := range nets {
+		for _, listed := range nets {
+			n, err := tx.FindNetworkByID(ctx, org.ID, listed.ID)
+			if err != nil {
+				return err
+			}
 			if n.deprovision(now) {
-				if err := tx.UpdateNetwork(ctx, n); err != nil {
+				if err := tx.UpdateNetworkStatus(ctx, n); err != nil {
 					return err
 				}
 			}
 			changes = append(changes, Change{Kind: "network", ID: n.ID})
+		}
+		peerings, err := tx.FindPeerings(ctx, PeeringFilter{OrgID: org.ID, EnvironmentID: id})
+		if err != nil {
+			return err
+		}
+		for _, listed := range peerings {
+			p, err := tx.FindPeeringByID(ctx, org.ID, listed.ID)
+			if err != nil {
+				return err
+			}
+			if p.deprovision(now) {
+				if err := tx.UpdatePeeringStatus(ctx, p); err != nil {
+					return err
+				}
+			}
+			changes = append(changes, Change{Kind: "peering", ID: p.ID})
 		}
 		if len(nets) == 0 { // so no peerings either: nothing in Azure
 			return tx.DeleteEnvironment(ctx, org.ID, id)
@@ -401,7 +413,8 @@ func (p *Peering) touch(now time.Time)  { p.UpdatedAt = now }
 
 // renameInEnv sets the display name of the caller's object id in envID to
 // name (nil: unchanged), after check refuses changes to immutable fields;
-// nothing is written when the name does not change.
+// nothing is written when the name does not change, and write writes the
+// name alone.
 func renameInEnv[T renamable](s *Service, ctx context.Context, envID, id string, name *string,
 	find func(tx Tx, ctx context.Context, orgID, id string) (T, error), check func(T) error,
 	write func(tx Tx, ctx context.Context, v T) error) (T, error) {
@@ -466,9 +479,9 @@ func notInEnv(v envScoped, id, envID string) error {
 }
 
 // findInLiveEnv reads the caller's object id with find, inside Update,
-// after locking its environment envID (parents before children). Returns
-// ENOTFOUND if the environment is missing or being deleted, or the object
-// is missing or in another environment.
+// after locking its environment envID (parents before children), and so
+// locks it too. Returns ENOTFOUND if the environment is missing or being
+// deleted, or the object is missing or in another environment.
 func findInLiveEnv[T envScoped](ctx context.Context, tx Tx, orgID, envID, id string, find func(tx Tx, ctx context.Context, orgID, id string) (T, error)) (T, error) {
 	var zero T
 	if _, err := liveEnvironment(ctx, tx, orgID, envID); err != nil {
@@ -578,7 +591,7 @@ func (s *Service) CreateNetwork(ctx context.Context, n *Network) error {
 // UpdateNetwork implements NetworkService.
 func (s *Service) UpdateNetwork(ctx context.Context, envID, id string, upd NetworkUpdate) (*Network, error) {
 	return renameInEnv(s, ctx, envID, id, upd.DisplayName, Tx.FindNetworkByID,
-		func(n *Network) error { return checkNetworkImmutable(n, upd) }, Tx.UpdateNetwork)
+		func(n *Network) error { return checkNetworkImmutable(n, upd) }, Tx.UpdateNetworkSpec)
 }
 
 // DeleteNetwork implements NetworkService.
@@ -607,7 +620,7 @@ func (s *Service) DeleteNetwork(ctx context.Context, envID, id string) error {
 			return Errorf(ECONFLICT, "Network %s still has peerings or clusters; delete them first.", id)
 		}
 		n.deprovision(s.now())
-		return tx.UpdateNetwork(ctx, n)
+		return tx.UpdateNetworkStatus(ctx, n)
 	})
 	if err == nil {
 		s.changed("network", id)
@@ -686,7 +699,7 @@ func (s *Service) CreatePeering(ctx context.Context, p *Peering) error {
 // UpdatePeering implements PeeringService.
 func (s *Service) UpdatePeering(ctx context.Context, envID, id string, upd PeeringUpdate) (*Peering, error) {
 	return renameInEnv(s, ctx, envID, id, upd.DisplayName, Tx.FindPeeringByID,
-		func(p *Peering) error { return checkPeeringImmutable(p, upd) }, Tx.UpdatePeering)
+		func(p *Peering) error { return checkPeeringImmutable(p, upd) }, Tx.UpdatePeeringSpec)
 }
 
 // DeletePeering implements PeeringService.
@@ -700,7 +713,7 @@ func (s *Service) DeletePeering(ctx context.Context, envID, id string) error {
 		if err != nil || !p.deprovision(s.now()) {
 			return err
 		}
-		return tx.UpdatePeering(ctx, p)
+		return tx.UpdatePeeringStatus(ctx, p)
 	})
 	if err == nil {
 		s.changed("peering", id)
@@ -818,7 +831,7 @@ func (s *Service) UpdateCluster(ctx context.Context, envID, id string, upd Clust
 			c.DisplayName = *upd.DisplayName
 		}
 		c.UpdatedAt = s.now()
-		return tx.UpdateCluster(ctx, c)
+		return tx.UpdateClusterSpec(ctx, c)
 	})
 	if err == nil && resized {
 		s.changed("cluster", id)

@@ -10,21 +10,26 @@ type Store interface {
 	View(ctx context.Context, fn func(tx Tx) error) error
 	// Update runs fn in a read-write transaction, committed when fn returns
 	// nil and rolled back otherwise (fn's error is returned as is). Rows
-	// read with the Find…ByID methods of Organization, Environment and
-	// Network inside Update stay locked until the transaction ends, so
-	// that checks made under them (quotas, overlaps, uniqueness) hold at
-	// commit: on SQLite, Update transactions run one at a time (BEGIN
-	// IMMEDIATE); on PostgreSQL those reads are SELECT … FOR UPDATE.
-	// Callers lock parents before children (organization, environment,
-	// network). Update may run fn again after a serialization failure, so
-	// fn must have no effect outside tx.
+	// read with FindOrganizationByID, the Find…ByID methods and
+	// FindConnector inside Update stay locked until the transaction ends,
+	// so that checks made under them (quotas, overlaps, uniqueness, the
+	// status a write was computed from) hold at commit and no other
+	// transaction writes the row between the read and the write: on
+	// SQLite, Update transactions run one at a time (BEGIN IMMEDIATE); on
+	// PostgreSQL those reads are SELECT … FOR UPDATE. The lists (Find…s)
+	// lock nothing. Callers lock parents before children (organization,
+	// environment, network, then a peering or a cluster, then a
+	// connector). Update may run fn again after a serialization failure,
+	// so fn must have no effect outside tx.
 	Update(ctx context.Context, fn func(tx Tx) error) error
 }
 
 // Tx is a Store transaction. An empty orgID argument means "any
 // organization" (for the operator and the reconciler); services always pass
-// the caller's. After a write method returns an error the transaction is
-// unusable (PostgreSQL aborts it): return the error from fn. A Find method
+// the caller's. Writes are by ID and write only the columns they name, so
+// that a write never carries back what another wrote since the row was
+// read. After a write method returns an error the transaction is unusable
+// (PostgreSQL aborts it): return the error from fn. A Find method
 // returning ENOTFOUND leaves it usable.
 type Tx interface {
 	// CreateOrganization inserts org. Returns ECONFLICT if its ID exists.
@@ -70,9 +75,13 @@ type Tx interface {
 	FindNetworkByID(ctx context.Context, orgID, id string) (*Network, error)
 	// FindNetworks returns networks ordered by ID.
 	FindNetworks(ctx context.Context, filter NetworkFilter) ([]*Network, error)
-	// UpdateNetwork writes n's display name, status and UpdatedAt (the
-	// rest is immutable). Returns ENOTFOUND if it does not exist.
-	UpdateNetwork(ctx context.Context, n *Network) error
+	// UpdateNetworkSpec writes n's display name and UpdatedAt, the only
+	// fields of its spec that change. Returns ENOTFOUND if it does not
+	// exist.
+	UpdateNetworkSpec(ctx context.Context, n *Network) error
+	// UpdateNetworkStatus writes n's status and UpdatedAt. Returns
+	// ENOTFOUND if it does not exist.
+	UpdateNetworkStatus(ctx context.Context, n *Network) error
 	// DeleteNetwork removes the network's row. Returns ENOTFOUND if it does
 	// not exist or belongs to another organization, ECONFLICT if peerings
 	// or clusters still refer to it.
@@ -87,9 +96,13 @@ type Tx interface {
 	FindPeeringByID(ctx context.Context, orgID, id string) (*Peering, error)
 	// FindPeerings returns peerings ordered by ID.
 	FindPeerings(ctx context.Context, filter PeeringFilter) ([]*Peering, error)
-	// UpdatePeering writes p's display name, status and UpdatedAt. Returns
-	// ENOTFOUND if it does not exist.
-	UpdatePeering(ctx context.Context, p *Peering) error
+	// UpdatePeeringSpec writes p's display name and UpdatedAt, the only
+	// fields of its spec that change. Returns ENOTFOUND if it does not
+	// exist.
+	UpdatePeeringSpec(ctx context.Context, p *Peering) error
+	// UpdatePeeringStatus writes p's status (its checklist included) and
+	// UpdatedAt. Returns ENOTFOUND if it does not exist.
+	UpdatePeeringStatus(ctx context.Context, p *Peering) error
 	// DeletePeering removes the peering's row. Returns ENOTFOUND if it does
 	// not exist or belongs to another organization.
 	DeletePeering(ctx context.Context, orgID, id string) error
@@ -102,11 +115,15 @@ type Tx interface {
 	FindClusterByID(ctx context.Context, orgID, id string) (*Cluster, error)
 	// FindClusters returns clusters ordered by ID.
 	FindClusters(ctx context.Context, filter ClusterFilter) ([]*Cluster, error)
-	// UpdateCluster writes c's display name, CKU, status and UpdatedAt.
-	// Returns ENOTFOUND if it does not exist.
-	UpdateCluster(ctx context.Context, c *Cluster) error
-	// DeleteCluster removes the cluster's row. Returns ENOTFOUND if it does
-	// not exist or belongs to another organization.
+	// UpdateClusterSpec writes c's display name, CKU and UpdatedAt, the
+	// fields of its spec that change. Returns ENOTFOUND if it does not
+	// exist.
+	UpdateClusterSpec(ctx context.Context, c *Cluster) error
+	// UpdateClusterStatus writes c's status and UpdatedAt. Returns
+	// ENOTFOUND if it does not exist.
+	UpdateClusterStatus(ctx context.Context, c *Cluster) error
+	// DeleteCluster removes the cluster's row and its connectors. Returns
+	// ENOTFOUND if it does not exist or belongs to another organization.
 	DeleteCluster(ctx context.Context, orgID, id string) error
 
 	// CreateConnector inserts c. Returns ECONFLICT if its cluster has a

@@ -44,9 +44,9 @@ func (s controlStore) View(ctx context.Context, fn func(tx control.Tx) error) er
 }
 
 // Update implements control.Store: a write transaction (BEGIN IMMEDIATE on
-// SQLite's single writer connection; on PostgreSQL, Find…ByID of
-// organizations, environments and networks lock with FOR UPDATE), retried
-// on PostgreSQL deadlocks and serialization failures.
+// SQLite's single writer connection; on PostgreSQL, FindOrganizationByID,
+// the Find…ByID methods and FindConnector lock the row with FOR UPDATE),
+// retried on PostgreSQL deadlocks and serialization failures.
 func (s controlStore) Update(ctx context.Context, fn func(tx control.Tx) error) error {
 	return s.db.writeTx(ctx, func(tx *sql.Tx) error {
 		return fn(&controlTx{tx: tx, lock: s.db.dialect == DialectPostgres})
@@ -55,7 +55,7 @@ func (s controlStore) Update(ctx context.Context, fn func(tx control.Tx) error) 
 
 type controlTx struct {
 	tx   *sql.Tx
-	lock bool // append FOR UPDATE to parent lookups
+	lock bool // append FOR UPDATE to reads by ID
 	// db and pool (the pool tx came from), when set, let by-id reads
 	// reuse prepared statements.
 	db   *DB
@@ -371,20 +371,17 @@ func (t *controlTx) CreateEnvironment(ctx context.Context, e *control.Environmen
 	return nil
 }
 
-// byID selects one row by id, and by org_id unless orgID is empty.
-func (t *controlTx) byID(ctx context.Context, table, columns, orgID, id string, lock bool) *sql.Row {
+// byID selects one row by id, and by org_id unless orgID is empty, locked
+// inside Update.
+func (t *controlTx) byID(ctx context.Context, table, columns, orgID, id string) *sql.Row {
 	var q query
 	q.eq("id", id)
 	q.eq("org_id", orgID)
-	s := `SELECT ` + columns + ` FROM ` + table + ` WHERE ` + strings.Join(q.where, " AND ")
-	if lock {
-		s += t.forUpdate()
-	}
-	return t.queryRow(ctx, s, q.args...)
+	return t.queryRow(ctx, `SELECT `+columns+` FROM `+table+` WHERE `+strings.Join(q.where, " AND ")+t.forUpdate(), q.args...)
 }
 
 func (t *controlTx) FindEnvironmentByID(ctx context.Context, orgID, id string) (*control.Environment, error) {
-	return scanOne(t.byID(ctx, "environments", envColumns, orgID, id, true), scanEnv, "Environment", id)
+	return scanOne(t.byID(ctx, "environments", envColumns, orgID, id), scanEnv, "Environment", id)
 }
 
 func (t *controlTx) FindEnvironments(ctx context.Context, f control.EnvironmentFilter) ([]*control.Environment, error) {
@@ -468,7 +465,7 @@ func (t *controlTx) CreateNetwork(ctx context.Context, n *control.Network) error
 }
 
 func (t *controlTx) FindNetworkByID(ctx context.Context, orgID, id string) (*control.Network, error) {
-	return scanOne(t.byID(ctx, "networks", networkColumns, orgID, id, true), scanNetwork, "Network", id)
+	return scanOne(t.byID(ctx, "networks", networkColumns, orgID, id), scanNetwork, "Network", id)
 }
 
 func (t *controlTx) FindNetworks(ctx context.Context, f control.NetworkFilter) ([]*control.Network, error) {
@@ -496,10 +493,16 @@ func (t *controlTx) FindNetworks(ctx context.Context, f control.NetworkFilter) (
 	return out, nil
 }
 
-func (t *controlTx) UpdateNetwork(ctx context.Context, n *control.Network) error {
-	res, err := t.q().ExecContext(ctx, `UPDATE networks SET display_name = $1, phase = $2, error_code = $3, error_message = $4,
-		azure_vnet = $5, azure_subscription = $6, updated_at = $7 WHERE id = $8`,
-		n.DisplayName, n.Status.Phase, n.Status.ErrorCode, n.Status.ErrorMessage, n.Status.AzureVNet, n.Status.AzureSubscription,
+func (t *controlTx) UpdateNetworkSpec(ctx context.Context, n *control.Network) error {
+	res, err := t.q().ExecContext(ctx, `UPDATE networks SET display_name = $1, updated_at = $2 WHERE id = $3`,
+		n.DisplayName, micros(n.UpdatedAt), n.ID)
+	return mustAffect(res, err, "Network", n.ID)
+}
+
+func (t *controlTx) UpdateNetworkStatus(ctx context.Context, n *control.Network) error {
+	res, err := t.q().ExecContext(ctx, `UPDATE networks SET phase = $1, error_code = $2, error_message = $3,
+		azure_vnet = $4, azure_subscription = $5, updated_at = $6 WHERE id = $7`,
+		n.Status.Phase, n.Status.ErrorCode, n.Status.ErrorMessage, n.Status.AzureVNet, n.Status.AzureSubscription,
 		micros(n.UpdatedAt), n.ID)
 	return mustAffect(res, err, "Network", n.ID)
 }
@@ -549,7 +552,7 @@ func (t *controlTx) CreatePeering(ctx context.Context, p *control.Peering) error
 }
 
 func (t *controlTx) FindPeeringByID(ctx context.Context, orgID, id string) (*control.Peering, error) {
-	return scanOne(t.byID(ctx, "peerings", peeringColumns, orgID, id, false), scanPeering, "Peering", id)
+	return scanOne(t.byID(ctx, "peerings", peeringColumns, orgID, id), scanPeering, "Peering", id)
 }
 
 func (t *controlTx) FindPeerings(ctx context.Context, f control.PeeringFilter) ([]*control.Peering, error) {
@@ -568,14 +571,20 @@ func (t *controlTx) FindPeerings(ctx context.Context, f control.PeeringFilter) (
 	return out, nil
 }
 
-func (t *controlTx) UpdatePeering(ctx context.Context, p *control.Peering) error {
+func (t *controlTx) UpdatePeeringSpec(ctx context.Context, p *control.Peering) error {
+	res, err := t.q().ExecContext(ctx, `UPDATE peerings SET display_name = $1, updated_at = $2 WHERE id = $3`,
+		p.DisplayName, micros(p.UpdatedAt), p.ID)
+	return mustAffect(res, err, "Peering", p.ID)
+}
+
+func (t *controlTx) UpdatePeeringStatus(ctx context.Context, p *control.Peering) error {
 	list, err := encodeChecklist(p.Status.Checklist)
 	if err != nil {
 		return err
 	}
-	res, err := t.q().ExecContext(ctx, `UPDATE peerings SET display_name = $1, phase = $2, error_code = $3, error_message = $4,
-		checklist = $5, updated_at = $6 WHERE id = $7`,
-		p.DisplayName, p.Status.Phase, p.Status.ErrorCode, p.Status.ErrorMessage, list, micros(p.UpdatedAt), p.ID)
+	res, err := t.q().ExecContext(ctx, `UPDATE peerings SET phase = $1, error_code = $2, error_message = $3,
+		checklist = $4, updated_at = $5 WHERE id = $6`,
+		p.Status.Phase, p.Status.ErrorCode, p.Status.ErrorMessage, list, micros(p.UpdatedAt), p.ID)
 	return mustAffect(res, err, "Peering", p.ID)
 }
 
@@ -672,7 +681,7 @@ func (t *controlTx) CreateCluster(ctx context.Context, c *control.Cluster) error
 }
 
 func (t *controlTx) FindClusterByID(ctx context.Context, orgID, id string) (*control.Cluster, error) {
-	return scanOne(t.byID(ctx, "clusters", clusterColumns, orgID, id, false), scanCluster, "Cluster", id)
+	return scanOne(t.byID(ctx, "clusters", clusterColumns, orgID, id), scanCluster, "Cluster", id)
 }
 
 func (t *controlTx) FindClusters(ctx context.Context, f control.ClusterFilter) ([]*control.Cluster, error) {
@@ -690,10 +699,15 @@ func (t *controlTx) FindClusters(ctx context.Context, f control.ClusterFilter) (
 	return out, nil
 }
 
-func (t *controlTx) UpdateCluster(ctx context.Context, c *control.Cluster) error {
-	res, err := t.q().ExecContext(ctx, `UPDATE clusters SET display_name = $1, cku = $2, phase = $3, bootstrap_endpoint = $4,
-		http_endpoint = $5, updated_at = $6 WHERE id = $7`,
-		c.DisplayName, c.CKU, c.Status.Phase, c.Status.BootstrapEndpoint, c.Status.HTTPEndpoint, micros(c.UpdatedAt), c.ID)
+func (t *controlTx) UpdateClusterSpec(ctx context.Context, c *control.Cluster) error {
+	res, err := t.q().ExecContext(ctx, `UPDATE clusters SET display_name = $1, cku = $2, updated_at = $3 WHERE id = $4`,
+		c.DisplayName, c.CKU, micros(c.UpdatedAt), c.ID)
+	return mustAffect(res, err, "Cluster", c.ID)
+}
+
+func (t *controlTx) UpdateClusterStatus(ctx context.Context, c *control.Cluster) error {
+	res, err := t.q().ExecContext(ctx, `UPDATE clusters SET phase = $1, bootstrap_endpoint = $2, http_endpoint = $3, updated_at = $4 WHERE id = $5`,
+		c.Status.Phase, c.Status.BootstrapEndpoint, c.Status.HTTPEndpoint, micros(c.UpdatedAt), c.ID)
 	return mustAffect(res, err, "Cluster", c.ID)
 }
 
@@ -745,7 +759,7 @@ func connectorKey(orgID, clusterID, name string) query {
 
 func (t *controlTx) FindConnector(ctx context.Context, orgID, clusterID, name string) (*control.Connector, error) {
 	q := connectorKey(orgID, clusterID, name)
-	row := t.q().QueryRowContext(ctx, `SELECT `+connectorColumns+` FROM connectors`+q.clause(), q.args...)
+	row := t.q().QueryRowContext(ctx, `SELECT `+connectorColumns+` FROM connectors`+q.clause()+t.forUpdate(), q.args...)
 	return scanOne(row, scanConnector, "Connector", name)
 }
 

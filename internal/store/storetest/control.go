@@ -194,7 +194,7 @@ func testControlRoundTrip(t *testing.T, open func(t *testing.T) *store.DB) {
 	c.DisplayName, c.CKU, c.UpdatedAt = "c2", 4, t1
 	c.Status = control.ClusterStatus{Phase: control.ClusterPhaseProvisioned, BootstrapEndpoint: "10.1.0.10:9092", HTTPEndpoint: "https://10.1.0.10:443"}
 	update(t, s, func(tx control.Tx) error {
-		return errors.Join(tx.UpdateEnvironment(ctx, f.env), tx.UpdateNetwork(ctx, f.net), tx.UpdatePeering(ctx, p), tx.UpdateCluster(ctx, c))
+		return errors.Join(tx.UpdateEnvironment(ctx, f.env), tx.UpdateNetworkSpec(ctx, f.net), tx.UpdateNetworkStatus(ctx, f.net), tx.UpdatePeeringSpec(ctx, p), tx.UpdatePeeringStatus(ctx, p), tx.UpdateClusterSpec(ctx, c), tx.UpdateClusterStatus(ctx, c))
 	})
 	view(t, s, func(tx control.Tx) error {
 		env, _ := tx.FindEnvironmentByID(ctx, "", f.env.ID)
@@ -246,9 +246,12 @@ func testControlNotFound(t *testing.T, open func(t *testing.T) *store.DB) {
 		errs = append(errs,
 			tx.DeleteAPIKey(ctx, f.org.ID, "nope"),
 			tx.UpdateEnvironment(ctx, &control.Environment{ID: "env-nope"}),
-			tx.UpdateNetwork(ctx, &control.Network{ID: "n-nope"}),
-			tx.UpdatePeering(ctx, &control.Peering{ID: "peer-nope"}),
-			tx.UpdateCluster(ctx, &control.Cluster{ID: "lkc-nope", CKU: 1}),
+			tx.UpdateNetworkSpec(ctx, &control.Network{ID: "n-nope"}),
+			tx.UpdateNetworkStatus(ctx, &control.Network{ID: "n-nope"}),
+			tx.UpdatePeeringSpec(ctx, &control.Peering{ID: "peer-nope"}),
+			tx.UpdatePeeringStatus(ctx, &control.Peering{ID: "peer-nope"}),
+			tx.UpdateClusterSpec(ctx, &control.Cluster{ID: "lkc-nope", CKU: 1}),
+			tx.UpdateClusterStatus(ctx, &control.Cluster{ID: "lkc-nope", CKU: 1}),
 			tx.DeleteEnvironment(ctx, "", "env-nope"),
 			tx.DeleteNetwork(ctx, "", "n-nope"),
 			tx.DeletePeering(ctx, "", "peer-nope"),
