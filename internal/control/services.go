@@ -140,7 +140,7 @@ func notFoundAs(err error, field, format string, args ...any) error {
 // another organization or is being deleted: to its organization a deleted
 // environment is gone at once.
 func liveEnvironment(ctx context.Context, tx Tx, orgID, id string) (*Environment, error) {
-	env, err := tx.FindEnvironmentByID(ctx, orgID, id)
+	env, err := tx.FindEnvironmentByID(ctx, OrgScope(orgID), id)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +182,7 @@ func (s *Service) FindEnvironments(ctx context.Context, page Page) ([]*Environme
 	}
 	var envs []*Environment
 	err = s.store.View(ctx, func(tx Tx) error {
-		envs, err = tx.FindEnvironments(ctx, EnvironmentFilter{OrgID: org.ID, Deleting: notDeleting(), After: after, Limit: size + 1})
+		envs, err = tx.FindEnvironments(ctx, OrgScope(org.ID), EnvironmentFilter{Deleting: notDeleting(), After: after, Limit: size + 1})
 		return err
 	})
 	if err != nil {
@@ -226,7 +226,7 @@ func (s *Service) CreateEnvironment(ctx context.Context, env *Environment) error
 		}
 		// Environments being deleted do not count: to their organization
 		// they are gone.
-		envs, err := tx.FindEnvironments(ctx, EnvironmentFilter{OrgID: org.ID, Deleting: notDeleting()})
+		envs, err := tx.FindEnvironments(ctx, OrgScope(org.ID), EnvironmentFilter{Deleting: notDeleting()})
 		if err != nil {
 			return err
 		}
@@ -276,6 +276,7 @@ func (s *Service) DeleteEnvironment(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	in := OrgScope(org.ID)
 	var changes []Change
 	err = s.store.Update(ctx, func(tx Tx) error {
 		changes = changes[:0]                            // Update may run fn again
@@ -284,12 +285,12 @@ func (s *Service) DeleteEnvironment(ctx context.Context, id string) error {
 			return err
 		}
 		now := s.now()
-		clusters, err := tx.FindClusters(ctx, ClusterFilter{OrgID: org.ID, EnvironmentID: id})
+		clusters, err := tx.FindClusters(ctx, in, ClusterFilter{EnvironmentID: id})
 		if err != nil {
 			return err
 		}
 		for _, c := range clusters {
-			if err := tx.DeleteCluster(ctx, org.ID, c.ID); err != nil {
+			if err := tx.DeleteCluster(ctx, in, c.ID); err != nil {
 				return err
 			}
 			changes = append(changes, Change{Kind: "cluster", ID: c.ID})
@@ -298,12 +299,12 @@ func (s *Service) DeleteEnvironment(ctx context.Context, id string) error {
 		// it: a status write racing the delete either commits first, and
 		// what it found (a network's VNet) is kept, or waits and then finds
 		// the object DEPROVISIONING.
-		nets, err := tx.FindNetworks(ctx, NetworkFilter{OrgID: org.ID, EnvironmentID: id})
+		nets, err := tx.FindNetworks(ctx, in, NetworkFilter{EnvironmentID: id})
 		if err != nil {
 			return err
 		}
 		for _, listed := range nets {
-			n, err := tx.FindNetworkByID(ctx, org.ID, listed.ID)
+			n, err := tx.FindNetworkByID(ctx, in, listed.ID)
 			if err != nil {
 				return err
 			}
@@ -314,12 +315,12 @@ func (s *Service) DeleteEnvironment(ctx context.Context, id string) error {
 			}
 			changes = append(changes, Change{Kind: "network", ID: n.ID})
 		}
-		peerings, err := tx.FindPeerings(ctx, PeeringFilter{OrgID: org.ID, EnvironmentID: id})
+		peerings, err := tx.FindPeerings(ctx, in, PeeringFilter{EnvironmentID: id})
 		if err != nil {
 			return err
 		}
 		for _, listed := range peerings {
-			p, err := tx.FindPeeringByID(ctx, org.ID, listed.ID)
+			p, err := tx.FindPeeringByID(ctx, in, listed.ID)
 			if err != nil {
 				return err
 			}
@@ -331,7 +332,7 @@ func (s *Service) DeleteEnvironment(ctx context.Context, id string) error {
 			changes = append(changes, Change{Kind: "peering", ID: p.ID})
 		}
 		if len(nets) == 0 { // so no peerings either: nothing in Azure
-			return tx.DeleteEnvironment(ctx, org.ID, id)
+			return tx.DeleteEnvironment(ctx, in, id)
 		}
 		env.Deleting, env.UpdatedAt = true, now
 		changes = append(changes, Change{Kind: "environment", ID: id})
@@ -376,14 +377,14 @@ func (s *Service) FindNetworkByID(ctx context.Context, envID, id string) (*Netwo
 
 // findInEnv reads the caller's object id with find and checks that it is
 // in environment envID.
-func findInEnv[T envScoped](s *Service, ctx context.Context, envID, id string, find func(tx Tx, ctx context.Context, orgID, id string) (T, error)) (T, error) {
+func findInEnv[T envScoped](s *Service, ctx context.Context, envID, id string, find func(tx Tx, ctx context.Context, scope Scope, id string) (T, error)) (T, error) {
 	var v T
 	org, err := callerOrg(ctx)
 	if err != nil {
 		return v, err
 	}
 	err = s.store.View(ctx, func(tx Tx) error {
-		v, err = find(tx, ctx, org.ID, id)
+		v, err = find(tx, ctx, OrgScope(org.ID), id)
 		if err := inEnv(v, err, envID, id); err != nil {
 			return err
 		}
@@ -416,7 +417,7 @@ func (p *Peering) touch(now time.Time)  { p.UpdatedAt = now }
 // nothing is written when the name does not change, and write writes the
 // name alone.
 func renameInEnv[T renamable](s *Service, ctx context.Context, envID, id string, name *string,
-	find func(tx Tx, ctx context.Context, orgID, id string) (T, error), check func(T) error,
+	find func(tx Tx, ctx context.Context, scope Scope, id string) (T, error), check func(T) error,
 	write func(tx Tx, ctx context.Context, v T) error) (T, error) {
 	var v T
 	org, err := callerOrg(ctx)
@@ -482,12 +483,12 @@ func notInEnv(v envScoped, id, envID string) error {
 // after locking its environment envID (parents before children), and so
 // locks it too. Returns ENOTFOUND if the environment is missing or being
 // deleted, or the object is missing or in another environment.
-func findInLiveEnv[T envScoped](ctx context.Context, tx Tx, orgID, envID, id string, find func(tx Tx, ctx context.Context, orgID, id string) (T, error)) (T, error) {
+func findInLiveEnv[T envScoped](ctx context.Context, tx Tx, orgID, envID, id string, find func(tx Tx, ctx context.Context, scope Scope, id string) (T, error)) (T, error) {
 	var zero T
 	if _, err := liveEnvironment(ctx, tx, orgID, envID); err != nil {
 		return zero, err
 	}
-	v, err := find(tx, ctx, orgID, id)
+	v, err := find(tx, ctx, OrgScope(orgID), id)
 	if err := inEnv(v, err, envID, id); err != nil {
 		return zero, err
 	}
@@ -495,9 +496,9 @@ func findInLiveEnv[T envScoped](ctx context.Context, tx Tx, orgID, envID, id str
 }
 
 // findPage returns one page, of at most maxSize items, of the caller's objects
-// in environment envID: find reads up to limit of them after the given id,
-// ordered by id.
-func findPage[T any](s *Service, ctx context.Context, envID string, page Page, maxSize int, find func(tx Tx, orgID, after string, limit int) ([]*T, error), id func(*T) string) ([]*T, string, error) {
+// in environment envID: find reads up to limit of them in scope after the
+// given id, ordered by id.
+func findPage[T any](s *Service, ctx context.Context, envID string, page Page, maxSize int, find func(tx Tx, scope Scope, after string, limit int) ([]*T, error), id func(*T) string) ([]*T, string, error) {
 	org, err := callerOrg(ctx)
 	if err != nil {
 		return nil, "", err
@@ -516,7 +517,7 @@ func findPage[T any](s *Service, ctx context.Context, envID string, page Page, m
 		} else if err != nil {
 			return err
 		}
-		vs, err = find(tx, org.ID, after, size+1)
+		vs, err = find(tx, OrgScope(org.ID), after, size+1)
 		return err
 	})
 	if err != nil {
@@ -542,9 +543,9 @@ func requireEnvironment(envID string) error {
 
 // FindNetworks implements NetworkService.
 func (s *Service) FindNetworks(ctx context.Context, filter NetworkFilter, page Page) ([]*Network, string, error) {
-	return findPage(s, ctx, filter.EnvironmentID, page, MaxPageSize, func(tx Tx, org, after string, limit int) ([]*Network, error) {
-		filter.OrgID, filter.After, filter.Limit = org, after, limit
-		return tx.FindNetworks(ctx, filter)
+	return findPage(s, ctx, filter.EnvironmentID, page, MaxPageSize, func(tx Tx, scope Scope, after string, limit int) ([]*Network, error) {
+		filter.After, filter.Limit = after, limit
+		return tx.FindNetworks(ctx, scope, filter)
 	}, func(n *Network) string { return n.ID })
 }
 
@@ -566,7 +567,7 @@ func (s *Service) CreateNetwork(ctx context.Context, n *Network) error {
 		if _, err := liveEnvironment(ctx, tx, org.ID, n.EnvironmentID); err != nil { // locks the environment
 			return notFoundAs(err, "/spec/environment/id", "Environment %s was not found.", n.EnvironmentID)
 		}
-		siblings, err := tx.FindNetworks(ctx, NetworkFilter{OrgID: org.ID, EnvironmentID: n.EnvironmentID})
+		siblings, err := tx.FindNetworks(ctx, OrgScope(org.ID), NetworkFilter{EnvironmentID: n.EnvironmentID})
 		if err != nil {
 			return err
 		}
@@ -608,11 +609,12 @@ func (s *Service) DeleteNetwork(ctx context.Context, envID, id string) error {
 		if n.Status.Phase == PhaseDeprovisioning {
 			return nil
 		}
-		peerings, err := tx.FindPeerings(ctx, PeeringFilter{OrgID: org.ID, NetworkIDs: []string{id}, Limit: 1})
+		in := OrgScope(org.ID)
+		peerings, err := tx.FindPeerings(ctx, in, PeeringFilter{NetworkIDs: []string{id}, Limit: 1})
 		if err != nil {
 			return err
 		}
-		clusters, err := tx.FindClusters(ctx, ClusterFilter{OrgID: org.ID, NetworkIDs: []string{id}, Limit: 1})
+		clusters, err := tx.FindClusters(ctx, in, ClusterFilter{NetworkIDs: []string{id}, Limit: 1})
 		if err != nil {
 			return err
 		}
@@ -637,9 +639,9 @@ func (s *Service) FindPeeringByID(ctx context.Context, envID, id string) (*Peeri
 
 // FindPeerings implements PeeringService.
 func (s *Service) FindPeerings(ctx context.Context, filter PeeringFilter, page Page) ([]*Peering, string, error) {
-	return findPage(s, ctx, filter.EnvironmentID, page, MaxPageSize, func(tx Tx, org, after string, limit int) ([]*Peering, error) {
-		filter.OrgID, filter.After, filter.Limit = org, after, limit
-		return tx.FindPeerings(ctx, filter)
+	return findPage(s, ctx, filter.EnvironmentID, page, MaxPageSize, func(tx Tx, scope Scope, after string, limit int) ([]*Peering, error) {
+		filter.After, filter.Limit = after, limit
+		return tx.FindPeerings(ctx, scope, filter)
 	}, func(p *Peering) string { return p.ID })
 }
 
@@ -664,7 +666,7 @@ func (s *Service) CreatePeering(ctx context.Context, p *Peering) error {
 		if _, err := liveEnvironment(ctx, tx, org.ID, p.EnvironmentID); err != nil { // locks the environment
 			return notFoundAs(err, "/spec/environment/id", "Environment %s was not found.", p.EnvironmentID)
 		}
-		n, err := tx.FindNetworkByID(ctx, org.ID, p.NetworkID) // locks the network
+		n, err := tx.FindNetworkByID(ctx, OrgScope(org.ID), p.NetworkID) // locks the network
 		if err != nil {
 			return notFoundAs(err, "/spec/network/id", "Network %s was not found.", p.NetworkID)
 		}
@@ -674,7 +676,7 @@ func (s *Service) CreatePeering(ctx context.Context, p *Peering) error {
 		if n.Status.Phase == PhaseDeprovisioning {
 			return FieldErrorf(EINVALID, "/spec/network/id", "Network %s is being deleted.", n.ID)
 		}
-		existing, err := tx.FindPeerings(ctx, PeeringFilter{OrgID: org.ID, NetworkIDs: []string{n.ID}})
+		existing, err := tx.FindPeerings(ctx, OrgScope(org.ID), PeeringFilter{NetworkIDs: []string{n.ID}})
 		if err != nil {
 			return err
 		}
@@ -730,9 +732,9 @@ func (s *Service) FindClusterByID(ctx context.Context, envID, id string) (*Clust
 
 // FindClusters implements ClusterService.
 func (s *Service) FindClusters(ctx context.Context, filter ClusterFilter, page Page) ([]*Cluster, string, error) {
-	return findPage(s, ctx, filter.EnvironmentID, page, MaxClusterPageSize, func(tx Tx, org, after string, limit int) ([]*Cluster, error) {
-		filter.OrgID, filter.After, filter.Limit = org, after, limit
-		return tx.FindClusters(ctx, filter)
+	return findPage(s, ctx, filter.EnvironmentID, page, MaxClusterPageSize, func(tx Tx, scope Scope, after string, limit int) ([]*Cluster, error) {
+		filter.After, filter.Limit = after, limit
+		return tx.FindClusters(ctx, scope, filter)
 	}, func(c *Cluster) string { return c.ID })
 }
 
@@ -760,14 +762,14 @@ func (s *Service) CreateCluster(ctx context.Context, c *Cluster) error {
 		if _, err := liveEnvironment(ctx, tx, org.ID, c.EnvironmentID); err != nil { // locks the environment
 			return notFoundAs(err, "/spec/environment/id", "Environment %s was not found.", c.EnvironmentID)
 		}
-		n, err := tx.FindNetworkByID(ctx, org.ID, c.NetworkID) // locks the network
+		n, err := tx.FindNetworkByID(ctx, OrgScope(org.ID), c.NetworkID) // locks the network
 		if err != nil {
 			return notFoundAs(err, "/spec/network/id", "Network %s was not found.", c.NetworkID)
 		}
 		if err := settings.ValidateCluster(c, n); err != nil {
 			return err
 		}
-		envClusters, err := tx.FindClusters(ctx, ClusterFilter{OrgID: org.ID, EnvironmentID: c.EnvironmentID})
+		envClusters, err := tx.FindClusters(ctx, OrgScope(org.ID), ClusterFilter{EnvironmentID: c.EnvironmentID})
 		if err != nil {
 			return err
 		}
@@ -814,10 +816,10 @@ func (s *Service) UpdateCluster(ctx context.Context, envID, id string, upd Clust
 			if err := ValidateCKU(c.Availability, *upd.CKU); err != nil {
 				return err
 			}
-			if _, err := tx.FindNetworkByID(ctx, org.ID, c.NetworkID); err != nil { // locks the network
+			if _, err := tx.FindNetworkByID(ctx, OrgScope(org.ID), c.NetworkID); err != nil { // locks the network
 				return err
 			}
-			netClusters, err := tx.FindClusters(ctx, ClusterFilter{OrgID: org.ID, NetworkIDs: []string{c.NetworkID}})
+			netClusters, err := tx.FindClusters(ctx, OrgScope(org.ID), ClusterFilter{NetworkIDs: []string{c.NetworkID}})
 			if err != nil {
 				return err
 			}
@@ -849,7 +851,7 @@ func (s *Service) DeleteCluster(ctx context.Context, envID, id string) error {
 		if _, err := findInLiveEnv(ctx, tx, org.ID, envID, id, Tx.FindClusterByID); err != nil {
 			return err
 		}
-		return tx.DeleteCluster(ctx, org.ID, id)
+		return tx.DeleteCluster(ctx, OrgScope(org.ID), id)
 	})
 	if err == nil {
 		s.changed("cluster", id)

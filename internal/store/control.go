@@ -205,6 +205,19 @@ func (q *query) eq(col, v string) {
 	}
 }
 
+// scope limits q to the organization of s, if s has one. Returns EINTERNAL
+// for the zero Scope.
+func (q *query) scope(s control.Scope) error {
+	orgID, all, err := s.Org()
+	if err != nil {
+		return err
+	}
+	if !all {
+		q.where = append(q.where, "org_id = "+q.arg(orgID))
+	}
+	return nil
+}
+
 func (q *query) in(col string, vs []string) {
 	if len(vs) == 0 {
 		return
@@ -371,22 +384,26 @@ func (t *controlTx) CreateEnvironment(ctx context.Context, e *control.Environmen
 	return nil
 }
 
-// byID selects one row by id, and by org_id unless orgID is empty, locked
-// inside Update.
-func (t *controlTx) byID(ctx context.Context, table, columns, orgID, id string) *sql.Row {
-	var q query
-	q.eq("id", id)
-	q.eq("org_id", orgID)
-	return t.queryRow(ctx, `SELECT `+columns+` FROM `+table+` WHERE `+strings.Join(q.where, " AND ")+t.forUpdate(), q.args...)
+// findByID reads the row of table with id in scope (locked inside Update),
+// scanned with scan; what names it in errors.
+func findByID[T any](ctx context.Context, t *controlTx, table, columns string, scan func(sc scanner) (*T, error), what string, scope control.Scope, id string) (*T, error) {
+	q := query{where: []string{"id = $1"}, args: []any{id}}
+	if err := q.scope(scope); err != nil {
+		return nil, err
+	}
+	row := t.queryRow(ctx, `SELECT `+columns+` FROM `+table+q.clause()+t.forUpdate(), q.args...)
+	return scanOne(row, scan, what, id)
 }
 
-func (t *controlTx) FindEnvironmentByID(ctx context.Context, orgID, id string) (*control.Environment, error) {
-	return scanOne(t.byID(ctx, "environments", envColumns, orgID, id), scanEnv, "Environment", id)
+func (t *controlTx) FindEnvironmentByID(ctx context.Context, scope control.Scope, id string) (*control.Environment, error) {
+	return findByID(ctx, t, "environments", envColumns, scanEnv, "Environment", scope, id)
 }
 
-func (t *controlTx) FindEnvironments(ctx context.Context, f control.EnvironmentFilter) ([]*control.Environment, error) {
+func (t *controlTx) FindEnvironments(ctx context.Context, scope control.Scope, f control.EnvironmentFilter) ([]*control.Environment, error) {
 	var q query
-	q.eq("org_id", f.OrgID)
+	if err := q.scope(scope); err != nil {
+		return nil, err
+	}
 	switch {
 	case f.Deleting == nil:
 	case *f.Deleting:
@@ -409,19 +426,22 @@ func (t *controlTx) UpdateEnvironment(ctx context.Context, e *control.Environmen
 	return mustAffect(res, err, "Environment", e.ID)
 }
 
-func (t *controlTx) deleteByID(ctx context.Context, table, what, orgID, id string) error {
-	var q query
-	q.eq("id", id)
-	q.eq("org_id", orgID)
-	res, err := t.q().ExecContext(ctx, `DELETE FROM `+table+` WHERE `+strings.Join(q.where, " AND "), q.args...)
+// deleteByID deletes the row of table with id in scope; what names it in
+// errors.
+func (t *controlTx) deleteByID(ctx context.Context, table, what string, scope control.Scope, id string) error {
+	q := query{where: []string{"id = $1"}, args: []any{id}}
+	if err := q.scope(scope); err != nil {
+		return err
+	}
+	res, err := t.q().ExecContext(ctx, `DELETE FROM `+table+q.clause(), q.args...)
 	if err != nil {
 		return deleteErr(err, what, id)
 	}
 	return mustAffect(res, nil, what, id)
 }
 
-func (t *controlTx) DeleteEnvironment(ctx context.Context, orgID, id string) error {
-	return t.deleteByID(ctx, "environments", "Environment", orgID, id)
+func (t *controlTx) DeleteEnvironment(ctx context.Context, scope control.Scope, id string) error {
+	return t.deleteByID(ctx, "environments", "Environment", scope, id)
 }
 
 // --- networks ---
@@ -464,13 +484,15 @@ func (t *controlTx) CreateNetwork(ctx context.Context, n *control.Network) error
 	return nil
 }
 
-func (t *controlTx) FindNetworkByID(ctx context.Context, orgID, id string) (*control.Network, error) {
-	return scanOne(t.byID(ctx, "networks", networkColumns, orgID, id), scanNetwork, "Network", id)
+func (t *controlTx) FindNetworkByID(ctx context.Context, scope control.Scope, id string) (*control.Network, error) {
+	return findByID(ctx, t, "networks", networkColumns, scanNetwork, "Network", scope, id)
 }
 
-func (t *controlTx) FindNetworks(ctx context.Context, f control.NetworkFilter) ([]*control.Network, error) {
+func (t *controlTx) FindNetworks(ctx context.Context, scope control.Scope, f control.NetworkFilter) ([]*control.Network, error) {
 	var q query
-	q.eq("org_id", f.OrgID)
+	if err := q.scope(scope); err != nil {
+		return nil, err
+	}
 	q.eq("environment_id", f.EnvironmentID)
 	q.in("display_name", f.DisplayNames)
 	q.in("cloud", f.Clouds)
@@ -507,8 +529,8 @@ func (t *controlTx) UpdateNetworkStatus(ctx context.Context, n *control.Network)
 	return mustAffect(res, err, "Network", n.ID)
 }
 
-func (t *controlTx) DeleteNetwork(ctx context.Context, orgID, id string) error {
-	return t.deleteByID(ctx, "networks", "Network", orgID, id)
+func (t *controlTx) DeleteNetwork(ctx context.Context, scope control.Scope, id string) error {
+	return t.deleteByID(ctx, "networks", "Network", scope, id)
 }
 
 // --- peerings ---
@@ -551,13 +573,15 @@ func (t *controlTx) CreatePeering(ctx context.Context, p *control.Peering) error
 	return nil
 }
 
-func (t *controlTx) FindPeeringByID(ctx context.Context, orgID, id string) (*control.Peering, error) {
-	return scanOne(t.byID(ctx, "peerings", peeringColumns, orgID, id), scanPeering, "Peering", id)
+func (t *controlTx) FindPeeringByID(ctx context.Context, scope control.Scope, id string) (*control.Peering, error) {
+	return findByID(ctx, t, "peerings", peeringColumns, scanPeering, "Peering", scope, id)
 }
 
-func (t *controlTx) FindPeerings(ctx context.Context, f control.PeeringFilter) ([]*control.Peering, error) {
+func (t *controlTx) FindPeerings(ctx context.Context, scope control.Scope, f control.PeeringFilter) ([]*control.Peering, error) {
 	var q query
-	q.eq("org_id", f.OrgID)
+	if err := q.scope(scope); err != nil {
+		return nil, err
+	}
 	q.eq("environment_id", f.EnvironmentID)
 	q.in("network_id", f.NetworkIDs)
 	q.in("display_name", f.DisplayNames)
@@ -648,8 +672,8 @@ func decodeChecklist(s string) (control.Checklist, error) {
 	return l, nil
 }
 
-func (t *controlTx) DeletePeering(ctx context.Context, orgID, id string) error {
-	return t.deleteByID(ctx, "peerings", "Peering", orgID, id)
+func (t *controlTx) DeletePeering(ctx context.Context, scope control.Scope, id string) error {
+	return t.deleteByID(ctx, "peerings", "Peering", scope, id)
 }
 
 // --- clusters ---
@@ -680,13 +704,15 @@ func (t *controlTx) CreateCluster(ctx context.Context, c *control.Cluster) error
 	return nil
 }
 
-func (t *controlTx) FindClusterByID(ctx context.Context, orgID, id string) (*control.Cluster, error) {
-	return scanOne(t.byID(ctx, "clusters", clusterColumns, orgID, id), scanCluster, "Cluster", id)
+func (t *controlTx) FindClusterByID(ctx context.Context, scope control.Scope, id string) (*control.Cluster, error) {
+	return findByID(ctx, t, "clusters", clusterColumns, scanCluster, "Cluster", scope, id)
 }
 
-func (t *controlTx) FindClusters(ctx context.Context, f control.ClusterFilter) ([]*control.Cluster, error) {
+func (t *controlTx) FindClusters(ctx context.Context, scope control.Scope, f control.ClusterFilter) ([]*control.Cluster, error) {
 	var q query
-	q.eq("org_id", f.OrgID)
+	if err := q.scope(scope); err != nil {
+		return nil, err
+	}
 	q.eq("environment_id", f.EnvironmentID)
 	q.in("network_id", f.NetworkIDs)
 	q.in("phase", f.Phases)
@@ -711,8 +737,8 @@ func (t *controlTx) UpdateClusterStatus(ctx context.Context, c *control.Cluster)
 	return mustAffect(res, err, "Cluster", c.ID)
 }
 
-func (t *controlTx) DeleteCluster(ctx context.Context, orgID, id string) error {
-	return t.deleteByID(ctx, "clusters", "Cluster", orgID, id)
+func (t *controlTx) DeleteCluster(ctx context.Context, scope control.Scope, id string) error {
+	return t.deleteByID(ctx, "clusters", "Cluster", scope, id)
 }
 
 // --- connectors ---
@@ -748,24 +774,26 @@ func (t *controlTx) CreateConnector(ctx context.Context, c *control.Connector) e
 	return nil
 }
 
-// connectorKey selects one connector (of orgID; "" for any organization).
-func connectorKey(orgID, clusterID, name string) query {
-	var q query
-	q.eq("cluster_id", clusterID)
-	q.eq("name", name)
-	q.eq("org_id", orgID)
-	return q
+// connectorKey selects connector name of cluster clusterID in scope.
+func connectorKey(scope control.Scope, clusterID, name string) (query, error) {
+	q := query{where: []string{"cluster_id = $1", "name = $2"}, args: []any{clusterID, name}}
+	return q, q.scope(scope)
 }
 
-func (t *controlTx) FindConnector(ctx context.Context, orgID, clusterID, name string) (*control.Connector, error) {
-	q := connectorKey(orgID, clusterID, name)
+func (t *controlTx) FindConnector(ctx context.Context, scope control.Scope, clusterID, name string) (*control.Connector, error) {
+	q, err := connectorKey(scope, clusterID, name)
+	if err != nil {
+		return nil, err
+	}
 	row := t.q().QueryRowContext(ctx, `SELECT `+connectorColumns+` FROM connectors`+q.clause()+t.forUpdate(), q.args...)
 	return scanOne(row, scanConnector, "Connector", name)
 }
 
-func (t *controlTx) FindConnectors(ctx context.Context, f control.ConnectorFilter) ([]*control.Connector, error) {
+func (t *controlTx) FindConnectors(ctx context.Context, scope control.Scope, f control.ConnectorFilter) ([]*control.Connector, error) {
 	var q query
-	q.eq("org_id", f.OrgID)
+	if err := q.scope(scope); err != nil {
+		return nil, err
+	}
 	q.eq("cluster_id", f.ClusterID)
 	rows, err := t.q().QueryContext(ctx, `SELECT `+connectorColumns+` FROM connectors`+q.clause()+` ORDER BY cluster_id, name`, q.args...)
 	out, err := scanAll(rows, err, scanConnector)
@@ -785,8 +813,11 @@ func (t *controlTx) UpdateConnector(ctx context.Context, c *control.Connector) e
 	return mustAffect(res, err, "Connector", c.Name)
 }
 
-func (t *controlTx) DeleteConnector(ctx context.Context, orgID, clusterID, name string) error {
-	q := connectorKey(orgID, clusterID, name)
+func (t *controlTx) DeleteConnector(ctx context.Context, scope control.Scope, clusterID, name string) error {
+	q, err := connectorKey(scope, clusterID, name)
+	if err != nil {
+		return err
+	}
 	res, err := t.q().ExecContext(ctx, `DELETE FROM connectors`+q.clause(), q.args...)
 	return mustAffect(res, err, "Connector", name)
 }

@@ -60,32 +60,32 @@ func (t holdTx) after(kind string, err error) {
 	})
 }
 
-func (t holdTx) FindEnvironmentByID(ctx context.Context, orgID, id string) (*control.Environment, error) {
-	v, err := t.Tx.FindEnvironmentByID(ctx, orgID, id)
+func (t holdTx) FindEnvironmentByID(ctx context.Context, scope control.Scope, id string) (*control.Environment, error) {
+	v, err := t.Tx.FindEnvironmentByID(ctx, scope, id)
 	t.after("environment", err)
 	return v, err
 }
 
-func (t holdTx) FindNetworkByID(ctx context.Context, orgID, id string) (*control.Network, error) {
-	v, err := t.Tx.FindNetworkByID(ctx, orgID, id)
+func (t holdTx) FindNetworkByID(ctx context.Context, scope control.Scope, id string) (*control.Network, error) {
+	v, err := t.Tx.FindNetworkByID(ctx, scope, id)
 	t.after("network", err)
 	return v, err
 }
 
-func (t holdTx) FindPeeringByID(ctx context.Context, orgID, id string) (*control.Peering, error) {
-	v, err := t.Tx.FindPeeringByID(ctx, orgID, id)
+func (t holdTx) FindPeeringByID(ctx context.Context, scope control.Scope, id string) (*control.Peering, error) {
+	v, err := t.Tx.FindPeeringByID(ctx, scope, id)
 	t.after("peering", err)
 	return v, err
 }
 
-func (t holdTx) FindClusterByID(ctx context.Context, orgID, id string) (*control.Cluster, error) {
-	v, err := t.Tx.FindClusterByID(ctx, orgID, id)
+func (t holdTx) FindClusterByID(ctx context.Context, scope control.Scope, id string) (*control.Cluster, error) {
+	v, err := t.Tx.FindClusterByID(ctx, scope, id)
 	t.after("cluster", err)
 	return v, err
 }
 
-func (t holdTx) FindConnector(ctx context.Context, orgID, clusterID, name string) (*control.Connector, error) {
-	v, err := t.Tx.FindConnector(ctx, orgID, clusterID, name)
+func (t holdTx) FindConnector(ctx context.Context, scope control.Scope, clusterID, name string) (*control.Connector, error) {
+	v, err := t.Tx.FindConnector(ctx, scope, clusterID, name)
 	t.after("connector", err)
 	return v, err
 }
