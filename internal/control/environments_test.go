@@ -36,7 +36,7 @@ func (t failingTx) UpdatePeeringStatus(ctx context.Context, p *control.Peering) 
 }
 
 // TestDeleteEnvironmentIsAtomic: when a write of the delete fails after
-// the clusters were deleted and the networks marked, nothing of it stays
+// the networks were marked and the clusters deleted, nothing of it stays
 // (the cluster, the connector, the network's phase, the environment) and
 // the reconciler is told of nothing; once the store works, the delete
 // goes through and tells it of everything.
@@ -101,7 +101,7 @@ func TestDeleteEnvironmentIsAtomic(t *testing.T) {
 	if err := svc.DeleteEnvironment(octx, env.ID); err != nil {
 		t.Fatal(err)
 	}
-	want := []control.Change{{Kind: "cluster", ID: c.ID}, {Kind: "network", ID: n.ID}, {Kind: "peering", ID: p.ID}, {Kind: "environment", ID: env.ID}}
+	want := []control.Change{{Kind: "network", ID: n.ID}, {Kind: "cluster", ID: c.ID}, {Kind: "peering", ID: p.ID}, {Kind: "environment", ID: env.ID}}
 	if len(told) != len(want) {
 		t.Fatalf("told %v, want %v", told, want)
 	}

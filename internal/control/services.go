@@ -285,20 +285,11 @@ func (s *Service) DeleteEnvironment(ctx context.Context, id string) error {
 			return err
 		}
 		now := s.now()
-		clusters, err := tx.FindClusters(ctx, in, ClusterFilter{EnvironmentID: id})
-		if err != nil {
-			return err
-		}
-		for _, c := range clusters {
-			if err := tx.DeleteCluster(ctx, in, c.ID); err != nil {
-				return err
-			}
-			changes = append(changes, Change{Kind: "cluster", ID: c.ID})
-		}
 		// Each network, then each peering, is read again by ID, which locks
-		// it: a status write racing the delete either commits first, and
-		// what it found (a network's VNet) is kept, or waits and then finds
-		// the object DEPROVISIONING.
+		// it (parents before children: networks, then their clusters and
+		// peerings): a status write racing the delete either commits first,
+		// and what it found (a network's VNet) is kept, or waits and then
+		// finds the object DEPROVISIONING.
 		nets, err := tx.FindNetworks(ctx, in, NetworkFilter{EnvironmentID: id})
 		if err != nil {
 			return err
@@ -314,6 +305,16 @@ func (s *Service) DeleteEnvironment(ctx context.Context, id string) error {
 				}
 			}
 			changes = append(changes, Change{Kind: "network", ID: n.ID})
+		}
+		clusters, err := tx.FindClusters(ctx, in, ClusterFilter{EnvironmentID: id})
+		if err != nil {
+			return err
+		}
+		for _, c := range clusters {
+			if err := tx.DeleteCluster(ctx, in, c.ID); err != nil {
+				return err
+			}
+			changes = append(changes, Change{Kind: "cluster", ID: c.ID})
 		}
 		peerings, err := tx.FindPeerings(ctx, in, PeeringFilter{EnvironmentID: id})
 		if err != nil {
@@ -816,9 +817,8 @@ func (s *Service) UpdateCluster(ctx context.Context, envID, id string, upd Clust
 			if err := ValidateCKU(c.Availability, *upd.CKU); err != nil {
 				return err
 			}
-			if _, err := tx.FindNetworkByID(ctx, OrgScope(org.ID), c.NetworkID); err != nil { // locks the network
-				return err
-			}
+			// Every cluster of the network is in its environment, locked
+			// above: no other change to them commits before this one.
 			netClusters, err := tx.FindClusters(ctx, OrgScope(org.ID), ClusterFilter{NetworkIDs: []string{c.NetworkID}})
 			if err != nil {
 				return err

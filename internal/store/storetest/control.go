@@ -676,4 +676,24 @@ func testControlRaceClusterBudget(t *testing.T, open func(t *testing.T) *store.D
 	if ok != 4 {
 		t.Fatalf("%d clusters of 16 CKUs created concurrently, want 4", ok)
 	}
+	// Two resizes that fit the budget apart but not together: one wins.
+	n2 := newNetwork(env.ID, "10.2.0.0/16")
+	if err := svc.CreateNetwork(ctx, n2); err != nil {
+		t.Fatal(err)
+	}
+	var pair []*control.Cluster
+	for range 2 {
+		c := &control.Cluster{EnvironmentID: env.ID, NetworkID: n2.ID, CKU: 16}
+		if err := svc.CreateCluster(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		pair = append(pair, c)
+	}
+	ok = race(t, open, 2, control.EQUOTA, func(svc *control.Service, i int) error {
+		_, err := svc.UpdateCluster(ctx, env.ID, pair[i].ID, control.ClusterUpdate{CKU: new(40)})
+		return err
+	})
+	if ok != 1 {
+		t.Fatalf("%d of two resizes to 40 CKUs beside a cluster of 16 succeeded, want 1", ok)
+	}
 }

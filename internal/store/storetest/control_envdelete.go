@@ -155,7 +155,7 @@ func testControlDeleteEnvironment(t *testing.T, open func(t *testing.T) *store.D
 	if err := svc.DeleteEnvironment(w.ctx, w.env.ID); err != nil {
 		t.Fatalf("delete an environment that holds everything: %v", err)
 	}
-	wantChanges := []control.Change{{Kind: "cluster", ID: w.cluster.ID}, {Kind: "network", ID: w.net.ID},
+	wantChanges := []control.Change{{Kind: "network", ID: w.net.ID}, {Kind: "cluster", ID: w.cluster.ID},
 		{Kind: "peering", ID: w.peering.ID}, {Kind: "environment", ID: w.env.ID}}
 	same(t, "changes told to the reconciler", changes, wantChanges)
 
