@@ -28,10 +28,11 @@ import (
 // raceTimeout only turns a hang into a failure.
 const raceTimeout = 2 * time.Minute
 
-// holdStore holds its first Update right after the transaction read an
+// holdStore holds the first of its Update transactions that reads an
 // object of kind ("environment", "network", "peering", "cluster" or
 // "connector") with a Find…ByID method (FindConnector for a connector),
-// until release is closed; read is closed when it gets there.
+// right after that read and until release is closed; read is closed when
+// it gets there.
 type holdStore struct {
 	control.Store
 	kind          string
