@@ -264,20 +264,20 @@ func waitRowsGone(t *testing.T, dsn string, envClusters map[string]string) {
 		err := db.Control().View(ctx, func(tx control.Tx) error {
 			var errs []error
 			for env, cluster := range envClusters {
-				if _, err := tx.FindEnvironmentByID(ctx, "", env); control.ErrorCode(err) != control.ENOTFOUND {
+				if _, err := tx.FindEnvironmentByID(ctx, control.AllOrgs(), env); control.ErrorCode(err) != control.ENOTFOUND {
 					left = append(left, fmt.Sprintf("environment %s (%v)", env, err))
 				}
-				ns, err := tx.FindNetworks(ctx, control.NetworkFilter{EnvironmentID: env})
+				ns, err := tx.FindNetworks(ctx, control.AllOrgs(), control.NetworkFilter{EnvironmentID: env})
 				errs = append(errs, err)
 				for _, n := range ns {
 					left = append(left, "network "+n.ID+" "+n.Status.Phase)
 				}
-				ps, err := tx.FindPeerings(ctx, control.PeeringFilter{EnvironmentID: env})
+				ps, err := tx.FindPeerings(ctx, control.AllOrgs(), control.PeeringFilter{EnvironmentID: env})
 				errs = append(errs, err)
 				for _, p := range ps {
 					left = append(left, "peering "+p.ID+" "+p.Status.Phase)
 				}
-				cs, err := tx.FindClusters(ctx, control.ClusterFilter{EnvironmentID: env})
+				cs, err := tx.FindClusters(ctx, control.AllOrgs(), control.ClusterFilter{EnvironmentID: env})
 				errs = append(errs, err)
 				for _, c := range cs {
 					left = append(left, "cluster "+c.ID)
@@ -285,7 +285,7 @@ func waitRowsGone(t *testing.T, dsn string, envClusters map[string]string) {
 				if cluster == "" {
 					continue // an empty ClusterID would select every connector
 				}
-				ks, err := tx.FindConnectors(ctx, control.ConnectorFilter{ClusterID: cluster})
+				ks, err := tx.FindConnectors(ctx, control.AllOrgs(), control.ConnectorFilter{ClusterID: cluster})
 				errs = append(errs, err)
 				for _, k := range ks {
 					left = append(left, "connector "+k.Name)

@@ -35,7 +35,6 @@ var connectorNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // ConnectorFilter selects connectors; empty fields match everything.
 type ConnectorFilter struct {
-	OrgID     string
 	ClusterID string
 }
 
@@ -257,7 +256,7 @@ func (s *Service) inCluster(ctx context.Context, envID, clusterID string, write 
 		run = s.store.Update
 	}
 	return run(ctx, func(tx Tx) error {
-		c, err := tx.FindClusterByID(ctx, org.ID, clusterID)
+		c, err := tx.FindClusterByID(ctx, OrgScope(org.ID), clusterID) // locks the cluster inside Update
 		if err == nil && c.EnvironmentID != envID {
 			err = Errorf(ENOTFOUND, "")
 		}
@@ -271,7 +270,7 @@ func (s *Service) inCluster(ctx context.Context, envID, clusterID string, write 
 // FindConnector implements ConnectorService.
 func (s *Service) FindConnector(ctx context.Context, envID, clusterID, name string) (c *Connector, err error) {
 	err = s.inCluster(ctx, envID, clusterID, false, func(tx Tx, orgID string) error {
-		c, err = tx.FindConnector(ctx, orgID, clusterID, name)
+		c, err = tx.FindConnector(ctx, OrgScope(orgID), clusterID, name)
 		return err
 	})
 	return c, err
@@ -280,7 +279,7 @@ func (s *Service) FindConnector(ctx context.Context, envID, clusterID, name stri
 // FindConnectors implements ConnectorService.
 func (s *Service) FindConnectors(ctx context.Context, envID, clusterID string) (cs []*Connector, err error) {
 	err = s.inCluster(ctx, envID, clusterID, false, func(tx Tx, orgID string) error {
-		cs, err = tx.FindConnectors(ctx, ConnectorFilter{OrgID: orgID, ClusterID: clusterID})
+		cs, err = tx.FindConnectors(ctx, OrgScope(orgID), ConnectorFilter{ClusterID: clusterID})
 		return err
 	})
 	return cs, err
@@ -308,7 +307,7 @@ func (s *Service) PutConnectorConfig(ctx context.Context, envID, clusterID, name
 	}
 	created := false
 	err := s.inCluster(ctx, envID, clusterID, true, func(tx Tx, orgID string) error {
-		old, err := tx.FindConnector(ctx, orgID, clusterID, name)
+		old, err := tx.FindConnector(ctx, OrgScope(orgID), clusterID, name)
 		now := s.now()
 		switch {
 		case err == nil:
@@ -332,7 +331,7 @@ func (s *Service) PutConnectorConfig(ctx context.Context, envID, clusterID, name
 // SetConnectorPaused implements ConnectorService.
 func (s *Service) SetConnectorPaused(ctx context.Context, envID, clusterID, name string, paused bool) error {
 	return s.inCluster(ctx, envID, clusterID, true, func(tx Tx, orgID string) error {
-		c, err := tx.FindConnector(ctx, orgID, clusterID, name)
+		c, err := tx.FindConnector(ctx, OrgScope(orgID), clusterID, name)
 		if err != nil {
 			return err
 		}
@@ -344,6 +343,6 @@ func (s *Service) SetConnectorPaused(ctx context.Context, envID, clusterID, name
 // DeleteConnector implements ConnectorService.
 func (s *Service) DeleteConnector(ctx context.Context, envID, clusterID, name string) error {
 	return s.inCluster(ctx, envID, clusterID, true, func(tx Tx, orgID string) error {
-		return tx.DeleteConnector(ctx, orgID, clusterID, name)
+		return tx.DeleteConnector(ctx, OrgScope(orgID), clusterID, name)
 	})
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/peerplane/peerplane/internal/store"
 )
 
-// failingStore makes UpdateNetwork fail inside Update while fail is set,
+// failingStore makes UpdatePeeringStatus fail inside Update while fail is set,
 // as a database error in the middle of a transaction would.
 type failingStore struct {
 	control.Store
@@ -28,16 +28,16 @@ type failingTx struct {
 
 var errDisk = errors.New("disk on fire")
 
-func (t failingTx) UpdateNetwork(ctx context.Context, n *control.Network) error {
+func (t failingTx) UpdatePeeringStatus(ctx context.Context, p *control.Peering) error {
 	if *t.fail {
 		return errDisk
 	}
-	return t.Tx.UpdateNetwork(ctx, n)
+	return t.Tx.UpdatePeeringStatus(ctx, p)
 }
 
 // TestDeleteEnvironmentIsAtomic: when a write of the delete fails after
-// the clusters were deleted and the peerings marked, nothing of it stays
-// (the cluster, the connector, the peering's phase, the environment) and
+// the networks were marked and the clusters deleted, nothing of it stays
+// (the cluster, the connector, the network's phase, the environment) and
 // the reconciler is told of nothing; once the store works, the delete
 // goes through and tells it of everything.
 func TestDeleteEnvironmentIsAtomic(t *testing.T) {
@@ -87,6 +87,9 @@ func TestDeleteEnvironmentIsAtomic(t *testing.T) {
 	if _, err := svc.FindEnvironmentByID(octx, env.ID); err != nil {
 		t.Fatalf("environment after a failed delete: %v", err)
 	}
+	if got, err := svc.FindNetworkByID(octx, env.ID, n.ID); err != nil || got.Status.Phase != control.PhaseProvisioning {
+		t.Fatalf("network after a failed delete: %+v, %v; want it untouched", got, err)
+	}
 	if got, err := svc.FindPeeringByID(octx, env.ID, p.ID); err != nil || got.Status.Phase != control.PhaseProvisioning {
 		t.Fatalf("peering after a failed delete: %+v, %v; want it untouched", got, err)
 	}
@@ -98,7 +101,7 @@ func TestDeleteEnvironmentIsAtomic(t *testing.T) {
 	if err := svc.DeleteEnvironment(octx, env.ID); err != nil {
 		t.Fatal(err)
 	}
-	want := []control.Change{{Kind: "cluster", ID: c.ID}, {Kind: "peering", ID: p.ID}, {Kind: "network", ID: n.ID}, {Kind: "environment", ID: env.ID}}
+	want := []control.Change{{Kind: "network", ID: n.ID}, {Kind: "cluster", ID: c.ID}, {Kind: "peering", ID: p.ID}, {Kind: "environment", ID: env.ID}}
 	if len(told) != len(want) {
 		t.Fatalf("told %v, want %v", told, want)
 	}

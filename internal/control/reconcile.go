@@ -6,8 +6,13 @@ import (
 )
 
 // The methods below are for the reconciler: they act on any organization's
-// objects, take no caller, and write only when something changed (so a
-// level-based reconciler may call them on every pass).
+// objects (AllOrgs), take no caller, and write only when something changed
+// (so a level-based reconciler may call them on every pass). Each status
+// write reads the object inside its transaction, which locks it until the
+// write commits: what it checks there (DEPROVISIONING, the status it was
+// computed from) still holds when it writes, so a delete, a retry or a
+// rename committed meanwhile is never undone, and it writes the status
+// alone, never the name or the spec.
 
 // UpdateNetworkStatus sets the network's status and returns the network.
 // Returns ENOTFOUND if it does not exist. A network being deleted stays
@@ -16,7 +21,7 @@ func (s *Service) UpdateNetworkStatus(ctx context.Context, id string, status Net
 	var n *Network
 	err := s.store.Update(ctx, func(tx Tx) error {
 		var err error
-		if n, err = tx.FindNetworkByID(ctx, "", id); err != nil {
+		if n, err = tx.FindNetworkByID(ctx, AllOrgs(), id); err != nil {
 			return err
 		}
 		if n.Status.Phase == PhaseDeprovisioning {
@@ -27,7 +32,7 @@ func (s *Service) UpdateNetworkStatus(ctx context.Context, id string, status Net
 		}
 		n.Status = status
 		n.UpdatedAt = s.now()
-		return tx.UpdateNetwork(ctx, n)
+		return tx.UpdateNetworkStatus(ctx, n)
 	})
 	return n, err
 }
@@ -53,7 +58,7 @@ func (s *Service) updatePeeringStatus(ctx context.Context, id string, from *Peer
 	var p *Peering
 	err := s.store.Update(ctx, func(tx Tx) error {
 		var err error
-		if p, err = tx.FindPeeringByID(ctx, "", id); err != nil {
+		if p, err = tx.FindPeeringByID(ctx, AllOrgs(), id); err != nil {
 			return err
 		}
 		if from != nil && !p.Status.Equal(*from) && p.Status.Phase != PhaseDeprovisioning {
@@ -67,7 +72,7 @@ func (s *Service) updatePeeringStatus(ctx context.Context, id string, from *Peer
 		}
 		p.Status = status
 		p.UpdatedAt = s.now()
-		return tx.UpdatePeering(ctx, p)
+		return tx.UpdatePeeringStatus(ctx, p)
 	})
 	return p, err
 }
@@ -78,7 +83,7 @@ func (s *Service) UpdateClusterStatus(ctx context.Context, id string, status Clu
 	var c *Cluster
 	err := s.store.Update(ctx, func(tx Tx) error {
 		var err error
-		if c, err = tx.FindClusterByID(ctx, "", id); err != nil {
+		if c, err = tx.FindClusterByID(ctx, AllOrgs(), id); err != nil {
 			return err
 		}
 		if c.Status == status {
@@ -86,7 +91,7 @@ func (s *Service) UpdateClusterStatus(ctx context.Context, id string, status Clu
 		}
 		c.Status = status
 		c.UpdatedAt = s.now()
-		return tx.UpdateCluster(ctx, c)
+		return tx.UpdateClusterStatus(ctx, c)
 	})
 	return c, err
 }
@@ -96,14 +101,14 @@ func (s *Service) UpdateClusterStatus(ctx context.Context, id string, status Clu
 // harmless to ignore), ECONFLICT unless it is DEPROVISIONING.
 func (s *Service) PurgeNetwork(ctx context.Context, id string) error {
 	return s.store.Update(ctx, func(tx Tx) error {
-		n, err := tx.FindNetworkByID(ctx, "", id)
+		n, err := tx.FindNetworkByID(ctx, AllOrgs(), id)
 		if err != nil {
 			return err
 		}
 		if n.Status.Phase != PhaseDeprovisioning {
 			return Errorf(ECONFLICT, "Network %s is %s, not DEPROVISIONING.", id, n.Status.Phase)
 		}
-		return tx.DeleteNetwork(ctx, "", id)
+		return tx.DeleteNetwork(ctx, AllOrgs(), id)
 	})
 }
 
@@ -112,14 +117,14 @@ func (s *Service) PurgeNetwork(ctx context.Context, id string) error {
 // it is DEPROVISIONING.
 func (s *Service) PurgePeering(ctx context.Context, id string) error {
 	return s.store.Update(ctx, func(tx Tx) error {
-		p, err := tx.FindPeeringByID(ctx, "", id)
+		p, err := tx.FindPeeringByID(ctx, AllOrgs(), id)
 		if err != nil {
 			return err
 		}
 		if p.Status.Phase != PhaseDeprovisioning {
 			return Errorf(ECONFLICT, "Peering %s is %s, not DEPROVISIONING.", id, p.Status.Phase)
 		}
-		return tx.DeletePeering(ctx, "", id)
+		return tx.DeletePeering(ctx, AllOrgs(), id)
 	})
 }
 
@@ -129,14 +134,14 @@ func (s *Service) PurgePeering(ctx context.Context, id string) error {
 // deleted, or while networks, peerings or clusters still refer to it.
 func (s *Service) PurgeEnvironment(ctx context.Context, id string) error {
 	return s.store.Update(ctx, func(tx Tx) error {
-		env, err := tx.FindEnvironmentByID(ctx, "", id)
+		env, err := tx.FindEnvironmentByID(ctx, AllOrgs(), id)
 		if err != nil {
 			return err
 		}
 		if !env.Deleting {
 			return Errorf(ECONFLICT, "Environment %s is not being deleted.", id)
 		}
-		return tx.DeleteEnvironment(ctx, "", id)
+		return tx.DeleteEnvironment(ctx, AllOrgs(), id)
 	})
 }
 
@@ -146,7 +151,7 @@ func (s *Service) ReconcileEnvironment(ctx context.Context, id string) (*Environ
 	var env *Environment
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
-		env, err = tx.FindEnvironmentByID(ctx, "", id)
+		env, err = tx.FindEnvironmentByID(ctx, AllOrgs(), id)
 		return err
 	})
 	return env, err
@@ -158,7 +163,7 @@ func (s *Service) ReconcileNetwork(ctx context.Context, id string) (*Network, er
 	var n *Network
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
-		n, err = tx.FindNetworkByID(ctx, "", id)
+		n, err = tx.FindNetworkByID(ctx, AllOrgs(), id)
 		return err
 	})
 	return n, err
@@ -170,7 +175,7 @@ func (s *Service) ReconcilePeering(ctx context.Context, id string) (*Peering, er
 	var p *Peering
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
-		p, err = tx.FindPeeringByID(ctx, "", id)
+		p, err = tx.FindPeeringByID(ctx, AllOrgs(), id)
 		return err
 	})
 	return p, err
@@ -182,7 +187,7 @@ func (s *Service) ReconcileCluster(ctx context.Context, id string) (*Cluster, er
 	var c *Cluster
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
-		c, err = tx.FindClusterByID(ctx, "", id)
+		c, err = tx.FindClusterByID(ctx, AllOrgs(), id)
 		return err
 	})
 	return c, err
@@ -193,7 +198,7 @@ func (s *Service) PeeringsOfNetwork(ctx context.Context, networkID string) ([]*P
 	var ps []*Peering
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
-		ps, err = tx.FindPeerings(ctx, PeeringFilter{NetworkIDs: []string{networkID}})
+		ps, err = tx.FindPeerings(ctx, AllOrgs(), PeeringFilter{NetworkIDs: []string{networkID}})
 		return err
 	})
 	return ps, err
@@ -204,7 +209,7 @@ func (s *Service) ClustersOfNetwork(ctx context.Context, networkID string) ([]*C
 	var cs []*Cluster
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
-		cs, err = tx.FindClusters(ctx, ClusterFilter{NetworkIDs: []string{networkID}})
+		cs, err = tx.FindClusters(ctx, AllOrgs(), ClusterFilter{NetworkIDs: []string{networkID}})
 		return err
 	})
 	return cs, err
@@ -218,7 +223,7 @@ func (s *Service) AllObjectKeys(ctx context.Context) ([]string, error) {
 	var keys []string
 	err := s.store.View(ctx, func(tx Tx) error {
 		deleting := true
-		envs, err := tx.FindEnvironments(ctx, EnvironmentFilter{Deleting: &deleting})
+		envs, err := tx.FindEnvironments(ctx, AllOrgs(), EnvironmentFilter{Deleting: &deleting})
 		if err != nil {
 			return err
 		}
@@ -250,21 +255,21 @@ func (s *Service) ObjectKeysOfEnvironment(ctx context.Context, envID string) ([]
 // appendObjectKeys appends the keys of the networks, peerings and
 // clusters of environment envID ("": of every environment) to keys.
 func appendObjectKeys(ctx context.Context, tx Tx, keys []string, envID string) ([]string, error) {
-	ns, err := tx.FindNetworks(ctx, NetworkFilter{EnvironmentID: envID})
+	ns, err := tx.FindNetworks(ctx, AllOrgs(), NetworkFilter{EnvironmentID: envID})
 	if err != nil {
 		return nil, err
 	}
 	for _, n := range ns {
 		keys = append(keys, "network/"+n.ID)
 	}
-	ps, err := tx.FindPeerings(ctx, PeeringFilter{EnvironmentID: envID})
+	ps, err := tx.FindPeerings(ctx, AllOrgs(), PeeringFilter{EnvironmentID: envID})
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range ps {
 		keys = append(keys, "peering/"+p.ID)
 	}
-	cs, err := tx.FindClusters(ctx, ClusterFilter{EnvironmentID: envID})
+	cs, err := tx.FindClusters(ctx, AllOrgs(), ClusterFilter{EnvironmentID: envID})
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +301,7 @@ func (s *Service) RetryPeering(ctx context.Context, envID, id string) (*Peering,
 		case PhaseFailed, PhaseDisconnected:
 			p.Status = PeeringStatus{Phase: PhaseProvisioning, Checklist: p.Status.Checklist}
 			p.UpdatedAt = s.now()
-			return tx.UpdatePeering(ctx, p)
+			return tx.UpdatePeeringStatus(ctx, p)
 		}
 		return nil
 	})
@@ -314,7 +319,7 @@ func (s *Service) PeeringKeysForScope(ctx context.Context, tenant, scope string)
 	scope = strings.TrimRight(strings.ToLower(scope), "/")
 	var keys []string
 	err := s.store.View(ctx, func(tx Tx) error {
-		ps, err := tx.FindPeerings(ctx, PeeringFilter{})
+		ps, err := tx.FindPeerings(ctx, AllOrgs(), PeeringFilter{})
 		for _, p := range ps {
 			vnet := strings.ToLower(p.VNet)
 			if tenant != "" && !strings.EqualFold(p.Tenant, tenant) {

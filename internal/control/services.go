@@ -140,7 +140,7 @@ func notFoundAs(err error, field, format string, args ...any) error {
 // another organization or is being deleted: to its organization a deleted
 // environment is gone at once.
 func liveEnvironment(ctx context.Context, tx Tx, orgID, id string) (*Environment, error) {
-	env, err := tx.FindEnvironmentByID(ctx, orgID, id)
+	env, err := tx.FindEnvironmentByID(ctx, OrgScope(orgID), id)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +182,7 @@ func (s *Service) FindEnvironments(ctx context.Context, page Page) ([]*Environme
 	}
 	var envs []*Environment
 	err = s.store.View(ctx, func(tx Tx) error {
-		envs, err = tx.FindEnvironments(ctx, EnvironmentFilter{OrgID: org.ID, Deleting: notDeleting(), After: after, Limit: size + 1})
+		envs, err = tx.FindEnvironments(ctx, OrgScope(org.ID), EnvironmentFilter{Deleting: notDeleting(), After: after, Limit: size + 1})
 		return err
 	})
 	if err != nil {
@@ -226,7 +226,7 @@ func (s *Service) CreateEnvironment(ctx context.Context, env *Environment) error
 		}
 		// Environments being deleted do not count: to their organization
 		// they are gone.
-		envs, err := tx.FindEnvironments(ctx, EnvironmentFilter{OrgID: org.ID, Deleting: notDeleting()})
+		envs, err := tx.FindEnvironments(ctx, OrgScope(org.ID), EnvironmentFilter{Deleting: notDeleting()})
 		if err != nil {
 			return err
 		}
@@ -276,6 +276,7 @@ func (s *Service) DeleteEnvironment(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	in := OrgScope(org.ID)
 	var changes []Change
 	err = s.store.Update(ctx, func(tx Tx) error {
 		changes = changes[:0]                            // Update may run fn again
@@ -284,42 +285,55 @@ func (s *Service) DeleteEnvironment(ctx context.Context, id string) error {
 			return err
 		}
 		now := s.now()
-		clusters, err := tx.FindClusters(ctx, ClusterFilter{OrgID: org.ID, EnvironmentID: id})
+		// Each network, then each peering, is read again by ID, which locks
+		// it (parents before children: networks, then their clusters and
+		// peerings): a status write racing the delete either commits first,
+		// and what it found (a network's VNet) is kept, or waits and then
+		// finds the object DEPROVISIONING.
+		nets, err := tx.FindNetworks(ctx, in, NetworkFilter{EnvironmentID: id})
 		if err != nil {
 			return err
 		}
-		for _, c := range clusters {
-			if err := tx.DeleteCluster(ctx, org.ID, c.ID); err != nil {
+		for _, listed := range nets {
+			n, err := tx.FindNetworkByID(ctx, in, listed.ID)
+			if err != nil {
 				return err
 			}
-			changes = append(changes, Change{Kind: "cluster", ID: c.ID})
-		}
-		peerings, err := tx.FindPeerings(ctx, PeeringFilter{OrgID: org.ID, EnvironmentID: id})
-		if err != nil {
-			return err
-		}
-		for _, p := range peerings {
-			if p.deprovision(now) {
-				if err := tx.UpdatePeering(ctx, p); err != nil {
-					return err
-				}
-			}
-			changes = append(changes, Change{Kind: "peering", ID: p.ID})
-		}
-		nets, err := tx.FindNetworks(ctx, NetworkFilter{OrgID: org.ID, EnvironmentID: id})
-		if err != nil {
-			return err
-		}
-		for _, n := range nets {
 			if n.deprovision(now) {
-				if err := tx.UpdateNetwork(ctx, n); err != nil {
+				if err := tx.UpdateNetworkStatus(ctx, n); err != nil {
 					return err
 				}
 			}
 			changes = append(changes, Change{Kind: "network", ID: n.ID})
 		}
+		clusters, err := tx.FindClusters(ctx, in, ClusterFilter{EnvironmentID: id})
+		if err != nil {
+			return err
+		}
+		for _, c := range clusters {
+			if err := tx.DeleteCluster(ctx, in, c.ID); err != nil {
+				return err
+			}
+			changes = append(changes, Change{Kind: "cluster", ID: c.ID})
+		}
+		peerings, err := tx.FindPeerings(ctx, in, PeeringFilter{EnvironmentID: id})
+		if err != nil {
+			return err
+		}
+		for _, listed := range peerings {
+			p, err := tx.FindPeeringByID(ctx, in, listed.ID)
+			if err != nil {
+				return err
+			}
+			if p.deprovision(now) {
+				if err := tx.UpdatePeeringStatus(ctx, p); err != nil {
+					return err
+				}
+			}
+			changes = append(changes, Change{Kind: "peering", ID: p.ID})
+		}
 		if len(nets) == 0 { // so no peerings either: nothing in Azure
-			return tx.DeleteEnvironment(ctx, org.ID, id)
+			return tx.DeleteEnvironment(ctx, in, id)
 		}
 		env.Deleting, env.UpdatedAt = true, now
 		changes = append(changes, Change{Kind: "environment", ID: id})
@@ -364,14 +378,14 @@ func (s *Service) FindNetworkByID(ctx context.Context, envID, id string) (*Netwo
 
 // findInEnv reads the caller's object id with find and checks that it is
 // in environment envID.
-func findInEnv[T envScoped](s *Service, ctx context.Context, envID, id string, find func(tx Tx, ctx context.Context, orgID, id string) (T, error)) (T, error) {
+func findInEnv[T envScoped](s *Service, ctx context.Context, envID, id string, find func(tx Tx, ctx context.Context, scope Scope, id string) (T, error)) (T, error) {
 	var v T
 	org, err := callerOrg(ctx)
 	if err != nil {
 		return v, err
 	}
 	err = s.store.View(ctx, func(tx Tx) error {
-		v, err = find(tx, ctx, org.ID, id)
+		v, err = find(tx, ctx, OrgScope(org.ID), id)
 		if err := inEnv(v, err, envID, id); err != nil {
 			return err
 		}
@@ -401,9 +415,10 @@ func (p *Peering) touch(now time.Time)  { p.UpdatedAt = now }
 
 // renameInEnv sets the display name of the caller's object id in envID to
 // name (nil: unchanged), after check refuses changes to immutable fields;
-// nothing is written when the name does not change.
+// nothing is written when the name does not change, and write writes the
+// name alone.
 func renameInEnv[T renamable](s *Service, ctx context.Context, envID, id string, name *string,
-	find func(tx Tx, ctx context.Context, orgID, id string) (T, error), check func(T) error,
+	find func(tx Tx, ctx context.Context, scope Scope, id string) (T, error), check func(T) error,
 	write func(tx Tx, ctx context.Context, v T) error) (T, error) {
 	var v T
 	org, err := callerOrg(ctx)
@@ -466,15 +481,15 @@ func notInEnv(v envScoped, id, envID string) error {
 }
 
 // findInLiveEnv reads the caller's object id with find, inside Update,
-// after locking its environment envID (parents before children). Returns
-// ENOTFOUND if the environment is missing or being deleted, or the object
-// is missing or in another environment.
-func findInLiveEnv[T envScoped](ctx context.Context, tx Tx, orgID, envID, id string, find func(tx Tx, ctx context.Context, orgID, id string) (T, error)) (T, error) {
+// after locking its environment envID (parents before children), and so
+// locks it too. Returns ENOTFOUND if the environment is missing or being
+// deleted, or the object is missing or in another environment.
+func findInLiveEnv[T envScoped](ctx context.Context, tx Tx, orgID, envID, id string, find func(tx Tx, ctx context.Context, scope Scope, id string) (T, error)) (T, error) {
 	var zero T
 	if _, err := liveEnvironment(ctx, tx, orgID, envID); err != nil {
 		return zero, err
 	}
-	v, err := find(tx, ctx, orgID, id)
+	v, err := find(tx, ctx, OrgScope(orgID), id)
 	if err := inEnv(v, err, envID, id); err != nil {
 		return zero, err
 	}
@@ -482,9 +497,9 @@ func findInLiveEnv[T envScoped](ctx context.Context, tx Tx, orgID, envID, id str
 }
 
 // findPage returns one page, of at most maxSize items, of the caller's objects
-// in environment envID: find reads up to limit of them after the given id,
-// ordered by id.
-func findPage[T any](s *Service, ctx context.Context, envID string, page Page, maxSize int, find func(tx Tx, orgID, after string, limit int) ([]*T, error), id func(*T) string) ([]*T, string, error) {
+// in environment envID: find reads up to limit of them in scope after the
+// given id, ordered by id.
+func findPage[T any](s *Service, ctx context.Context, envID string, page Page, maxSize int, find func(tx Tx, scope Scope, after string, limit int) ([]*T, error), id func(*T) string) ([]*T, string, error) {
 	org, err := callerOrg(ctx)
 	if err != nil {
 		return nil, "", err
@@ -503,7 +518,7 @@ func findPage[T any](s *Service, ctx context.Context, envID string, page Page, m
 		} else if err != nil {
 			return err
 		}
-		vs, err = find(tx, org.ID, after, size+1)
+		vs, err = find(tx, OrgScope(org.ID), after, size+1)
 		return err
 	})
 	if err != nil {
@@ -529,9 +544,9 @@ func requireEnvironment(envID string) error {
 
 // FindNetworks implements NetworkService.
 func (s *Service) FindNetworks(ctx context.Context, filter NetworkFilter, page Page) ([]*Network, string, error) {
-	return findPage(s, ctx, filter.EnvironmentID, page, MaxPageSize, func(tx Tx, org, after string, limit int) ([]*Network, error) {
-		filter.OrgID, filter.After, filter.Limit = org, after, limit
-		return tx.FindNetworks(ctx, filter)
+	return findPage(s, ctx, filter.EnvironmentID, page, MaxPageSize, func(tx Tx, scope Scope, after string, limit int) ([]*Network, error) {
+		filter.After, filter.Limit = after, limit
+		return tx.FindNetworks(ctx, scope, filter)
 	}, func(n *Network) string { return n.ID })
 }
 
@@ -553,7 +568,7 @@ func (s *Service) CreateNetwork(ctx context.Context, n *Network) error {
 		if _, err := liveEnvironment(ctx, tx, org.ID, n.EnvironmentID); err != nil { // locks the environment
 			return notFoundAs(err, "/spec/environment/id", "Environment %s was not found.", n.EnvironmentID)
 		}
-		siblings, err := tx.FindNetworks(ctx, NetworkFilter{OrgID: org.ID, EnvironmentID: n.EnvironmentID})
+		siblings, err := tx.FindNetworks(ctx, OrgScope(org.ID), NetworkFilter{EnvironmentID: n.EnvironmentID})
 		if err != nil {
 			return err
 		}
@@ -578,7 +593,7 @@ func (s *Service) CreateNetwork(ctx context.Context, n *Network) error {
 // UpdateNetwork implements NetworkService.
 func (s *Service) UpdateNetwork(ctx context.Context, envID, id string, upd NetworkUpdate) (*Network, error) {
 	return renameInEnv(s, ctx, envID, id, upd.DisplayName, Tx.FindNetworkByID,
-		func(n *Network) error { return checkNetworkImmutable(n, upd) }, Tx.UpdateNetwork)
+		func(n *Network) error { return checkNetworkImmutable(n, upd) }, Tx.UpdateNetworkSpec)
 }
 
 // DeleteNetwork implements NetworkService.
@@ -595,11 +610,12 @@ func (s *Service) DeleteNetwork(ctx context.Context, envID, id string) error {
 		if n.Status.Phase == PhaseDeprovisioning {
 			return nil
 		}
-		peerings, err := tx.FindPeerings(ctx, PeeringFilter{OrgID: org.ID, NetworkIDs: []string{id}, Limit: 1})
+		in := OrgScope(org.ID)
+		peerings, err := tx.FindPeerings(ctx, in, PeeringFilter{NetworkIDs: []string{id}, Limit: 1})
 		if err != nil {
 			return err
 		}
-		clusters, err := tx.FindClusters(ctx, ClusterFilter{OrgID: org.ID, NetworkIDs: []string{id}, Limit: 1})
+		clusters, err := tx.FindClusters(ctx, in, ClusterFilter{NetworkIDs: []string{id}, Limit: 1})
 		if err != nil {
 			return err
 		}
@@ -607,7 +623,7 @@ func (s *Service) DeleteNetwork(ctx context.Context, envID, id string) error {
 			return Errorf(ECONFLICT, "Network %s still has peerings or clusters; delete them first.", id)
 		}
 		n.deprovision(s.now())
-		return tx.UpdateNetwork(ctx, n)
+		return tx.UpdateNetworkStatus(ctx, n)
 	})
 	if err == nil {
 		s.changed("network", id)
@@ -624,9 +640,9 @@ func (s *Service) FindPeeringByID(ctx context.Context, envID, id string) (*Peeri
 
 // FindPeerings implements PeeringService.
 func (s *Service) FindPeerings(ctx context.Context, filter PeeringFilter, page Page) ([]*Peering, string, error) {
-	return findPage(s, ctx, filter.EnvironmentID, page, MaxPageSize, func(tx Tx, org, after string, limit int) ([]*Peering, error) {
-		filter.OrgID, filter.After, filter.Limit = org, after, limit
-		return tx.FindPeerings(ctx, filter)
+	return findPage(s, ctx, filter.EnvironmentID, page, MaxPageSize, func(tx Tx, scope Scope, after string, limit int) ([]*Peering, error) {
+		filter.After, filter.Limit = after, limit
+		return tx.FindPeerings(ctx, scope, filter)
 	}, func(p *Peering) string { return p.ID })
 }
 
@@ -651,7 +667,7 @@ func (s *Service) CreatePeering(ctx context.Context, p *Peering) error {
 		if _, err := liveEnvironment(ctx, tx, org.ID, p.EnvironmentID); err != nil { // locks the environment
 			return notFoundAs(err, "/spec/environment/id", "Environment %s was not found.", p.EnvironmentID)
 		}
-		n, err := tx.FindNetworkByID(ctx, org.ID, p.NetworkID) // locks the network
+		n, err := tx.FindNetworkByID(ctx, OrgScope(org.ID), p.NetworkID) // locks the network
 		if err != nil {
 			return notFoundAs(err, "/spec/network/id", "Network %s was not found.", p.NetworkID)
 		}
@@ -661,7 +677,7 @@ func (s *Service) CreatePeering(ctx context.Context, p *Peering) error {
 		if n.Status.Phase == PhaseDeprovisioning {
 			return FieldErrorf(EINVALID, "/spec/network/id", "Network %s is being deleted.", n.ID)
 		}
-		existing, err := tx.FindPeerings(ctx, PeeringFilter{OrgID: org.ID, NetworkIDs: []string{n.ID}})
+		existing, err := tx.FindPeerings(ctx, OrgScope(org.ID), PeeringFilter{NetworkIDs: []string{n.ID}})
 		if err != nil {
 			return err
 		}
@@ -686,7 +702,7 @@ func (s *Service) CreatePeering(ctx context.Context, p *Peering) error {
 // UpdatePeering implements PeeringService.
 func (s *Service) UpdatePeering(ctx context.Context, envID, id string, upd PeeringUpdate) (*Peering, error) {
 	return renameInEnv(s, ctx, envID, id, upd.DisplayName, Tx.FindPeeringByID,
-		func(p *Peering) error { return checkPeeringImmutable(p, upd) }, Tx.UpdatePeering)
+		func(p *Peering) error { return checkPeeringImmutable(p, upd) }, Tx.UpdatePeeringSpec)
 }
 
 // DeletePeering implements PeeringService.
@@ -700,7 +716,7 @@ func (s *Service) DeletePeering(ctx context.Context, envID, id string) error {
 		if err != nil || !p.deprovision(s.now()) {
 			return err
 		}
-		return tx.UpdatePeering(ctx, p)
+		return tx.UpdatePeeringStatus(ctx, p)
 	})
 	if err == nil {
 		s.changed("peering", id)
@@ -717,9 +733,9 @@ func (s *Service) FindClusterByID(ctx context.Context, envID, id string) (*Clust
 
 // FindClusters implements ClusterService.
 func (s *Service) FindClusters(ctx context.Context, filter ClusterFilter, page Page) ([]*Cluster, string, error) {
-	return findPage(s, ctx, filter.EnvironmentID, page, MaxClusterPageSize, func(tx Tx, org, after string, limit int) ([]*Cluster, error) {
-		filter.OrgID, filter.After, filter.Limit = org, after, limit
-		return tx.FindClusters(ctx, filter)
+	return findPage(s, ctx, filter.EnvironmentID, page, MaxClusterPageSize, func(tx Tx, scope Scope, after string, limit int) ([]*Cluster, error) {
+		filter.After, filter.Limit = after, limit
+		return tx.FindClusters(ctx, scope, filter)
 	}, func(c *Cluster) string { return c.ID })
 }
 
@@ -747,14 +763,14 @@ func (s *Service) CreateCluster(ctx context.Context, c *Cluster) error {
 		if _, err := liveEnvironment(ctx, tx, org.ID, c.EnvironmentID); err != nil { // locks the environment
 			return notFoundAs(err, "/spec/environment/id", "Environment %s was not found.", c.EnvironmentID)
 		}
-		n, err := tx.FindNetworkByID(ctx, org.ID, c.NetworkID) // locks the network
+		n, err := tx.FindNetworkByID(ctx, OrgScope(org.ID), c.NetworkID) // locks the network
 		if err != nil {
 			return notFoundAs(err, "/spec/network/id", "Network %s was not found.", c.NetworkID)
 		}
 		if err := settings.ValidateCluster(c, n); err != nil {
 			return err
 		}
-		envClusters, err := tx.FindClusters(ctx, ClusterFilter{OrgID: org.ID, EnvironmentID: c.EnvironmentID})
+		envClusters, err := tx.FindClusters(ctx, OrgScope(org.ID), ClusterFilter{EnvironmentID: c.EnvironmentID})
 		if err != nil {
 			return err
 		}
@@ -801,10 +817,9 @@ func (s *Service) UpdateCluster(ctx context.Context, envID, id string, upd Clust
 			if err := ValidateCKU(c.Availability, *upd.CKU); err != nil {
 				return err
 			}
-			if _, err := tx.FindNetworkByID(ctx, org.ID, c.NetworkID); err != nil { // locks the network
-				return err
-			}
-			netClusters, err := tx.FindClusters(ctx, ClusterFilter{OrgID: org.ID, NetworkIDs: []string{c.NetworkID}})
+			// Every cluster of the network is in its environment, locked
+			// above: no other change to them commits before this one.
+			netClusters, err := tx.FindClusters(ctx, OrgScope(org.ID), ClusterFilter{NetworkIDs: []string{c.NetworkID}})
 			if err != nil {
 				return err
 			}
@@ -818,7 +833,7 @@ func (s *Service) UpdateCluster(ctx context.Context, envID, id string, upd Clust
 			c.DisplayName = *upd.DisplayName
 		}
 		c.UpdatedAt = s.now()
-		return tx.UpdateCluster(ctx, c)
+		return tx.UpdateClusterSpec(ctx, c)
 	})
 	if err == nil && resized {
 		s.changed("cluster", id)
@@ -836,7 +851,7 @@ func (s *Service) DeleteCluster(ctx context.Context, envID, id string) error {
 		if _, err := findInLiveEnv(ctx, tx, org.ID, envID, id, Tx.FindClusterByID); err != nil {
 			return err
 		}
-		return tx.DeleteCluster(ctx, org.ID, id)
+		return tx.DeleteCluster(ctx, OrgScope(org.ID), id)
 	})
 	if err == nil {
 		s.changed("cluster", id)

@@ -44,9 +44,9 @@ func (s controlStore) View(ctx context.Context, fn func(tx control.Tx) error) er
 }
 
 // Update implements control.Store: a write transaction (BEGIN IMMEDIATE on
-// SQLite's single writer connection; on PostgreSQL, Find…ByID of
-// organizations, environments and networks lock with FOR UPDATE), retried
-// on PostgreSQL deadlocks and serialization failures.
+// SQLite's single writer connection; on PostgreSQL, FindOrganizationByID,
+// the Find…ByID methods and FindConnector lock the row with FOR UPDATE),
+// retried on PostgreSQL deadlocks and serialization failures.
 func (s controlStore) Update(ctx context.Context, fn func(tx control.Tx) error) error {
 	return s.db.writeTx(ctx, func(tx *sql.Tx) error {
 		return fn(&controlTx{tx: tx, lock: s.db.dialect == DialectPostgres})
@@ -55,7 +55,7 @@ func (s controlStore) Update(ctx context.Context, fn func(tx control.Tx) error) 
 
 type controlTx struct {
 	tx   *sql.Tx
-	lock bool // append FOR UPDATE to parent lookups
+	lock bool // append FOR UPDATE to reads by ID
 	// db and pool (the pool tx came from), when set, let by-id reads
 	// reuse prepared statements.
 	db   *DB
@@ -203,6 +203,19 @@ func (q *query) eq(col, v string) {
 	if v != "" {
 		q.where = append(q.where, col+" = "+q.arg(v))
 	}
+}
+
+// scope limits q to the organization of s, if s has one. Returns EINTERNAL
+// for the zero Scope.
+func (q *query) scope(s control.Scope) error {
+	orgID, all, err := s.Org()
+	if err != nil {
+		return err
+	}
+	if !all {
+		q.where = append(q.where, "org_id = "+q.arg(orgID))
+	}
+	return nil
 }
 
 func (q *query) in(col string, vs []string) {
@@ -371,25 +384,26 @@ func (t *controlTx) CreateEnvironment(ctx context.Context, e *control.Environmen
 	return nil
 }
 
-// byID selects one row by id, and by org_id unless orgID is empty.
-func (t *controlTx) byID(ctx context.Context, table, columns, orgID, id string, lock bool) *sql.Row {
-	var q query
-	q.eq("id", id)
-	q.eq("org_id", orgID)
-	s := `SELECT ` + columns + ` FROM ` + table + ` WHERE ` + strings.Join(q.where, " AND ")
-	if lock {
-		s += t.forUpdate()
+// findByID reads the row of table with id in scope (locked inside Update),
+// scanned with scan; what names it in errors.
+func findByID[T any](ctx context.Context, t *controlTx, table, columns string, scan func(sc scanner) (*T, error), what string, scope control.Scope, id string) (*T, error) {
+	q := query{where: []string{"id = $1"}, args: []any{id}}
+	if err := q.scope(scope); err != nil {
+		return nil, err
 	}
-	return t.queryRow(ctx, s, q.args...)
+	row := t.queryRow(ctx, `SELECT `+columns+` FROM `+table+q.clause()+t.forUpdate(), q.args...)
+	return scanOne(row, scan, what, id)
 }
 
-func (t *controlTx) FindEnvironmentByID(ctx context.Context, orgID, id string) (*control.Environment, error) {
-	return scanOne(t.byID(ctx, "environments", envColumns, orgID, id, true), scanEnv, "Environment", id)
+func (t *controlTx) FindEnvironmentByID(ctx context.Context, scope control.Scope, id string) (*control.Environment, error) {
+	return findByID(ctx, t, "environments", envColumns, scanEnv, "Environment", scope, id)
 }
 
-func (t *controlTx) FindEnvironments(ctx context.Context, f control.EnvironmentFilter) ([]*control.Environment, error) {
+func (t *controlTx) FindEnvironments(ctx context.Context, scope control.Scope, f control.EnvironmentFilter) ([]*control.Environment, error) {
 	var q query
-	q.eq("org_id", f.OrgID)
+	if err := q.scope(scope); err != nil {
+		return nil, err
+	}
 	switch {
 	case f.Deleting == nil:
 	case *f.Deleting:
@@ -412,19 +426,22 @@ func (t *controlTx) UpdateEnvironment(ctx context.Context, e *control.Environmen
 	return mustAffect(res, err, "Environment", e.ID)
 }
 
-func (t *controlTx) deleteByID(ctx context.Context, table, what, orgID, id string) error {
-	var q query
-	q.eq("id", id)
-	q.eq("org_id", orgID)
-	res, err := t.q().ExecContext(ctx, `DELETE FROM `+table+` WHERE `+strings.Join(q.where, " AND "), q.args...)
+// deleteByID deletes the row of table with id in scope; what names it in
+// errors.
+func (t *controlTx) deleteByID(ctx context.Context, table, what string, scope control.Scope, id string) error {
+	q := query{where: []string{"id = $1"}, args: []any{id}}
+	if err := q.scope(scope); err != nil {
+		return err
+	}
+	res, err := t.q().ExecContext(ctx, `DELETE FROM `+table+q.clause(), q.args...)
 	if err != nil {
 		return deleteErr(err, what, id)
 	}
 	return mustAffect(res, nil, what, id)
 }
 
-func (t *controlTx) DeleteEnvironment(ctx context.Context, orgID, id string) error {
-	return t.deleteByID(ctx, "environments", "Environment", orgID, id)
+func (t *controlTx) DeleteEnvironment(ctx context.Context, scope control.Scope, id string) error {
+	return t.deleteByID(ctx, "environments", "Environment", scope, id)
 }
 
 // --- networks ---
@@ -467,13 +484,15 @@ func (t *controlTx) CreateNetwork(ctx context.Context, n *control.Network) error
 	return nil
 }
 
-func (t *controlTx) FindNetworkByID(ctx context.Context, orgID, id string) (*control.Network, error) {
-	return scanOne(t.byID(ctx, "networks", networkColumns, orgID, id, true), scanNetwork, "Network", id)
+func (t *controlTx) FindNetworkByID(ctx context.Context, scope control.Scope, id string) (*control.Network, error) {
+	return findByID(ctx, t, "networks", networkColumns, scanNetwork, "Network", scope, id)
 }
 
-func (t *controlTx) FindNetworks(ctx context.Context, f control.NetworkFilter) ([]*control.Network, error) {
+func (t *controlTx) FindNetworks(ctx context.Context, scope control.Scope, f control.NetworkFilter) ([]*control.Network, error) {
 	var q query
-	q.eq("org_id", f.OrgID)
+	if err := q.scope(scope); err != nil {
+		return nil, err
+	}
 	q.eq("environment_id", f.EnvironmentID)
 	q.in("display_name", f.DisplayNames)
 	q.in("cloud", f.Clouds)
@@ -496,16 +515,22 @@ func (t *controlTx) FindNetworks(ctx context.Context, f control.NetworkFilter) (
 	return out, nil
 }
 
-func (t *controlTx) UpdateNetwork(ctx context.Context, n *control.Network) error {
-	res, err := t.q().ExecContext(ctx, `UPDATE networks SET display_name = $1, phase = $2, error_code = $3, error_message = $4,
-		azure_vnet = $5, azure_subscription = $6, updated_at = $7 WHERE id = $8`,
-		n.DisplayName, n.Status.Phase, n.Status.ErrorCode, n.Status.ErrorMessage, n.Status.AzureVNet, n.Status.AzureSubscription,
+func (t *controlTx) UpdateNetworkSpec(ctx context.Context, n *control.Network) error {
+	res, err := t.q().ExecContext(ctx, `UPDATE networks SET display_name = $1, updated_at = $2 WHERE id = $3`,
+		n.DisplayName, micros(n.UpdatedAt), n.ID)
+	return mustAffect(res, err, "Network", n.ID)
+}
+
+func (t *controlTx) UpdateNetworkStatus(ctx context.Context, n *control.Network) error {
+	res, err := t.q().ExecContext(ctx, `UPDATE networks SET phase = $1, error_code = $2, error_message = $3,
+		azure_vnet = $4, azure_subscription = $5, updated_at = $6 WHERE id = $7`,
+		n.Status.Phase, n.Status.ErrorCode, n.Status.ErrorMessage, n.Status.AzureVNet, n.Status.AzureSubscription,
 		micros(n.UpdatedAt), n.ID)
 	return mustAffect(res, err, "Network", n.ID)
 }
 
-func (t *controlTx) DeleteNetwork(ctx context.Context, orgID, id string) error {
-	return t.deleteByID(ctx, "networks", "Network", orgID, id)
+func (t *controlTx) DeleteNetwork(ctx context.Context, scope control.Scope, id string) error {
+	return t.deleteByID(ctx, "networks", "Network", scope, id)
 }
 
 // --- peerings ---
@@ -548,13 +573,15 @@ func (t *controlTx) CreatePeering(ctx context.Context, p *control.Peering) error
 	return nil
 }
 
-func (t *controlTx) FindPeeringByID(ctx context.Context, orgID, id string) (*control.Peering, error) {
-	return scanOne(t.byID(ctx, "peerings", peeringColumns, orgID, id, false), scanPeering, "Peering", id)
+func (t *controlTx) FindPeeringByID(ctx context.Context, scope control.Scope, id string) (*control.Peering, error) {
+	return findByID(ctx, t, "peerings", peeringColumns, scanPeering, "Peering", scope, id)
 }
 
-func (t *controlTx) FindPeerings(ctx context.Context, f control.PeeringFilter) ([]*control.Peering, error) {
+func (t *controlTx) FindPeerings(ctx context.Context, scope control.Scope, f control.PeeringFilter) ([]*control.Peering, error) {
 	var q query
-	q.eq("org_id", f.OrgID)
+	if err := q.scope(scope); err != nil {
+		return nil, err
+	}
 	q.eq("environment_id", f.EnvironmentID)
 	q.in("network_id", f.NetworkIDs)
 	q.in("display_name", f.DisplayNames)
@@ -568,14 +595,20 @@ func (t *controlTx) FindPeerings(ctx context.Context, f control.PeeringFilter) (
 	return out, nil
 }
 
-func (t *controlTx) UpdatePeering(ctx context.Context, p *control.Peering) error {
+func (t *controlTx) UpdatePeeringSpec(ctx context.Context, p *control.Peering) error {
+	res, err := t.q().ExecContext(ctx, `UPDATE peerings SET display_name = $1, updated_at = $2 WHERE id = $3`,
+		p.DisplayName, micros(p.UpdatedAt), p.ID)
+	return mustAffect(res, err, "Peering", p.ID)
+}
+
+func (t *controlTx) UpdatePeeringStatus(ctx context.Context, p *control.Peering) error {
 	list, err := encodeChecklist(p.Status.Checklist)
 	if err != nil {
 		return err
 	}
-	res, err := t.q().ExecContext(ctx, `UPDATE peerings SET display_name = $1, phase = $2, error_code = $3, error_message = $4,
-		checklist = $5, updated_at = $6 WHERE id = $7`,
-		p.DisplayName, p.Status.Phase, p.Status.ErrorCode, p.Status.ErrorMessage, list, micros(p.UpdatedAt), p.ID)
+	res, err := t.q().ExecContext(ctx, `UPDATE peerings SET phase = $1, error_code = $2, error_message = $3,
+		checklist = $4, updated_at = $5 WHERE id = $6`,
+		p.Status.Phase, p.Status.ErrorCode, p.Status.ErrorMessage, list, micros(p.UpdatedAt), p.ID)
 	return mustAffect(res, err, "Peering", p.ID)
 }
 
@@ -639,8 +672,8 @@ func decodeChecklist(s string) (control.Checklist, error) {
 	return l, nil
 }
 
-func (t *controlTx) DeletePeering(ctx context.Context, orgID, id string) error {
-	return t.deleteByID(ctx, "peerings", "Peering", orgID, id)
+func (t *controlTx) DeletePeering(ctx context.Context, scope control.Scope, id string) error {
+	return t.deleteByID(ctx, "peerings", "Peering", scope, id)
 }
 
 // --- clusters ---
@@ -671,13 +704,15 @@ func (t *controlTx) CreateCluster(ctx context.Context, c *control.Cluster) error
 	return nil
 }
 
-func (t *controlTx) FindClusterByID(ctx context.Context, orgID, id string) (*control.Cluster, error) {
-	return scanOne(t.byID(ctx, "clusters", clusterColumns, orgID, id, false), scanCluster, "Cluster", id)
+func (t *controlTx) FindClusterByID(ctx context.Context, scope control.Scope, id string) (*control.Cluster, error) {
+	return findByID(ctx, t, "clusters", clusterColumns, scanCluster, "Cluster", scope, id)
 }
 
-func (t *controlTx) FindClusters(ctx context.Context, f control.ClusterFilter) ([]*control.Cluster, error) {
+func (t *controlTx) FindClusters(ctx context.Context, scope control.Scope, f control.ClusterFilter) ([]*control.Cluster, error) {
 	var q query
-	q.eq("org_id", f.OrgID)
+	if err := q.scope(scope); err != nil {
+		return nil, err
+	}
 	q.eq("environment_id", f.EnvironmentID)
 	q.in("network_id", f.NetworkIDs)
 	q.in("phase", f.Phases)
@@ -690,15 +725,20 @@ func (t *controlTx) FindClusters(ctx context.Context, f control.ClusterFilter) (
 	return out, nil
 }
 
-func (t *controlTx) UpdateCluster(ctx context.Context, c *control.Cluster) error {
-	res, err := t.q().ExecContext(ctx, `UPDATE clusters SET display_name = $1, cku = $2, phase = $3, bootstrap_endpoint = $4,
-		http_endpoint = $5, updated_at = $6 WHERE id = $7`,
-		c.DisplayName, c.CKU, c.Status.Phase, c.Status.BootstrapEndpoint, c.Status.HTTPEndpoint, micros(c.UpdatedAt), c.ID)
+func (t *controlTx) UpdateClusterSpec(ctx context.Context, c *control.Cluster) error {
+	res, err := t.q().ExecContext(ctx, `UPDATE clusters SET display_name = $1, cku = $2, updated_at = $3 WHERE id = $4`,
+		c.DisplayName, c.CKU, micros(c.UpdatedAt), c.ID)
 	return mustAffect(res, err, "Cluster", c.ID)
 }
 
-func (t *controlTx) DeleteCluster(ctx context.Context, orgID, id string) error {
-	return t.deleteByID(ctx, "clusters", "Cluster", orgID, id)
+func (t *controlTx) UpdateClusterStatus(ctx context.Context, c *control.Cluster) error {
+	res, err := t.q().ExecContext(ctx, `UPDATE clusters SET phase = $1, bootstrap_endpoint = $2, http_endpoint = $3, updated_at = $4 WHERE id = $5`,
+		c.Status.Phase, c.Status.BootstrapEndpoint, c.Status.HTTPEndpoint, micros(c.UpdatedAt), c.ID)
+	return mustAffect(res, err, "Cluster", c.ID)
+}
+
+func (t *controlTx) DeleteCluster(ctx context.Context, scope control.Scope, id string) error {
+	return t.deleteByID(ctx, "clusters", "Cluster", scope, id)
 }
 
 // --- connectors ---
@@ -734,24 +774,26 @@ func (t *controlTx) CreateConnector(ctx context.Context, c *control.Connector) e
 	return nil
 }
 
-// connectorKey selects one connector (of orgID; "" for any organization).
-func connectorKey(orgID, clusterID, name string) query {
-	var q query
-	q.eq("cluster_id", clusterID)
-	q.eq("name", name)
-	q.eq("org_id", orgID)
-	return q
+// connectorKey selects connector name of cluster clusterID in scope.
+func connectorKey(scope control.Scope, clusterID, name string) (query, error) {
+	q := query{where: []string{"cluster_id = $1", "name = $2"}, args: []any{clusterID, name}}
+	return q, q.scope(scope)
 }
 
-func (t *controlTx) FindConnector(ctx context.Context, orgID, clusterID, name string) (*control.Connector, error) {
-	q := connectorKey(orgID, clusterID, name)
-	row := t.q().QueryRowContext(ctx, `SELECT `+connectorColumns+` FROM connectors`+q.clause(), q.args...)
+func (t *controlTx) FindConnector(ctx context.Context, scope control.Scope, clusterID, name string) (*control.Connector, error) {
+	q, err := connectorKey(scope, clusterID, name)
+	if err != nil {
+		return nil, err
+	}
+	row := t.q().QueryRowContext(ctx, `SELECT `+connectorColumns+` FROM connectors`+q.clause()+t.forUpdate(), q.args...)
 	return scanOne(row, scanConnector, "Connector", name)
 }
 
-func (t *controlTx) FindConnectors(ctx context.Context, f control.ConnectorFilter) ([]*control.Connector, error) {
+func (t *controlTx) FindConnectors(ctx context.Context, scope control.Scope, f control.ConnectorFilter) ([]*control.Connector, error) {
 	var q query
-	q.eq("org_id", f.OrgID)
+	if err := q.scope(scope); err != nil {
+		return nil, err
+	}
 	q.eq("cluster_id", f.ClusterID)
 	rows, err := t.q().QueryContext(ctx, `SELECT `+connectorColumns+` FROM connectors`+q.clause()+` ORDER BY cluster_id, name`, q.args...)
 	out, err := scanAll(rows, err, scanConnector)
@@ -771,8 +813,11 @@ func (t *controlTx) UpdateConnector(ctx context.Context, c *control.Connector) e
 	return mustAffect(res, err, "Connector", c.Name)
 }
 
-func (t *controlTx) DeleteConnector(ctx context.Context, orgID, clusterID, name string) error {
-	q := connectorKey(orgID, clusterID, name)
+func (t *controlTx) DeleteConnector(ctx context.Context, scope control.Scope, clusterID, name string) error {
+	q, err := connectorKey(scope, clusterID, name)
+	if err != nil {
+		return err
+	}
 	res, err := t.q().ExecContext(ctx, `DELETE FROM connectors`+q.clause(), q.args...)
 	return mustAffect(res, err, "Connector", name)
 }

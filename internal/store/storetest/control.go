@@ -24,6 +24,7 @@ func RunControl(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"RoundTrip", testControlRoundTrip},
 		{"NotFound", testControlNotFound},
 		{"OrgIsolation", testControlOrgIsolation},
+		{"NoScope", testControlNoScope},
 		{"Filters", testControlFilters},
 		{"Pagination", testControlPagination},
 		{"Constraints", testControlConstraints},
@@ -42,6 +43,7 @@ func RunControl(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"EnvironmentQuotaAfterDelete", testControlEnvironmentQuotaAfterDelete},
 		{"Race/DeleteEnvironment", testControlRaceDeleteEnvironment},
 		{"PeeringChecklist", testControlPeeringChecklist},
+		{"Race/LostUpdates", testControlRaceLostUpdates},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,22 +162,22 @@ func testControlRoundTrip(t *testing.T, open func(t *testing.T) *store.DB) {
 			return err
 		}
 		same(t, "api key", k, key)
-		env, err := tx.FindEnvironmentByID(ctx, f.org.ID, f.env.ID)
+		env, err := tx.FindEnvironmentByID(ctx, control.OrgScope(f.org.ID), f.env.ID)
 		if err != nil {
 			return err
 		}
 		same(t, "environment", env, f.env)
-		n, err := tx.FindNetworkByID(ctx, f.org.ID, f.net.ID)
+		n, err := tx.FindNetworkByID(ctx, control.OrgScope(f.org.ID), f.net.ID)
 		if err != nil {
 			return err
 		}
 		same(t, "network", n, f.net)
-		gp, err := tx.FindPeeringByID(ctx, f.org.ID, p.ID)
+		gp, err := tx.FindPeeringByID(ctx, control.OrgScope(f.org.ID), p.ID)
 		if err != nil {
 			return err
 		}
 		same(t, "peering", gp, p)
-		gc, err := tx.FindClusterByID(ctx, f.org.ID, c.ID)
+		gc, err := tx.FindClusterByID(ctx, control.OrgScope(f.org.ID), c.ID)
 		if err != nil {
 			return err
 		}
@@ -194,30 +196,30 @@ func testControlRoundTrip(t *testing.T, open func(t *testing.T) *store.DB) {
 	c.DisplayName, c.CKU, c.UpdatedAt = "c2", 4, t1
 	c.Status = control.ClusterStatus{Phase: control.ClusterPhaseProvisioned, BootstrapEndpoint: "10.1.0.10:9092", HTTPEndpoint: "https://10.1.0.10:443"}
 	update(t, s, func(tx control.Tx) error {
-		return errors.Join(tx.UpdateEnvironment(ctx, f.env), tx.UpdateNetwork(ctx, f.net), tx.UpdatePeering(ctx, p), tx.UpdateCluster(ctx, c))
+		return errors.Join(tx.UpdateEnvironment(ctx, f.env), tx.UpdateNetworkSpec(ctx, f.net), tx.UpdateNetworkStatus(ctx, f.net), tx.UpdatePeeringSpec(ctx, p), tx.UpdatePeeringStatus(ctx, p), tx.UpdateClusterSpec(ctx, c), tx.UpdateClusterStatus(ctx, c))
 	})
 	view(t, s, func(tx control.Tx) error {
-		env, _ := tx.FindEnvironmentByID(ctx, "", f.env.ID)
+		env, _ := tx.FindEnvironmentByID(ctx, control.AllOrgs(), f.env.ID)
 		same(t, "updated environment", env, f.env)
-		n, _ := tx.FindNetworkByID(ctx, "", f.net.ID)
+		n, _ := tx.FindNetworkByID(ctx, control.AllOrgs(), f.net.ID)
 		same(t, "updated network", n, f.net)
-		gp, _ := tx.FindPeeringByID(ctx, "", p.ID)
+		gp, _ := tx.FindPeeringByID(ctx, control.AllOrgs(), p.ID)
 		same(t, "updated peering", gp, p)
-		gc, _ := tx.FindClusterByID(ctx, "", c.ID)
+		gc, _ := tx.FindClusterByID(ctx, control.AllOrgs(), c.ID)
 		same(t, "updated cluster", gc, c)
 		return nil
 	})
 
 	// Deletes, children first.
 	update(t, s, func(tx control.Tx) error {
-		return errors.Join(tx.DeleteCluster(ctx, f.org.ID, c.ID), tx.DeletePeering(ctx, f.org.ID, p.ID),
-			tx.DeleteNetwork(ctx, f.org.ID, f.net.ID), tx.DeleteEnvironment(ctx, f.org.ID, f.env.ID),
+		return errors.Join(tx.DeleteCluster(ctx, control.OrgScope(f.org.ID), c.ID), tx.DeletePeering(ctx, control.OrgScope(f.org.ID), p.ID),
+			tx.DeleteNetwork(ctx, control.OrgScope(f.org.ID), f.net.ID), tx.DeleteEnvironment(ctx, control.OrgScope(f.org.ID), f.env.ID),
 			tx.DeleteAPIKey(ctx, f.org.ID, key.Key))
 	})
 	view(t, s, func(tx control.Tx) error {
-		_, err := tx.FindPeeringByID(ctx, "", p.ID)
+		_, err := tx.FindPeeringByID(ctx, control.AllOrgs(), p.ID)
 		wantCode(t, err, control.ENOTFOUND)
-		_, err = tx.FindEnvironmentByID(ctx, "", f.env.ID)
+		_, err = tx.FindEnvironmentByID(ctx, control.AllOrgs(), f.env.ID)
 		wantCode(t, err, control.ENOTFOUND)
 		_, err = tx.FindAPIKey(ctx, key.Key)
 		wantCode(t, err, control.ENOTFOUND)
@@ -235,24 +237,27 @@ func testControlNotFound(t *testing.T, open func(t *testing.T) *store.DB) {
 		errs = append(errs, err)
 		_, err = tx.FindAPIKey(ctx, "nope")
 		errs = append(errs, err)
-		_, err = tx.FindEnvironmentByID(ctx, "", "env-nope")
+		_, err = tx.FindEnvironmentByID(ctx, control.AllOrgs(), "env-nope")
 		errs = append(errs, err)
-		_, err = tx.FindNetworkByID(ctx, "", "n-nope")
+		_, err = tx.FindNetworkByID(ctx, control.AllOrgs(), "n-nope")
 		errs = append(errs, err)
-		_, err = tx.FindPeeringByID(ctx, "", "peer-nope")
+		_, err = tx.FindPeeringByID(ctx, control.AllOrgs(), "peer-nope")
 		errs = append(errs, err)
-		_, err = tx.FindClusterByID(ctx, "", "lkc-nope")
+		_, err = tx.FindClusterByID(ctx, control.AllOrgs(), "lkc-nope")
 		errs = append(errs, err)
 		errs = append(errs,
 			tx.DeleteAPIKey(ctx, f.org.ID, "nope"),
 			tx.UpdateEnvironment(ctx, &control.Environment{ID: "env-nope"}),
-			tx.UpdateNetwork(ctx, &control.Network{ID: "n-nope"}),
-			tx.UpdatePeering(ctx, &control.Peering{ID: "peer-nope"}),
-			tx.UpdateCluster(ctx, &control.Cluster{ID: "lkc-nope", CKU: 1}),
-			tx.DeleteEnvironment(ctx, "", "env-nope"),
-			tx.DeleteNetwork(ctx, "", "n-nope"),
-			tx.DeletePeering(ctx, "", "peer-nope"),
-			tx.DeleteCluster(ctx, "", "lkc-nope"),
+			tx.UpdateNetworkSpec(ctx, &control.Network{ID: "n-nope"}),
+			tx.UpdateNetworkStatus(ctx, &control.Network{ID: "n-nope"}),
+			tx.UpdatePeeringSpec(ctx, &control.Peering{ID: "peer-nope"}),
+			tx.UpdatePeeringStatus(ctx, &control.Peering{ID: "peer-nope"}),
+			tx.UpdateClusterSpec(ctx, &control.Cluster{ID: "lkc-nope", CKU: 1}),
+			tx.UpdateClusterStatus(ctx, &control.Cluster{ID: "lkc-nope", CKU: 1}),
+			tx.DeleteEnvironment(ctx, control.AllOrgs(), "env-nope"),
+			tx.DeleteNetwork(ctx, control.AllOrgs(), "n-nope"),
+			tx.DeletePeering(ctx, control.AllOrgs(), "peer-nope"),
+			tx.DeleteCluster(ctx, control.AllOrgs(), "lkc-nope"),
 		)
 		for i, err := range errs {
 			if control.ErrorCode(err) != control.ENOTFOUND {
@@ -277,24 +282,78 @@ func testControlOrgIsolation(t *testing.T, open func(t *testing.T) *store.DB) {
 	a, b := seed(t, s, "a"), seed(t, s, "b")
 	update(t, s, func(tx control.Tx) error { return tx.CreatePeering(ctx, peering(a, "peer-a", "v1")) })
 	view(t, s, func(tx control.Tx) error {
-		_, err := tx.FindEnvironmentByID(ctx, b.org.ID, a.env.ID)
+		_, err := tx.FindEnvironmentByID(ctx, control.OrgScope(b.org.ID), a.env.ID)
 		wantCode(t, err, control.ENOTFOUND)
-		_, err = tx.FindNetworkByID(ctx, b.org.ID, a.net.ID)
+		_, err = tx.FindNetworkByID(ctx, control.OrgScope(b.org.ID), a.net.ID)
 		wantCode(t, err, control.ENOTFOUND)
-		_, err = tx.FindPeeringByID(ctx, b.org.ID, "peer-a")
+		_, err = tx.FindPeeringByID(ctx, control.OrgScope(b.org.ID), "peer-a")
 		wantCode(t, err, control.ENOTFOUND)
-		envs, err := tx.FindEnvironments(ctx, control.EnvironmentFilter{OrgID: b.org.ID})
+		envs, err := tx.FindEnvironments(ctx, control.OrgScope(b.org.ID), control.EnvironmentFilter{})
 		if err != nil || len(envs) != 1 || envs[0].ID != b.env.ID {
 			t.Fatalf("org b sees environments %v (%v)", envs, err)
 		}
-		ps, err := tx.FindPeerings(ctx, control.PeeringFilter{OrgID: b.org.ID})
+		ps, err := tx.FindPeerings(ctx, control.OrgScope(b.org.ID), control.PeeringFilter{})
 		if err != nil || len(ps) != 0 {
 			t.Fatalf("org b sees peerings %v (%v)", ps, err)
 		}
 		return nil
 	})
-	err := s.Update(ctx, func(tx control.Tx) error { return tx.DeletePeering(ctx, b.org.ID, "peer-a") })
+	err := s.Update(ctx, func(tx control.Tx) error { return tx.DeletePeering(ctx, control.OrgScope(b.org.ID), "peer-a") })
 	wantCode(t, err, control.ENOTFOUND)
+}
+
+// testControlNoScope: a Tx method given no organization (the zero Scope,
+// as OrgScope("") is) returns EINTERNAL rather than every organization's
+// rows, and so does a service called by a caller without an organization.
+func testControlNoScope(t *testing.T, open func(t *testing.T) *store.DB) {
+	ctx := context.Background()
+	s := open(t).Control()
+	f := seed(t, s, "a")
+	update(t, s, func(tx control.Tx) error { return tx.CreateCluster(ctx, cluster(f, "lkc-a", 1)) })
+	for _, scope := range []control.Scope{{}, control.OrgScope("")} {
+		view(t, s, func(tx control.Tx) error {
+			for what, err := range map[string]error{
+				"FindEnvironmentByID": second(tx.FindEnvironmentByID(ctx, scope, f.env.ID)),
+				"FindEnvironments":    second(tx.FindEnvironments(ctx, scope, control.EnvironmentFilter{})),
+				"FindNetworkByID":     second(tx.FindNetworkByID(ctx, scope, f.net.ID)),
+				"FindNetworks":        second(tx.FindNetworks(ctx, scope, control.NetworkFilter{})),
+				"FindPeeringByID":     second(tx.FindPeeringByID(ctx, scope, "peer-a")),
+				"FindPeerings":        second(tx.FindPeerings(ctx, scope, control.PeeringFilter{})),
+				"FindClusterByID":     second(tx.FindClusterByID(ctx, scope, "lkc-a")),
+				"FindClusters":        second(tx.FindClusters(ctx, scope, control.ClusterFilter{})),
+				"FindConnector":       second(tx.FindConnector(ctx, scope, "lkc-a", "sink")),
+				"FindConnectors":      second(tx.FindConnectors(ctx, scope, control.ConnectorFilter{})),
+			} {
+				if control.ErrorCode(err) != control.EINTERNAL {
+					t.Errorf("%s with %s: %v, want %s", what, scope, err, control.EINTERNAL)
+				}
+			}
+			return nil
+		})
+		for what, del := range map[string]func(tx control.Tx) error{
+			"DeleteEnvironment": func(tx control.Tx) error { return tx.DeleteEnvironment(ctx, scope, f.env.ID) },
+			"DeleteNetwork":     func(tx control.Tx) error { return tx.DeleteNetwork(ctx, scope, f.net.ID) },
+			"DeletePeering":     func(tx control.Tx) error { return tx.DeletePeering(ctx, scope, "peer-a") },
+			"DeleteCluster":     func(tx control.Tx) error { return tx.DeleteCluster(ctx, scope, "lkc-a") },
+			"DeleteConnector":   func(tx control.Tx) error { return tx.DeleteConnector(ctx, scope, "lkc-a", "sink") },
+		} {
+			if err := s.Update(ctx, del); control.ErrorCode(err) != control.EINTERNAL {
+				t.Errorf("%s with %s: %v, want %s", what, scope, err, control.EINTERNAL)
+			}
+		}
+	}
+	view(t, s, func(tx control.Tx) error {
+		if _, err := tx.FindClusterByID(ctx, control.AllOrgs(), "lkc-a"); err != nil {
+			t.Fatalf("the cluster after deletes without a scope: %v", err)
+		}
+		return nil
+	})
+	// The operator's own context names no organization: it may manage
+	// organizations, not see into them.
+	svc := control.NewService(s, control.DefaultSettings())
+	if envs, _, err := svc.FindEnvironments(control.NewOperatorContext(ctx), control.Page{}); control.ErrorCode(err) != control.EINTERNAL {
+		t.Fatalf("environments listed for a caller without an organization: %v, %v; want %s", envs, err, control.EINTERNAL)
+	}
 }
 
 func ids[T any](items []*T, id func(*T) string) []string {
@@ -323,28 +382,31 @@ func testControlFilters(t *testing.T, open func(t *testing.T) *store.DB) {
 			tx.CreateCluster(ctx, c1), tx.CreateCluster(ctx, c2))
 	})
 	netID := func(n *control.Network) string { return n.ID }
+	all := control.AllOrgs()
 	tests := []struct {
 		name   string
+		scope  control.Scope
 		filter control.NetworkFilter
 		want   string
 	}{
-		{"all", control.NetworkFilter{}, "[n-a n-b n-c]"},
-		{"org", control.NetworkFilter{OrgID: f.org.ID, EnvironmentID: f.env.ID}, "[n-a n-b n-c]"},
-		{"other env", control.NetworkFilter{EnvironmentID: "env-x"}, "[]"},
-		{"name", control.NetworkFilter{DisplayNames: []string{"other", "x"}}, "[n-b]"},
-		{"region", control.NetworkFilter{Regions: []string{"eastus"}}, "[n-a n-c]"},
-		{"cidr", control.NetworkFilter{CIDRs: []string{"10.3.0.0/16", "10.1.0.0/16"}}, "[n-a n-c]"},
-		{"phase", control.NetworkFilter{Phases: []string{control.PhaseReady}}, "[n-b]"},
-		{"cloud", control.NetworkFilter{Clouds: []string{"AWS"}}, "[]"},
-		{"peering type", control.NetworkFilter{ConnectionTypes: []string{"PEERING"}}, "[n-a n-b]"},
-		{"privatelink type", control.NetworkFilter{ConnectionTypes: []string{"PRIVATELINK"}}, "[n-b n-c]"},
-		{"either type", control.NetworkFilter{ConnectionTypes: []string{"PRIVATELINK", "PEERING"}}, "[n-a n-b n-c]"},
-		{"after", control.NetworkFilter{After: "n-a"}, "[n-b n-c]"},
-		{"limit", control.NetworkFilter{Limit: 2}, "[n-a n-b]"},
+		{"all", all, control.NetworkFilter{}, "[n-a n-b n-c]"},
+		{"org", control.OrgScope(f.org.ID), control.NetworkFilter{EnvironmentID: f.env.ID}, "[n-a n-b n-c]"},
+		{"other org", control.OrgScope("org-x"), control.NetworkFilter{}, "[]"},
+		{"other env", all, control.NetworkFilter{EnvironmentID: "env-x"}, "[]"},
+		{"name", all, control.NetworkFilter{DisplayNames: []string{"other", "x"}}, "[n-b]"},
+		{"region", all, control.NetworkFilter{Regions: []string{"eastus"}}, "[n-a n-c]"},
+		{"cidr", all, control.NetworkFilter{CIDRs: []string{"10.3.0.0/16", "10.1.0.0/16"}}, "[n-a n-c]"},
+		{"phase", all, control.NetworkFilter{Phases: []string{control.PhaseReady}}, "[n-b]"},
+		{"cloud", all, control.NetworkFilter{Clouds: []string{"AWS"}}, "[]"},
+		{"peering type", all, control.NetworkFilter{ConnectionTypes: []string{"PEERING"}}, "[n-a n-b]"},
+		{"privatelink type", all, control.NetworkFilter{ConnectionTypes: []string{"PRIVATELINK"}}, "[n-b n-c]"},
+		{"either type", all, control.NetworkFilter{ConnectionTypes: []string{"PRIVATELINK", "PEERING"}}, "[n-a n-b n-c]"},
+		{"after", all, control.NetworkFilter{After: "n-a"}, "[n-b n-c]"},
+		{"limit", all, control.NetworkFilter{Limit: 2}, "[n-a n-b]"},
 	}
 	view(t, s, func(tx control.Tx) error {
 		for _, tt := range tests {
-			got, err := tx.FindNetworks(ctx, tt.filter)
+			got, err := tx.FindNetworks(ctx, tt.scope, tt.filter)
 			if err != nil {
 				t.Fatalf("%s: %v", tt.name, err)
 			}
@@ -352,13 +414,13 @@ func testControlFilters(t *testing.T, open func(t *testing.T) *store.DB) {
 				t.Errorf("%s: got %s, want %s", tt.name, g, tt.want)
 			}
 		}
-		ps, _ := tx.FindPeerings(ctx, control.PeeringFilter{NetworkIDs: []string{"n-b"}})
+		ps, _ := tx.FindPeerings(ctx, control.AllOrgs(), control.PeeringFilter{NetworkIDs: []string{"n-b"}})
 		same(t, "peerings by network", ids(ps, func(p *control.Peering) string { return p.ID }), []string{"peer-2"})
-		ps, _ = tx.FindPeerings(ctx, control.PeeringFilter{Phases: []string{control.PhaseProvisioning}, DisplayNames: []string{"peer-1"}})
+		ps, _ = tx.FindPeerings(ctx, control.AllOrgs(), control.PeeringFilter{Phases: []string{control.PhaseProvisioning}, DisplayNames: []string{"peer-1"}})
 		same(t, "peerings by phase and name", ids(ps, func(p *control.Peering) string { return p.ID }), []string{"peer-1"})
-		cs, _ := tx.FindClusters(ctx, control.ClusterFilter{NetworkIDs: []string{"n-a"}})
+		cs, _ := tx.FindClusters(ctx, control.AllOrgs(), control.ClusterFilter{NetworkIDs: []string{"n-a"}})
 		same(t, "clusters by network", ids(cs, func(c *control.Cluster) string { return c.ID }), []string{"lkc-1"})
-		cs, _ = tx.FindClusters(ctx, control.ClusterFilter{EnvironmentID: f.env.ID, After: "lkc-1"})
+		cs, _ = tx.FindClusters(ctx, control.AllOrgs(), control.ClusterFilter{EnvironmentID: f.env.ID, After: "lkc-1"})
 		same(t, "clusters after", ids(cs, func(c *control.Cluster) string { return c.ID }), []string{"lkc-2"})
 		return nil
 	})
@@ -439,8 +501,8 @@ func testControlConstraints(t *testing.T, open func(t *testing.T) *store.DB) {
 			c.NetworkID = "n-nope"
 			return tx.CreateCluster(ctx, c)
 		}, control.ENOTFOUND},
-		{"delete network with peering", func(tx control.Tx) error { return tx.DeleteNetwork(ctx, "", f.net.ID) }, control.ECONFLICT},
-		{"delete environment with network", func(tx control.Tx) error { return tx.DeleteEnvironment(ctx, "", f.env.ID) }, control.ECONFLICT},
+		{"delete network with peering", func(tx control.Tx) error { return tx.DeleteNetwork(ctx, control.AllOrgs(), f.net.ID) }, control.ECONFLICT},
+		{"delete environment with network", func(tx control.Tx) error { return tx.DeleteEnvironment(ctx, control.AllOrgs(), f.env.ID) }, control.ECONFLICT},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -464,7 +526,7 @@ func testControlRollback(t *testing.T, open func(t *testing.T) *store.DB) {
 		t.Fatalf("Update returned %v, want fn's error", err)
 	}
 	view(t, s, func(tx control.Tx) error {
-		_, err := tx.FindPeeringByID(ctx, "", "peer-1")
+		_, err := tx.FindPeeringByID(ctx, control.AllOrgs(), "peer-1")
 		wantCode(t, err, control.ENOTFOUND)
 		return nil
 	})
@@ -478,7 +540,7 @@ func testControlReopen(t *testing.T, open func(t *testing.T) *store.DB) {
 	db.Close()
 	s := open(t).Control()
 	view(t, s, func(tx control.Tx) error {
-		p, err := tx.FindPeeringByID(ctx, f.org.ID, "peer-1")
+		p, err := tx.FindPeeringByID(ctx, control.OrgScope(f.org.ID), "peer-1")
 		if err != nil {
 			return err
 		}
@@ -613,5 +675,25 @@ func testControlRaceClusterBudget(t *testing.T, open func(t *testing.T) *store.D
 	})
 	if ok != 4 {
 		t.Fatalf("%d clusters of 16 CKUs created concurrently, want 4", ok)
+	}
+	// Two resizes that fit the budget apart but not together: one wins.
+	n2 := newNetwork(env.ID, "10.2.0.0/16")
+	if err := svc.CreateNetwork(ctx, n2); err != nil {
+		t.Fatal(err)
+	}
+	var pair []*control.Cluster
+	for range 2 {
+		c := &control.Cluster{EnvironmentID: env.ID, NetworkID: n2.ID, CKU: 16}
+		if err := svc.CreateCluster(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		pair = append(pair, c)
+	}
+	ok = race(t, open, 2, control.EQUOTA, func(svc *control.Service, i int) error {
+		_, err := svc.UpdateCluster(ctx, env.ID, pair[i].ID, control.ClusterUpdate{CKU: new(40)})
+		return err
+	})
+	if ok != 1 {
+		t.Fatalf("%d of two resizes to 40 CKUs beside a cluster of 16 succeeded, want 1", ok)
 	}
 }

@@ -64,7 +64,7 @@ func testControlPeeringChecklist(t *testing.T, open func(t *testing.T) *store.DB
 		var got *control.Peering
 		view(t, db.Control(), func(tx control.Tx) error {
 			var err error
-			got, err = tx.FindPeeringByID(ctx, "", p.ID)
+			got, err = tx.FindPeeringByID(ctx, control.AllOrgs(), p.ID)
 			return err
 		})
 		return got
@@ -76,7 +76,7 @@ func testControlPeeringChecklist(t *testing.T, open func(t *testing.T) *store.DB
 		t.Fatalf("stored status %+v", stored.Status)
 	}
 	view(t, open(t).Control(), func(tx control.Tx) error {
-		ps, err := tx.FindPeerings(ctx, control.PeeringFilter{NetworkIDs: []string{n.ID}})
+		ps, err := tx.FindPeerings(ctx, control.AllOrgs(), control.PeeringFilter{NetworkIDs: []string{n.ID}})
 		if err != nil {
 			return err
 		}

@@ -38,19 +38,19 @@ func testControlConnectors(t *testing.T, open func(t *testing.T) *store.DB) {
 		return nil
 	})
 	view(t, s, func(tx control.Tx) error {
-		got, err := tx.FindConnector(ctx, f.org.ID, c1.ID, "sink-a")
+		got, err := tx.FindConnector(ctx, control.OrgScope(f.org.ID), c1.ID, "sink-a")
 		if err != nil {
 			return err
 		}
 		same(t, "connector", got, a)
-		list, err := tx.FindConnectors(ctx, control.ConnectorFilter{OrgID: f.org.ID, ClusterID: c1.ID})
+		list, err := tx.FindConnectors(ctx, control.OrgScope(f.org.ID), control.ConnectorFilter{ClusterID: c1.ID})
 		if err != nil {
 			return err
 		}
 		same(t, "connectors of lkc-k1", names(list), []string{"sink-a", "sink-b"})
-		_, err = tx.FindConnector(ctx, other.org.ID, c1.ID, "sink-a")
+		_, err = tx.FindConnector(ctx, control.OrgScope(other.org.ID), c1.ID, "sink-a")
 		wantCode(t, err, control.ENOTFOUND)
-		_, err = tx.FindConnector(ctx, f.org.ID, c1.ID, "nope")
+		_, err = tx.FindConnector(ctx, control.OrgScope(f.org.ID), c1.ID, "nope")
 		wantCode(t, err, control.ENOTFOUND)
 		return nil
 	})
@@ -63,19 +63,21 @@ func testControlConnectors(t *testing.T, open func(t *testing.T) *store.DB) {
 	a.Paused, a.UpdatedAt = true, t0.Add(time.Minute)
 	update(t, s, func(tx control.Tx) error { return tx.UpdateConnector(ctx, a) })
 	view(t, s, func(tx control.Tx) error {
-		got, err := tx.FindConnector(ctx, f.org.ID, c1.ID, "sink-a")
+		got, err := tx.FindConnector(ctx, control.OrgScope(f.org.ID), c1.ID, "sink-a")
 		if err == nil {
 			same(t, "updated connector", got, a)
 		}
 		return err
 	})
 
-	err = s.Update(ctx, func(tx control.Tx) error { return tx.DeleteConnector(ctx, other.org.ID, c1.ID, "sink-b") })
+	err = s.Update(ctx, func(tx control.Tx) error {
+		return tx.DeleteConnector(ctx, control.OrgScope(other.org.ID), c1.ID, "sink-b")
+	})
 	wantCode(t, err, control.ENOTFOUND)
-	update(t, s, func(tx control.Tx) error { return tx.DeleteConnector(ctx, f.org.ID, c1.ID, "sink-b") })
-	update(t, s, func(tx control.Tx) error { return tx.DeleteCluster(ctx, f.org.ID, c1.ID) })
+	update(t, s, func(tx control.Tx) error { return tx.DeleteConnector(ctx, control.OrgScope(f.org.ID), c1.ID, "sink-b") })
+	update(t, s, func(tx control.Tx) error { return tx.DeleteCluster(ctx, control.OrgScope(f.org.ID), c1.ID) })
 	view(t, s, func(tx control.Tx) error {
-		list, err := tx.FindConnectors(ctx, control.ConnectorFilter{OrgID: f.org.ID})
+		list, err := tx.FindConnectors(ctx, control.OrgScope(f.org.ID), control.ConnectorFilter{})
 		if err == nil {
 			same(t, "connectors after deleting lkc-k1", names(list), []string{"sink-a"})
 			same(t, "its cluster", list[0].ClusterID, c2.ID)

@@ -27,27 +27,29 @@ func testControlEnvironmentDeleting(t *testing.T, open func(t *testing.T) *store
 	update(t, s, func(tx control.Tx) error { return tx.UpdateEnvironment(ctx, a.env) })
 	envID := func(e *control.Environment) string { return e.ID }
 	view(t, s, func(tx control.Tx) error {
-		got, err := tx.FindEnvironmentByID(ctx, a.org.ID, a.env.ID)
+		got, err := tx.FindEnvironmentByID(ctx, control.OrgScope(a.org.ID), a.env.ID)
 		if err != nil {
 			return err
 		}
 		same(t, "environment being deleted", got, a.env)
+		all := control.AllOrgs()
 		for _, tt := range []struct {
+			scope  control.Scope
 			filter control.EnvironmentFilter
 			want   []string
 		}{
-			{control.EnvironmentFilter{}, []string{"env-a", "env-b"}},
-			{control.EnvironmentFilter{Deleting: boolPtr(true)}, []string{"env-a"}},
-			{control.EnvironmentFilter{Deleting: boolPtr(false)}, []string{"env-b"}},
-			{control.EnvironmentFilter{OrgID: a.org.ID, Deleting: boolPtr(false)}, []string{}},
-			{control.EnvironmentFilter{OrgID: b.org.ID, Deleting: boolPtr(false)}, []string{"env-b"}},
-			{control.EnvironmentFilter{Deleting: boolPtr(true), After: "env-a"}, []string{}},
+			{all, control.EnvironmentFilter{}, []string{"env-a", "env-b"}},
+			{all, control.EnvironmentFilter{Deleting: boolPtr(true)}, []string{"env-a"}},
+			{all, control.EnvironmentFilter{Deleting: boolPtr(false)}, []string{"env-b"}},
+			{control.OrgScope(a.org.ID), control.EnvironmentFilter{Deleting: boolPtr(false)}, []string{}},
+			{control.OrgScope(b.org.ID), control.EnvironmentFilter{Deleting: boolPtr(false)}, []string{"env-b"}},
+			{all, control.EnvironmentFilter{Deleting: boolPtr(true), After: "env-a"}, []string{}},
 		} {
-			envs, err := tx.FindEnvironments(ctx, tt.filter)
+			envs, err := tx.FindEnvironments(ctx, tt.scope, tt.filter)
 			if err != nil {
 				return err
 			}
-			same(t, fmt.Sprintf("environments of %+v", tt.filter), ids(envs, envID), tt.want)
+			same(t, fmt.Sprintf("environments of %s %+v", tt.scope, tt.filter), ids(envs, envID), tt.want)
 		}
 		return nil
 	})
@@ -55,22 +57,22 @@ func testControlEnvironmentDeleting(t *testing.T, open func(t *testing.T) *store
 	a.env.Deleting = false
 	update(t, s, func(tx control.Tx) error { return tx.UpdateEnvironment(ctx, a.env) })
 	view(t, s, func(tx control.Tx) error {
-		got, err := tx.FindEnvironmentByID(ctx, "", a.env.ID)
+		got, err := tx.FindEnvironmentByID(ctx, control.AllOrgs(), a.env.ID)
 		same(t, "environment no longer deleting", got, a.env)
 		return err
 	})
 	// The row cannot go while its network does.
 	a.env.Deleting = true
 	update(t, s, func(tx control.Tx) error { return tx.UpdateEnvironment(ctx, a.env) })
-	wantCode(t, s.Update(ctx, func(tx control.Tx) error { return tx.DeleteEnvironment(ctx, "", a.env.ID) }), control.ECONFLICT)
+	wantCode(t, s.Update(ctx, func(tx control.Tx) error { return tx.DeleteEnvironment(ctx, control.AllOrgs(), a.env.ID) }), control.ECONFLICT)
 	update(t, s, func(tx control.Tx) error {
-		if err := tx.DeleteNetwork(ctx, "", a.net.ID); err != nil {
+		if err := tx.DeleteNetwork(ctx, control.AllOrgs(), a.net.ID); err != nil {
 			return err
 		}
-		return tx.DeleteEnvironment(ctx, "", a.env.ID)
+		return tx.DeleteEnvironment(ctx, control.AllOrgs(), a.env.ID)
 	})
 	view(t, s, func(tx control.Tx) error {
-		_, err := tx.FindEnvironmentByID(ctx, "", a.env.ID)
+		_, err := tx.FindEnvironmentByID(ctx, control.AllOrgs(), a.env.ID)
 		wantCode(t, err, control.ENOTFOUND)
 		return nil
 	})
@@ -153,8 +155,8 @@ func testControlDeleteEnvironment(t *testing.T, open func(t *testing.T) *store.D
 	if err := svc.DeleteEnvironment(w.ctx, w.env.ID); err != nil {
 		t.Fatalf("delete an environment that holds everything: %v", err)
 	}
-	wantChanges := []control.Change{{Kind: "cluster", ID: w.cluster.ID}, {Kind: "peering", ID: w.peering.ID},
-		{Kind: "network", ID: w.net.ID}, {Kind: "environment", ID: w.env.ID}}
+	wantChanges := []control.Change{{Kind: "network", ID: w.net.ID}, {Kind: "cluster", ID: w.cluster.ID},
+		{Kind: "peering", ID: w.peering.ID}, {Kind: "environment", ID: w.env.ID}}
 	same(t, "changes told to the reconciler", changes, wantChanges)
 
 	// To its organization everything is gone at once.

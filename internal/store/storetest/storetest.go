@@ -90,10 +90,18 @@ func Opener(newDSN func(t testing.TB) string, opts store.Options) func(t *testin
 		if err != nil {
 			t.Fatalf("open store: %v", err)
 		}
-		t.Cleanup(func() { db.Close() })
+		openedDSNs.Store(db, dsn)
+		t.Cleanup(func() {
+			db.Close()
+			openedDSNs.Delete(db)
+		})
 		return db
 	}
 }
+
+// openedDSNs maps each *store.DB an Opener opened to its dsn, so that a
+// test can look at its PostgreSQL schema from outside (lockWaiter).
+var openedDSNs sync.Map
 
 // OpenConcurrently opens a fresh database at dsn from several goroutines at
 // once; every Open must succeed and agree on the schema version.
