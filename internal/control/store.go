@@ -125,6 +125,21 @@ type Tx interface {
 	// deletes its connectors.
 	DeleteConnector(ctx context.Context, orgID, clusterID, name string) error
 
+	// CreateClusterAPIKey inserts k. Returns ECONFLICT if the key exists
+	// and ENOTFOUND if its cluster does not.
+	CreateClusterAPIKey(ctx context.Context, k *ClusterAPIKey) error
+	// FindClusterAPIKey returns ENOTFOUND if the key does not exist or
+	// belongs to another organization than orgID.
+	FindClusterAPIKey(ctx context.Context, orgID, key string) (*ClusterAPIKey, error)
+	// FindClusterAPIKeys returns keys ordered by Key.
+	FindClusterAPIKeys(ctx context.Context, filter ClusterAPIKeyFilter) ([]*ClusterAPIKey, error)
+	// UpdateClusterAPIKey writes k's display name, description and
+	// UpdatedAt. Returns ENOTFOUND if it does not exist.
+	UpdateClusterAPIKey(ctx context.Context, k *ClusterAPIKey) error
+	// DeleteClusterAPIKey returns ENOTFOUND if the key does not exist or
+	// belongs to another organization. Deleting a cluster deletes its keys.
+	DeleteClusterAPIKey(ctx context.Context, orgID, key string) error
+
 	// LoadSettings returns the stored operator settings document, or nil
 	// when none was saved.
 	LoadSettings(ctx context.Context) ([]byte, error)

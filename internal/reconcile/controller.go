@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/peerplane/peerplane/internal/azure"
@@ -88,6 +89,9 @@ type Config struct {
 	// Observe, when set, is told of every reconcile the controller runs
 	// (for metrics). It must be cheap and safe for concurrent use.
 	Observe func(Observation)
+	// PrivateDNSDomain is the domain of the clusters' private names;
+	// control.DefaultPrivateDNSDomain by default.
+	PrivateDNSDomain string
 }
 
 // Controller reconciles environments being deleted, networks, peerings
@@ -96,6 +100,8 @@ type Controller struct {
 	cfg Config
 	q   *Queue
 	log *slog.Logger
+
+	allocMu sync.Mutex // held while a cluster's broker addresses are picked and written
 }
 
 // New returns a controller; Run starts it.
@@ -114,6 +120,9 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.PrivateDNSDomain == "" {
+		cfg.PrivateDNSDomain = control.DefaultPrivateDNSDomain
 	}
 	return &Controller{cfg: cfg, q: NewQueue(cfg.Backoff), log: cfg.Logger}
 }

@@ -42,6 +42,7 @@ func RunControl(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"EnvironmentQuotaAfterDelete", testControlEnvironmentQuotaAfterDelete},
 		{"Race/DeleteEnvironment", testControlRaceDeleteEnvironment},
 		{"PeeringChecklist", testControlPeeringChecklist},
+		{"ClusterEndpoints", testControlClusterEndpoints},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
