@@ -100,12 +100,12 @@ type Manager struct {
 
 	mu      sync.Mutex
 	running map[string]*endpoint
-	failed  map[string]error               // start failures, by cluster id
-	zone    map[string][]netip.Addr        // private name (lower case, no dot at the end) → brokers
+	failed  map[string]error                 // start failures, by cluster id
+	zone    map[string][]netip.Addr          // private name (lower case, no dot at the end) → brokers
 	known   map[string]control.ClusterStatus // PROVISIONED clusters seen at the last sync
-	synced  chan struct{}                  // closed and replaced after each sync
-	gen     uint64                         // bumped by Kick
-	done    uint64                         // the gen the last finished sync started at
+	synced  chan struct{}                    // closed and replaced after each sync
+	gen     uint64                           // bumped by Kick
+	done    uint64                           // the gen the last finished sync started at
 	stopped bool
 }
 
