@@ -343,9 +343,17 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	if leaseTTL <= 0 {
 		leaseTTL = 6 * time.Second
 	}
+	// The clusters' Kafka endpoints, on the data plane (kafka.go); set
+	// below, before anything runs.
+	var kafkaMgr *kafka.Manager
 	newController := func() *reconcile.Controller {
 		return reconcile.New(reconcile.Config{Control: svc, Azure: recAzure, App: control.ProviderApp{AppID: prov.ClientID, LoginURL: loginURL},
-			Provider: svc.Provider, Logger: log.With("component", "reconciler"), Observe: obs.reconcile, PrivateDNSDomain: cfg.PrivateDNSDomain})
+			Provider: svc.Provider, Logger: log.With("component", "reconciler"), Observe: obs.reconcile, PrivateDNSDomain: cfg.PrivateDNSDomain,
+			ClusterChanged: func(string) {
+				if kafkaMgr != nil {
+					kafkaMgr.Kick()
+				}
+			}})
 	}
 	host, _ := os.Hostname()
 	leader := &reconcile.Leader{Lease: db, Name: "reconciler", Holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), uuid.NewString()[:8]),
@@ -384,7 +392,6 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	if err != nil {
 		return err
 	}
-	var kafkaMgr *kafka.Manager
 	if plane != nil {
 		defer plane.Close()
 		kafkaMgr = startKafka(cfg, plane, svc, az.ca, log.With("component", "kafka"))

@@ -44,6 +44,9 @@ func (c *Controller) reconcileCluster(ctx context.Context, id string) (Result, e
 		return Result{}, err
 	}
 	c.log.Info("cluster provisioned", "cluster", id, "bootstrap", st.BootstrapEndpoint, "brokers", st.Brokers)
+	if c.cfg.ClusterChanged != nil {
+		c.cfg.ClusterChanged(id)
+	}
 	return Result{}, nil
 }
 

@@ -92,6 +92,9 @@ type Config struct {
 	// PrivateDNSDomain is the domain of the clusters' private names;
 	// control.DefaultPrivateDNSDomain by default.
 	PrivateDNSDomain string
+	// ClusterChanged, when set, is called after the controller wrote a
+	// cluster's status (its endpoints are to start). It must not block.
+	ClusterChanged func(id string)
 }
 
 // Controller reconciles environments being deleted, networks, peerings
