@@ -70,13 +70,10 @@ peered with its network). The secret is shown once; store it now.`,
 		Example: `  peerplane api-key create --resource lkc-abc123 --service-account sa-123456 --description "orders app"`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(cmd, out); err != nil {
-				return err
-			}
 			if resource == "" {
 				return usageError(cmd, "--resource is required: the Kafka cluster (lkc-…) the key is for")
 			}
-			c, err := a.client()
+			c, err := a.clientFor(cmd, out)
 			if err != nil {
 				return err
 			}
@@ -114,10 +111,7 @@ peered with its network). The secret is shown once; store it now.`,
 		Short: "List Kafka cluster API keys",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(cmd, out); err != nil {
-				return err
-			}
-			c, err := a.client()
+			c, err := a.clientFor(cmd, out)
 			if err != nil {
 				return err
 			}
@@ -161,10 +155,7 @@ peered with its network). The secret is shown once; store it now.`,
 		Short: "Describe a Kafka cluster API key",
 		Args:  exactArgs("key"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(cmd, out); err != nil {
-				return err
-			}
-			c, err := a.client()
+			c, err := a.clientFor(cmd, out)
 			if err != nil {
 				return err
 			}
@@ -195,4 +186,13 @@ peered with its network). The secret is shown once; store it now.`,
 	}
 	cmd.AddCommand(create, list, describe, del)
 	return cmd
+}
+
+// clientFor begins a command that prints -o out and is not scoped to an
+// environment: it checks out and returns the API client.
+func (a *app) clientFor(cmd *cobra.Command, out string) (*client, error) {
+	if err := checkOutput(cmd, out); err != nil {
+		return nil, err
+	}
+	return a.client()
 }
