@@ -26,6 +26,7 @@ import (
 
 	"github.com/peerplane/peerplane/internal/dataplane"
 	"github.com/peerplane/peerplane/internal/dataplane/dataplanetest"
+	"github.com/peerplane/peerplane/internal/kafka"
 )
 
 // The Kafka endpoints end to end: the built binary as the server, real
@@ -519,4 +520,75 @@ func tail(s string) string {
 		return "…" + s[len(s)-2000:]
 	}
 	return s
+}
+
+// TestE2EKafkaEnvironmentDelete: deleting an environment deletes its
+// clusters at once, and with them their brokers and data; Bootstrap says
+// why a cluster has none at each step. vnet exec's resolver changes no
+// mount of the host.
+func TestE2EKafkaEnvironmentDelete(t *testing.T) {
+	mountsBefore := hostMounts(t)
+	e := startDataplaneE2E(t)
+	env := e.createEnv("kafka-envdelete")
+	n := e.createNetwork(env, "kafka-net", "eastus", "10.55.0.0/16")
+	c, resp, err := e.postCluster(env, n.GetId(), "gone-soon", 2)
+	wantHTTP(t, "create cluster", resp, err, http.StatusAccepted)
+	if _, err := e.r.Kafka.Bootstrap(t.Context(), c.GetId()); !errors.Is(err, kafka.ErrNotProvisioned) && !errors.Is(err, kafka.ErrNotRunning) {
+		t.Fatalf("Bootstrap of a new cluster: %v", err)
+	}
+	c = e.waitCluster(env, c)
+	var brokers []string
+	for deadline := time.Now().Add(kafkaWait); ; time.Sleep(20 * time.Millisecond) {
+		if brokers, err = e.r.Kafka.Bootstrap(t.Context(), c.GetId()); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Bootstrap: %v", err)
+		}
+	}
+	if len(brokers) != 3 {
+		t.Fatalf("Bootstrap: %v, want 3 brokers", brokers)
+	}
+	// The name resolves from a host in the provider VNet too (every VNet).
+	name, _, _ := net.SplitHostPort(c.Spec.GetKafkaBootstrapEndpoint())
+	if code, out := e.runHelperCmd(n.GetId(), "getent", "hosts", name); code != 0 || strings.Count(out, "10.55.") != 3 {
+		t.Fatalf("getent hosts %s in the provider VNet: %d\n%s", name, code, out)
+	}
+	dataDir := filepath.Join(e.dir, "kafka", c.GetId())
+	if _, err := os.Stat(dataDir); err != nil {
+		t.Fatalf("the cluster's data: %v", err)
+	}
+	if resp, err := e.orgs.EnvironmentsOrgV2Api.DeleteOrgV2Environment(e.ctx(), env).Execute(); err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("delete the environment: %v %v", resp, err)
+	}
+	for deadline := time.Now().Add(kafkaWait); ; time.Sleep(20 * time.Millisecond) {
+		_, serr := os.Stat(dataDir)
+		_, berr := e.r.Kafka.Bootstrap(t.Context(), c.GetId())
+		if errors.Is(serr, os.ErrNotExist) && errors.Is(berr, kafka.ErrNotFound) && !brokerNamespaces(dataplane.Prefix(e.dir), brokers) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the environment's delete: data %v, Bootstrap %v", serr, berr)
+		}
+	}
+	if after := hostMounts(t); after != mountsBefore {
+		t.Fatalf("the host's mounts changed:\nbefore\n%s\nafter\n%s", mountsBefore, after)
+	}
+}
+
+// hostMounts is the test process's mount table, without the data plane's
+// namespace files (which come and go with namespaces).
+func hostMounts(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keep []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && !strings.HasPrefix(f[4], "/run/netns") {
+			keep = append(keep, strings.Join(append(f[3:5:5], f[6:]...), " ")) // no mount ids
+		}
+	}
+	return strings.Join(keep, "\n")
 }
