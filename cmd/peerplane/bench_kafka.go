@@ -51,51 +51,20 @@ func runKafkaBench(ctx context.Context, bc benchConfig, out io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cfg := ServeConfig{DataDir: dir, Listen: "127.0.0.1:0", AzureListen: "127.0.0.1:0", Demo: true,
-		ProviderAppID: "f0955e3a-9013-4cf4-a1ea-21587621c9cc", LogLevel: "error", Dataplane: dataplaneNetns}
-	r, stop, err := benchServe(ctx, cfg)
+	w, stop, err := benchNetworkServe(ctx, dir, "bench-kafka", "10.200.0.0/16")
 	if err != nil {
 		return err
 	}
 	defer stop()
-	if r.Dataplane == nil || r.KafkaManager == nil {
-		return errors.New("the server started without its data plane")
+	if w.r.KafkaManager == nil {
+		return errors.New("the server started without its Kafka endpoints")
 	}
-	hc := &http.Client{Timeout: 30 * time.Second}
-	api := newBenchAPI(hc, r.APIURL, r.Credentials.APIKey, r.Credentials.APISecret)
-	ahc, err := benchAzureHTTP(r.CAFile)
-	if err != nil {
-		return err
-	}
-	cust, err := newBenchCustomer(ctx, ahc, r.AzureURL)
-	if err != nil {
-		return err
-	}
-	env, err := benchCreateEnv(ctx, api, "bench-kafka")
-	if err != nil {
-		return err
-	}
-	nw, err := benchCreateNetwork(ctx, api, env, "10.200.0.0/16")
-	if err != nil {
-		return err
-	}
-	provVNet, err := benchWaitNetwork(ctx, api, env, nw, 30*time.Second)
-	if err != nil {
-		return err
-	}
-	sp, err := cust.consent(ctx, r.Provider.ClientID)
-	if err != nil {
-		return err
-	}
-	role, err := cust.createRole(ctx)
-	if err != nil {
-		return err
-	}
+	r, api, cust, env, nw, provVNet := w.r, w.api, w.cust, w.env, w.network, w.provVNet
 	vnet, err := cust.createVNet(ctx, "kafka-bench", "10.10.0.0/16", env)
 	if err != nil {
 		return err
 	}
-	if err := cust.assignRole(ctx, vnet, role, sp); err != nil {
+	if err := cust.assignRole(ctx, vnet, w.role, w.sp); err != nil {
 		return err
 	}
 	peering, _, err := benchCreatePeering(ctx, api, env, nw, benchTenant, vnet, "kafka-bench")
@@ -171,16 +140,8 @@ func benchKafkaClient(ctx context.Context, host *dataplane.Host, brokers []strin
 		return run, err
 	}
 	defer prod.Close()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, 6, -1
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, prod)
-	if err == nil {
-		err = kerr.ErrorForCode(resp.Topics[0].ErrorCode)
-	}
-	if err != nil {
-		return run, fmt.Errorf("create topic %s: %w", topic, err)
+	if err := createKafkaTopic(ctx, prod, topic, 6); err != nil {
+		return run, err
 	}
 	values := make([]byte, benchRecordSize*1024) // 1,024 random values, reused
 	rand.Read(values)
@@ -251,4 +212,24 @@ func printKafkaBench(out io.Writer, res *kafkaBench) {
 	}
 	tw.Flush()
 	fmt.Fprintln(out, "The brokers fsync every produced batch before acknowledging it (kfake SyncWrites): produce throughput includes the disk.")
+}
+
+// createKafkaTopic creates topic with partitions partitions (and the
+// cluster's replication factor) through cl; a topic that exists is not an
+// error.
+func createKafkaTopic(ctx context.Context, cl *kgo.Client, topic string, partitions int32) error {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, -1
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err == nil {
+		if err = kerr.ErrorForCode(resp.Topics[0].ErrorCode); errors.Is(err, kerr.TopicAlreadyExists) {
+			err = nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	return nil
 }

@@ -20,9 +20,7 @@ import (
 	"time"
 
 	kafkarestv3 "github.com/confluentinc/ccloud-sdk-go-v2/kafkarest/v3"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/peerplane/peerplane/internal/dataplane"
 	"github.com/peerplane/peerplane/internal/dataplane/dataplanetest"
@@ -79,18 +77,8 @@ func helperProduce(bootstrap, topic string, from, to int) int {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), kafkaWait)
 	defer cancel()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, 6, -1
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl)
-	if err == nil {
-		if kerr := kerr.ErrorForCode(resp.Topics[0].ErrorCode); kerr != nil && !errors.Is(kerr, kerrTopicExists) {
-			err = kerr
-		}
-	}
-	if err != nil {
-		fmt.Println("create topic:", err)
+	if err := createKafkaTopic(ctx, cl, topic, 6); err != nil {
+		fmt.Println(err)
 		return 4
 	}
 	for i := from; i < to; i += 500 {
@@ -106,8 +94,6 @@ func helperProduce(bootstrap, topic string, from, to int) int {
 	}
 	return 0
 }
-
-var kerrTopicExists = kerr.TopicAlreadyExists
 
 func helperConsume(bootstrap, topic, group string, n int) int {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
@@ -191,11 +177,18 @@ func helperREST(endpoint, cluster, key, secret, caFile string) int {
 	return 0
 }
 
-// run runs a helper through vnet exec and returns its exit code and
-// output.
+// runHelper runs a helper of TestVNetHelper through vnet exec and
+// returns its exit code and output.
 func (e *e2e) runHelper(vnet, helper string) (int, string) {
 	e.t.Helper()
-	out, err := e.vnetExec(vnet, "", helper).CombinedOutput()
+	return e.exitOf(e.vnetExec(vnet, "", helper))
+}
+
+// exitOf runs cmd and returns its exit code and output; a command that
+// cannot run fails the test.
+func (e *e2e) exitOf(cmd *exec.Cmd) (int, string) {
+	e.t.Helper()
+	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -203,25 +196,16 @@ func (e *e2e) runHelper(vnet, helper string) (int, string) {
 	case errors.As(err, &ee):
 		return ee.ExitCode(), string(out)
 	}
-	e.t.Fatalf("vnet exec %s %s: %v\n%s", vnet, helper, err, out)
+	e.t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
 	return 0, ""
-}
-
-// kcat runs `kcat args…` as a host in vnet (through vnet exec).
-func (e *e2e) kcat(vnet string, args ...string) (string, error) {
-	e.t.Helper()
-	cmd := exec.Command(peerplaneBinary(e.t), append([]string{"vnet", "exec", "--vnet", vnet, "--", "kcat"}, args...)...)
-	cmd.Env = e.vnetExec("", "", "").Env
-	out, err := cmd.CombinedOutput()
-	return string(out), err
 }
 
 // kcatBrokers returns the brokers `kcat -L` lists, or an error.
 func (e *e2e) kcatBrokers(vnet, bootstrap string) ([]string, error) {
 	e.t.Helper()
-	out, err := e.kcat(vnet, "-b", bootstrap, "-L", "-m", "5")
-	if err != nil {
-		return nil, fmt.Errorf("%v: %s", err, out)
+	code, out := e.runHelperCmd(vnet, "kcat", "-b", bootstrap, "-L", "-m", "5")
+	if code != 0 {
+		return nil, fmt.Errorf("kcat exit %d: %s", code, out)
 	}
 	var brokers []string
 	for _, l := range strings.Split(out, "\n") {
@@ -264,20 +248,7 @@ func requireKcat(t *testing.T) {
 func TestE2EKafka(t *testing.T) {
 	dataplanetest.Require(t)
 	requireKcat(t)
-	before := dataplanetest.Capture(t)
-	bin := peerplaneBinary(t)
-	s := newCrashServer(t, bin, "")
-	s.args[len(s.args)-1] = dataplaneNetns
-	prefix := dataplane.Prefix(s.dir)
-	t.Cleanup(func() {
-		s.kill()
-		if err := dataplane.Cleanup(s.dir); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		dataplanetest.NoNamespaces(t, prefix)
-		dataplanetest.Unchanged(t, before)
-	})
-	s.start()
+	s, prefix := newNetnsServer(t)
 	e := attachE2E(t, s)
 
 	env := e.createEnv("kafka")
@@ -454,15 +425,7 @@ func (e *e2e) runHelperCmd(vnet string, args ...string) (int, string) {
 	e.t.Helper()
 	cmd := exec.Command(peerplaneBinary(e.t), append([]string{"vnet", "exec", "--vnet", vnet, "--"}, args...)...)
 	cmd.Env = e.vnetExec("", "", "").Env
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode(), string(out)
-	}
-	if err != nil {
-		e.t.Fatalf("vnet exec %v: %v", args, err)
-	}
-	return 0, string(out)
+	return e.exitOf(cmd)
 }
 
 // waitKcat waits until `kcat -L` from vnet lists brokers.
