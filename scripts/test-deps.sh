@@ -12,6 +12,10 @@ command -v jq >/dev/null 2>&1 || need_apt+=(jq)          # the README's walkthro
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
 command -v iperf3 >/dev/null 2>&1 || need_apt+=(iperf3)
+# The Kafka endpoints' tests: kcat (librdkafka) lists brokers from a VNet;
+# getent (libc-bin) resolves the clusters' private names there.
+command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
+command -v getent >/dev/null 2>&1 || need_apt+=(libc-bin)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null 2>&1; then
@@ -24,7 +28,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-for tool in az chromium jq ip nft iperf3; do
+for tool in az chromium jq ip nft iperf3 kcat getent; do
   command -v "$tool" >/dev/null 2>&1 || { echo "test-deps: $tool is still missing after install" >&2; exit 1; }
 done
 echo "test-deps: ok (az $(az version --query '"azure-cli"' -o tsv 2>/dev/null || echo '?'), $(chromium --version 2>/dev/null | head -1), $(jq --version))"

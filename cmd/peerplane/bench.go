@@ -30,6 +30,8 @@ type benchConfig struct {
 	CPUProfile   string
 	Verbose      bool
 	Dataplane    bool
+	Kafka        bool
+	KafkaRecords int
 }
 
 func newBenchCmd() *cobra.Command {
@@ -49,8 +51,17 @@ server runs without the per-key rate limit (--api-rate-limit) so that the
 read benchmark measures the handler, not the limit.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if bc.Dataplane && bc.Kafka {
+				return errors.New("--dataplane and --kafka are two benchmarks: pass one")
+			}
 			if bc.Dataplane {
 				return runDataplaneBench(cmd.Context(), bc, cmd.OutOrStdout())
+			}
+			if bc.Kafka {
+				if bc.KafkaRecords < 1 {
+					return fmt.Errorf("--kafka-records must be 1 or more, not %d", bc.KafkaRecords)
+				}
+				return runKafkaBench(cmd.Context(), bc, cmd.OutOrStdout())
 			}
 			return runBench(cmd.Context(), bc, cmd.OutOrStdout())
 		},
@@ -61,6 +72,8 @@ read benchmark measures the handler, not the limit.`,
 	f.DurationVar(&bc.ReadDuration, "read-duration", 3*time.Second, "duration of each read benchmark")
 	f.StringVar(&bc.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	f.BoolVar(&bc.Verbose, "verbose", false, "print each peering's convergence")
+	f.BoolVar(&bc.Kafka, "kafka", false, "measure a cluster's Kafka endpoint instead (network namespaces; root): produce and consume throughput of 1 KiB records from a peered customer VNet next to the same client in the network's provider VNet")
+	f.IntVar(&bc.KafkaRecords, "kafka-records", 100000, "with --kafka: records to produce and consume on each side")
 	f.BoolVar(&bc.Dataplane, "dataplane", false, "measure the data plane instead (network namespaces; root): throughput and connection setup through a peering next to a bare veth, READY to first packet, building and tearing down --peerings VNets and peerings")
 	return cmd
 }

@@ -267,47 +267,13 @@ func benchFirstPacket(ctx context.Context, bc benchConfig, res *dataplaneBench, 
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cfg := ServeConfig{DataDir: dir, Listen: "127.0.0.1:0", AzureListen: "127.0.0.1:0", Demo: true,
-		ProviderAppID: "f0955e3a-9013-4cf4-a1ea-21587621c9cc", LogLevel: "error", Dataplane: dataplaneNetns}
-	r, stop, err := benchServe(ctx, cfg)
+	w, stop, err := benchNetworkServe(ctx, dir, "bench-dp", "10.200.0.0/16")
 	if err != nil {
 		return err
 	}
 	defer stop()
-	plane := r.Dataplane
-	if plane == nil {
-		return errors.New("the server started without its data plane")
-	}
-	hc := &http.Client{Timeout: 30 * time.Second}
-	api := newBenchAPI(hc, r.APIURL, r.Credentials.APIKey, r.Credentials.APISecret)
-	ahc, err := benchAzureHTTP(r.CAFile)
-	if err != nil {
-		return err
-	}
-	cust, err := newBenchCustomer(ctx, ahc, r.AzureURL)
-	if err != nil {
-		return err
-	}
-	env, err := benchCreateEnv(ctx, api, "bench-dp")
-	if err != nil {
-		return err
-	}
-	nw, err := benchCreateNetwork(ctx, api, env, "10.200.0.0/16")
-	if err != nil {
-		return err
-	}
-	provVNet, err := benchWaitNetwork(ctx, api, env, nw, 30*time.Second)
-	if err != nil {
-		return err
-	}
-	sp, err := cust.consent(ctx, r.Provider.ClientID)
-	if err != nil {
-		return err
-	}
-	role, err := cust.createRole(ctx)
-	if err != nil {
-		return err
-	}
+	plane, api, cust, env, nw, sp, role := w.r.Dataplane, w.api, w.cust, w.env, w.network, w.sp, w.role
+	provVNet := w.provVNet
 	prov, err := plane.Claim(ctx, dataplane.ClaimSpec{VNetID: provVNet, Addr: netip.MustParseAddr("10.200.1.10"), Owner: "bench"})
 	if err != nil {
 		return fmt.Errorf("provider host: %w", err)
@@ -405,4 +371,58 @@ func printDataplaneBench(out io.Writer, res *dataplaneBench) {
 	fmt.Fprintf(tw, "tear them down\t%s\tbare %s\t\t\n", ms(res.Teardown), ms(res.BareTeardown))
 	tw.Flush()
 	fmt.Fprintln(out, "READY → first packet is negative when the data plane carried the first packet before the API read READY (it follows Azure's halves).")
+}
+
+// benchNetworkWorld is a served data plane (demo world) with an
+// environment, a READY network, and the demo customer's consent and
+// custom role (not yet assigned).
+type benchNetworkWorld struct {
+	r                                Ready
+	api                              *benchJSON
+	cust                             *benchCustomer
+	env, network, provVNet, sp, role string
+}
+
+// benchNetworkServe starts a server with the data plane on dir and sets up
+// a benchNetworkWorld with a network of cidr in environment envName.
+func benchNetworkServe(ctx context.Context, dir, envName, cidr string) (*benchNetworkWorld, func(), error) {
+	cfg := ServeConfig{DataDir: dir, Listen: "127.0.0.1:0", AzureListen: "127.0.0.1:0", Demo: true,
+		ProviderAppID: "f0955e3a-9013-4cf4-a1ea-21587621c9cc", LogLevel: "error", Dataplane: dataplaneNetns}
+	r, stop, err := benchServe(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	w := &benchNetworkWorld{r: r}
+	err = func() error {
+		if r.Dataplane == nil {
+			return errors.New("the server started without its data plane")
+		}
+		w.api = newBenchAPI(&http.Client{Timeout: 30 * time.Second}, r.APIURL, r.Credentials.APIKey, r.Credentials.APISecret)
+		ahc, err := benchAzureHTTP(r.CAFile)
+		if err != nil {
+			return err
+		}
+		if w.cust, err = newBenchCustomer(ctx, ahc, r.AzureURL); err != nil {
+			return err
+		}
+		if w.env, err = benchCreateEnv(ctx, w.api, envName); err != nil {
+			return err
+		}
+		if w.network, err = benchCreateNetwork(ctx, w.api, w.env, cidr); err != nil {
+			return err
+		}
+		if w.provVNet, err = benchWaitNetwork(ctx, w.api, w.env, w.network, 30*time.Second); err != nil {
+			return err
+		}
+		if w.sp, err = w.cust.consent(ctx, r.Provider.ClientID); err != nil {
+			return err
+		}
+		w.role, err = w.cust.createRole(ctx)
+		return err
+	}()
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return w, stop, nil
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/peerplane/peerplane/internal/dataplane/dataplanetest"
 )
 
 // TestBenchRuns runs `peerplane bench` with tiny counts so that the command
@@ -17,5 +19,25 @@ func TestBenchRuns(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("bench output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestBenchKafkaRuns runs `peerplane bench --kafka` (the built binary)
+// with a few records so that the command keeps working; it asserts the
+// table, never the figures.
+func TestBenchKafkaRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	dataplanetest.Require(t)
+	r := newCLIRunner(t, t.TempDir())
+	out := r.run(t, "bench", "--kafka", "--kafka-records", "300")
+	for _, want := range []string{"produce (acks=all)", "consume", "customer VNet, through the peering", "provider VNet (limit)", "MB/s", "records/s", "≥ 70%"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bench --kafka output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, msg := r.fail(t, 1, "bench", "--kafka", "--kafka-records", "0"); !strings.Contains(msg, "--kafka-records") {
+		t.Errorf("bench --kafka-records 0: %q", msg)
 	}
 }

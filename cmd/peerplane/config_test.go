@@ -93,6 +93,18 @@ func TestServeConfigFromFlagsAndEnv(t *testing.T) {
 			}
 		}},
 		{name: "bad data plane", args: []string{"--dataplane", "on"}, wantErr: "--dataplane"},
+		{name: "private dns domain default", check: func(t *testing.T, c ServeConfig) {
+			if c.PrivateDNSDomain != "confluent.cloud" {
+				t.Fatalf("--private-dns-domain default = %q", c.PrivateDNSDomain)
+			}
+		}},
+		{name: "private dns domain from env", env: map[string]string{"PEERPLANE_PRIVATE_DNS_DOMAIN": "example.test"}, check: func(t *testing.T, c ServeConfig) {
+			if c.PrivateDNSDomain != "example.test" {
+				t.Fatalf("--private-dns-domain = %q", c.PrivateDNSDomain)
+			}
+		}},
+		{name: "bad private dns domain", args: []string{"--private-dns-domain", "no_dots"}, wantErr: "--private-dns-domain"},
+		{name: "bad private dns domain env", env: map[string]string{"PEERPLANE_PRIVATE_DNS_DOMAIN": "a..b"}, wantErr: "PEERPLANE_PRIVATE_DNS_DOMAIN"},
 		{name: "bad data plane env", env: map[string]string{"PEERPLANE_DATAPLANE": "yes"}, wantErr: "PEERPLANE_DATAPLANE"},
 		{name: "data plane netns with a real azure", args: []string{"--dataplane", "netns", "--external-azure", "--provider-tenant-id", "11111111-1111-4111-8111-111111111111", "--provider-subscription-id", "22222222-2222-4222-8222-222222222222"}, env: map[string]string{"PEERPLANE_PROVIDER_CLIENT_SECRET": "s"}, wantErr: "--external-azure"},
 		{name: "lease and reconcile defaults", check: func(t *testing.T, c ServeConfig) {

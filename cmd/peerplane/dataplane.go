@@ -16,6 +16,7 @@ import (
 	"github.com/peerplane/peerplane/internal/control"
 	"github.com/peerplane/peerplane/internal/dataplane"
 	"github.com/peerplane/peerplane/internal/netcheck"
+	"github.com/peerplane/peerplane/internal/privatedns"
 	"github.com/peerplane/peerplane/internal/reach"
 )
 
@@ -126,6 +127,10 @@ type vnetHosts struct {
 	plane    *dataplane.Plane
 	svc      *control.Service
 	snapshot netcheck.Snapshotter
+	// zone answers the clusters' private names at each host's resolver;
+	// nil: hosts get no resolver.
+	zone privatedns.Zone
+	log  *slog.Logger
 
 	mu   sync.Mutex
 	held map[string]int // organization → hosts held
@@ -172,7 +177,8 @@ func (v *vnetHosts) ClaimHost(ctx context.Context, req api.HostRequest) (*api.Ho
 		return nil, err
 	}
 	var once sync.Once
-	return &api.HostClaim{IP: h.Addr.String(), VNet: h.VNetID, VNetName: h.VName, Subnet: h.Subnet(), NetNS: h.NetNS(),
+	dns := attachResolver(h, v.zone, v.log)
+	return &api.HostClaim{IP: h.Addr.String(), VNet: h.VNetID, VNetName: h.VName, Subnet: h.Subnet(), NetNS: h.NetNS(), DNS: dns,
 		Done: h.Done(), Err: h.Err, Release: func() { once.Do(func() { h.Release(); release() }) }}, nil
 }
 

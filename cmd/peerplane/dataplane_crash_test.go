@@ -23,21 +23,7 @@ import (
 // (its host too) removed, nothing duplicated, traffic flowing again. A
 // clean stop leaves nothing, and the host namespace is unchanged.
 func TestDataplaneCrash(t *testing.T) {
-	dataplanetest.Require(t)
-	before := dataplanetest.Capture(t)
-	bin := peerplaneBinary(t)
-	s := newCrashServer(t, bin, "")
-	s.args[len(s.args)-1] = dataplaneNetns
-	prefix := dataplane.Prefix(s.dir)
-	t.Cleanup(func() {
-		s.kill()
-		if err := dataplane.Cleanup(s.dir); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		dataplanetest.NoNamespaces(t, prefix)
-		dataplanetest.Unchanged(t, before)
-	})
-	s.start()
+	s, prefix := newNetnsServer(t)
 	e := attachE2E(t, s)
 
 	// Customer VNets: a and b peered (both halves), c with one Initiated
@@ -108,6 +94,29 @@ func TestDataplaneCrash(t *testing.T) {
 	}
 	s.stop()
 	dataplanetest.NoNamespaces(t, prefix)
+}
+
+// newNetnsServer starts the built binary as a server with the data plane
+// on (SIGKILLed when the test ends, its leftovers cleaned up), and checks
+// then that it left no namespace and changed nothing on the host. It
+// returns the server and its namespaces' prefix.
+func newNetnsServer(t *testing.T) (*serveProcess, string) {
+	t.Helper()
+	dataplanetest.Require(t)
+	before := dataplanetest.Capture(t)
+	s := newCrashServer(t, peerplaneBinary(t), "")
+	s.args[len(s.args)-1] = dataplaneNetns
+	prefix := dataplane.Prefix(s.dir)
+	t.Cleanup(func() {
+		s.kill()
+		if err := dataplane.Cleanup(s.dir); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		dataplanetest.NoNamespaces(t, prefix)
+		dataplanetest.Unchanged(t, before)
+	})
+	s.start()
+	return s, prefix
 }
 
 // attachE2E returns the end-to-end clients for a server started as a

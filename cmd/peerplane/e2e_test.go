@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -335,11 +334,12 @@ func TestE2EDedicatedCluster(t *testing.T) {
 		t.Fatalf("created cluster %s is %s", c.GetId(), c.Status.GetPhase())
 	}
 	c = e.waitCluster(env, c)
+	// Its private name (the brokers' addresses inside the CIDR are
+	// checked by TestClusterEndpoints and the Kafka end-to-end tests).
 	boot := c.Spec.GetKafkaBootstrapEndpoint()
-	host := strings.TrimSuffix(strings.TrimPrefix(boot, "SASL_SSL://"), ":9092")
-	addr, err := netip.ParseAddr(host)
-	if err != nil || !netip.MustParsePrefix("10.30.0.0/16").Contains(addr) {
-		t.Fatalf("bootstrap endpoint %q is not an address inside 10.30.0.0/16", boot)
+	host := c.GetId() + "-" + strings.TrimPrefix(n.GetId(), "n-") + ".eastus.azure.private.confluent.cloud"
+	if boot != host+":9092" || c.Spec.GetHttpEndpoint() != "https://"+host+":443" {
+		t.Fatalf("endpoints %q and %q are not the private name %s", boot, c.Spec.GetHttpEndpoint(), host)
 	}
 
 	// 60 + 8 CKUs > the network's 64.

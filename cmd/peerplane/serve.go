@@ -32,6 +32,7 @@ import (
 	"github.com/peerplane/peerplane/internal/console"
 	"github.com/peerplane/peerplane/internal/control"
 	"github.com/peerplane/peerplane/internal/dataplane"
+	"github.com/peerplane/peerplane/internal/kafka"
 	"github.com/peerplane/peerplane/internal/metrics"
 	"github.com/peerplane/peerplane/internal/netcheck"
 	"github.com/peerplane/peerplane/internal/reach"
@@ -113,6 +114,9 @@ type ServeConfig struct {
 	// Dataplane is auto, netns or off (dataplane.go); empty is off, for
 	// in-process callers that do not ask for one.
 	Dataplane string
+	// PrivateDNSDomain is the domain of the clusters' private names
+	// (kafka.go); empty is control.DefaultPrivateDNSDomain.
+	PrivateDNSDomain string
 }
 
 // bindServeFlags registers serve's flags on fs with defaults from getenv.
@@ -164,6 +168,7 @@ func bindServeFlags(fs *pflag.FlagSet, c *ServeConfig, getenv func(string) strin
 	}
 	fs.IntVar(&c.APIRateBurst, "api-rate-burst", rb, "requests an API key may make at once before --api-rate-limit applies ($PEERPLANE_API_RATE_BURST)")
 	bindDataplaneFlag(fs, c, getenv)
+	bindKafkaFlags(fs, c, getenv)
 	fs.StringVar(&c.LogLevel, "log-level", env("PEERPLANE_LOG_LEVEL", "info"), "debug, info, warn or error ($PEERPLANE_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("PEERPLANE_LOG_FORMAT", logText), "text or json: one JSON object a log line ($PEERPLANE_LOG_FORMAT)")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", env("PEERPLANE_METRICS_LISTEN", ""), "address to serve Prometheus /metrics (and /healthz, /readyz) on; default: the API's listener ($PEERPLANE_METRICS_LISTEN)")
@@ -196,6 +201,9 @@ func (c *ServeConfig) validate() error {
 		return err
 	}
 	if err := c.validateDataplane(); err != nil {
+		return err
+	}
+	if err := c.validatePrivateDNSDomain(); err != nil {
 		return err
 	}
 	if err := checkLogFormat(c.LogFormat); err != nil {
@@ -293,6 +301,10 @@ type Ready struct {
 	// Dataplane is the server's data plane, nil when off (for in-process
 	// callers such as the bench).
 	Dataplane *dataplane.Plane
+	// Kafka finds the clusters' brokers (kafka.Off without a data plane),
+	// and KafkaManager runs them (nil without a data plane).
+	Kafka        kafka.ClusterEndpoints
+	KafkaManager *kafka.Manager
 }
 
 // ProviderCredentials are the provider's own identities, kept in
@@ -418,9 +430,18 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	if cfg.WrapAzure != nil {
 		recAzure = cfg.WrapAzure(azClient)
 	}
+	// The clusters' Kafka endpoints, on the data plane (kafka.go); set
+	// below, before anything runs.
+	var kafkaMgr *kafka.Manager
 	newController := func() *reconcile.Controller {
 		return reconcile.New(reconcile.Config{Control: svc, Azure: recAzure, App: control.ProviderApp{AppID: prov.ClientID, LoginURL: loginURL},
-			Provider: svc.Provider, Timeout: cfg.reconcileTimeout(), Logger: log.With("component", "reconciler"), Observe: obs.reconcile})
+			Provider: svc.Provider, Timeout: cfg.reconcileTimeout(), Logger: log.With("component", "reconciler"), Observe: obs.reconcile,
+			PrivateDNSDomain: cfg.PrivateDNSDomain,
+			ClusterChanged: func(string) {
+				if kafkaMgr != nil {
+					kafkaMgr.Kick()
+				}
+			}})
 	}
 	leader := &reconcile.Leader{Lease: db, Name: "reconciler", Holder: replica,
 		TTL: cfg.leaseTTL(), New: newController, Logger: log.With("component", "leader")}
@@ -445,7 +466,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		handleProbes(apiMux, db, obs.m, log.With("component", "probe"))
 	}
 	apiOpts := api.Options{
-		Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Settings: svc, Connectors: svc,
+		Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Settings: svc, Connectors: svc, ClusterKeys: svc,
 		Logger:    log.With("component", "api"),
 		RateLimit: cfg.APIRateLimit, Burst: cfg.APIRateBurst,
 	}
@@ -462,8 +483,21 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	}
 	if plane != nil {
 		defer plane.Close()
+		// Kafka REST's certificates come from the installation's private
+		// CA, also when the embedded Azure serves a certificate of the
+		// operator's own (then the CA is made on the first cluster's
+		// start): the clusters' private names are Peerplane's.
+		kafkaMgr = startKafka(cfg, plane, svc, func() (*tlsca.CA, error) { return inst.loadCA(ctx) }, log.With("component", "kafka"))
 		apiOpts.Probe = dataplaneProber(plane)
-		apiOpts.VNetHosts = &vnetHosts{plane: plane, svc: svc, snapshot: snapshot, held: map[string]int{}}
+		apiOpts.VNetHosts = &vnetHosts{plane: plane, svc: svc, snapshot: snapshot, held: map[string]int{}, zone: kafkaMgr,
+			log: log.With("component", "vnet-hosts")}
+		relayed := svc.OnChange
+		svc.OnChange = func(c control.Change) {
+			relayed(c)
+			if c.Kind == "cluster" || c.Kind == "environment" {
+				kafkaMgr.Kick()
+			}
+		}
 	}
 	apiMux.Handle("/", api.New(apiOpts))
 
@@ -507,6 +541,9 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	g.Go(func() error { return ignoreClosed(apiSrv.Serve(apiLn)) })
 	goLoop(leader.Run)
 	goLoop(relay.Run)
+	if kafkaMgr != nil {
+		g.Go(func() error { return kafkaMgr.Run(gctx) })
+	}
 	goLoop(func(gctx context.Context) {
 		// Replicas sharing PostgreSQL see each other's settings changes.
 		t := time.NewTicker(5 * time.Second)
@@ -565,7 +602,8 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	if metricsLn != nil {
 		endpoints["metrics_url"] = "http://" + metricsLn.Addr().String() + "/metrics"
 	}
-	r := Ready{APIURL: endpoints["api_url"], MetricsURL: endpoints["metrics_url"], Provider: prov, Credentials: creds, Dataplane: plane}
+	r := Ready{APIURL: endpoints["api_url"], MetricsURL: endpoints["metrics_url"], Provider: prov, Credentials: creds, Dataplane: plane,
+		Kafka: clusterEndpoints(kafkaMgr), KafkaManager: kafkaMgr}
 	if az != nil {
 		endpoints["url"], endpoints["ca_file"] = az.url, az.tls.caFile
 		r.AzureURL, r.CAFile = az.url, az.tls.caFile

@@ -38,6 +38,9 @@ type Options struct {
 	Orgs         control.OrgService
 	// Connectors serves connect/v1; nil disables those routes.
 	Connectors control.ConnectorService
+	// ClusterKeys serves iam/v2 api-keys (cluster API keys); nil disables
+	// those routes.
+	ClusterKeys control.ClusterAPIKeyService
 
 	// Settings are the operator settings; nil disables the route.
 	Settings SettingsStore
@@ -138,6 +141,9 @@ func (s *Server) routes() {
 
 	if s.opts.Connectors != nil {
 		s.connectRoutes()
+	}
+	if s.opts.ClusterKeys != nil {
+		s.iamRoutes()
 	}
 
 	s.peerplaneRoutes()

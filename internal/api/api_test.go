@@ -637,6 +637,7 @@ func TestOpenAPI(t *testing.T) {
 		"/peerplane/v1/organizations/{id}/api-keys:", "/peerplane/v1/organizations/{id}/api-keys/{key}:",
 		"/peerplane/v1/peerings/{id}/retry:", "/peerplane/v1/peerings/{id}/diagnosis:",
 		"/peerplane/v1/reachability:", "/peerplane/v1/vnet-hosts:",
+		"/iam/v2/api-keys:", "/iam/v2/api-keys/{id}:",
 	} {
 		if !strings.Contains(string(r.body), "\n  "+p+"\n") {
 			t.Errorf("openapi.yaml does not document %s", p)

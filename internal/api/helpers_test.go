@@ -65,7 +65,7 @@ func newHarness(t *testing.T, wire ...func(*control.Service)) *harness {
 	for _, f := range wire {
 		f(svc)
 	}
-	srv := httptest.NewServer(api.New(api.Options{Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Settings: svc, Connectors: svc}))
+	srv := httptest.NewServer(api.New(api.Options{Environments: svc, Networks: svc, Peerings: svc, Clusters: svc, Orgs: svc, Settings: svc, Connectors: svc, ClusterKeys: svc}))
 	t.Cleanup(srv.Close)
 	h := &harness{t: t, srv: srv, svc: svc}
 	h.org, h.key, h.secret = h.newOrg("acme", true)
@@ -205,6 +205,8 @@ var (
 	reToken  = regexp.MustCompile(`page_token=[A-Za-z0-9_-]+`)
 	reSecret = regexp.MustCompile(`"secret":\s*"[A-Za-z0-9]{64}"`)
 	reKey    = regexp.MustCompile(`\b[A-Z0-9]{16}\b`)
+	// A cluster's private name ends its id with its network's suffix.
+	rePrivate = regexp.MustCompile(`\b(lkc-[a-z0-9]{6})-[a-z0-9]{6}\.`)
 )
 
 // normalize replaces what changes from run to run (ids, times, the host)
@@ -238,6 +240,7 @@ func normalize(body []byte) []byte {
 	s = reTime.ReplaceAllString(s, "2030-01-01T00:00:00Z")
 	s = reToken.ReplaceAllString(s, "page_token=TOKEN")
 	s = reSecret.ReplaceAllString(s, `"secret": "SECRET"`)
+	s = rePrivate.ReplaceAllString(s, "$1-NETWRK.")
 	seen := map[string]string{}
 	number := func(re *regexp.Regexp, f func(m string, n int) string) {
 		s = re.ReplaceAllStringFunc(s, func(m string) string {

@@ -44,6 +44,10 @@ type HostClaim struct {
 	// NetNS is the path of the host's network namespace on the machine
 	// that runs the server.
 	NetNS string `json:"netns"`
+	// DNS is the address of the VNet's resolver, reachable from the host
+	// (it answers the clusters' private names); empty when the host has
+	// none.
+	DNS string `json:"dns,omitempty"`
 
 	Done    <-chan struct{} `json:"-"`
 	Err     func() error    `json:"-"`

@@ -138,8 +138,16 @@ type clusterSpec struct {
 	Config                 clusterConfig `json:"config"`
 	KafkaBootstrapEndpoint string        `json:"kafka_bootstrap_endpoint,omitempty"`
 	HTTPEndpoint           string        `json:"http_endpoint,omitempty"`
-	Environment            objectRef     `json:"environment"`
-	Network                objectRef     `json:"network"`
+	// Endpoints is keyed by access point: one, the private network's.
+	Endpoints   map[string]clusterEndpoints `json:"endpoints,omitempty"`
+	Environment objectRef                   `json:"environment"`
+	Network     objectRef                   `json:"network"`
+}
+
+type clusterEndpoints struct {
+	KafkaBootstrapEndpoint string `json:"kafka_bootstrap_endpoint"`
+	HTTPEndpoint           string `json:"http_endpoint"`
+	ConnectionType         string `json:"connection_type"`
 }
 
 type clusterConfig struct {
@@ -271,6 +279,11 @@ func (s *Server) encodeCluster(r *http.Request, c *control.Cluster) cluster {
 	}
 	if c.Status.Phase == control.ClusterPhaseProvisioned {
 		out.Status.CKU = c.CKU
+	}
+	if c.Status.BootstrapEndpoint != "" && c.Status.HTTPEndpoint != "" {
+		out.Spec.Endpoints = map[string]clusterEndpoints{control.PrivateEndpointsKey: {
+			KafkaBootstrapEndpoint: c.Status.BootstrapEndpoint, HTTPEndpoint: c.Status.HTTPEndpoint,
+			ConnectionType: control.ConnectionTypePrivateNetwork}}
 	}
 	return out
 }

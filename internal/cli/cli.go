@@ -25,7 +25,7 @@ import (
 // environment (os.Getenv, or a map in tests).
 func AddCommands(root *cobra.Command, getenv func(string) string) {
 	a := &app{getenv: getenv}
-	root.AddCommand(a.newLoginCmd(), a.newLogoutCmd(), a.newEnvironmentCmd(), a.newNetworkCmd(), a.newKafkaCmd(), a.newConnectCmd(), a.newVNetCmd())
+	root.AddCommand(a.newLoginCmd(), a.newLogoutCmd(), a.newEnvironmentCmd(), a.newNetworkCmd(), a.newKafkaCmd(), a.newConnectCmd(), a.newVNetCmd(), a.newAPIKeyCmd())
 	az := findCommand(root, "azure")
 	if az == nil {
 		az = &cobra.Command{Use: "azure", Short: "Act as the customer on the embedded Azure (az-shaped commands)"}

@@ -15,7 +15,7 @@ func (c *client) getCluster(ctx context.Context, env, id string) ([]byte, error)
 	return c.result(resp, err)
 }
 
-var clusterResource = envResource{what: "Kafka cluster", get: (*client).getCluster, fields: clusterFields, phase: clusterPhase,
+var clusterResource = envResource{what: "Kafka cluster", get: (*client).getCluster, fields: clusterFields, phase: clusterPhase, footer: clusterFooter,
 	del: func(c *client, ctx context.Context, env, id string) (*http.Response, error) {
 		return c.cmk.ClustersCmkV2Api.DeleteCmkV2Cluster(ctx, id).Environment(env).Execute()
 	}}
@@ -46,6 +46,27 @@ func clusterFields(raw []byte) func() [][2]string {
 			{"Created At", k.Metadata.CreatedAt},
 		}
 	}
+}
+
+// clusterFooter is the "Connect from your VNet" block under a cluster's
+// description, once it has endpoints.
+func clusterFooter(raw []byte) string {
+	k, err := decodeAs[clusterObj](raw)
+	if err != nil || k.Spec.KafkaBootstrapEndpoint == "" {
+		return ""
+	}
+	return "\nConnect from your VNet (a VNet peered with network " + k.Spec.Network.ID + "; the name resolves only inside VNets):\n  " +
+		ConnectSnippet("<resource-group>/<vnet>", k.Spec.KafkaBootstrapEndpoint) + "\n"
+}
+
+// ConnectSnippet is the command that lists a cluster's brokers from a
+// VNet peered with its network (vnet is resource-group/name), or "" when
+// the cluster has no bootstrap endpoint yet.
+func ConnectSnippet(vnet, bootstrap string) string {
+	if bootstrap == "" {
+		return ""
+	}
+	return "peerplane vnet exec --vnet " + vnet + " -- kcat -b " + bootstrap + " -L"
 }
 
 func (a *app) newKafkaCmd() *cobra.Command {

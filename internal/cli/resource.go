@@ -19,6 +19,9 @@ type envResource struct {
 	// gone waits until the deleted resource is gone; nil polls get until
 	// it answers 404.
 	gone func(cmd *cobra.Command, c *client, wf waitFlags, env, id string) error
+	// footer, when set, is text describe prints after the human output's
+	// table ("" for none).
+	footer func(raw []byte) string
 }
 
 // describeCmd is `… describe ID`.
@@ -37,7 +40,15 @@ func (a *app) describeCmd(r envResource, short string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printObject(cmd.OutOrStdout(), out, raw, r.fields(raw))
+			if err := printObject(cmd.OutOrStdout(), out, raw, r.fields(raw)); err != nil {
+				return err
+			}
+			if out == outHuman && r.footer != nil {
+				if s := r.footer(raw); s != "" {
+					fmt.Fprint(cmd.OutOrStdout(), s)
+				}
+			}
+			return nil
 		},
 	}
 	addEnvFlag(cmd, &env)

@@ -25,6 +25,7 @@ type vnetHost struct {
 	VNetName string `json:"vnet_name"`
 	Subnet   string `json:"subnet"`
 	NetNS    string `json:"netns"`
+	DNS      string `json:"dns"`
 }
 
 func (a *app) newVNetCmd() *cobra.Command {
@@ -53,13 +54,20 @@ status); the claim is held by one inherited descriptor, the connection to
 the server ($PEERPLANE_VNET_CLAIM_FD), and ends when the last process
 holding it exits or is killed.
 
+Names resolve as in an Azure VNet: the command runs in a mount namespace
+of its own whose /etc/resolv.conf names the VNet's resolver (168.63.129.16,
+$PEERPLANE_VNET_DNS), which answers the Kafka clusters' private names
+(lkc-….azure.private.…) with their brokers' addresses. Nothing outside the
+command sees that file; mounts made inside do not propagate out.
+
 --vnet is a VNet resource id, resource-group/name, or a network id (n-…)
 for its provider VNet. An organization may place hosts in its networks'
 provider VNets and in the VNets whose ConfluentEnvIDs tag lists one of its
 environments. Entering the VNet's namespace needs root, or CAP_SYS_ADMIN
 and CAP_NET_ADMIN.`,
 		Example: `  peerplane vnet exec --vnet contoso-network/contoso-vnet -- curl -sS http://10.200.17.34:8080/
-  peerplane vnet exec --vnet n-abc123 --ip 10.200.1.10 -- python3 -m http.server 8080`,
+  peerplane vnet exec --vnet n-abc123 --ip 10.200.1.10 -- python3 -m http.server 8080
+  peerplane vnet exec --vnet contoso-network/contoso-vnet -- kcat -b lkc-abc123-def456.eastus.azure.private.confluent.cloud:9092 -L`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError(cmd, "missing COMMAND: give it after --")
@@ -81,7 +89,10 @@ and CAP_NET_ADMIN.`,
 				"PEERPLANE_VNET_ID="+host.VNet,
 				"PEERPLANE_VNET_SUBNET="+host.Subnet,
 				"PEERPLANE_VNET_CLAIM_FD="+strconv.Itoa(fd))
-			return execInNetNS(host.NetNS, path, args, env)
+			if host.DNS != "" {
+				env = append(env, "PEERPLANE_VNET_DNS="+host.DNS)
+			}
+			return execInNetNS(host.NetNS, host.DNS, path, args, env)
 		},
 	}
 	fs := cmd.Flags()

@@ -7,6 +7,6 @@ import (
 	"runtime"
 )
 
-func execInNetNS(nsPath, argv0 string, argv, env []string) error {
+func execInNetNS(nsPath, dns, argv0 string, argv, env []string) error {
 	return errors.New("vnet exec needs Linux network namespaces; this is " + runtime.GOOS)
 }

@@ -50,10 +50,7 @@ func (c *Console) reachForm(r *http.Request, v *networkView) *reachView {
 	rv := &reachView{Status: http.StatusOK}
 	for _, cl := range v.Clusters {
 		label := cl.DisplayName + " (" + cl.ID + ")"
-		if ep := cl.Status.BootstrapEndpoint; ep != "" {
-			if _, hostPort, ok := strings.Cut(ep, "://"); ok {
-				ep = hostPort
-			}
+		if ep := cl.Status.EndpointAddr(); ep != "" {
 			label += " — " + ep
 		} else {
 			label += " — not provisioned yet"

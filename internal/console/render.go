@@ -223,6 +223,7 @@ var funcs = template.FuncMap{
 		return min(p, 100)
 	},
 	"row":            func(env string, p *control.Peering) peeringRow { return peeringRow{Env: env, P: p} },
+	"endpointsArgs":  endpointsArgs,
 	"fieldArgs":      fieldArgs,
 	"in":             inForm,
 	"connectorBadge": connectorBadge,
@@ -278,6 +279,34 @@ func selectArgs(f *form, name, label, help string, opts any) fieldView {
 		}
 	case []option:
 		v.Options = o
+	}
+	return v
+}
+
+// endpointsView is a cluster's endpoints block: its endpoints, and the
+// command that lists its brokers from each VNet of an Active peering of
+// its network (or from a placeholder VNet when none is).
+type endpointsView struct {
+	Cluster  *control.Cluster
+	Commands []string
+	Active   bool
+}
+
+func endpointsArgs(c *control.Cluster, peerings []*control.Peering) endpointsView {
+	v := endpointsView{Cluster: c}
+	cmd := func(vnet string) string {
+		return "peerplane vnet exec --vnet " + vnet + " -- kcat -b " + c.Status.BootstrapEndpoint + " -L"
+	}
+	for _, p := range peerings {
+		if p.Status.Phase != control.PhaseReady {
+			continue
+		}
+		parts := splitVNet(p.VNet)
+		v.Commands = append(v.Commands, cmd(parts.ResourceGroup+"/"+parts.Name))
+		v.Active = true
+	}
+	if !v.Active {
+		v.Commands = []string{cmd("<resource-group>/<vnet>")}
 	}
 	return v
 }

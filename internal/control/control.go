@@ -176,13 +176,19 @@ type Cluster struct {
 	UpdatedAt     time.Time
 }
 
-// ClusterStatus is what the reconciler observed of a cluster.
+// ClusterStatus is what the reconciler observed of a cluster. Compare
+// statuses with Equal.
 type ClusterStatus struct {
 	Phase string
-	// BootstrapEndpoint ("host:port", the host inside the network CIDR) and
-	// HTTPEndpoint are set once the cluster is PROVISIONED.
+	// BootstrapEndpoint ("name:9092", the cluster's private DNS name) and
+	// HTTPEndpoint ("https://name:443") are set once the cluster is
+	// PROVISIONED (endpoints.go); statuses written before clusters had
+	// brokers hold "SASL_SSL://ip:9092" and "https://ip:443".
 	BootstrapEndpoint string
 	HTTPEndpoint      string
+	// Brokers are the brokers' addresses ("ip:9092") inside the network's
+	// CIDR, one per zone for MULTI_ZONE; set once PROVISIONED.
+	Brokers []string
 }
 
 type contextKey int

@@ -86,7 +86,7 @@ func (s *Service) UpdateClusterStatus(ctx context.Context, id string, status Clu
 		if c, err = tx.FindClusterByID(ctx, AllOrgs(), id); err != nil {
 			return err
 		}
-		if c.Status == status {
+		if c.Status.Equal(status) {
 			return nil
 		}
 		c.Status = status

@@ -147,6 +147,21 @@ type Tx interface {
 	// not exist or is out of scope.
 	DeleteConnector(ctx context.Context, scope Scope, clusterID, name string) error
 
+	// CreateClusterAPIKey inserts k. Returns ECONFLICT if the key exists
+	// and ENOTFOUND if its cluster does not.
+	CreateClusterAPIKey(ctx context.Context, k *ClusterAPIKey) error
+	// FindClusterAPIKey returns ENOTFOUND if the key does not exist or
+	// belongs to another organization than orgID.
+	FindClusterAPIKey(ctx context.Context, scope Scope, key string) (*ClusterAPIKey, error)
+	// FindClusterAPIKeys returns keys ordered by Key.
+	FindClusterAPIKeys(ctx context.Context, scope Scope, filter ClusterAPIKeyFilter) ([]*ClusterAPIKey, error)
+	// UpdateClusterAPIKey writes k's display name, description and
+	// UpdatedAt. Returns ENOTFOUND if it does not exist.
+	UpdateClusterAPIKey(ctx context.Context, k *ClusterAPIKey) error
+	// DeleteClusterAPIKey returns ENOTFOUND if the key does not exist or
+	// belongs to another organization. Deleting a cluster deletes its keys.
+	DeleteClusterAPIKey(ctx context.Context, scope Scope, key string) error
+
 	// LoadSettings returns the stored operator settings document, or nil
 	// when none was saved.
 	LoadSettings(ctx context.Context) ([]byte, error)

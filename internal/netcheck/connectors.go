@@ -61,7 +61,7 @@ func (c *Checker) ConnectorStatuses(ctx context.Context, env string, cluster *co
 }
 
 func clusterReady(c *control.Cluster) bool {
-	return c.Status.Phase == control.ClusterPhaseProvisioned && c.Status.BootstrapEndpoint != ""
+	return c.Status.Phase == control.ClusterPhaseProvisioned && c.Status.EndpointAddr() != ""
 }
 
 func connectorStatus(e *reach.Engine, cluster *control.Cluster, k *control.Connector) ConnectorStatus {
@@ -72,7 +72,7 @@ func connectorStatus(e *reach.Engine, cluster *control.Cluster, k *control.Conne
 		return ConnectorStatus{State: StateProvisioning,
 			Trace: fmt.Sprintf("Kafka cluster %s is %s; the connector starts once it is PROVISIONED.", cluster.ID, cluster.Status.Phase)}
 	}
-	src, err := endpointAddr(cluster.Status.BootstrapEndpoint)
+	src, err := endpointAddr(cluster.Status.EndpointAddr())
 	if err != nil {
 		return ConnectorStatus{State: StateFailed, Trace: fmt.Sprintf("Kafka cluster %s has no usable endpoint: %v.", cluster.ID, err)}
 	}

@@ -135,7 +135,7 @@ func (c *Checker) world(ctx context.Context, env string) (reach.World, error) {
 		return w, err
 	}
 	for _, k := range cs {
-		w.Clusters = append(w.Clusters, reach.Cluster{ID: k.ID, Name: k.DisplayName, NetworkID: k.NetworkID, Endpoint: k.Status.BootstrapEndpoint, Phase: k.Status.Phase})
+		w.Clusters = append(w.Clusters, reach.Cluster{ID: k.ID, Name: k.DisplayName, NetworkID: k.NetworkID, Endpoint: k.Status.EndpointAddr(), Phase: k.Status.Phase})
 	}
 	ps, err := control.All(control.MaxPageSize, func(p control.Page) ([]*control.Peering, string, error) {
 		return c.Peerings.FindPeerings(ctx, control.PeeringFilter{EnvironmentID: env}, p)

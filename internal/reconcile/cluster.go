@@ -2,13 +2,17 @@ package reconcile
 
 import (
 	"context"
-	"fmt"
-	"hash/fnv"
 	"net/netip"
 
 	"github.com/peerplane/peerplane/internal/control"
 )
 
+// reconcileCluster provisions a cluster once its network is READY: it
+// picks its broker addresses in the network's CIDR (one per zone for
+// MULTI_ZONE), names its private endpoints, and sets PROVISIONED. A
+// PROVISIONED cluster keeps its addresses; its status is rewritten only
+// when it lacks brokers (written before clusters had them) or the names
+// changed (another --private-dns-domain).
 func (c *Controller) reconcileCluster(ctx context.Context, id string) (Result, error) {
 	cl, err := c.cfg.Control.ReconcileCluster(ctx, id)
 	if control.ErrorCode(err) == control.ENOTFOUND {
@@ -16,46 +20,67 @@ func (c *Controller) reconcileCluster(ctx context.Context, id string) (Result, e
 	} else if err != nil {
 		return Result{}, err
 	}
-	if cl.Status.Phase == control.ClusterPhaseProvisioned {
-		return Result{}, nil
-	}
 	n, err := c.cfg.Control.ReconcileNetwork(ctx, cl.NetworkID)
 	if err != nil {
 		return Result{}, err
 	}
-	if n.Status.Phase != control.PhaseReady {
+	if cl.Status.Phase != control.ClusterPhaseProvisioned && n.Status.Phase != control.PhaseReady {
 		c.q.Add(networkKey(n.ID))
 		return Result{}, nil // the network enqueues its clusters when READY
 	}
-	addr, err := endpointAddr(n.CIDR, cl.ID)
+	// One allocation at a time, so that two clusters of a network never
+	// pick the same address.
+	c.allocMu.Lock()
+	defer c.allocMu.Unlock()
+	brokers, err := c.brokers(ctx, cl, n)
 	if err != nil {
 		return Result{}, err
 	}
-	st := control.ClusterStatus{
-		Phase:             control.ClusterPhaseProvisioned,
-		BootstrapEndpoint: fmt.Sprintf("SASL_SSL://%s:9092", addr),
-		HTTPEndpoint:      fmt.Sprintf("https://%s:443", addr),
+	st := control.PrivateEndpoints(cl, n, c.cfg.PrivateDNSDomain, brokers)
+	if cl.Status.Equal(st) {
+		return Result{}, nil
 	}
 	if _, err := c.cfg.Control.UpdateClusterStatus(ctx, id, st); err != nil {
 		return Result{}, err
 	}
-	c.log.Info("cluster provisioned", "cluster", id, "bootstrap", st.BootstrapEndpoint)
+	c.log.Info("cluster provisioned", "cluster", id, "bootstrap", st.BootstrapEndpoint, "brokers", st.Brokers)
+	if c.cfg.ClusterChanged != nil {
+		c.cfg.ClusterChanged(id)
+	}
 	return Result{}, nil
 }
 
-// endpointAddr picks a stable host address for the cluster inside the
-// network's CIDR: the network's first /24s are left to the platform, and
-// the address avoids each subnet's network and broadcast addresses.
-func endpointAddr(cidr, clusterID string) (netip.Addr, error) {
-	p, err := netip.ParsePrefix(cidr)
-	if err != nil || !p.Addr().Is4() || p.Bits() > 16 {
-		return netip.Addr{}, fmt.Errorf("network cidr %q is not an IPv4 /16", cidr)
+// brokers returns the cluster's broker addresses: those it has when there
+// are as many as it needs, else new ones from its endpoint address (kept
+// from an earlier status) or its stable start, avoiding every address the
+// network's other clusters hold.
+func (c *Controller) brokers(ctx context.Context, cl *control.Cluster, n *control.Network) ([]netip.Addr, error) {
+	want := control.BrokerCount(cl.Availability)
+	if have := cl.Status.BrokerAddrs(); len(have) == want {
+		return have, nil
 	}
-	h := fnv.New32a()
-	h.Write([]byte(clusterID))
-	sum := h.Sum32()
-	b := p.Masked().Addr().As4()
-	b[2] = byte(16 + sum%224)     // 16..239
-	b[3] = byte(4 + (sum>>8)%248) // 4..251
-	return netip.AddrFrom4(b), nil
+	start, err := control.EndpointStart(n.CIDR, cl.ID)
+	if err != nil {
+		return nil, err
+	}
+	if ap, err := netip.ParseAddrPort(cl.Status.EndpointAddr()); err == nil {
+		start = ap.Addr()
+	}
+	others, err := c.cfg.Control.ClustersOfNetwork(ctx, n.ID)
+	if err != nil {
+		return nil, err
+	}
+	used := map[netip.Addr]bool{}
+	for _, o := range others {
+		if o.ID == cl.ID {
+			continue
+		}
+		for _, a := range o.Status.BrokerAddrs() {
+			used[a] = true
+		}
+		if ap, err := netip.ParseAddrPort(o.Status.EndpointAddr()); err == nil {
+			used[ap.Addr()] = true
+		}
+	}
+	return control.AllocateBrokers(n.CIDR, start, want, used)
 }

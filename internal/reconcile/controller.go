@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/peerplane/peerplane/internal/azure"
@@ -92,6 +93,12 @@ type Config struct {
 	// Observe, when set, is told of every reconcile the controller runs
 	// (for metrics). It must be cheap and safe for concurrent use.
 	Observe func(Observation)
+	// PrivateDNSDomain is the domain of the clusters' private names;
+	// control.DefaultPrivateDNSDomain by default.
+	PrivateDNSDomain string
+	// ClusterChanged, when set, is called after the controller wrote a
+	// cluster's status (its endpoints are to start). It must not block.
+	ClusterChanged func(id string)
 }
 
 // Controller reconciles environments being deleted, networks, peerings
@@ -100,6 +107,8 @@ type Controller struct {
 	cfg Config
 	q   *Queue
 	log *slog.Logger
+
+	allocMu sync.Mutex // held while a cluster's broker addresses are picked and written
 }
 
 // New returns a controller; Run starts it.
@@ -121,6 +130,9 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.PrivateDNSDomain == "" {
+		cfg.PrivateDNSDomain = control.DefaultPrivateDNSDomain
 	}
 	return &Controller{cfg: cfg, q: NewQueue(cfg.Backoff), log: cfg.Logger}
 }

@@ -679,15 +679,19 @@ func (t *controlTx) DeletePeering(ctx context.Context, scope control.Scope, id s
 // --- clusters ---
 
 const clusterColumns = `id, org_id, environment_id, network_id, display_name, availability, cloud, region, cku,
-	phase, bootstrap_endpoint, http_endpoint, created_at, updated_at`
+	phase, bootstrap_endpoint, http_endpoint, brokers, created_at, updated_at`
 
 func scanCluster(sc scanner) (*control.Cluster, error) {
 	var k control.Cluster
 	var c, u int64
+	var brokers string
 	err := sc.Scan(&k.ID, &k.OrgID, &k.EnvironmentID, &k.NetworkID, &k.DisplayName, &k.Availability, &k.Cloud, &k.Region, &k.CKU,
-		&k.Status.Phase, &k.Status.BootstrapEndpoint, &k.Status.HTTPEndpoint, &c, &u)
+		&k.Status.Phase, &k.Status.BootstrapEndpoint, &k.Status.HTTPEndpoint, &brokers, &c, &u)
 	if err != nil {
 		return nil, err
+	}
+	if brokers != "" {
+		k.Status.Brokers = strings.Split(brokers, ",")
 	}
 	k.CreatedAt, k.UpdatedAt = fromMicros(c), fromMicros(u)
 	return &k, nil
@@ -695,9 +699,9 @@ func scanCluster(sc scanner) (*control.Cluster, error) {
 
 func (t *controlTx) CreateCluster(ctx context.Context, c *control.Cluster) error {
 	_, err := t.q().ExecContext(ctx, `INSERT INTO clusters (`+clusterColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		c.ID, c.OrgID, c.EnvironmentID, c.NetworkID, c.DisplayName, c.Availability, c.Cloud, c.Region, c.CKU,
-		c.Status.Phase, c.Status.BootstrapEndpoint, c.Status.HTTPEndpoint, micros(c.CreatedAt), micros(c.UpdatedAt))
+		c.Status.Phase, c.Status.BootstrapEndpoint, c.Status.HTTPEndpoint, strings.Join(c.Status.Brokers, ","), micros(c.CreatedAt), micros(c.UpdatedAt))
 	if err != nil {
 		return insertErr(err, "Cluster", c.ID, "network")
 	}
@@ -732,8 +736,8 @@ func (t *controlTx) UpdateClusterSpec(ctx context.Context, c *control.Cluster) e
 }
 
 func (t *controlTx) UpdateClusterStatus(ctx context.Context, c *control.Cluster) error {
-	res, err := t.q().ExecContext(ctx, `UPDATE clusters SET phase = $1, bootstrap_endpoint = $2, http_endpoint = $3, updated_at = $4 WHERE id = $5`,
-		c.Status.Phase, c.Status.BootstrapEndpoint, c.Status.HTTPEndpoint, micros(c.UpdatedAt), c.ID)
+	res, err := t.q().ExecContext(ctx, `UPDATE clusters SET phase = $1, bootstrap_endpoint = $2, http_endpoint = $3, brokers = $4, updated_at = $5 WHERE id = $6`,
+		c.Status.Phase, c.Status.BootstrapEndpoint, c.Status.HTTPEndpoint, strings.Join(c.Status.Brokers, ","), micros(c.UpdatedAt), c.ID)
 	return mustAffect(res, err, "Cluster", c.ID)
 }
 

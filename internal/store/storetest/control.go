@@ -44,6 +44,7 @@ func RunControl(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"Race/DeleteEnvironment", testControlRaceDeleteEnvironment},
 		{"PeeringChecklist", testControlPeeringChecklist},
 		{"Race/LostUpdates", testControlRaceLostUpdates},
+		{"ClusterEndpoints", testControlClusterEndpoints},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

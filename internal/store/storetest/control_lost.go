@@ -476,14 +476,14 @@ func lostUpdateCases() []lostUpdateCase {
 		{name: "ClusterResizeOverStatus", kind: "cluster", holder: clusterStatusWrite, racer: resizeCluster,
 			check: func(t *testing.T, w envWorld, holderErr, racerErr error) {
 				noErrors(t, holderErr, racerErr)
-				if c := storedCluster(t, w); c.DisplayName != "renamed" || c.CKU != 4 || c.Status != runningCluster {
+				if c := storedCluster(t, w); c.DisplayName != "renamed" || c.CKU != 4 || !c.Status.Equal(runningCluster) {
 					t.Fatalf("cluster %q of %d CKU %+v, want \"renamed\" of 4 %+v", c.DisplayName, c.CKU, c.Status, runningCluster)
 				}
 			}},
 		{name: "ClusterStatusOverResize", kind: "cluster", holder: resizeCluster, racer: clusterStatusWrite,
 			check: func(t *testing.T, w envWorld, holderErr, racerErr error) {
 				noErrors(t, holderErr, racerErr)
-				if c := storedCluster(t, w); c.DisplayName != "renamed" || c.CKU != 4 || c.Status != runningCluster {
+				if c := storedCluster(t, w); c.DisplayName != "renamed" || c.CKU != 4 || !c.Status.Equal(runningCluster) {
 					t.Fatalf("cluster %q of %d CKU %+v, want \"renamed\" of 4 %+v", c.DisplayName, c.CKU, c.Status, runningCluster)
 				}
 			}},
