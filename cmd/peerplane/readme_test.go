@@ -201,6 +201,15 @@ func TestREADME(t *testing.T) {
 				t.Fatalf("peering after the widening: %s %s, want READY", phase, code)
 			}
 		}},
+		{"kcat -b", func(t *testing.T, vars map[string]string, output string) {
+			// The topic made through Kafka REST, listed by kcat, and the
+			// record produced read back, all from inside Contoso's VNet.
+			for _, want := range []string{`topic "orders" with 3 partitions`, `{"order_id": 1, "item": "tea"}`} {
+				if !strings.Contains(output, want) {
+					t.Fatalf("the Kafka block's output lacks %q:\n%s", want, output)
+				}
+			}
+		}},
 		{"connect cluster create", func(t *testing.T, vars map[string]string, output string) {
 			if !strings.Contains(output, "RUNNING") {
 				t.Fatalf("the README's connector is not RUNNING:\n%s", output)
