@@ -125,6 +125,16 @@ type Tx interface {
 	// deletes its connectors.
 	DeleteConnector(ctx context.Context, orgID, clusterID, name string) error
 
+	// PutConnectorRun inserts or replaces the run of connector
+	// (run.ClusterID, run.Name). Returns ENOTFOUND if the connector does
+	// not exist.
+	PutConnectorRun(ctx context.Context, run *ConnectorRun) error
+	// FindConnectorRun returns ENOTFOUND if the connector has no run.
+	FindConnectorRun(ctx context.Context, clusterID, name string) (*ConnectorRun, error)
+	// FindConnectorRuns returns the runs of the connectors filter selects,
+	// ordered by cluster and name.
+	FindConnectorRuns(ctx context.Context, filter ConnectorFilter) ([]*ConnectorRun, error)
+
 	// LoadSettings returns the stored operator settings document, or nil
 	// when none was saved.
 	LoadSettings(ctx context.Context) ([]byte, error)
