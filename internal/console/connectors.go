@@ -43,7 +43,10 @@ type connectorItem struct {
 	Failures  []hostFailure
 	Trace     string
 	ShowTrace bool
-	CSRF      string
+	// Run is what the connector runtime reports (counts, last error), nil
+	// when it has not run the connector (or connectors are modelled).
+	Run  *control.ConnectorRun
+	CSRF string
 	// DeleteError is shown next to the deletion's confirmation field.
 	DeleteError string
 }
@@ -170,7 +173,7 @@ func (c *Console) connectorStatuses(ctx context.Context, env string, cl *control
 
 func newConnectorItem(b *connectorBlock, k *control.Connector, st netcheck.ConnectorStatus) *connectorItem {
 	it := &connectorItem{Env: b.Env, Net: b.Net, ClusterID: b.Cluster.ID, C: k, CSRF: b.CSRF,
-		Class: k.Config["connector.class"], Type: control.ConnectorType(k.Config), State: st.State, Trace: st.Trace}
+		Class: k.Config["connector.class"], Type: control.ConnectorType(k.Config), State: st.State, Trace: st.Trace, Run: st.Run}
 	eps, _ := control.ConnectorEndpoints(k.Config) // validated when stored
 	verdicts := map[string]string{}
 	for _, h := range st.Hosts {
