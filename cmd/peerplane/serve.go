@@ -29,6 +29,7 @@ import (
 	"github.com/peerplane/peerplane/internal/api"
 	"github.com/peerplane/peerplane/internal/azure"
 	"github.com/peerplane/peerplane/internal/azureemu"
+	"github.com/peerplane/peerplane/internal/connect"
 	"github.com/peerplane/peerplane/internal/console"
 	"github.com/peerplane/peerplane/internal/control"
 	"github.com/peerplane/peerplane/internal/dataplane"
@@ -91,6 +92,10 @@ type ServeConfig struct {
 	// Dataplane is auto, netns or off (dataplane.go); empty is off, for
 	// in-process callers that do not ask for one.
 	Dataplane string
+	// ClusterEndpoints, when set, tells the connector runtime where each
+	// cluster's Kafka brokers listen (in-process callers only; without it
+	// connectors fail saying the server runs no Kafka endpoint).
+	ClusterEndpoints connect.ClusterEndpoints
 }
 
 // bindServeFlags registers serve's flags on fs with defaults from getenv.
@@ -338,8 +343,23 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	host, _ := os.Hostname()
 	leader := &reconcile.Leader{Lease: db, Name: "reconciler", Holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), uuid.NewString()[:8]),
 		TTL: leaseTTL, New: newController, Logger: log.With("component", "leader")}
-	leader.OnLeading = obs.leader(leader)
-	svc.OnChange = func(c control.Change) { leader.Enqueue(c.Kind, c.ID) }
+	// Connectors run where the reconciler runs (connectors.go).
+	var connectors *connectorRuntime
+	observeLeading := obs.leader(leader)
+	leader.OnLeading = func(leading bool) {
+		observeLeading(leading)
+		connectors.leading(leading)
+	}
+	svc.OnChange = func(c control.Change) {
+		switch c.Kind {
+		case "connector":
+			connectors.kick()
+			return
+		case "cluster":
+			connectors.kick()
+		}
+		leader.Enqueue(c.Kind, c.ID)
+	}
 	// Continue checks the consent through a controller of its own: every
 	// replica answers it, leader or not.
 	consent := newController()
@@ -374,6 +394,8 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	}
 	if plane != nil {
 		defer plane.Close()
+		connectors = newConnectorRuntime(ctx, plane, svc, cfg.ClusterEndpoints, leader.Holder, log.With("component", "connect"))
+		apiOpts.Reachability.Runs = svc
 		apiOpts.Probe = dataplaneProber(plane)
 		apiOpts.VNetHosts = &vnetHosts{plane: plane, svc: svc, snapshot: snapshot, held: map[string]int{}}
 	}
@@ -433,6 +455,9 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	}
 	g.Go(func() error {
 		<-gctx.Done()
+		// Connectors stop (and store their counts) while their hosts and
+		// the store are still there.
+		connectors.leading(false)
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		err := apiSrv.Shutdown(sctx)
