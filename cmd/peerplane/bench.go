@@ -30,6 +30,11 @@ type benchConfig struct {
 	CPUProfile   string
 	Verbose      bool
 	Dataplane    bool
+	// Connect measures managed connectors instead: Records records of a
+	// DatagenSource waiting at most Interval between them.
+	Connect  bool
+	Records  int
+	Interval time.Duration
 }
 
 func newBenchCmd() *cobra.Command {
@@ -52,6 +57,9 @@ read benchmark measures the handler, not the limit.`,
 			if bc.Dataplane {
 				return runDataplaneBench(cmd.Context(), bc, cmd.OutOrStdout())
 			}
+			if bc.Connect {
+				return runConnectBench(cmd.Context(), bc, cmd.OutOrStdout())
+			}
 			return runBench(cmd.Context(), bc, cmd.OutOrStdout())
 		},
 	}
@@ -61,6 +69,9 @@ read benchmark measures the handler, not the limit.`,
 	f.DurationVar(&bc.ReadDuration, "read-duration", 3*time.Second, "duration of each read benchmark")
 	f.StringVar(&bc.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	f.BoolVar(&bc.Verbose, "verbose", false, "print each peering's convergence")
+	f.BoolVar(&bc.Connect, "connect", false, "measure managed connectors instead (network namespaces; root): the end-to-end latency p50/p99 of DatagenSource → HttpSink, the sink in a peered customer VNet")
+	f.IntVar(&bc.Records, "connect-records", 500, "with --connect: records the DatagenSource writes")
+	f.DurationVar(&bc.Interval, "connect-interval", 20*time.Millisecond, "with --connect: the DatagenSource's max.interval (each wait is random below it)")
 	f.BoolVar(&bc.Dataplane, "dataplane", false, "measure the data plane instead (network namespaces; root): throughput and connection setup through a peering next to a bare veth, READY to first packet, building and tearing down --peerings VNets and peerings")
 	return cmd
 }

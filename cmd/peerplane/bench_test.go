@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/peerplane/peerplane/internal/dataplane/dataplanetest"
 )
 
 // TestBenchRuns runs `peerplane bench` with tiny counts so that the command
@@ -16,6 +18,22 @@ func TestBenchRuns(t *testing.T) {
 	for _, want := range []string{"convergence median (2 peerings)", "convergence p99", "API reads (2 clients", "bare net/http", "API / bare"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bench output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestBenchConnectRuns runs `peerplane bench --connect` with few records
+// (data plane required), asserting the table, never the timings.
+func TestBenchConnectRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	dataplanetest.Require(t)
+	r := newCLIRunner(t, t.TempDir())
+	out := r.run(t, "bench", "--connect", "--connect-records", "20", "--connect-interval", "5ms")
+	for _, want := range []string{"DatagenSource → HttpSink latency p50 (20 records)", "DatagenSource → HttpSink latency p99", "records delivered per second"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bench --connect output lacks %q:\n%s", want, out)
 		}
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 	connectv1 "github.com/confluentinc/ccloud-sdk-go-v2/connect/v1"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/peerplane/peerplane/internal/dataplane"
 )
@@ -26,51 +25,19 @@ import (
 // Managed connectors that move data, end to end: Serve with the data
 // plane; a Kafka broker (franz-go's kfake) listening on a host in the
 // network's provider VNet, handed to the runtime through a
-// ClusterEndpoints of the test's own until the server runs cluster
-// endpoints itself; sinks run by `peerplane vnet exec` in the customer's
+// staticEndpoints until the server runs cluster endpoints itself; sinks run by `peerplane vnet exec` in the customer's
 // VNet; the Connect SDK and the CLI as clients.
-
-// testEndpoints is the test's ClusterEndpoints: brokers set per cluster.
-type testEndpoints struct {
-	mu      sync.Mutex
-	brokers map[string][]string
-}
-
-func (te *testEndpoints) Bootstrap(ctx context.Context, clusterID string) ([]string, error) {
-	te.mu.Lock()
-	defer te.mu.Unlock()
-	if b := te.brokers[clusterID]; len(b) > 0 {
-		return b, nil
-	}
-	return nil, fmt.Errorf("no broker runs for cluster %s yet", clusterID)
-}
-
-func (te *testEndpoints) set(clusterID string, brokers []string) {
-	te.mu.Lock()
-	defer te.mu.Unlock()
-	if te.brokers == nil {
-		te.brokers = map[string][]string{}
-	}
-	te.brokers[clusterID] = brokers
-}
 
 // startKafka runs a one-broker Kafka on a host of vnet (the network's
 // provider VNet) until the test ends, and returns its address.
 func startKafka(t *testing.T, plane *dataplane.Plane, vnet string) []string {
 	t.Helper()
-	h, err := plane.Claim(t.Context(), dataplane.ClaimSpec{VNetID: vnet, Owner: "test kafka"})
+	brokers, stop, err := hostKafka(t.Context(), plane, vnet)
 	if err != nil {
-		t.Fatalf("claim the broker's host: %v", err)
+		t.Fatal(err)
 	}
-	k, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.ListenFn(func(network, addr string) (net.Listener, error) {
-		_, port, _ := net.SplitHostPort(addr)
-		return h.Listen(context.Background(), network, ":"+port)
-	}))
-	if err != nil {
-		t.Fatalf("start kafka: %v", err)
-	}
-	t.Cleanup(func() { k.Close(); h.Release() })
-	return k.ListenAddrs()
+	t.Cleanup(stop)
+	return brokers
 }
 
 // httpSinkHelper is the "httpsink PORT" helper: an HTTP API on the host's
@@ -228,7 +195,7 @@ const connectWait = 90 * time.Second
 // duplicates are allowed, gaps are not). The CLI's describe shows the
 // counts.
 func TestE2EConnectorPipeline(t *testing.T) {
-	ends := &testEndpoints{}
+	ends := &staticEndpoints{}
 	e := startDataplaneE2E(t, func(c *ServeConfig) { c.ClusterEndpoints = ends })
 	env := e.createEnv("connect")
 	n := e.createNetwork(env, "cp-net", "eastus", "10.70.0.0/16")
@@ -333,7 +300,7 @@ func TestE2EPostgresSink(t *testing.T) {
 	if _, err := os.Stat(pgBin + "/postgres"); err != nil {
 		t.Skip("PostgreSQL 15's binaries are not installed")
 	}
-	ends := &testEndpoints{}
+	ends := &staticEndpoints{}
 	e := startDataplaneE2E(t, func(c *ServeConfig) { c.ClusterEndpoints = ends })
 	env := e.createEnv("pgsink")
 	n := e.createNetwork(env, "pg-net", "eastus", "10.72.0.0/16")
