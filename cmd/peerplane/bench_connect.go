@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -75,53 +74,13 @@ func runConnectBench(ctx context.Context, bc benchConfig, out io.Writer) error {
 	if err := dataplane.Available(); err != nil {
 		return fmt.Errorf("--connect needs the data plane: %w", err)
 	}
-	dir, err := os.MkdirTemp("", "peerplane-bench-connect-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
 	ends := &staticEndpoints{}
-	cfg := ServeConfig{DataDir: dir, Listen: "127.0.0.1:0", AzureListen: "127.0.0.1:0", Demo: true,
-		ProviderAppID: "f0955e3a-9013-4cf4-a1ea-21587621c9cc", LogLevel: "error", Dataplane: dataplaneNetns, ClusterEndpoints: ends}
-	r, stop, err := benchServe(ctx, cfg)
+	bn, stop, err := startBenchNetwork(ctx, "bench-connect", ends)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	plane := r.Dataplane
-	if plane == nil {
-		return errors.New("the server started without its data plane")
-	}
-	hc := &http.Client{Timeout: 30 * time.Second}
-	api := newBenchAPI(hc, r.APIURL, r.Credentials.APIKey, r.Credentials.APISecret)
-	ahc, err := benchAzureHTTP(r.CAFile)
-	if err != nil {
-		return err
-	}
-	cust, err := newBenchCustomer(ctx, ahc, r.AzureURL)
-	if err != nil {
-		return err
-	}
-	env, err := benchCreateEnv(ctx, api, "bench-connect")
-	if err != nil {
-		return err
-	}
-	nw, err := benchCreateNetwork(ctx, api, env, "10.200.0.0/16")
-	if err != nil {
-		return err
-	}
-	provVNet, err := benchWaitNetwork(ctx, api, env, nw, 30*time.Second)
-	if err != nil {
-		return err
-	}
-	sp, err := cust.consent(ctx, r.Provider.ClientID)
-	if err != nil {
-		return err
-	}
-	role, err := cust.createRole(ctx)
-	if err != nil {
-		return err
-	}
+	plane, api, cust, env, nw, provVNet, sp, role := bn.r.Dataplane, bn.api, bn.cust, bn.env, bn.network, bn.provVNet, bn.sp, bn.role
 	vnet, err := cust.createVNet(ctx, "connect-bench", "10.10.0.0/16", env)
 	if err != nil {
 		return err

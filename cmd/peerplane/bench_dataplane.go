@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/peerplane/peerplane/internal/connect"
 	"github.com/peerplane/peerplane/internal/dataplane"
 	"github.com/peerplane/peerplane/internal/dataplane/dataplanetest"
 	"github.com/peerplane/peerplane/internal/reach"
@@ -260,54 +261,77 @@ func benchDialP50(ctx context.Context, a *dataplane.Host, dst netip.AddrPort) (t
 // benchFirstPacket runs a server with the data plane on, and for each of
 // a few peerings times the first connection through it against the
 // moment the API reads READY.
-func benchFirstPacket(ctx context.Context, bc benchConfig, res *dataplaneBench, out io.Writer) error {
-	const peerings = 20
+// benchWorld is an in-process server with the data plane, and a
+// network of an environment whose customer has consented and defined the
+// peering role (not yet assigned).
+type benchWorld struct {
+	r        Ready
+	api      *benchJSON
+	cust     *benchCustomer
+	env      string
+	network  string
+	provVNet string
+	sp, role string // the app's service principal in the customer tenant, the role's id
+}
+
+// startBenchNetwork starts the server (its connectors' Kafka endpoints
+// from ends, when not nil) and the network 10.200.0.0/16 in a new
+// environment named env; stop stops the server and removes its data.
+func startBenchNetwork(ctx context.Context, env string, ends connect.ClusterEndpoints) (_ *benchWorld, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "peerplane-bench-dp-serve-")
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer os.RemoveAll(dir)
 	cfg := ServeConfig{DataDir: dir, Listen: "127.0.0.1:0", AzureListen: "127.0.0.1:0", Demo: true,
-		ProviderAppID: "f0955e3a-9013-4cf4-a1ea-21587621c9cc", LogLevel: "error", Dataplane: dataplaneNetns}
-	r, stop, err := benchServe(ctx, cfg)
+		ProviderAppID: "f0955e3a-9013-4cf4-a1ea-21587621c9cc", LogLevel: "error", Dataplane: dataplaneNetns, ClusterEndpoints: ends}
+	r, stopServe, err := benchServe(ctx, cfg)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	stop = func() { stopServe(); os.RemoveAll(dir) }
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+	if r.Dataplane == nil {
+		return nil, nil, errors.New("the server started without its data plane")
+	}
+	bn := &benchWorld{r: r, api: newBenchAPI(&http.Client{Timeout: 30 * time.Second}, r.APIURL, r.Credentials.APIKey, r.Credentials.APISecret)}
+	ahc, err := benchAzureHTTP(r.CAFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	if bn.cust, err = newBenchCustomer(ctx, ahc, r.AzureURL); err != nil {
+		return nil, nil, err
+	}
+	if bn.env, err = benchCreateEnv(ctx, bn.api, env); err != nil {
+		return nil, nil, err
+	}
+	if bn.network, err = benchCreateNetwork(ctx, bn.api, bn.env, "10.200.0.0/16"); err != nil {
+		return nil, nil, err
+	}
+	if bn.provVNet, err = benchWaitNetwork(ctx, bn.api, bn.env, bn.network, 30*time.Second); err != nil {
+		return nil, nil, err
+	}
+	if bn.sp, err = bn.cust.consent(ctx, r.Provider.ClientID); err != nil {
+		return nil, nil, err
+	}
+	if bn.role, err = bn.cust.createRole(ctx); err != nil {
+		return nil, nil, err
+	}
+	return bn, stop, nil
+}
+
+func benchFirstPacket(ctx context.Context, bc benchConfig, res *dataplaneBench, out io.Writer) error {
+	const peerings = 20
+	bn, stop, err := startBenchNetwork(ctx, "bench-dp", nil)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	plane := r.Dataplane
-	if plane == nil {
-		return errors.New("the server started without its data plane")
-	}
-	hc := &http.Client{Timeout: 30 * time.Second}
-	api := newBenchAPI(hc, r.APIURL, r.Credentials.APIKey, r.Credentials.APISecret)
-	ahc, err := benchAzureHTTP(r.CAFile)
-	if err != nil {
-		return err
-	}
-	cust, err := newBenchCustomer(ctx, ahc, r.AzureURL)
-	if err != nil {
-		return err
-	}
-	env, err := benchCreateEnv(ctx, api, "bench-dp")
-	if err != nil {
-		return err
-	}
-	nw, err := benchCreateNetwork(ctx, api, env, "10.200.0.0/16")
-	if err != nil {
-		return err
-	}
-	provVNet, err := benchWaitNetwork(ctx, api, env, nw, 30*time.Second)
-	if err != nil {
-		return err
-	}
-	sp, err := cust.consent(ctx, r.Provider.ClientID)
-	if err != nil {
-		return err
-	}
-	role, err := cust.createRole(ctx)
-	if err != nil {
-		return err
-	}
+	plane, api, cust, env, nw, provVNet, sp, role := bn.r.Dataplane, bn.api, bn.cust, bn.env, bn.network, bn.provVNet, bn.sp, bn.role
 	prov, err := plane.Claim(ctx, dataplane.ClaimSpec{VNetID: provVNet, Addr: netip.MustParseAddr("10.200.1.10"), Owner: "bench"})
 	if err != nil {
 		return fmt.Errorf("provider host: %w", err)
