@@ -507,3 +507,18 @@ func TestConnectorRuns(t *testing.T) {
 	put("orders-sink", control.ConnectorRunning, 90, "")
 	waitPatch(t, events, "connector:"+cw.Cluster+":orders-sink", `<dd class="conn-out">90</dd>`)
 }
+
+// TestConnectorFormHTTPSink: for an HttpSink the form's host URL is its
+// http.api.url.
+func TestConnectorFormHTTPSink(t *testing.T) {
+	f, cw := newConnectorFixture(t)
+	tok := f.csrf(cw.netURL())
+	if st, body, _ := f.post(cw.connectorsURL(), url.Values{"csrf": {tok}, "name": {"events"}, "class": {"HttpSink"},
+		"url": {"http://10.1.0.4:8080/in"}, "config": {"topics=orders"}}); st != http.StatusSeeOther {
+		t.Fatalf("add an HttpSink: %d\n%s", st, body)
+	}
+	k, err := f.svc.FindConnector(control.NewContextWithOrganization(context.Background(), cw.org), cw.Env, cw.Cluster, "events")
+	if err != nil || k.Config["http.api.url"] != "http://10.1.0.4:8080/in" || k.Config["connection.url"] != "" {
+		t.Fatalf("the HttpSink's config: %v %v", k, err)
+	}
+}
