@@ -246,7 +246,7 @@ func TestE2EConnectors(t *testing.T) {
 		{"no-class", map[string]string{"connection.url": "jdbc:postgresql://10.41.1.10:5432/x"}, "connector.class"},
 		{"bad port", map[string]string{"connector.class": "MySqlSink", "connection.host": "10.41.1.10", "connection.port": "99999"}, "name"},
 		{"port-sink", map[string]string{"connector.class": "MySqlSink", "connection.host": "10.41.1.10", "connection.port": "99999"}, "connection.port"},
-		{"pg-sink", map[string]string{"connector.class": "PostgresSink", "connection.url": "jdbc:postgresql://10.41.1.10:5432/x"}, "already exists"},
+		{"pg-sink", map[string]string{"connector.class": "PostgresSink", "connection.url": "jdbc:postgresql://10.41.1.10:5432/x", "topics": "x"}, "already exists"},
 	} {
 		resp, err := create(bad.name, bad.config)
 		want := http.StatusBadRequest
