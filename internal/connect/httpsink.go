@@ -41,7 +41,9 @@ func (d *httpDest) open(ctx context.Context) error {
 				defer cancel()
 				return d.w.dial(dctx, network, addr)
 			},
-			MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second,
+			// A connection per request: security groups are stateful, so a
+			// rule added while a connection is open would not apply to it.
+			DisableKeepAlives: true,
 		},
 	}
 	return nil

@@ -52,7 +52,6 @@ func (d *pgDest) open(ctx context.Context) error {
 	}
 	pc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) { return d.w.dial(ctx, network, addr) }
 	pc.LookupFunc = func(ctx context.Context, host string) ([]string, error) { return []string{host}, nil }
-	pc.Fallbacks = nil
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	conn, err := pgx.ConnectConfig(cctx, pc)

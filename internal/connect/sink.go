@@ -58,7 +58,13 @@ func (s *sink) run(ctx context.Context, kafka []kgo.Opt) error {
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
+	defer func() {
+		// Leave the group quickly even when the brokers are gone.
+		lctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = cl.LeaveGroupContext(lctx)
+		cl.Close()
+	}()
 	if err := s.dest.open(ctx); err != nil {
 		return err
 	}
