@@ -32,6 +32,11 @@ type benchConfig struct {
 	Dataplane    bool
 	Kafka        bool
 	KafkaRecords int
+	// Connect measures managed connectors instead: Records records of a
+	// DatagenSource waiting at most Interval between them.
+	Connect  bool
+	Records  int
+	Interval time.Duration
 }
 
 func newBenchCmd() *cobra.Command {
@@ -63,6 +68,9 @@ read benchmark measures the handler, not the limit.`,
 				}
 				return runKafkaBench(cmd.Context(), bc, cmd.OutOrStdout())
 			}
+			if bc.Connect {
+				return runConnectBench(cmd.Context(), bc, cmd.OutOrStdout())
+			}
 			return runBench(cmd.Context(), bc, cmd.OutOrStdout())
 		},
 	}
@@ -74,6 +82,9 @@ read benchmark measures the handler, not the limit.`,
 	f.BoolVar(&bc.Verbose, "verbose", false, "print each peering's convergence")
 	f.BoolVar(&bc.Kafka, "kafka", false, "measure a cluster's Kafka endpoint instead (network namespaces; root): produce and consume throughput of 1 KiB records from a peered customer VNet next to the same client in the network's provider VNet")
 	f.IntVar(&bc.KafkaRecords, "kafka-records", 100000, "with --kafka: records to produce and consume on each side")
+	f.BoolVar(&bc.Connect, "connect", false, "measure managed connectors instead (network namespaces; root): the end-to-end latency p50/p99 of DatagenSource → HttpSink, the sink in a peered customer VNet")
+	f.IntVar(&bc.Records, "connect-records", 500, "with --connect: records the DatagenSource writes")
+	f.DurationVar(&bc.Interval, "connect-interval", 20*time.Millisecond, "with --connect: the DatagenSource's max.interval (each wait is random below it)")
 	f.BoolVar(&bc.Dataplane, "dataplane", false, "measure the data plane instead (network namespaces; root): throughput and connection setup through a peering next to a bare veth, READY to first packet, building and tearing down --peerings VNets and peerings")
 	return cmd
 }

@@ -41,3 +41,19 @@ func TestBenchKafkaRuns(t *testing.T) {
 		t.Errorf("bench --kafka-records 0: %q", msg)
 	}
 }
+
+// TestBenchConnectRuns runs `peerplane bench --connect` with few records
+// (data plane required), asserting the table, never the timings.
+func TestBenchConnectRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	dataplanetest.Require(t)
+	r := newCLIRunner(t, t.TempDir())
+	out := r.run(t, "bench", "--connect", "--connect-records", "20", "--connect-interval", "5ms")
+	for _, want := range []string{"DatagenSource → HttpSink latency p50 (20 records)", "DatagenSource → HttpSink latency p99", "records delivered per second"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bench --connect output lacks %q:\n%s", want, out)
+		}
+	}
+}

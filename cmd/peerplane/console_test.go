@@ -582,7 +582,8 @@ func TestConsoleSeedFlow(t *testing.T) {
 		b.t.Helper()
 		b.run("open Add connector", chromedp.Evaluate[chromedp.Void](`document.querySelector(".add-connector").open = true`),
 			chromedp.WaitVisible(chromedp.CSS(".conn-form [name=name]")))
-		b.run("add connector "+name, b.fill(map[string]string{".conn-form [name=name]": name, ".conn-form [name=class]": "PostgresSink", ".conn-form [name=url]": url}),
+		b.run("add connector "+name, b.fill(map[string]string{".conn-form [name=name]": name, ".conn-form [name=class]": "PostgresSink", ".conn-form [name=url]": url,
+			".conn-form [name=config]": "topics=orders"}),
 			chromedp.Click(chromedp.CSS(".conn-form button[type=submit]")), chromedp.WaitVisible(chromedp.CSS(`[data-live$=":`+name+`"]`)))
 	}
 	b.run("open Add connector", chromedp.Click(chromedp.CSS(".add-connector summary")), chromedp.WaitVisible(chromedp.CSS(".conn-form [name=name]")))

@@ -87,7 +87,7 @@ func crashDeleteEnvRun(t *testing.T, bin, dsn string) {
 		must(err)
 		e.cluster = c.ID
 		_, err = api.do(ctx, http.MethodPost, "/connect/v1/environments/"+e.id+"/clusters/"+e.cluster+"/connectors", map[string]any{
-			"name": "sink", "config": map[string]string{"connector.class": "PostgresSink", "connection.url": "jdbc:postgresql://10.10.0.4:5432/db"}}, nil)
+			"name": "sink", "config": map[string]string{"connector.class": "PostgresSink", "connection.url": "jdbc:postgresql://10.10.0.4:5432/db", "topics": "orders"}}, nil)
 		must(err)
 	}
 	for i, e := range envs {

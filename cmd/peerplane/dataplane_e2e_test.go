@@ -67,15 +67,18 @@ func TestVNetHelper(t *testing.T) {
 	case "sleep":
 		fmt.Println("ready", os.Getenv("PEERPLANE_VNET_IP"), os.Getenv("PEERPLANE_VNET_CLAIM_FD"))
 		select {}
+	case "httpsink":
+		httpSinkHelper(arg)
 	default:
 		kafkaHelper(verb, arg) // kafka_e2e_test.go; exits when it knows verb
 	}
 	os.Exit(2)
 }
 
-// startDataplaneE2E starts Serve with the data plane on, and checks when
-// the test ends that it left no namespace and changed nothing on the host.
-func startDataplaneE2E(t *testing.T) *e2e {
+// startDataplaneE2E starts Serve with the data plane on (its
+// configuration changed by each of with), and checks when the test ends
+// that it left no namespace and changed nothing on the host.
+func startDataplaneE2E(t *testing.T, with ...func(*ServeConfig)) *e2e {
 	t.Helper()
 	dataplanetest.Require(t)
 	before := dataplanetest.Capture(t)
@@ -84,7 +87,7 @@ func startDataplaneE2E(t *testing.T) *e2e {
 		dataplanetest.NoNamespaces(t, dataplane.Prefix(dir))
 		dataplanetest.Unchanged(t, before)
 	})
-	return startE2E(t, dir, func(c *ServeConfig) { c.Dataplane = dataplaneNetns })
+	return startE2E(t, dir, append([]func(*ServeConfig){func(c *ServeConfig) { c.Dataplane = dataplaneNetns }}, with...)...)
 }
 
 // vnetExec is `peerplane vnet exec --vnet vnet [--ip ip] -- <helper>`.

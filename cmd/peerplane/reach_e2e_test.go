@@ -217,7 +217,7 @@ func TestE2EConnectors(t *testing.T) {
 
 	// A sink one peering too far, set through PUT config (create or update).
 	_, resp, err = api.CreateOrUpdateConnectv1ConnectorConfig(ctx, "http-sink", w.env, w.cluster).
-		RequestBody(map[string]string{"connector.class": "HttpSink", "http.api.url": "https://10.42.0.20/events"}).Execute()
+		RequestBody(map[string]string{"connector.class": "HttpSink", "http.api.url": "https://10.42.0.20/events", "topics": "orders"}).Execute()
 	wantHTTP(t, "put http-sink config", resp, err, http.StatusOK)
 	state, trace = w.connectorState(t, "http-sink")
 	if state != "FAILED" || !strings.Contains(trace, reach.CodeTransitivePeering) || !strings.Contains(trace, reachVNetA) || !strings.Contains(trace, "10.42.0.20:443") {
@@ -246,7 +246,7 @@ func TestE2EConnectors(t *testing.T) {
 		{"no-class", map[string]string{"connection.url": "jdbc:postgresql://10.41.1.10:5432/x"}, "connector.class"},
 		{"bad port", map[string]string{"connector.class": "MySqlSink", "connection.host": "10.41.1.10", "connection.port": "99999"}, "name"},
 		{"port-sink", map[string]string{"connector.class": "MySqlSink", "connection.host": "10.41.1.10", "connection.port": "99999"}, "connection.port"},
-		{"pg-sink", map[string]string{"connector.class": "PostgresSink", "connection.url": "jdbc:postgresql://10.41.1.10:5432/x"}, "already exists"},
+		{"pg-sink", map[string]string{"connector.class": "PostgresSink", "connection.url": "jdbc:postgresql://10.41.1.10:5432/x", "topics": "x"}, "already exists"},
 	} {
 		resp, err := create(bad.name, bad.config)
 		want := http.StatusBadRequest
@@ -324,12 +324,12 @@ func TestCLIConnectors(t *testing.T) {
 		return p
 	}
 	out = r.run(t, append([]string{"connect", "cluster", "create", "--config-file",
-		file("ok.json", `{"name":"orders-sink","connector.class":"PostgresSink","connection.url":"jdbc:postgresql://10.41.1.10:5432/orders","connection.password":"hunter2"}`)}, at...)...)
+		file("ok.json", `{"name":"orders-sink","connector.class":"PostgresSink","connection.url":"jdbc:postgresql://10.41.1.10:5432/orders","connection.password":"hunter2","topics":"orders"}`)}, at...)...)
 	if !strings.Contains(out, `Created connector "orders-sink"`) || !strings.Contains(out, "RUNNING") || strings.Contains(out, "hunter2") {
 		t.Fatalf("create orders-sink:\n%s", out)
 	}
 	r.run(t, append([]string{"connect", "cluster", "create", "--config-file",
-		file("far.json", `{"name":"far-sink","config":{"connector.class":"HttpSink","http.api.url":"http://10.42.0.20:8080/in"}}`)}, at...)...)
+		file("far.json", `{"name":"far-sink","config":{"connector.class":"HttpSink","http.api.url":"http://10.42.0.20:8080/in","topics":"orders"}}`)}, at...)...)
 
 	var list []struct {
 		ID     struct{ ID string }

@@ -445,10 +445,27 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	}
 	leader := &reconcile.Leader{Lease: db, Name: "reconciler", Holder: replica,
 		TTL: cfg.leaseTTL(), New: newController, Logger: log.With("component", "leader")}
-	leader.OnLeading = obs.leader(leader)
+	// Connectors run where the reconciler runs (connectors.go).
+	var connectors *connectorRuntime
+	observeLeading := obs.leader(leader)
+	leader.OnLeading = func(leading bool) {
+		observeLeading(leading)
+		connectors.leading(leading)
+	}
 	relay.Queue = leader
-	// A write through any replica reaches the leader's queue.
-	svc.OnChange = func(c control.Change) { relay.Changed(c.Kind + "/" + c.ID) }
+	// A write through any replica reaches the leader's queue; a
+	// connector's change kicks this replica's runtime (the leader's reads
+	// the store again within 2 s).
+	svc.OnChange = func(c control.Change) {
+		switch c.Kind {
+		case "connector":
+			connectors.kick()
+			return
+		case "cluster":
+			connectors.kick()
+		}
+		relay.Changed(c.Kind + "/" + c.ID)
+	}
 	// Continue checks the consent through a controller of its own: every
 	// replica answers it, leader or not.
 	consent := newController()
@@ -488,6 +505,8 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		// operator's own (then the CA is made on the first cluster's
 		// start): the clusters' private names are Peerplane's.
 		kafkaMgr = startKafka(cfg, plane, svc, func() (*tlsca.CA, error) { return inst.loadCA(ctx) }, log.With("component", "kafka"))
+		connectors = newConnectorRuntime(ctx, plane, svc, clusterEndpoints(kafkaMgr), leader.Holder, log.With("component", "connect"))
+		apiOpts.Reachability.Runs = svc
 		apiOpts.Probe = dataplaneProber(plane)
 		apiOpts.VNetHosts = &vnetHosts{plane: plane, svc: svc, snapshot: snapshot, held: map[string]int{}, zone: kafkaMgr,
 			log: log.With("component", "vnet-hosts")}
@@ -578,6 +597,9 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	}
 	g.Go(func() error {
 		<-gctx.Done()
+		// Connectors stop (and store their counts) while their hosts and
+		// the store are still there.
+		connectors.leading(false)
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		err := apiSrv.Shutdown(sctx)

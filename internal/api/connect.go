@@ -1,13 +1,12 @@
 package api
 
 import (
-	"crypto/sha256"
-	"encoding/base32"
 	"errors"
 	"maps"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/peerplane/peerplane/internal/control"
 	"github.com/peerplane/peerplane/internal/netcheck"
@@ -19,9 +18,12 @@ import (
 // {"error":{"code":<status>,"message":…}}, not the Failure body of the
 // other APIs.
 //
-// A connector's status is evaluated on each read (netcheck): RUNNING when
-// the cluster's network reaches every host its config names, FAILED with
-// the reachability explanation in connector.trace otherwise.
+// A connector's status comes from netcheck: with the data plane on, what
+// the connector runtime reports of its run (FAILED with the real error and
+// the reachability model's explanation in connector.trace), with its
+// record counts and last error in Peerplane's additions to the status
+// object (metrics, last_error, source_address; Confluent's SDKs ignore
+// them); with it off, the model's verdict on each read.
 
 const connectPrefix = "/connect/v1/environments/{env}/clusters/{cluster}/connectors"
 
@@ -95,6 +97,25 @@ type connectorStatusWire struct {
 	Connector connectorState  `json:"connector"`
 	Tasks     []taskStateWire `json:"tasks"`
 	Type      string          `json:"type"`
+
+	// Peerplane's additions, once the connector runtime has run the
+	// connector.
+	Metrics       *connectorMetrics   `json:"metrics,omitempty"`
+	LastError     *connectorLastError `json:"last_error,omitempty"`
+	SourceAddress string              `json:"source_address,omitempty"`
+}
+
+// connectorMetrics are a run's record counts, named as Confluent's
+// metrics API names them.
+type connectorMetrics struct {
+	ReceivedRecords        int64 `json:"received_records"`
+	SentRecords            int64 `json:"sent_records"`
+	DeadLetterQueueRecords int64 `json:"dead_letter_queue_records"`
+}
+
+type connectorLastError struct {
+	Message string    `json:"message"`
+	Time    time.Time `json:"time"`
 }
 
 type connectorState struct {
@@ -174,6 +195,13 @@ func toConnectorWire(c *control.Connector) connectorWire {
 func toStatusWire(c *control.Connector, st netcheck.ConnectorStatus) connectorStatusWire {
 	w := connectorStatusWire{Name: c.Name, Type: control.ConnectorType(c.Config), Tasks: []taskStateWire{},
 		Connector: connectorState{State: st.State, WorkerID: c.Name, Trace: st.Trace}}
+	if r := st.Run; r != nil {
+		w.Metrics = &connectorMetrics{ReceivedRecords: r.RecordsIn, SentRecords: r.RecordsOut, DeadLetterQueueRecords: r.RecordsDLQ}
+		w.SourceAddress = r.Address
+		if r.LastError != "" {
+			w.LastError = &connectorLastError{Message: r.LastError, Time: r.LastErrorAt.UTC()}
+		}
+	}
 	if st.State == netcheck.StateProvisioning {
 		return w
 	}
@@ -184,10 +212,7 @@ func toStatusWire(c *control.Connector, st netcheck.ConnectorStatus) connectorSt
 }
 
 // connectorID is a stable lcc- id derived from the cluster and name.
-func connectorID(c *control.Connector) string {
-	sum := sha256.Sum256([]byte(c.ClusterID + "/" + c.Name))
-	return "lcc-" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:])[:6])
-}
+func connectorID(c *control.Connector) string { return control.ConnectorID(c.ClusterID, c.Name) }
 
 func connectPath(r *http.Request) (env, cluster string) {
 	return r.PathValue("env"), r.PathValue("cluster")

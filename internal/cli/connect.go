@@ -37,6 +37,17 @@ type connectorExpansion struct {
 			State string `json:"state"`
 			Trace string `json:"trace"`
 		} `json:"connector"`
+		// Peerplane's additions, once the connector has run.
+		Metrics *struct {
+			ReceivedRecords        int64 `json:"received_records"`
+			SentRecords            int64 `json:"sent_records"`
+			DeadLetterQueueRecords int64 `json:"dead_letter_queue_records"`
+		} `json:"metrics,omitempty"`
+		LastError *struct {
+			Message string `json:"message"`
+			Time    string `json:"time"`
+		} `json:"last_error,omitempty"`
+		SourceAddress string `json:"source_address,omitempty"`
 	} `json:"status"`
 }
 
@@ -131,6 +142,16 @@ func connectorFields(x connectorExpansion) [][2]string {
 	f := [][2]string{
 		{"ID", x.ID.ID}, {"Name", x.Info.Name}, {"Class", x.Info.Config["connector.class"]}, {"Type", x.Info.Type},
 		{"Status", x.Status.Connector.State}, {"Trace", x.Status.Connector.Trace},
+	}
+	if m := x.Status.Metrics; m != nil {
+		f = append(f, [2]string{"Records in", fmt.Sprint(m.ReceivedRecords)}, [2]string{"Records out", fmt.Sprint(m.SentRecords)},
+			[2]string{"Records to DLQ", fmt.Sprint(m.DeadLetterQueueRecords)})
+	}
+	if e := x.Status.LastError; e != nil {
+		f = append(f, [2]string{"Last error", e.Message}, [2]string{"Last error at", e.Time})
+	}
+	if a := x.Status.SourceAddress; a != "" {
+		f = append(f, [2]string{"Source address", a})
 	}
 	keys := make([]string, 0, len(x.Info.Config))
 	for k := range x.Info.Config {

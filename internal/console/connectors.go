@@ -43,7 +43,10 @@ type connectorItem struct {
 	Failures  []hostFailure
 	Trace     string
 	ShowTrace bool
-	CSRF      string
+	// Run is what the connector runtime reports (counts, last error), nil
+	// when it has not run the connector (or connectors are modelled).
+	Run  *control.ConnectorRun
+	CSRF string
 	// DeleteError is shown next to the deletion's confirmation field.
 	DeleteError string
 }
@@ -170,7 +173,7 @@ func (c *Console) connectorStatuses(ctx context.Context, env string, cl *control
 
 func newConnectorItem(b *connectorBlock, k *control.Connector, st netcheck.ConnectorStatus) *connectorItem {
 	it := &connectorItem{Env: b.Env, Net: b.Net, ClusterID: b.Cluster.ID, C: k, CSRF: b.CSRF,
-		Class: k.Config["connector.class"], Type: control.ConnectorType(k.Config), State: st.State, Trace: st.Trace}
+		Class: k.Config["connector.class"], Type: control.ConnectorType(k.Config), State: st.State, Trace: st.Trace, Run: st.Run}
 	eps, _ := control.ConnectorEndpoints(k.Config) // validated when stored
 	verdicts := map[string]string{}
 	for _, h := range st.Hosts {
@@ -316,12 +319,21 @@ func connectorFormField(field string) string {
 		return "name"
 	case field == "config.connector.class":
 		return "class"
-	case field == "config.connection.url":
+	case field == "config.connection.url" || field == "config.http.api.url":
 		return "url"
 	case field == "config" || strings.HasPrefix(field, "config."):
 		return "config"
 	}
 	return ""
+}
+
+// urlKey is the config key the form's host URL field sets for class:
+// http.api.url for an HttpSink, connection.url otherwise.
+func urlKey(class string) string {
+	if strings.TrimSpace(class) == control.ClassHttpSink {
+		return "http.api.url"
+	}
+	return "connection.url"
 }
 
 // parseConnectorForm builds the connector from the form, recording each
@@ -332,7 +344,7 @@ func parseConnectorForm(f *form) (*control.Connector, bool) {
 	if err != "" {
 		f.Errors["config"] = err
 	}
-	for name, key := range map[string]string{"class": "connector.class", "url": "connection.url"} {
+	for name, key := range map[string]string{"class": "connector.class", "url": urlKey(v["class"])} {
 		if v[name] == "" {
 			continue
 		}
@@ -352,12 +364,12 @@ func parseConnectorForm(f *form) (*control.Connector, bool) {
 		f.Errors["class"] = "Connector class is required, e.g. PostgresSink or HttpSink."
 	}
 	if v["url"] != "" {
-		_, err := control.ConnectorEndpoints(map[string]string{"connection.url": v["url"]})
+		_, err := control.ConnectorEndpoints(map[string]string{urlKey(v["class"]): v["url"]})
 		check("url", err)
 	}
 	rest := make(map[string]string, len(config))
 	for key, val := range config {
-		if key != "connection.url" || v["url"] == "" {
+		if key != urlKey(v["class"]) || v["url"] == "" {
 			rest[key] = val
 		}
 	}

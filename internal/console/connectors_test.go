@@ -185,7 +185,7 @@ func TestConnectorsStatusAndLive(t *testing.T) {
 	// Two sinks through the form: one in the peered VNet, one in the spoke.
 	for _, k := range []struct{ name, class, url, config string }{
 		{"orders-sink", "PostgresSink", "jdbc:postgresql://" + reachtest.ContosoVM + ":5432/orders", "topics=orders\n# a comment\n\ntasks.max = 2"},
-		{"spoke-sink", "PostgresSink", "jdbc:postgresql://" + reachtest.SpokeVM + ":5432/orders", ""},
+		{"spoke-sink", "PostgresSink", "jdbc:postgresql://" + reachtest.SpokeVM + ":5432/orders", "topics=orders"},
 	} {
 		st, _, loc := f.post(cw.connectorsURL(), url.Values{"csrf": {tok}, "name": {k.name}, "class": {k.class}, "url": {k.url}, "config": {k.config}})
 		if st != http.StatusSeeOther || loc != cw.netURL()+"#connectors-"+cw.Cluster {
@@ -276,7 +276,7 @@ func TestConnectorsStatusAndLive(t *testing.T) {
 func TestConnectorFormErrors(t *testing.T) {
 	f, cw := newConnectorFixture(t)
 	tok := f.csrf(cw.netURL())
-	good := url.Values{"csrf": {tok}, "name": {"orders-sink"}, "class": {"PostgresSink"}, "url": {"jdbc:postgresql://10.1.0.4:5432/orders"}}
+	good := url.Values{"csrf": {tok}, "name": {"orders-sink"}, "class": {"PostgresSink"}, "url": {"jdbc:postgresql://10.1.0.4:5432/orders"}, "config": {"topics=orders"}}
 	with := func(kv ...string) url.Values {
 		v := url.Values{}
 		for k, vs := range good {
@@ -345,7 +345,7 @@ func TestConnectorsOfAnotherOrganization(t *testing.T) {
 	f, cw := newConnectorFixture(t)
 	tok := f.csrf(cw.netURL())
 	if st, _, _ := f.post(cw.connectorsURL(), url.Values{"csrf": {tok}, "name": {"orders-sink"}, "class": {"PostgresSink"},
-		"url": {"jdbc:postgresql://10.1.0.4:5432/orders"}}); st != http.StatusSeeOther {
+		"url": {"jdbc:postgresql://10.1.0.4:5432/orders"}, "config": {"topics=orders"}}); st != http.StatusSeeOther {
 		t.Fatalf("add: %d", st)
 	}
 
@@ -407,7 +407,7 @@ func TestConnectorStatusCost(t *testing.T) {
 	}
 	for _, name := range []string{"a", "b", "c"} {
 		if err := f.svc.CreateConnector(ctx, cw.Env, cw.Cluster, &control.Connector{Name: name,
-			Config: map[string]string{"connector.class": "PostgresSink", "connection.url": "jdbc:postgresql://10.1.0.4:5432/x"}}); err != nil {
+			Config: map[string]string{"connector.class": "PostgresSink", "connection.url": "jdbc:postgresql://10.1.0.4:5432/x", "topics": "x"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -433,7 +433,7 @@ func TestConnectorsWithoutChecker(t *testing.T) {
 	f, cw := newConnectorFixture(t, func(o *console.Options) { o.Reachability = nil })
 	ctx := control.NewContextWithOrganization(context.Background(), cw.org)
 	for _, k := range []*control.Connector{
-		{Name: "orders-sink", Config: map[string]string{"connector.class": "PostgresSink", "connection.url": "jdbc:postgresql://10.1.0.4:5432/x"}},
+		{Name: "orders-sink", Config: map[string]string{"connector.class": "PostgresSink", "connection.url": "jdbc:postgresql://10.1.0.4:5432/x", "topics": "x"}},
 		{Name: "paused-source", Paused: true, Config: map[string]string{"connector.class": "PostgresSource", "connection.url": "jdbc:postgresql://10.1.0.4:5432/x"}},
 	} {
 		if err := f.svc.CreateConnector(ctx, cw.Env, cw.Cluster, k); err != nil {
@@ -461,5 +461,64 @@ func TestConnectorsHiddenWithoutService(t *testing.T) {
 	}
 	if st, _, _ := f.post(cw.connectorsURL(), url.Values{"csrf": {tok}, "name": {"x"}, "class": {"HttpSink"}}); st != http.StatusNotFound {
 		t.Errorf("POST a connector without a connector service: %d", st)
+	}
+}
+
+// TestConnectorRuns: when connectors run (the checker has the runtime's
+// runs), each shows its records in and out, where its traffic comes from
+// and its last error; a failed one shows the real error and the model's
+// reason; the live stream sends the counts as they change.
+func TestConnectorRuns(t *testing.T) {
+	f, cw := newConnectorFixture(t, func(o *console.Options) { o.Reachability.Runs = o.Connectors.(*control.Service) })
+	ctx := control.NewContextWithOrganization(context.Background(), cw.org)
+	for _, name := range []string{"orders-sink", "far-sink"} {
+		vm := reachtest.ContosoVM
+		if name == "far-sink" {
+			vm = reachtest.SpokeVM
+		}
+		if err := f.svc.CreateConnector(ctx, cw.Env, cw.Cluster, &control.Connector{Name: name,
+			Config: map[string]string{"connector.class": "HttpSink", "http.api.url": "http://" + vm + ":8080/in", "topics": "orders"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := func(name, state string, out int64, lastErr string) {
+		t.Helper()
+		k, err := f.svc.FindConnector(ctx, cw.Env, cw.Cluster, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run := &control.ConnectorRun{ClusterID: cw.Cluster, Name: name, Generation: k.CreatedAt, ConfigAt: k.UpdatedAt, State: state,
+			Since: time.Now(), Address: "10.200.0.4", RecordsIn: out + 2, RecordsOut: out, LastError: lastErr}
+		if lastErr != "" {
+			run.LastErrorAt = time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+		}
+		if err := f.svc.PutConnectorRun(context.Background(), run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("orders-sink", control.ConnectorRunning, 40, "")
+	put("far-sink", control.ConnectorFailed, 0, `Post "http://`+reachtest.SpokeVM+`:8080/in": dial tcp: i/o timeout`)
+	_, body, _ := f.get(cw.netURL())
+	wantAll(t, "the page", body, `<dd class="conn-in">42</dd>`, `<dd class="conn-out">40</dd>`, "<code>10.200.0.4</code>",
+		"dial tcp: i/o timeout", "2026-12-06 10:00:00 UTC", reach.CodeTransitivePeering)
+
+	events := openLive(t, f, cw.netURL()+"/live")
+	waitPatch(t, events, "connector:"+cw.Cluster+":orders-sink", `<dd class="conn-out">40</dd>`)
+	put("orders-sink", control.ConnectorRunning, 90, "")
+	waitPatch(t, events, "connector:"+cw.Cluster+":orders-sink", `<dd class="conn-out">90</dd>`)
+}
+
+// TestConnectorFormHTTPSink: for an HttpSink the form's host URL is its
+// http.api.url.
+func TestConnectorFormHTTPSink(t *testing.T) {
+	f, cw := newConnectorFixture(t)
+	tok := f.csrf(cw.netURL())
+	if st, body, _ := f.post(cw.connectorsURL(), url.Values{"csrf": {tok}, "name": {"events"}, "class": {"HttpSink"},
+		"url": {"http://10.1.0.4:8080/in"}, "config": {"topics=orders"}}); st != http.StatusSeeOther {
+		t.Fatalf("add an HttpSink: %d\n%s", st, body)
+	}
+	k, err := f.svc.FindConnector(control.NewContextWithOrganization(context.Background(), cw.org), cw.Env, cw.Cluster, "events")
+	if err != nil || k.Config["http.api.url"] != "http://10.1.0.4:8080/in" || k.Config["connection.url"] != "" {
+		t.Fatalf("the HttpSink's config: %v %v", k, err)
 	}
 }

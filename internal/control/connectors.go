@@ -11,9 +11,10 @@ import (
 )
 
 // Connector is a managed connector (connect/v1) running in a Dedicated
-// cluster. Its status is not stored: it is evaluated on each read from
-// whether the cluster's network can reach every host its config names
-// (internal/netcheck), so it follows peerings and security rules at once.
+// cluster. With the data plane on, the connector runtime runs the
+// ManagedClasses and reports each run (ConnectorRun); otherwise its status
+// is evaluated on each read from whether the cluster's network can reach
+// every host its config names (internal/netcheck).
 type Connector struct {
 	OrgID         string
 	EnvironmentID string
@@ -199,7 +200,9 @@ func ConnectorType(config map[string]string) string {
 // letters, digits, '.', '_' or '-' (starting with a letter or digit), the
 // config has "connector.class", its "name" (set to the connector's name
 // when absent) equals the name, values are at most 16 KiB, and the hosts it
-// names are IP addresses with ports (ConnectorEndpoints).
+// names are IP addresses with ports (ConnectorEndpoints); for the classes
+// the runtime runs (ManagedClasses), their keys are present and well formed
+// (ParseDatagen, ParseHTTPSink, ParsePostgresSink).
 func ValidateConnector(c *Connector) error {
 	if c.Name == "" {
 		return FieldErrorf(EINVALID, "name", "Connector name is required.")
@@ -233,6 +236,9 @@ func ValidateConnector(c *Connector) error {
 		}
 	}
 	if _, err := ConnectorEndpoints(c.Config); err != nil {
+		return err
+	}
+	if err := validateManaged(c); err != nil {
 		return err
 	}
 	if _, ok := c.Config["name"]; !ok {
@@ -293,10 +299,14 @@ func (s *Service) CreateConnector(ctx context.Context, envID, clusterID string, 
 	c.EnvironmentID, c.ClusterID = envID, clusterID
 	c.CreatedAt = s.now()
 	c.UpdatedAt = c.CreatedAt
-	return s.inCluster(ctx, envID, clusterID, true, func(tx Tx, orgID string) error {
+	err := s.inCluster(ctx, envID, clusterID, true, func(tx Tx, orgID string) error {
 		c.OrgID = orgID
 		return tx.CreateConnector(ctx, c)
 	})
+	if err == nil {
+		s.changed("connector", clusterID+"/"+c.Name)
+	}
+	return err
 }
 
 // PutConnectorConfig implements ConnectorService.
@@ -325,12 +335,13 @@ func (s *Service) PutConnectorConfig(ctx context.Context, envID, clusterID, name
 	if err != nil {
 		return nil, false, err
 	}
+	s.changed("connector", clusterID+"/"+name)
 	return c, created, nil
 }
 
 // SetConnectorPaused implements ConnectorService.
 func (s *Service) SetConnectorPaused(ctx context.Context, envID, clusterID, name string, paused bool) error {
-	return s.inCluster(ctx, envID, clusterID, true, func(tx Tx, orgID string) error {
+	err := s.inCluster(ctx, envID, clusterID, true, func(tx Tx, orgID string) error {
 		c, err := tx.FindConnector(ctx, OrgScope(orgID), clusterID, name)
 		if err != nil {
 			return err
@@ -338,11 +349,19 @@ func (s *Service) SetConnectorPaused(ctx context.Context, envID, clusterID, name
 		c.Paused, c.UpdatedAt = paused, s.now()
 		return tx.UpdateConnector(ctx, c)
 	})
+	if err == nil {
+		s.changed("connector", clusterID+"/"+name)
+	}
+	return err
 }
 
 // DeleteConnector implements ConnectorService.
 func (s *Service) DeleteConnector(ctx context.Context, envID, clusterID, name string) error {
-	return s.inCluster(ctx, envID, clusterID, true, func(tx Tx, orgID string) error {
+	err := s.inCluster(ctx, envID, clusterID, true, func(tx Tx, orgID string) error {
 		return tx.DeleteConnector(ctx, OrgScope(orgID), clusterID, name)
 	})
+	if err == nil {
+		s.changed("connector", clusterID+"/"+name)
+	}
+	return err
 }

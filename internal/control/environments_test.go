@@ -68,7 +68,7 @@ func TestDeleteEnvironmentIsAtomic(t *testing.T) {
 		func() error { c.EnvironmentID, c.NetworkID = env.ID, n.ID; return svc.CreateCluster(octx, c) },
 		func() error {
 			return svc.CreateConnector(octx, env.ID, c.ID, &control.Connector{Name: "sink",
-				Config: map[string]string{"connector.class": "PostgresSink", "connection.url": "jdbc:postgresql://10.1.0.4:5432/db"}})
+				Config: map[string]string{"connector.class": "PostgresSink", "connection.url": "jdbc:postgresql://10.1.0.4:5432/db", "topics": "orders"}})
 		},
 	} {
 		if err := step(); err != nil {

@@ -11,7 +11,7 @@ import (
 
 // Change names an object whose desired state changed, for the reconciler.
 type Change struct {
-	Kind string // "environment", "network", "peering" or "cluster"
+	Kind string // "environment", "network", "peering", "cluster" or "connector" (ID "<cluster id>/<name>")
 	ID   string
 }
 
@@ -23,7 +23,9 @@ type Service struct {
 	Now func() time.Time
 	// OnChange, when set, is called after a committed change that the
 	// reconciler must act on (an environment deleted, a network, peering
-	// or cluster created or deleted). It must not block.
+	// or cluster created or deleted), or the connector runtime (a
+	// connector created, changed, paused, resumed or deleted). It must not
+	// block.
 	OnChange func(Change)
 	// Provider is the provider's tenant and subscription, which no peering
 	// may name (ProviderAccount.CheckCustomerVNet). Set it before serving;

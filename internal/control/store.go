@@ -162,6 +162,17 @@ type Tx interface {
 	// belongs to another organization. Deleting a cluster deletes its keys.
 	DeleteClusterAPIKey(ctx context.Context, scope Scope, key string) error
 
+	// PutConnectorRun inserts or replaces the run of connector
+	// (run.ClusterID, run.Name). Returns ENOTFOUND if the connector does
+	// not exist.
+	PutConnectorRun(ctx context.Context, run *ConnectorRun) error
+	// FindConnectorRun returns ENOTFOUND if the connector has no run. It
+	// reads any organization's: for the connector runtime.
+	FindConnectorRun(ctx context.Context, clusterID, name string) (*ConnectorRun, error)
+	// FindConnectorRuns returns the runs of the connectors filter selects,
+	// ordered by cluster and name.
+	FindConnectorRuns(ctx context.Context, scope Scope, filter ConnectorFilter) ([]*ConnectorRun, error)
+
 	// LoadSettings returns the stored operator settings document, or nil
 	// when none was saved.
 	LoadSettings(ctx context.Context) ([]byte, error)

@@ -27,6 +27,17 @@ type ConnectorStatus struct {
 	// Hosts are the reachability answers for each host the config names
 	// (none while PAUSED or PROVISIONING).
 	Hosts []HostStatus
+	// Run is what the connector runtime reports of the connector (its
+	// counts and last error), nil when it has not run it.
+	Run *control.ConnectorRun
+}
+
+// ConnectorRuns reads what the connector runtime reports
+// (*control.Service implements it).
+type ConnectorRuns interface {
+	// FindConnectorRuns returns the runs of the caller's connectors of
+	// cluster clusterID in envID.
+	FindConnectorRuns(ctx context.Context, envID, clusterID string) ([]*control.ConnectorRun, error)
 }
 
 // HostStatus is one host of a connector and whether the cluster reaches it.
@@ -36,35 +47,98 @@ type HostStatus struct {
 }
 
 // ConnectorStatuses evaluates connectors of cluster (all in environment
-// env) over one snapshot of the world: each is RUNNING when its cluster's
-// network reaches every host its config names, FAILED with the explanation
-// otherwise, PROVISIONING until the cluster is, PAUSED when paused. It
-// reads Azure's state on every call, so a status follows peering and
-// security rule changes at once.
+// env) over one snapshot of the world. Without Runs (the data plane is
+// off, so connectors are modelled): each is RUNNING when its cluster's
+// network reaches every host its config names, FAILED with the
+// explanation otherwise, PROVISIONING until the cluster is, PAUSED when
+// paused; it reads Azure's state on every call, so a status follows
+// peering and security rule changes at once. With Runs, see runStatus.
 func (c *Checker) ConnectorStatuses(ctx context.Context, env string, cluster *control.Cluster, conns []*control.Connector) ([]ConnectorStatus, error) {
 	out := make([]ConnectorStatus, len(conns))
+	var runs map[string]*control.ConnectorRun
+	if c.Runs != nil && len(conns) > 0 {
+		rs, err := c.Runs.FindConnectorRuns(ctx, env, cluster.ID)
+		if err != nil {
+			return nil, err
+		}
+		runs = make(map[string]*control.ConnectorRun, len(rs))
+		for _, r := range rs {
+			runs[r.Name] = r
+		}
+	}
 	var e *reach.Engine
+	var engineErr error
+	engine := func() (*reach.Engine, error) {
+		if e == nil && engineErr == nil {
+			e, engineErr = c.Engine(ctx, env)
+		}
+		return e, engineErr
+	}
 	for i, k := range conns {
-		if k.Paused || !clusterReady(cluster) {
-			out[i] = connectorStatus(nil, cluster, k)
+		if runs != nil {
+			out[i] = runStatus(engine, cluster, k, runs[k.Name])
 			continue
 		}
-		if e == nil {
-			var err error
-			if e, err = c.Engine(ctx, env); err != nil {
-				return nil, err
-			}
+		if k.Paused || !clusterReady(cluster) {
+			out[i] = connectorStatus(nil, cluster, k, netip.Addr{})
+			continue
 		}
-		out[i] = connectorStatus(e, cluster, k)
+		e, err := engine()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = connectorStatus(e, cluster, k, netip.Addr{})
 	}
 	return out, nil
+}
+
+// runStatus is a connector's status when the runtime runs connectors: PAUSED
+// and PROVISIONING as modelled; a class the runtime does not run FAILED,
+// saying so; PROVISIONING until the runtime reports a run; then the run's
+// state, a FAILED one's trace being its error followed by the model's
+// explanation of each host the network cannot reach (a security rule,
+// transitivity, …) from the connector's own address.
+func runStatus(engine func() (*reach.Engine, error), cluster *control.Cluster, k *control.Connector, run *control.ConnectorRun) ConnectorStatus {
+	if run != nil && !run.Generation.Equal(k.CreatedAt) {
+		run = nil // a run of an earlier connector of that name
+	}
+	if k.Paused || !clusterReady(cluster) {
+		st := connectorStatus(nil, cluster, k, netip.Addr{})
+		st.Run = run
+		return st
+	}
+	if class := k.Config["connector.class"]; !control.IsManagedClass(class) {
+		return ConnectorStatus{State: StateFailed, Trace: fmt.Sprintf("Peerplane runs %s connectors; %q is not one of them, so this connector moves no records.",
+			strings.Join(control.ManagedClasses, ", "), class)}
+	}
+	if run == nil {
+		return ConnectorStatus{State: StateProvisioning, Trace: "The connector runtime has not started this connector yet."}
+	}
+	if run.State != control.ConnectorFailed {
+		return ConnectorStatus{State: StateRunning, Run: run}
+	}
+	st := ConnectorStatus{State: StateFailed, Run: run, Trace: run.LastError}
+	e, err := engine()
+	if err != nil {
+		st.Trace += "\nThe network model could not be asked why: " + control.ErrorMessage(err)
+		return st
+	}
+	src, _ := netip.ParseAddr(run.Address)
+	model := connectorStatus(e, cluster, k, src)
+	st.Hosts = model.Hosts
+	if model.State == StateFailed && model.Trace != "" {
+		st.Trace += "\n" + model.Trace
+	}
+	return st
 }
 
 func clusterReady(c *control.Cluster) bool {
 	return c.Status.Phase == control.ClusterPhaseProvisioned && c.Status.EndpointAddr() != ""
 }
 
-func connectorStatus(e *reach.Engine, cluster *control.Cluster, k *control.Connector) ConnectorStatus {
+// connectorStatus is the model's status of k: src is where its traffic
+// comes from, the cluster's endpoint address when not valid.
+func connectorStatus(e *reach.Engine, cluster *control.Cluster, k *control.Connector, src netip.Addr) ConnectorStatus {
 	if k.Paused {
 		return ConnectorStatus{State: StatePaused}
 	}
@@ -72,9 +146,12 @@ func connectorStatus(e *reach.Engine, cluster *control.Cluster, k *control.Conne
 		return ConnectorStatus{State: StateProvisioning,
 			Trace: fmt.Sprintf("Kafka cluster %s is %s; the connector starts once it is PROVISIONED.", cluster.ID, cluster.Status.Phase)}
 	}
-	src, err := endpointAddr(cluster.Status.EndpointAddr())
-	if err != nil {
-		return ConnectorStatus{State: StateFailed, Trace: fmt.Sprintf("Kafka cluster %s has no usable endpoint: %v.", cluster.ID, err)}
+	if !src.IsValid() {
+		a, err := endpointAddr(cluster.Status.EndpointAddr())
+		if err != nil {
+			return ConnectorStatus{State: StateFailed, Trace: fmt.Sprintf("Kafka cluster %s has no usable endpoint: %v.", cluster.ID, err)}
+		}
+		src = a
 	}
 	eps, err := control.ConnectorEndpoints(k.Config)
 	if err != nil {

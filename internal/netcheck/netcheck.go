@@ -39,6 +39,10 @@ type Checker struct {
 	Clusters     control.ClusterService
 	Peerings     control.PeeringService
 	Snapshot     Snapshotter
+	// Runs, when set, says the connector runtime runs connectors here (the
+	// data plane is on): a connector's status is then its run's, explained
+	// by the model when it failed (ConnectorStatuses).
+	Runs ConnectorRuns
 
 	mu      sync.Mutex
 	engines map[string]cachedEngine // by environment

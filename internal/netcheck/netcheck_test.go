@@ -56,10 +56,10 @@ func TestEngineReuse(t *testing.T) {
 	}
 }
 
-// TestConnectorStatuses evaluates connectors over the shared world: a sink
-// in the directly peered VNet runs, one in the VNet peered only with it
-// fails naming transitivity, a paused one is PAUSED, a bad config FAILED.
-func TestConnectorStatuses(t *testing.T) {
+// clusterWorld is the shared world, its organization's context and its
+// cluster.
+func clusterWorld(t *testing.T) (*reachtest.World, context.Context, *control.Cluster) {
+	t.Helper()
 	svc, org, _, _ := reachtest.Service(t)
 	w := reachtest.New(t, svc, org)
 	ctx := control.NewContextWithOrganization(context.Background(), org)
@@ -67,6 +67,14 @@ func TestConnectorStatuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return w, ctx, cluster
+}
+
+// TestConnectorStatuses evaluates connectors over the shared world: a sink
+// in the directly peered VNet runs, one in the VNet peered only with it
+// fails naming transitivity, a paused one is PAUSED, a bad config FAILED.
+func TestConnectorStatuses(t *testing.T) {
+	w, ctx, cluster := clusterWorld(t)
 	conn := func(name, url string, paused bool) *control.Connector {
 		return &control.Connector{Name: name, ClusterID: w.Cluster, Paused: paused,
 			Config: map[string]string{"connector.class": "PostgresSink", "connection.url": url}}
@@ -99,5 +107,65 @@ func TestConnectorStatuses(t *testing.T) {
 	sts, err = w.Checker.ConnectorStatuses(ctx, w.Env, cluster, []*control.Connector{conn("near", "jdbc:postgresql://10.1.0.10:5432/x", false)})
 	if err != nil || sts[0].State != netcheck.StateProvisioning {
 		t.Fatalf("connector of a provisioning cluster: %v %+v", err, sts)
+	}
+}
+
+// runs is a fixed set of runs, as the runtime would have stored them.
+type runs []*control.ConnectorRun
+
+func (r runs) FindConnectorRuns(ctx context.Context, envID, clusterID string) ([]*control.ConnectorRun, error) {
+	return r, nil
+}
+
+// TestRunStatuses: with the runtime on, a connector's status is its run's:
+// PROVISIONING before one, RUNNING with its counts, FAILED with the real
+// error followed by the model's explanation (from the connector's own
+// address); a run of an earlier connector of the same name is ignored; a
+// class the runtime does not run is FAILED saying so.
+func TestRunStatuses(t *testing.T) {
+	w, ctx, cluster := clusterWorld(t)
+	t0 := cluster.CreatedAt
+	// The connector's own address: another in the cluster's endpoint's /24.
+	ep := netip.MustParseAddrPort(strings.TrimPrefix(cluster.Status.BootstrapEndpoint, "SASL_SSL://")).Addr().As4()
+	ep[3] = 200
+	own := netip.AddrFrom4(ep).String()
+	conn := func(name, class, url string) *control.Connector {
+		return &control.Connector{Name: name, ClusterID: w.Cluster, CreatedAt: t0,
+			Config: map[string]string{"connector.class": class, "http.api.url": url, "topics": "orders"}}
+	}
+	run := func(name, state string) *control.ConnectorRun {
+		return &control.ConnectorRun{ClusterID: w.Cluster, Name: name, Generation: t0, State: state, Address: own,
+			RecordsIn: 12, RecordsOut: 10, LastError: "Post \"http://10.2.0.10/\": dial tcp 10.2.0.10:80: i/o timeout"}
+	}
+	old := run("renamed", control.ConnectorRunning)
+	old.Generation = t0.Add(-1)
+	w.Checker.Runs = runs{run("ok", control.ConnectorRunning), run("far", control.ConnectorFailed), old}
+	sts, err := w.Checker.ConnectorStatuses(ctx, w.Env, cluster, []*control.Connector{
+		conn("ok", "HttpSink", "http://10.1.0.10/"),
+		conn("far", "HttpSink", "http://10.2.0.10/"),
+		conn("new", "HttpSink", "http://10.1.0.10/"),
+		conn("renamed", "HttpSink", "http://10.1.0.10/"),
+		conn("mysql", "MySqlSink", "http://10.1.0.10/"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ state, mention string }{
+		{netcheck.StateRunning, ""},
+		{netcheck.StateFailed, "i/o timeout\nCannot reach 10.2.0.10:80 (http.api.url) from Kafka cluster"},
+		{netcheck.StateProvisioning, "has not started"},
+		{netcheck.StateProvisioning, "has not started"},
+		{netcheck.StateFailed, `"MySqlSink" is not one of them`},
+	}
+	for i, st := range sts {
+		if st.State != want[i].state || !strings.Contains(st.Trace, want[i].mention) {
+			t.Errorf("connector %d: %s %q, want %s mentioning %q", i, st.State, st.Trace, want[i].state, want[i].mention)
+		}
+	}
+	if sts[0].Run == nil || sts[0].Run.RecordsOut != 10 || sts[3].Run != nil {
+		t.Errorf("runs attached: %+v, %+v", sts[0].Run, sts[3].Run)
+	}
+	if !strings.Contains(sts[1].Trace, reach.CodeTransitivePeering) || len(sts[1].Hosts) != 1 || sts[1].Hosts[0].Result.Source.Address != own {
+		t.Errorf("far: %q, hosts %+v", sts[1].Trace, sts[1].Hosts)
 	}
 }

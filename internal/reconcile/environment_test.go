@@ -60,7 +60,7 @@ func newEnvWorld(t *testing.T) *envWorld {
 	must(t, w.svc.CreateCluster(w.octx, w.cluster))
 	w.drain(t)
 	must(t, w.svc.CreateConnector(w.octx, w.env.ID, w.cluster.ID, &control.Connector{Name: "sink",
-		Config: map[string]string{"connector.class": "PostgresSink", "connection.url": "jdbc:postgresql://10.1.0.4:5432/db"}}))
+		Config: map[string]string{"connector.class": "PostgresSink", "connection.url": "jdbc:postgresql://10.1.0.4:5432/db", "topics": "orders"}}))
 
 	p, err := w.svc.ReconcilePeering(ctx, w.peering.ID)
 	if err != nil || p.Status.Phase != control.PhaseReady {

@@ -37,6 +37,7 @@ func RunControl(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"Race/NetworkOverlap", testControlRaceNetworkOverlap},
 		{"Settings", testControlSettings},
 		{"Connectors", testControlConnectors},
+		{"ConnectorRuns", testControlConnectorRuns},
 		{"EnvironmentDeleting", testControlEnvironmentDeleting},
 		{"DeleteEnvironment", testControlDeleteEnvironment},
 		{"DeleteEmptyEnvironment", testControlDeleteEmptyEnvironment},

@@ -112,7 +112,7 @@ func newEnvWorld(t *testing.T, svc *control.Service, name string) envWorld {
 			return svc.CreateCluster(w.ctx, w.cluster)
 		},
 		func() error {
-			w.connector = &control.Connector{Name: "sink", Config: map[string]string{"connector.class": "PostgresSink", "connection.url": "jdbc:postgresql://10.2.0.4:5432/db"}}
+			w.connector = &control.Connector{Name: "sink", Config: map[string]string{"connector.class": "PostgresSink", "connection.url": "jdbc:postgresql://10.2.0.4:5432/db", "topics": "orders"}}
 			return svc.CreateConnector(w.ctx, w.env.ID, w.cluster.ID, w.connector)
 		},
 	}
