@@ -211,8 +211,12 @@ func TestREADME(t *testing.T) {
 			}
 		}},
 		{"connect cluster create", func(t *testing.T, vars map[string]string, output string) {
-			if !strings.Contains(output, "RUNNING") {
-				t.Fatalf("the README's connector is not RUNNING:\n%s", output)
+			// Orders generated in the cluster reached the API in
+			// Contoso's VNet through the peering, and the sink says so.
+			for _, want := range []string{`"orderid"`, "RUNNING"} {
+				if !strings.Contains(output, want) {
+					t.Fatalf("the README's connectors did not deliver (no %q):\n%s", want, output)
+				}
 			}
 		}},
 		{"environment delete", func(t *testing.T, vars map[string]string, output string) {

@@ -293,7 +293,7 @@ func renameEnvironment(w envWorld) func(svc *control.Service) error {
 	}
 }
 
-var sinkConfig = map[string]string{"connector.class": "PostgresSink", "connection.url": "jdbc:postgresql://10.2.0.4:5432/orders"}
+var sinkConfig = map[string]string{"connector.class": "PostgresSink", "connection.url": "jdbc:postgresql://10.2.0.4:5432/orders", "topics": "orders"}
 
 func putConnectorConfig(w envWorld) func(svc *control.Service) error {
 	return func(svc *control.Service) error {
