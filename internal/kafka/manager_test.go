@@ -73,6 +73,13 @@ func (p *fakePlane) ClaimHost(ctx context.Context, vnetID string, addr netip.Add
 	return h, nil
 }
 
+// host returns the host last claimed at addr.
+func (p *fakePlane) host(addr netip.Addr) *fakeHost {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held[addr]
+}
+
 // revoke ends the host at addr, as the data plane does when its VNet goes.
 func (p *fakePlane) revoke(addr netip.Addr) {
 	p.mu.Lock()
@@ -298,7 +305,17 @@ func TestManagerLifecycle(t *testing.T) {
 	}
 
 	// A host the data plane removes: the endpoint starts again.
-	w.plane.revoke(netip.MustParseAddr("127.91.1.2"))
+	revoked := netip.MustParseAddr("127.91.1.2")
+	old := w.plane.host(revoked)
+	w.plane.revoke(revoked)
+	// The manager learns of it from the host (asynchronously): until it
+	// claims the address again, the old endpoint may still answer, and
+	// must not pass for the new one.
+	for deadline := time.Now().Add(wait); w.plane.host(revoked) == old; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the manager did not claim a revoked broker's host again")
+		}
+	}
 	deadline := time.Now().Add(wait)
 	for {
 		w.sync()

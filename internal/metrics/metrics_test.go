@@ -126,6 +126,9 @@ func TestEmbeddedAzureCountsEachRequest(t *testing.T) {
 			resp.Body.Close()
 		}
 	}
+	// A flushed response reaches the client before its handler returns:
+	// Close waits for every handler, and so for every observation.
+	srv.Close()
 	fams := scrape(t, m)
 	want(t, fams, 1, "peerplane_embedded_azure_requests_total", "operation", "post.created", "code", "201")
 	want(t, fams, 1, "peerplane_embedded_azure_requests_total", "operation", "post.flushed", "code", "200")
