@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/peerplane/peerplane/internal/azureemu"
+	"github.com/peerplane/peerplane/internal/azureid"
 	"github.com/peerplane/peerplane/internal/control"
 )
 
@@ -306,7 +307,7 @@ func TestAzCLI(t *testing.T) {
 		{"ad sp create", func(t *testing.T) {
 			var sp struct{ ID, AppID string }
 			admin.runJSON(t, &sp, "ad", "sp", "create", "--id", appID)
-			if !strings.EqualFold(sp.AppID, appID) || !azureemu.IsGUID(sp.ID) {
+			if !strings.EqualFold(sp.AppID, appID) || !azureid.IsGUID(sp.ID) {
 				t.Fatalf("az ad sp create: %+v, want appId %s and an object id", sp, appID)
 			}
 			spID = sp.ID
