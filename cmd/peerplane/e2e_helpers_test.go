@@ -32,6 +32,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/peerplane/peerplane/internal/azureemu"
+	"github.com/peerplane/peerplane/internal/azureid"
 )
 
 // e2eWait bounds every wait of the end-to-end tests. The flow converges
@@ -395,18 +396,16 @@ func (e *e2e) diagnose(env, id string) e2eDiagnosis {
 // --- The customer (Contoso's admin) and the provider, through the Azure SDK. ---
 
 // vnetIDOf is a Contoso VNet's resource id.
-func vnetIDOf(rg, name string) string {
-	return "/subscriptions/" + demoSubscription + "/resourceGroups/" + rg + "/providers/Microsoft.Network/virtualNetworks/" + name
-}
+func vnetIDOf(rg, name string) string { return azureid.VNetID(demoSubscription, rg, name) }
 
 // splitVNetID returns a VNet id's subscription, resource group and name.
 func splitVNetID(t *testing.T, id string) (sub, rg, name string) {
 	t.Helper()
-	p := strings.Split(id, "/")
-	if len(p) != 9 || !strings.EqualFold(p[1], "subscriptions") || !strings.EqualFold(p[3], "resourceGroups") || !strings.EqualFold(p[7], "virtualNetworks") {
-		t.Fatalf("%q is not a VNet id", id)
+	v, err := azureid.ParseVNetID(id)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return p[2], p[4], p[8]
+	return v.SubscriptionID, v.ResourceGroup, v.Name
 }
 
 func (e *e2e) vnets(cred azcore.TokenCredential, sub string) *armnetwork.VirtualNetworksClient {
