@@ -71,9 +71,11 @@ type e2e struct {
 	roleID string // the custom role's name (a GUID), once created
 }
 
-// startE2E starts Serve on dir (a new temporary directory when empty),
-// its configuration changed by each of with, and stops it when the test
-// ends.
+// startE2E starts Serve in this process on dir (a new temporary directory
+// when empty) with the demo world on loopback ports, its configuration
+// changed by each of with, and stops it when the test ends, failing the
+// test if Serve fails. It is the one place the tests call Serve; tests of
+// the built binary use serveProcess.
 func startE2E(t *testing.T, dir string, with ...func(*ServeConfig)) *e2e {
 	t.Helper()
 	if dir == "" {
@@ -101,7 +103,8 @@ func startE2E(t *testing.T, dir string, with ...func(*ServeConfig)) *e2e {
 	return e
 }
 
-// connect makes e's clients for the server e.r describes.
+// connect makes e's clients for the server e.r describes: the Confluent
+// SDKs, and the Azure SDK's when it embeds an Azure (e.r.AzureURL).
 func (e *e2e) connect() {
 	t := e.t
 	ncfg := networkingv1.NewConfiguration()
@@ -113,6 +116,9 @@ func (e *e2e) connect() {
 	ocfg := orgv2.NewConfiguration()
 	ocfg.Servers = orgv2.ServerConfigurations{{URL: e.r.APIURL}}
 	e.orgs = orgv2.NewAPIClient(ocfg)
+	if e.r.AzureURL == "" {
+		return // --external-azure: no embedded Azure to be a client of
+	}
 
 	pem, err := os.ReadFile(e.r.CAFile)
 	if err != nil {
