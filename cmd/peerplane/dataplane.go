@@ -235,11 +235,11 @@ func (v *vnetHosts) mayUse(vn reach.VNet, envs map[string]bool, providers map[st
 		}
 	}
 	for k, val := range vn.Tags {
-		if !strings.EqualFold(k, "ConfluentEnvIDs") {
+		if !strings.EqualFold(k, control.EnvTag) {
 			continue
 		}
-		for _, e := range strings.Split(val, ",") {
-			if envs[strings.TrimSpace(e)] {
+		for env := range envs {
+			if control.TagHas(val, env) {
 				return true
 			}
 		}
