@@ -288,6 +288,29 @@ func newCrashClients(t *testing.T, srv *serveProcess) *crashClients {
 	return cl
 }
 
+// grantAll is the customer granting everything once: consent to the
+// provider app and the peering role on the whole subscription. It returns
+// the customer.
+func (cl *crashClients) grantAll(t *testing.T, ctx context.Context) *benchCustomer {
+	t.Helper()
+	cust, err := newBenchCustomer(ctx, cl.ahc, cl.eps.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := cust.consent(ctx, cl.prov.ClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	role, err := cust.createRole(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cust.assignRole(ctx, "/subscriptions/"+benchSubscription, role, sp); err != nil {
+		t.Fatal(err)
+	}
+	return cust
+}
+
 // crashPeering is one acknowledged peering create.
 type crashPeering struct {
 	id      string
@@ -322,13 +345,7 @@ func crashRun(t *testing.T, bin, dsn string, kills int) {
 	must(err)
 	provVNet, err := benchWaitNetwork(ctx, api, env, nw, 30*time.Second)
 	must(err)
-	cust, err := newBenchCustomer(ctx, ahc, eps.URL)
-	must(err)
-	sp, err := cust.consent(ctx, prov.ClientID)
-	must(err)
-	role, err := cust.createRole(ctx)
-	must(err)
-	must(cust.assignRole(ctx, "/subscriptions/"+benchSubscription, role, sp))
+	cust := cl.grantAll(t, ctx)
 	vnetIDs := make([]string, vnets)
 	for i := range vnets {
 		vnetIDs[i], err = cust.createVNet(ctx, fmt.Sprintf("crash-vnet-%02d", i), fmt.Sprintf("10.%d.0.0/16", 10+i), env)
