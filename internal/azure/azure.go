@@ -380,12 +380,9 @@ func (c *Client) putProviderVNet(ctx context.Context, name, location, cidr strin
 			AddressSpace: &armnetwork.AddressSpace{AddressPrefixes: []*string{to.Ptr(cidr)}},
 		},
 	}, nil)
+	resp, err := finish(ctx, poller, err)
 	if err != nil {
-		return nil, translate(err)
-	}
-	resp, err := poller.PollUntilDone(ctx, nil)
-	if err != nil {
-		return nil, translate(err)
+		return nil, err
 	}
 	return vnetFrom(resp.VirtualNetwork), nil
 }
@@ -402,13 +399,21 @@ func (c *Client) DeleteProviderVNet(ctx context.Context, name string) error {
 		return err
 	}
 	poller, err := f.NewVirtualNetworksClient().BeginDelete(ctx, c.cfg.ProviderResourceGroup, name, nil)
-	if err == nil {
-		_, err = poller.PollUntilDone(ctx, nil)
-	}
-	if err = translate(err); IsNotFound(err) {
+	if _, err = finish(ctx, poller, err); IsNotFound(err) {
 		return nil
 	}
 	return err
+}
+
+// finish waits for the long-running operation that poller follows to end,
+// unless starting it failed with err, and returns its result; errors are
+// translated (IsNotFound and the codes work on them).
+func finish[T any](ctx context.Context, poller *runtime.Poller[T], err error) (T, error) {
+	var resp T
+	if err == nil {
+		resp, err = poller.PollUntilDone(ctx, nil)
+	}
+	return resp, translate(err)
 }
 
 // GetPeering reads the peering half name of the VNet localVNetID as the
@@ -478,12 +483,9 @@ func (c *Client) PutPeering(ctx context.Context, tenant, localVNetID, name, remo
 			UseRemoteGateways:         to.Ptr(false),
 		},
 	}, opts)
+	resp, err := finish(ctx, poller, err)
 	if err != nil {
-		return nil, translate(err)
-	}
-	resp, err := poller.PollUntilDone(ctx, nil)
-	if err != nil {
-		return nil, translate(err)
+		return nil, err
 	}
 	return peeringFrom(resp.VirtualNetworkPeering), nil
 }
@@ -500,10 +502,7 @@ func (c *Client) DeletePeering(ctx context.Context, tenant, localVNetID, name st
 		return err
 	}
 	poller, err := f.NewVirtualNetworkPeeringsClient().BeginDelete(ctx, rid.ResourceGroup, rid.Name, name, nil)
-	if err == nil {
-		_, err = poller.PollUntilDone(ctx, nil)
-	}
-	if err = translate(err); IsNotFound(err) {
+	if _, err = finish(ctx, poller, err); IsNotFound(err) {
 		return nil
 	}
 	return err
