@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/peerplane/peerplane/internal/azureemu"
+	"github.com/peerplane/peerplane/internal/azureid"
 	"github.com/peerplane/peerplane/internal/control"
 )
 
@@ -59,42 +60,13 @@ func requireTool(t *testing.T, name, pkg string) string {
 	return ""
 }
 
-// startDemoServe runs Serve in-process on loopback ports with the demo world
-// and returns its data directory once it is ready. Each of opts may change
-// the configuration first.
+// startDemoServe starts the demo server in-process (startE2E, each of opts
+// changing its configuration) for tests that drive it from outside, and
+// returns its data directory and addresses.
 func startDemoServe(t *testing.T, opts ...func(*ServeConfig)) (string, Ready) {
 	t.Helper()
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	readyc := make(chan Ready, 1)
-	errc := make(chan error, 1)
-	cfg := ServeConfig{DataDir: dir, Listen: "127.0.0.1:0", AzureListen: "127.0.0.1:0", Demo: true,
-		ProviderAppID: azureemu.DefaultProviderAppID, LogLevel: "error"}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	go func() { errc <- Serve(ctx, cfg, io.Discard, func(r Ready) { readyc <- r }) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-errc:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("Serve did not stop within 15s")
-		}
-	})
-	select {
-	case r := <-readyc:
-		return dir, r
-	case err := <-errc:
-		errc <- err // for Cleanup
-		t.Fatalf("Serve: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("Serve was not ready within 30s")
-	}
-	return "", Ready{}
+	e := startE2E(t, "", opts...)
+	return e.dir, e.r
 }
 
 // azCLI runs the real az in an isolated HOME and AZURE_CONFIG_DIR.
@@ -306,7 +278,7 @@ func TestAzCLI(t *testing.T) {
 		{"ad sp create", func(t *testing.T) {
 			var sp struct{ ID, AppID string }
 			admin.runJSON(t, &sp, "ad", "sp", "create", "--id", appID)
-			if !strings.EqualFold(sp.AppID, appID) || !azureemu.IsGUID(sp.ID) {
+			if !strings.EqualFold(sp.AppID, appID) || !azureid.IsGUID(sp.ID) {
 				t.Fatalf("az ad sp create: %+v, want appId %s and an object id", sp, appID)
 			}
 			spID = sp.ID

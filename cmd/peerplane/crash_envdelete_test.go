@@ -58,13 +58,7 @@ func crashDeleteEnvRun(t *testing.T, bin, dsn string) {
 	srv.start()
 	cl := newCrashClients(t, srv)
 	api, prov, ahc, eps := cl.api, cl.prov, cl.ahc, cl.eps
-	cust, err := newBenchCustomer(ctx, ahc, eps.URL)
-	must(err)
-	sp, err := cust.consent(ctx, prov.ClientID)
-	must(err)
-	role, err := cust.createRole(ctx)
-	must(err)
-	must(cust.assignRole(ctx, "/subscriptions/"+benchSubscription, role, sp))
+	cust := cl.grantAll(t, ctx)
 	provARM, err := benchProviderARM(ctx, ahc, eps.URL, prov)
 	must(err)
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"maps"
 	"math/rand/v2"
 	"net"
@@ -69,9 +70,10 @@ func TestCrash(t *testing.T) {
 type serveProcess struct {
 	t       *testing.T
 	bin     string
-	dir     string   // the data directory
-	workDir string   // the working directory; "" for the test's
-	env     []string // the environment; nil for the test's
+	dir     string    // the data directory
+	workDir string    // the working directory; "" for the test's
+	env     []string  // the environment; nil for the test's
+	stderr  io.Writer // also receives the server's stderr, when set
 	args    []string
 	apiURL  string
 	log     *os.File
@@ -150,6 +152,9 @@ func (s *serveProcess) launch() {
 	fmt.Fprintf(s.log, "===== start %d\n", s.starts)
 	cmd := exec.Command(s.bin, s.args...)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
+	if s.stderr != nil {
+		cmd.Stderr = io.MultiWriter(s.log, s.stderr)
+	}
 	cmd.Dir, cmd.Env = s.workDir, s.env
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
@@ -196,6 +201,27 @@ func (s *serveProcess) kill() {
 	<-s.exited
 	fmt.Fprintf(s.log, "===== SIGKILL\n")
 	s.cmd = nil
+}
+
+// stop ends the server with SIGTERM, as an operator would, waits for it,
+// and fails the test unless it exited with status 0.
+func (s *serveProcess) stop() {
+	s.t.Helper()
+	if s.cmd == nil {
+		return
+	}
+	cmd := s.cmd
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		s.t.Fatal("the server did not stop within 30s of SIGTERM")
+	}
+	fmt.Fprintf(s.log, "===== SIGTERM: %v\n", cmd.ProcessState)
+	s.cmd = nil
+	if !cmd.ProcessState.Success() {
+		s.t.Fatalf("the server exited with %v after SIGTERM", cmd.ProcessState)
+	}
 }
 
 // alive fails the test if the server died on its own.
@@ -262,6 +288,29 @@ func newCrashClients(t *testing.T, srv *serveProcess) *crashClients {
 	return cl
 }
 
+// grantAll is the customer granting everything once: consent to the
+// provider app and the peering role on the whole subscription. It returns
+// the customer.
+func (cl *crashClients) grantAll(t *testing.T, ctx context.Context) *benchCustomer {
+	t.Helper()
+	cust, err := newBenchCustomer(ctx, cl.ahc, cl.eps.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := cust.consent(ctx, cl.prov.ClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	role, err := cust.createRole(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cust.assignRole(ctx, "/subscriptions/"+benchSubscription, role, sp); err != nil {
+		t.Fatal(err)
+	}
+	return cust
+}
+
 // crashPeering is one acknowledged peering create.
 type crashPeering struct {
 	id      string
@@ -296,13 +345,7 @@ func crashRun(t *testing.T, bin, dsn string, kills int) {
 	must(err)
 	provVNet, err := benchWaitNetwork(ctx, api, env, nw, 30*time.Second)
 	must(err)
-	cust, err := newBenchCustomer(ctx, ahc, eps.URL)
-	must(err)
-	sp, err := cust.consent(ctx, prov.ClientID)
-	must(err)
-	role, err := cust.createRole(ctx)
-	must(err)
-	must(cust.assignRole(ctx, "/subscriptions/"+benchSubscription, role, sp))
+	cust := cl.grantAll(t, ctx)
 	vnetIDs := make([]string, vnets)
 	for i := range vnets {
 		vnetIDs[i], err = cust.createVNet(ctx, fmt.Sprintf("crash-vnet-%02d", i), fmt.Sprintf("10.%d.0.0/16", 10+i), env)

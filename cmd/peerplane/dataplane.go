@@ -13,6 +13,7 @@ import (
 
 	"github.com/peerplane/peerplane/internal/api"
 	"github.com/peerplane/peerplane/internal/azureemu"
+	"github.com/peerplane/peerplane/internal/azureid"
 	"github.com/peerplane/peerplane/internal/control"
 	"github.com/peerplane/peerplane/internal/dataplane"
 	"github.com/peerplane/peerplane/internal/netcheck"
@@ -210,7 +211,7 @@ func (v *vnetHosts) resolve(ctx context.Context, org *control.Organization, ref 
 				matches = append(matches, vn)
 			}
 		case isRGName && !strings.Contains(name, "/"):
-			if strings.EqualFold(vn.Name, name) && strings.EqualFold(resourceGroupOf(vn.ID), rg) {
+			if strings.EqualFold(vn.Name, name) && strings.EqualFold(azureid.ResourceGroupOf(vn.ID), rg) {
 				matches = append(matches, vn)
 			}
 		}
@@ -240,11 +241,11 @@ func (v *vnetHosts) mayUse(vn reach.VNet, envs map[string]bool, providers map[st
 		}
 	}
 	for k, val := range vn.Tags {
-		if !strings.EqualFold(k, "ConfluentEnvIDs") {
+		if !strings.EqualFold(k, control.EnvTag) {
 			continue
 		}
-		for _, e := range strings.Split(val, ",") {
-			if envs[strings.TrimSpace(e)] {
+		for env := range envs {
+			if control.TagHas(val, env) {
 				return true
 			}
 		}
@@ -275,16 +276,6 @@ func (v *vnetHosts) owned(ctx context.Context) (map[string]bool, map[string]stri
 		}
 	}
 	return envs, providers, nil
-}
-
-func resourceGroupOf(id string) string {
-	parts := strings.Split(id, "/")
-	for i := 0; i+1 < len(parts); i++ {
-		if strings.EqualFold(parts[i], "resourceGroups") {
-			return parts[i+1]
-		}
-	}
-	return ""
 }
 
 // dataplaneProber probes through the plane the path the model resolved.

@@ -7,9 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/peerplane/peerplane/internal/dataplane"
 	"github.com/peerplane/peerplane/internal/dataplane/dataplanetest"
@@ -134,21 +132,6 @@ func attachE2E(t *testing.T, s *serveProcess) *e2e {
 	e.r.APIURL, e.r.AzureURL, e.r.CAFile = eps.APIURL, eps.URL, eps.CAFile
 	e.connect()
 	return e
-}
-
-// stop ends the server with SIGTERM, as an operator would, and waits.
-func (s *serveProcess) stop() {
-	s.t.Helper()
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(30 * time.Second):
-		s.t.Fatal("the server did not stop within 30s of SIGTERM")
-	}
-	s.cmd = nil
 }
 
 // nsState is what the namespaces named with a prefix hold: their names

@@ -32,6 +32,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/peerplane/peerplane/internal/azureemu"
+	"github.com/peerplane/peerplane/internal/azureid"
 )
 
 // e2eWait bounds every wait of the end-to-end tests. The flow converges
@@ -70,9 +71,11 @@ type e2e struct {
 	roleID string // the custom role's name (a GUID), once created
 }
 
-// startE2E starts Serve on dir (a new temporary directory when empty),
-// its configuration changed by each of with, and stops it when the test
-// ends.
+// startE2E starts Serve in this process on dir (a new temporary directory
+// when empty) with the demo world on loopback ports, its configuration
+// changed by each of with, and stops it when the test ends, failing the
+// test if Serve fails. It is the one place the tests call Serve; tests of
+// the built binary use serveProcess.
 func startE2E(t *testing.T, dir string, with ...func(*ServeConfig)) *e2e {
 	t.Helper()
 	if dir == "" {
@@ -100,7 +103,8 @@ func startE2E(t *testing.T, dir string, with ...func(*ServeConfig)) *e2e {
 	return e
 }
 
-// connect makes e's clients for the server e.r describes.
+// connect makes e's clients for the server e.r describes: the Confluent
+// SDKs, and the Azure SDK's when it embeds an Azure (e.r.AzureURL).
 func (e *e2e) connect() {
 	t := e.t
 	ncfg := networkingv1.NewConfiguration()
@@ -112,6 +116,9 @@ func (e *e2e) connect() {
 	ocfg := orgv2.NewConfiguration()
 	ocfg.Servers = orgv2.ServerConfigurations{{URL: e.r.APIURL}}
 	e.orgs = orgv2.NewAPIClient(ocfg)
+	if e.r.AzureURL == "" {
+		return // --external-azure: no embedded Azure to be a client of
+	}
 
 	pem, err := os.ReadFile(e.r.CAFile)
 	if err != nil {
@@ -395,18 +402,16 @@ func (e *e2e) diagnose(env, id string) e2eDiagnosis {
 // --- The customer (Contoso's admin) and the provider, through the Azure SDK. ---
 
 // vnetIDOf is a Contoso VNet's resource id.
-func vnetIDOf(rg, name string) string {
-	return "/subscriptions/" + demoSubscription + "/resourceGroups/" + rg + "/providers/Microsoft.Network/virtualNetworks/" + name
-}
+func vnetIDOf(rg, name string) string { return azureid.VNetID(demoSubscription, rg, name) }
 
 // splitVNetID returns a VNet id's subscription, resource group and name.
 func splitVNetID(t *testing.T, id string) (sub, rg, name string) {
 	t.Helper()
-	p := strings.Split(id, "/")
-	if len(p) != 9 || !strings.EqualFold(p[1], "subscriptions") || !strings.EqualFold(p[3], "resourceGroups") || !strings.EqualFold(p[7], "virtualNetworks") {
-		t.Fatalf("%q is not a VNet id", id)
+	v, err := azureid.ParseVNetID(id)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return p[2], p[4], p[8]
+	return v.SubscriptionID, v.ResourceGroup, v.Name
 }
 
 func (e *e2e) vnets(cred azcore.TokenCredential, sub string) *armnetwork.VirtualNetworksClient {

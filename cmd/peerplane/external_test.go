@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -17,33 +16,6 @@ import (
 
 	"github.com/google/uuid"
 )
-
-// runServe runs Serve in-process with cfg until the test ends.
-func runServe(t *testing.T, cfg ServeConfig) Ready {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	readyc := make(chan Ready, 1)
-	errc := make(chan error, 1)
-	go func() { errc <- Serve(ctx, cfg, io.Discard, func(r Ready) { readyc <- r }) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-errc:
-		case <-time.After(15 * time.Second):
-			t.Errorf("Serve did not stop within 15s")
-		}
-	})
-	select {
-	case r := <-readyc:
-		return r
-	case err := <-errc:
-		errc <- err
-		t.Fatalf("Serve: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("Serve was not ready within 30s")
-	}
-	return Ready{}
-}
 
 // extClient calls one HTTP API with JSON bodies.
 type extClient struct {
@@ -87,13 +59,14 @@ func (c *extClient) do(method, path string, body any, out any) int {
 // the provider app's credentials, as real Azure would be — and peers the
 // customer's VNet there.
 func TestExternalAzure(t *testing.T) {
-	azure := runServe(t, ServeConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:0", AzureListen: "127.0.0.1:0", Demo: true,
-		ProviderAppID: "f0955e3a-9013-4cf4-a1ea-21587621c9cc", LogLevel: "error"})
-	plane := runServe(t, ServeConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:0", LogLevel: "error",
-		ExternalAzure: true, ProviderAppID: azure.Provider.ClientID, ProviderTenantID: azure.Provider.TenantID,
-		ProviderSubscriptionID: azure.Provider.SubscriptionID, ProviderClientSecret: azure.Provider.ClientSecret,
-		AzureAuthorityHost: azure.AzureURL + "/", AzureARMEndpoint: azure.AzureURL, AzureARMAudience: "https://management.core.windows.net/",
-		AzureCAFile: azure.CAFile})
+	azure := startE2E(t, "").r
+	plane := startE2E(t, "", func(c *ServeConfig) {
+		*c = ServeConfig{DataDir: c.DataDir, Listen: c.Listen, LogLevel: c.LogLevel,
+			ExternalAzure: true, ProviderAppID: azure.Provider.ClientID, ProviderTenantID: azure.Provider.TenantID,
+			ProviderSubscriptionID: azure.Provider.SubscriptionID, ProviderClientSecret: azure.Provider.ClientSecret,
+			AzureAuthorityHost: azure.AzureURL + "/", AzureARMEndpoint: azure.AzureURL, AzureARMAudience: "https://management.core.windows.net/",
+			AzureCAFile: azure.CAFile}
+	}).r
 	if plane.AzureURL != "" {
 		t.Fatalf("the external-azure server started an embedded Azure at %s", plane.AzureURL)
 	}

@@ -15,12 +15,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -304,32 +302,13 @@ func TestReadyzWhenPostgresSchemaIsDropped(t *testing.T) {
 func TestLogFormatJSON(t *testing.T) {
 	bin := peerplaneBinary(t)
 	dir := t.TempDir()
-	api := freePort(t)
-	cmd := exec.Command(bin, "serve", "--data-dir", dir, "--listen", api, "--azure-listen", freePort(t), "--log-format", "json")
-	cmd.Env = append(os.Environ(), "PEERPLANE_LOG_LEVEL=info")
-	var stderr bytes.Buffer
-	cmd.Stderr, cmd.Stdout = &stderr, io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	url := "http://" + api
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if resp, err := http.Get(url + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server did not become ready within 30s:\n%s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	srv := newServeProcess(t, bin, "", dir, append(os.Environ(), "PEERPLANE_LOG_LEVEL=info"), "--data-dir", dir, "--log-format", "json")
+	var stderr bytes.Buffer // the log alone; stdout is the banner
+	srv.stderr = &stderr
+	srv.start()
+	url := srv.apiURL
+	if status, body := readyz(t, url+"/readyz"); status != http.StatusOK {
+		t.Fatalf("/readyz: %d %+v", status, body)
 	}
 	for _, p := range []string{"/healthz", "/metrics", "/readyz"} {
 		if resp, err := http.Get(url + p); err == nil {
@@ -346,19 +325,8 @@ func TestLogFormatJSON(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("GET without an API key: %s", resp.Status)
 	}
-	// SIGTERM: a clean stop, after which stderr is complete.
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		exited <- err
-		if err != nil {
-			t.Fatalf("serve exited with %v:\n%s", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop within 30s of SIGTERM")
-	}
+	// SIGTERM: a clean stop (status 0), after which stderr is complete.
+	srv.stop()
 
 	var lines int
 	var access map[string]any
@@ -390,8 +358,8 @@ func TestLogFormatJSON(t *testing.T) {
 		t.Fatalf("access log line of the request: %v\n%s", access, stderr.String())
 	}
 
-	out, err := exec.Command(bin, "serve", "--data-dir", filepath.Join(dir, "x"), "--log-format", "xml").CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "--log-format") {
-		t.Fatalf("--log-format xml: %v\n%s", err, out)
+	stdout, errText, code := runProcess(t, time.Minute, "", os.Environ(), bin, "serve", "--data-dir", filepath.Join(dir, "x"), "--log-format", "xml")
+	if code == 0 || !strings.Contains(stdout+errText, "--log-format") {
+		t.Fatalf("--log-format xml: exit %d\n%s%s", code, stdout, errText)
 	}
 }

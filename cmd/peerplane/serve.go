@@ -29,6 +29,7 @@ import (
 	"github.com/peerplane/peerplane/internal/api"
 	"github.com/peerplane/peerplane/internal/azure"
 	"github.com/peerplane/peerplane/internal/azureemu"
+	"github.com/peerplane/peerplane/internal/azureid"
 	"github.com/peerplane/peerplane/internal/console"
 	"github.com/peerplane/peerplane/internal/control"
 	"github.com/peerplane/peerplane/internal/dataplane"
@@ -191,10 +192,10 @@ func (c *ServeConfig) validate() error {
 			return fmt.Errorf("%s %q is not host:port: %w", flag, addr, err)
 		}
 	}
-	if !azureemu.IsGUID(c.ProviderAppID) {
+	if !azureid.IsGUID(c.ProviderAppID) {
 		return fmt.Errorf("--provider-app-id %q is not a GUID", c.ProviderAppID)
 	}
-	if c.ProviderTenantID != "" && !azureemu.IsGUID(c.ProviderTenantID) {
+	if c.ProviderTenantID != "" && !azureid.IsGUID(c.ProviderTenantID) {
 		return fmt.Errorf("--provider-tenant-id %q is not a GUID", c.ProviderTenantID)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
@@ -229,9 +230,9 @@ func (c *ServeConfig) validate() error {
 	}
 	if c.ExternalAzure {
 		switch {
-		case !azureemu.IsGUID(c.ProviderTenantID):
+		case !azureid.IsGUID(c.ProviderTenantID):
 			return errors.New("--external-azure needs --provider-tenant-id, the provider app's home tenant (a GUID)")
-		case !azureemu.IsGUID(c.ProviderSubscriptionID):
+		case !azureid.IsGUID(c.ProviderSubscriptionID):
 			return errors.New("--external-azure needs --provider-subscription-id, where provider VNets are created (a GUID)")
 		case c.ProviderClientSecret == "":
 			return errors.New("--external-azure needs the provider app's client secret in $PEERPLANE_PROVIDER_CLIENT_SECRET")

@@ -1,14 +1,13 @@
 package api
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/peerplane/peerplane/internal/azureid"
 	"github.com/peerplane/peerplane/internal/control"
 )
 
@@ -136,13 +135,7 @@ func errorID(r *http.Request) string {
 }
 
 // newRequestID returns a random (version 4) UUID.
-func newRequestID() string {
-	var u [16]byte
-	rand.Read(u[:])
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
-}
+func newRequestID() string { return azureid.NewGUID() }
 
 // writeJSON writes v with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -28,6 +28,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
+
+	"github.com/peerplane/peerplane/internal/azureid"
 )
 
 // Config says which Azure to talk to and as whom.
@@ -257,34 +259,17 @@ func (c *Client) CheckTenantAccess(ctx context.Context, tenant string) error {
 	return translate(err)
 }
 
-// ResourceID is a parsed VNet resource id.
-type ResourceID struct {
-	SubscriptionID, ResourceGroup, Name string
-}
+// ResourceID is a parsed VNet resource id (azureid's).
+type ResourceID = azureid.ResourceID
 
-// ParseVNetID parses "/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}".
-func ParseVNetID(id string) (ResourceID, error) {
-	rid, ok := parseNetworkID(id, "virtualNetworks")
-	if !ok {
-		return ResourceID{}, fmt.Errorf("%q is not a virtual network resource id", id)
-	}
-	return rid, nil
-}
+// ParseVNetID parses
+// "/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}"
+// (azureid.ParseVNetID); it returns an error naming the id for another
+// shape.
+func ParseVNetID(id string) (ResourceID, error) { return azureid.ParseVNetID(id) }
 
-// parseNetworkID parses "/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Network/{typ}/{name}".
-func parseNetworkID(id, typ string) (ResourceID, bool) {
-	p := strings.Split(strings.Trim(id, "/"), "/")
-	if len(p) != 8 || !strings.EqualFold(p[0], "subscriptions") || !strings.EqualFold(p[2], "resourceGroups") ||
-		!strings.EqualFold(p[4], "providers") || !strings.EqualFold(p[5], "Microsoft.Network") || !strings.EqualFold(p[6], typ) {
-		return ResourceID{}, false
-	}
-	return ResourceID{SubscriptionID: p[1], ResourceGroup: p[3], Name: p[7]}, true
-}
-
-// VNetID formats a VNet resource id.
-func VNetID(sub, rg, name string) string {
-	return "/subscriptions/" + sub + "/resourceGroups/" + rg + "/providers/Microsoft.Network/virtualNetworks/" + name
-}
+// VNetID formats a VNet resource id (azureid.VNetID).
+func VNetID(sub, rg, name string) string { return azureid.VNetID(sub, rg, name) }
 
 // VNet is what the control plane needs to know of a virtual network.
 type VNet struct {
@@ -395,12 +380,9 @@ func (c *Client) putProviderVNet(ctx context.Context, name, location, cidr strin
 			AddressSpace: &armnetwork.AddressSpace{AddressPrefixes: []*string{to.Ptr(cidr)}},
 		},
 	}, nil)
+	resp, err := finish(ctx, poller, err)
 	if err != nil {
-		return nil, translate(err)
-	}
-	resp, err := poller.PollUntilDone(ctx, nil)
-	if err != nil {
-		return nil, translate(err)
+		return nil, err
 	}
 	return vnetFrom(resp.VirtualNetwork), nil
 }
@@ -417,13 +399,21 @@ func (c *Client) DeleteProviderVNet(ctx context.Context, name string) error {
 		return err
 	}
 	poller, err := f.NewVirtualNetworksClient().BeginDelete(ctx, c.cfg.ProviderResourceGroup, name, nil)
-	if err == nil {
-		_, err = poller.PollUntilDone(ctx, nil)
-	}
-	if err = translate(err); IsNotFound(err) {
+	if _, err = finish(ctx, poller, err); IsNotFound(err) {
 		return nil
 	}
 	return err
+}
+
+// finish waits for the long-running operation that poller follows to end,
+// unless starting it failed with err, and returns its result; errors are
+// translated (IsNotFound and the codes work on them).
+func finish[T any](ctx context.Context, poller *runtime.Poller[T], err error) (T, error) {
+	var resp T
+	if err == nil {
+		resp, err = poller.PollUntilDone(ctx, nil)
+	}
+	return resp, translate(err)
 }
 
 // GetPeering reads the peering half name of the VNet localVNetID as the
@@ -493,12 +483,9 @@ func (c *Client) PutPeering(ctx context.Context, tenant, localVNetID, name, remo
 			UseRemoteGateways:         to.Ptr(false),
 		},
 	}, opts)
+	resp, err := finish(ctx, poller, err)
 	if err != nil {
-		return nil, translate(err)
-	}
-	resp, err := poller.PollUntilDone(ctx, nil)
-	if err != nil {
-		return nil, translate(err)
+		return nil, err
 	}
 	return peeringFrom(resp.VirtualNetworkPeering), nil
 }
@@ -515,10 +502,7 @@ func (c *Client) DeletePeering(ctx context.Context, tenant, localVNetID, name st
 		return err
 	}
 	poller, err := f.NewVirtualNetworkPeeringsClient().BeginDelete(ctx, rid.ResourceGroup, rid.Name, name, nil)
-	if err == nil {
-		_, err = poller.PollUntilDone(ctx, nil)
-	}
-	if err = translate(err); IsNotFound(err) {
+	if _, err = finish(ctx, poller, err); IsNotFound(err) {
 		return nil
 	}
 	return err

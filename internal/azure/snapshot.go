@@ -6,6 +6,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 
+	"github.com/peerplane/peerplane/internal/azureid"
 	"github.com/peerplane/peerplane/internal/reach"
 )
 
@@ -86,8 +87,8 @@ func (c *Client) NetworkSnapshot(ctx context.Context, customers []CustomerVNet) 
 				continue
 			}
 			haveNSG[id] = true
-			nrid, ok := parseNetworkID(sn.NetworkSecurityGroup, "networkSecurityGroups")
-			if !ok {
+			nrid, err := azureid.ParseNetworkID(sn.NetworkSecurityGroup, azureid.TypeNetworkSecurityGroups)
+			if err != nil {
 				continue
 			}
 			nf, err := c.networkFactory(cv.Tenant, nrid.SubscriptionID)

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/peerplane/peerplane/internal/azureid"
 )
 
 // Azure Resource Manager: routing, resource id parsing, errors and
@@ -111,7 +113,7 @@ func (e *Emulator) routeARM(q *armReq) error {
 		return armNotFoundPath(q)
 	}
 	subID := q.seg(1)
-	if !IsGUID(subID) {
+	if !azureid.IsGUID(subID) {
 		return errorf(400, "InvalidSubscriptionId", "The provided subscription identifier '%s' is malformed or invalid.", subID)
 	}
 	switch {
@@ -228,7 +230,7 @@ func (e *Emulator) serveOperation(q *armReq, subID, opID string) error {
 	if err != nil {
 		return err
 	}
-	if !IsGUID(opID) {
+	if !azureid.IsGUID(opID) {
 		return errorf(404, "NotFound", "The operation '%s' was not found.", opID)
 	}
 	q.w.Header().Set("Retry-After-Ms", lroRetryAfterMs)

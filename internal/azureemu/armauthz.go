@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/peerplane/peerplane/internal/azureid"
 )
 
 // Microsoft.Authorization: role definitions (built-in and custom) and role
@@ -304,7 +306,7 @@ func (e *Emulator) putRoleDefinition(q *armReq, scope, id string) error {
 		if err := authorize(s, q.c, actRoleDefWrite, armOrRoot(scope)); err != nil {
 			return err
 		}
-		if !IsGUID(id) {
+		if !azureid.IsGUID(id) {
 			return errorf(400, "InvalidRoleDefinitionId", "The role definition ID '%s' is not valid. It must be a GUID.", id)
 		}
 		if builtinRoles[lower(id)] != nil {
@@ -569,7 +571,7 @@ func (e *Emulator) putRoleAssignment(q *armReq, scope, id string) error {
 		if err := authorize(s, q.c, actRoleAsgnWrite, armOrRoot(scope)); err != nil {
 			return err
 		}
-		if !IsGUID(id) {
+		if !azureid.IsGUID(id) {
 			return errorf(400, "InvalidRoleAssignmentId", "The role assignment ID '%s' is not valid. The role assignment ID must be a GUID.", id)
 		}
 		sub := scopeSubscription(scope)
@@ -581,11 +583,11 @@ func (e *Emulator) putRoleAssignment(q *armReq, scope, id string) error {
 			return errorf(400, "InvalidRoleDefinitionId", "The role definition ID '' is not valid (field 'properties.roleDefinitionId').")
 		}
 		m := roleDefRefRE.FindStringSubmatch(*p.RoleDefinitionID)
-		if m == nil || !IsGUID(m[1]) {
+		if m == nil || !azureid.IsGUID(m[1]) {
 			return errorf(400, "InvalidRoleDefinitionId", "The role definition ID '%s' is not valid (field 'properties.roleDefinitionId').", *p.RoleDefinitionID)
 		}
 		roleID := lower(m[1])
-		if p.PrincipalID == nil || !IsGUID(*p.PrincipalID) {
+		if p.PrincipalID == nil || !azureid.IsGUID(*p.PrincipalID) {
 			return errorf(400, "InvalidPrincipalId", "A valid principal ID must be provided for role assignment (field 'properties.principalId').")
 		}
 		principal := *p.PrincipalID

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/peerplane/peerplane/internal/azureid"
 )
 
 // Microsoft.Network: virtual networks with subnets, and network security
@@ -24,16 +26,14 @@ const (
 	typeDefRule = "Microsoft.Network/networkSecurityGroups/defaultSecurityRules"
 )
 
-var (
-	vnetNameRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9_]$`)
-	childNameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$`)
-)
+var childNameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$`)
 
-// ValidateVirtualNetworkName applies Azure's rule: 2–64 letters, digits,
-// underscores, periods and hyphens, starting with a letter or digit and
-// ending with a letter, digit or underscore.
+// ValidateVirtualNetworkName applies Azure's rule (azureid.IsVNetName): 2–64
+// letters, digits, underscores, periods and hyphens, starting with a letter
+// or digit and ending with a letter, digit or underscore. Returns ARM's
+// InvalidResourceName otherwise.
 func ValidateVirtualNetworkName(name string) error {
-	if !vnetNameRE.MatchString(name) {
+	if !azureid.IsVNetName(name) {
 		return errorf(400, "InvalidResourceName", "Resource name %s is invalid (field 'virtualNetworkName'). The name can be 2 to 64 characters long. It must begin with a letter or digit, end with a letter, digit or '_', and may contain only letters, digits, '_', '.' and '-'.", name)
 	}
 	return nil

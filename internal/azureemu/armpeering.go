@@ -2,11 +2,12 @@ package azureemu
 
 import (
 	"net/http"
-	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/peerplane/peerplane/internal/azureid"
 )
 
 // Microsoft.Network/virtualNetworks/{v}/virtualNetworkPeerings/{p}: one
@@ -16,8 +17,6 @@ import (
 
 // maxPeeringsPerVNet is Azure's default limit.
 const maxPeeringsPerVNet = 500
-
-var vnetIDRE = regexp.MustCompile(`(?i)^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Network/virtualNetworks/([^/]+)$`)
 
 // peeringsOf returns the halves on the VNet id, ordered by id.
 func (s *state) peeringsOf(id string) []*VirtualNetworkPeering {
@@ -242,8 +241,8 @@ func (e *Emulator) putPeering(q *armReq, subID, rg, vnetName, name, scope string
 			return errorf(400, "InvalidRequestFormat", "Cannot parse the request: the remote virtual network of peering %s/virtualNetworkPeerings/%s is missing (field 'properties.remoteVirtualNetwork.id').", aid, name)
 		}
 		remote := *in.Properties.RemoteVirtualNetwork.ID
-		m := vnetIDRE.FindStringSubmatch(remote)
-		if m == nil || !IsGUID(m[1]) {
+		rid, err := azureid.ParseVNetID(remote)
+		if err != nil || !azureid.IsGUID(rid.SubscriptionID) {
 			return errorf(400, "LinkedInvalidPropertyId", "Property id '%s' at path 'properties.remoteVirtualNetwork.id' is invalid. Expect fully qualified resource Id that start with '/subscriptions/{subscriptionId}' or '/providers/{resourceProviderNamespace}/'.", remote)
 		}
 		var live []*Caller
@@ -252,7 +251,7 @@ func (e *Emulator) putPeering(q *armReq, subID, rg, vnetName, name, scope string
 				live = append(live, a)
 			}
 		}
-		if err := authorizeLinked(s, q.c, live, actPeeringWrite, scope, actVNetPeer, m[1], remote); err != nil {
+		if err := authorizeLinked(s, q.c, live, actPeeringWrite, scope, actVNetPeer, rid.SubscriptionID, remote); err != nil {
 			return err
 		}
 		a := s.vnets[lower(aid)]

@@ -3,9 +3,10 @@ package azureemu
 import (
 	"context"
 	"net/http"
-	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/peerplane/peerplane/internal/azureid"
 )
 
 // Subscriptions, tenants, locations, resource providers and resource groups.
@@ -65,24 +66,14 @@ func checkLocation(loc, resourceType string) (string, error) {
 	return n, nil
 }
 
-var rgNameRE = regexp.MustCompile(`^[-\w._()]{1,90}$`)
-
-// ValidateResourceGroupName applies Azure's rule: 1–90 letters, digits,
-// underscores, hyphens, periods and parentheses, not ending in a period.
+// ValidateResourceGroupName applies Azure's rule (azureid.IsResourceGroupName):
+// 1–90 letters, digits, underscores, hyphens, periods and parentheses, not
+// ending in a period. Returns ARM's InvalidResourceGroupName otherwise.
 func ValidateResourceGroupName(name string) error {
-	if !rgNameRE.MatchString(name) || strings.HasSuffix(name, ".") || !armIsASCII(name) {
+	if !azureid.IsResourceGroupName(name) {
 		return errorf(400, "InvalidResourceGroupName", "Resource group name '%s' is invalid (field 'resourceGroupName'). It must be 1 to 90 characters of letters, digits, underscores, hyphens, periods and parentheses, and cannot end with a period.", name)
 	}
 	return nil
-}
-
-func armIsASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
 
 func (e *Emulator) serveTenants(q *armReq) error {

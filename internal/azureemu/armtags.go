@@ -4,6 +4,8 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+
+	"github.com/peerplane/peerplane/internal/azureid"
 )
 
 // Tags as an extension resource, {scope}/providers/Microsoft.Resources/tags/default:
@@ -51,7 +53,7 @@ func parseTagScope(q *armReq, n int) (*tagScope, error) {
 		return nil, tagScopeUnsupported(q)
 	}
 	ts := &tagScope{subID: q.seg(1), path: q.path(n)}
-	if !IsGUID(ts.subID) {
+	if !azureid.IsGUID(ts.subID) {
 		return nil, errorf(400, "InvalidSubscriptionId", "The provided subscription identifier '%s' is malformed or invalid.", ts.subID)
 	}
 	if n < 4 || !q.is(2, "resourceGroups") {

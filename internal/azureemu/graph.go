@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/peerplane/peerplane/internal/azureid"
 )
 
 // Microsoft Graph v1.0, the part the flow and az use: servicePrincipals,
@@ -405,7 +407,7 @@ func (e *Emulator) graphGetOne(w http.ResponseWriter, c *Caller, collection, id 
 		}
 		return gerr(404, "Request_ResourceNotFound", "Resource '%s' does not exist or one of its queried reference-property objects are not present.", key)
 	}
-	if !IsGUID(key) {
+	if !azureid.IsGUID(key) {
 		return gerr(400, "Request_BadRequest", "Invalid object identifier '%s'.", key)
 	}
 	if collection == "directoryObjects" {
@@ -502,7 +504,7 @@ func (e *Emulator) graphCreateSP(w http.ResponseWriter, r *http.Request, c *Call
 		return gerr(400, "Request_BadRequest", "The property 'appId' is required when creating a servicePrincipal.")
 	}
 	appID := strings.TrimSpace(*body.AppID)
-	if !IsGUID(appID) {
+	if !azureid.IsGUID(appID) {
 		return gerr(400, "Request_BadRequest", "Invalid value specified for property 'appId' of resource 'ServicePrincipal': '%s' is not a GUID.", appID)
 	}
 	if !e.isGlobalAdmin(c) {
@@ -594,7 +596,7 @@ func (e *Emulator) graphGetByIds(w http.ResponseWriter, r *http.Request, c *Call
 	items := []map[string]any{}
 	seen := map[string]bool{}
 	for _, id := range body.IDs {
-		if !IsGUID(id) {
+		if !azureid.IsGUID(id) {
 			return gerr(400, "Request_BadRequest", "Invalid GUID:%s", id)
 		}
 		if o := byID[lower(id)]; o != nil && !seen[lower(id)] {

@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/peerplane/peerplane/internal/azureid"
 )
 
 // Built-in role definition ids, as in every Azure tenant.
@@ -39,11 +41,6 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 func errorf(status int, code, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
-
-var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
-// IsGUID reports whether s is a GUID in its 8-4-4-4-12 form.
-func IsGUID(s string) bool { return guidRE.MatchString(s) }
 
 // TenantSpec describes a tenant to create.
 type TenantSpec struct {
@@ -81,7 +78,7 @@ type ApplicationSpec struct {
 // CreateTenant creates a tenant and, when spec.Admin is set, its Global
 // Administrator. It fails with 409 Conflict if the tenant exists.
 func (e *Emulator) CreateTenant(ctx context.Context, spec TenantSpec) (*Tenant, error) {
-	if !IsGUID(spec.ID) {
+	if !azureid.IsGUID(spec.ID) {
 		return nil, errorf(400, "InvalidTenantId", "The tenant id '%s' is not a valid GUID (field 'id').", spec.ID)
 	}
 	if strings.TrimSpace(spec.DisplayName) == "" {
@@ -128,7 +125,7 @@ func validateUserSpec(u *UserSpec) error {
 	if len(u.Password) < 8 {
 		return errorf(400, "InvalidPassword", "The password must have at least 8 characters (field 'password').")
 	}
-	if u.ID != "" && !IsGUID(u.ID) {
+	if u.ID != "" && !azureid.IsGUID(u.ID) {
 		return errorf(400, "InvalidUserId", "The user id '%s' is not a valid GUID (field 'id').", u.ID)
 	}
 	return nil
@@ -178,7 +175,7 @@ func (e *Emulator) createUserTx(t *txn, tenantID string, spec UserSpec) (*User, 
 // CreateSubscription creates a subscription trusted by tenantID and makes
 // its owner (by default the tenant's Global Administrators) Owner of it.
 func (e *Emulator) CreateSubscription(ctx context.Context, tenantID string, spec SubscriptionSpec) (*Subscription, error) {
-	if !IsGUID(spec.ID) {
+	if !azureid.IsGUID(spec.ID) {
 		return nil, errorf(400, "InvalidSubscriptionId", "The subscription id '%s' is not a valid GUID (field 'id').", spec.ID)
 	}
 	if strings.TrimSpace(spec.DisplayName) == "" {
@@ -226,7 +223,7 @@ func (e *Emulator) CreateApplication(ctx context.Context, tenantID string, spec 
 	if spec.AppID == "" {
 		spec.AppID = uuid.NewString()
 	}
-	if !IsGUID(spec.AppID) {
+	if !azureid.IsGUID(spec.AppID) {
 		return nil, "", errorf(400, "InvalidAppId", "The application id '%s' is not a valid GUID (field 'appId').", spec.AppID)
 	}
 	if spec.SignInAudience == "" {

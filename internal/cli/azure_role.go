@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -15,9 +14,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
-)
 
-var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	"github.com/peerplane/peerplane/internal/azureid"
+)
 
 // roleDefinitionIn is az's --role-definition JSON.
 type roleDefinitionIn struct {
@@ -133,7 +132,7 @@ definition GUID or its resource id; --assignee a service principal's app id
 				return err
 			}
 			p := strings.Split(strings.Trim(scope, "/"), "/")
-			if len(p) < 2 || !strings.EqualFold(p[0], "subscriptions") || !guidRE.MatchString(p[1]) {
+			if len(p) < 2 || !strings.EqualFold(p[0], "subscriptions") || !azureid.IsGUID(p[1]) {
 				return usageError(cmd, "--scope %q: want /subscriptions/SUB[/resourceGroups/RG[/providers/…]]", scope)
 			}
 			sub := p[1]
@@ -149,7 +148,7 @@ definition GUID or its resource id; --assignee a service principal's app id
 			switch {
 			case strings.Contains(roleName, "/providers/Microsoft.Authorization/roleDefinitions/"):
 				roleID = roleName
-			case guidRE.MatchString(roleName):
+			case azureid.IsGUID(roleName):
 				roleID = "/subscriptions/" + sub + "/providers/Microsoft.Authorization/roleDefinitions/" + roleName
 			default:
 				r, err := findRole(cmd, rc, scope, roleName)
@@ -231,7 +230,7 @@ func resolveAssignee(cmd *cobra.Command, t *azureTarget, cred azcore.TokenCreden
 		}
 		return list.Value[0].ID, "User", nil
 	}
-	if !guidRE.MatchString(assignee) {
+	if !azureid.IsGUID(assignee) {
 		return "", "", fmt.Errorf("--assignee %q: want an app id, an object id or a user name", assignee)
 	}
 	if _, err := t.graph(cmd.Context(), cred, http.MethodGet, "servicePrincipals?$filter="+url.QueryEscape("appId eq '"+assignee+"'"), nil, &list); err != nil {

@@ -8,6 +8,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 	"github.com/spf13/cobra"
+
+	"github.com/peerplane/peerplane/internal/azureid"
 )
 
 // vnetRef is a VNet named by --ids or by --subscription, --resource-group
@@ -29,11 +31,12 @@ func (v *vnetRef) addFlags(cmd *cobra.Command, withIDs bool) {
 // resolve returns subscription, resource group and name.
 func (v *vnetRef) resolve(cmd *cobra.Command, defaultSub func() (string, error)) (string, string, string, error) {
 	if v.ids != "" {
-		p := strings.Split(strings.Trim(v.ids, "/"), "/")
-		if len(p) != 8 || !strings.EqualFold(p[0], "subscriptions") || !strings.EqualFold(p[2], "resourceGroups") || !strings.EqualFold(p[6], "virtualNetworks") {
+		// Slashes around the id are forgiven.
+		id, err := azureid.ParseVNetID("/" + strings.Trim(v.ids, "/"))
+		if err != nil {
 			return "", "", "", usageError(cmd, "--ids %q is not a VNet resource id (/subscriptions/…/resourceGroups/…/providers/Microsoft.Network/virtualNetworks/…)", v.ids)
 		}
-		return p[1], p[3], p[7], nil
+		return id.SubscriptionID, id.ResourceGroup, id.Name, nil
 	}
 	if v.group == "" || v.name == "" {
 		return "", "", "", usageError(cmd, "pass --ids, or --resource-group and --name")

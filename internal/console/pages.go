@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/peerplane/peerplane/internal/azureid"
 	"github.com/peerplane/peerplane/internal/control"
 )
 
@@ -327,7 +328,7 @@ func (c *Console) validatePeeringForm(f *form) string {
 		check("vnet", control.ValidateVNetName("vnet", v["vnet"]))
 	}
 	check("region", c.opts.Settings().ValidateRegion("region", v["region"]))
-	return control.VNetID{Subscription: v["subscription"], ResourceGroup: v["resource_group"], Name: v["vnet"]}.String()
+	return azureid.VNetID(v["subscription"], v["resource_group"], v["vnet"])
 }
 
 func (c *Console) createPeering(w http.ResponseWriter, r *http.Request, s *session) {

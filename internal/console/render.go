@@ -194,7 +194,7 @@ func splitVNet(id string) vnetParts {
 	if err != nil {
 		return vnetParts{Name: id}
 	}
-	return vnetParts{v.Subscription, v.ResourceGroup, v.Name}
+	return vnetParts{v.SubscriptionID, v.ResourceGroup, v.Name}
 }
 
 // firstSentence returns s up to the end of its first sentence.

@@ -285,7 +285,7 @@ func VNetSubscription(id string) string {
 	if err != nil {
 		return ""
 	}
-	return v.Subscription
+	return v.SubscriptionID
 }
 
 // VNetRef names a VNet resource id in messages: "rg/name in subscription
@@ -295,5 +295,5 @@ func VNetRef(id string) string {
 	if err != nil {
 		return id
 	}
-	return v.ResourceGroup + "/" + v.Name + " in subscription " + v.Subscription
+	return v.ResourceGroup + "/" + v.Name + " in subscription " + v.SubscriptionID
 }

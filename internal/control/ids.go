@@ -5,8 +5,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"fmt"
 	"strings"
+
+	"github.com/peerplane/peerplane/internal/azureid"
 )
 
 // ID prefixes, as Confluent Cloud's.
@@ -52,14 +53,9 @@ func randomString(alphabet string, n int) string {
 // letters and digits, like Confluent's "env-a1b2c3" or "lkc-9xk2m1".
 func NewID(prefix string) string { return prefix + randomString(idAlphabet, idLength) }
 
-// NewOrganizationID returns a random (version 4) UUID.
-func NewOrganizationID() string {
-	var u [16]byte
-	rand.Read(u[:])
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
-}
+// NewOrganizationID returns a random (version 4) UUID, as Confluent's
+// organization ids are.
+func NewOrganizationID() string { return azureid.NewGUID() }
 
 // NewAPIKey returns a new Cloud API key (16 uppercase letters and digits) and
 // secret (64 letters and digits), as Confluent's.

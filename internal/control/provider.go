@@ -26,9 +26,9 @@ func (a ProviderAccount) CheckCustomerVNet(tenant, vnet string) error {
 	if a.SubscriptionID == "" {
 		return nil
 	}
-	if v, err := ParseVNetID("/spec/cloud/vnet", vnet); err == nil && strings.EqualFold(v.Subscription, a.SubscriptionID) {
+	if v, err := ParseVNetID("/spec/cloud/vnet", vnet); err == nil && strings.EqualFold(v.SubscriptionID, a.SubscriptionID) {
 		return FieldErrorf(EINVALID, "/spec/cloud/vnet",
-			"VNet %s is in the provider's own subscription %s. A peering connects a VNet in your Azure subscription: give the resource id of your VNet.", vnet, v.Subscription)
+			"VNet %s is in the provider's own subscription %s. A peering connects a VNet in your Azure subscription: give the resource id of your VNet.", vnet, v.SubscriptionID)
 	}
 	return nil
 }

@@ -8,18 +8,11 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/peerplane/peerplane/internal/azureid"
 )
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
-// privateRanges are where network CIDRs and customer prefixes may lie:
-// RFC 1918 and RFC 6598 (shared address space).
-var privateRanges = []netip.Prefix{
-	netip.MustParsePrefix("10.0.0.0/8"),
-	netip.MustParsePrefix("172.16.0.0/12"),
-	netip.MustParsePrefix("192.168.0.0/16"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-}
 
 // parseIPv4Prefix parses an IPv4 CIDR block in dotted form whose host bits
 // are zero.
@@ -35,16 +28,6 @@ func parseIPv4Prefix(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("host bits set; did you mean %s?", p.Masked())
 	}
 	return p, nil
-}
-
-// inPrivateRange reports whether p lies entirely inside RFC 1918 or RFC 6598.
-func inPrivateRange(p netip.Prefix) bool {
-	for _, r := range privateRanges {
-		if r.Bits() <= p.Bits() && r.Contains(p.Addr()) {
-			return true
-		}
-	}
-	return false
 }
 
 // PrefixesOverlap reports whether two CIDR blocks share an address. Blocks
@@ -70,7 +53,7 @@ func (s Settings) ValidateNetworkCIDR(cidr string) (string, error) {
 	if p.Bits() != 16 {
 		return "", FieldErrorf(EINVALID, field, "CIDR %q must be a /16.", cidr)
 	}
-	if !inPrivateRange(p) {
+	if !azureid.InPrivateRange(p) {
 		return "", FieldErrorf(EINVALID, field, "CIDR %q must lie inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 (RFC 1918) or 100.64.0.0/10 (RFC 6598).", cidr)
 	}
 	for _, r := range s.ReservedCIDRs {
@@ -146,111 +129,53 @@ func ValidateOrganizationName(field, name string) error {
 	return ValidateName(field, "Organization name", name)
 }
 
-// IsGUID reports whether s is a GUID: 8-4-4-4-12 hexadecimal digits.
-func IsGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, c := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// ValidateGUID returns EINVALID on field unless value is a GUID; what names
-// the thing ("Tenant ID") in the message.
+// ValidateGUID returns EINVALID on field unless value is a GUID
+// (azureid.IsGUID); what names the thing ("Tenant ID") in the message.
 func ValidateGUID(field, what, value string) error {
-	if !IsGUID(value) {
+	if !azureid.IsGUID(value) {
 		return FieldErrorf(EINVALID, field, "%s %q must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx).", what, value)
 	}
 	return nil
 }
 
-// ValidateResourceGroupName checks an Azure resource group name: 1–90
-// letters, digits, '_', '-', '.', '(' or ')', not ending in '.'.
+// ValidateResourceGroupName returns EINVALID on field unless name is an
+// Azure resource group name (azureid.IsResourceGroupName): 1–90 letters,
+// digits, '_', '-', '.', '(' or ')', not ending in '.'.
 func ValidateResourceGroupName(field, name string) error {
-	bad := name == "" || len(name) > 90 || strings.HasSuffix(name, ".")
-	for _, c := range name {
-		if !(isLetterOrDigit(c) || strings.ContainsRune("_-.()", c)) {
-			bad = true
-		}
-	}
-	if bad {
+	if !azureid.IsResourceGroupName(name) {
 		return FieldErrorf(EINVALID, field, "Resource group name %q must be 1 to 90 letters, digits, '_', '-', '.', '(' or ')', and must not end in '.'.", name)
 	}
 	return nil
 }
 
-// ValidateVNetName checks an Azure VNet name: 2–64 letters, digits, '_',
-// '-' or '.', starting with a letter or digit and ending with a letter,
-// digit or '_'.
+// ValidateVNetName returns EINVALID on field unless name is an Azure VNet
+// name (azureid.IsVNetName): 2–64 letters, digits, '_', '-' or '.',
+// starting with a letter or digit and ending with a letter, digit or '_'.
 func ValidateVNetName(field, name string) error {
-	bad := len(name) < 2 || len(name) > 64
-	for i, c := range name {
-		switch {
-		case !(isLetterOrDigit(c) || strings.ContainsRune("_-.", c)):
-			bad = true
-		case i == 0 && !isLetterOrDigit(c):
-			bad = true
-		case i == len(name)-1 && !(isLetterOrDigit(c) || c == '_'):
-			bad = true
-		}
-	}
-	if bad {
+	if !azureid.IsVNetName(name) {
 		return FieldErrorf(EINVALID, field, "VNet name %q must be 2 to 64 letters, digits, '_', '-' or '.', start with a letter or digit, and end with a letter, digit or '_'.", name)
 	}
 	return nil
 }
 
-func isLetterOrDigit(c rune) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-// VNetID is the parsed resource id of an Azure VNet.
-type VNetID struct {
-	Subscription  string
-	ResourceGroup string
-	Name          string
-}
-
-// String returns the canonical resource id.
-func (v VNetID) String() string {
-	return "/subscriptions/" + strings.ToLower(v.Subscription) + "/resourceGroups/" + v.ResourceGroup +
-		"/providers/Microsoft.Network/virtualNetworks/" + v.Name
-}
-
-// ParseVNetID parses
-// /subscriptions/{guid}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}
-// (segment names case-insensitively, as ARM does) and validates its parts.
-// Errors are EINVALID on field.
-func ParseVNetID(field, id string) (VNetID, error) {
-	parts := strings.Split(id, "/")
-	if len(parts) != 9 || parts[0] != "" ||
-		!strings.EqualFold(parts[1], "subscriptions") ||
-		!strings.EqualFold(parts[3], "resourceGroups") ||
-		!strings.EqualFold(parts[5], "providers") ||
-		!strings.EqualFold(parts[6], "Microsoft.Network") ||
-		!strings.EqualFold(parts[7], "virtualNetworks") {
-		return VNetID{}, FieldErrorf(EINVALID, field, "VNet %q must be a VNet resource id: /subscriptions/<subscription id>/resourceGroups/<resource group>/providers/Microsoft.Network/virtualNetworks/<vnet name>.", id)
+// ParseVNetID parses a VNet's resource id
+// (/subscriptions/{guid}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name},
+// azureid.ParseVNetID) and validates its parts: a GUID subscription, a
+// resource group name and a VNet name. Errors are EINVALID on field,
+// naming the part at fault.
+func ParseVNetID(field, id string) (azureid.ResourceID, error) {
+	v, err := azureid.ParseVNetID(id)
+	if err != nil {
+		return azureid.ResourceID{}, FieldErrorf(EINVALID, field, "VNet %q must be a VNet resource id: /subscriptions/<subscription id>/resourceGroups/<resource group>/providers/Microsoft.Network/virtualNetworks/<vnet name>.", id)
 	}
-	v := VNetID{Subscription: parts[2], ResourceGroup: parts[4], Name: parts[8]}
-	if err := ValidateGUID(field, "Subscription ID", v.Subscription); err != nil {
-		return VNetID{}, err
+	if err := ValidateGUID(field, "Subscription ID", v.SubscriptionID); err != nil {
+		return azureid.ResourceID{}, err
 	}
 	if err := ValidateResourceGroupName(field, v.ResourceGroup); err != nil {
-		return VNetID{}, err
+		return azureid.ResourceID{}, err
 	}
 	if err := ValidateVNetName(field, v.Name); err != nil {
-		return VNetID{}, err
+		return azureid.ResourceID{}, err
 	}
 	return v, nil
 }
@@ -373,7 +298,7 @@ func (s Settings) ValidatePeering(p *Peering) error {
 	if err != nil {
 		return err
 	}
-	p.VNet = v.String()
+	p.VNet = azureid.VNetID(v.SubscriptionID, v.ResourceGroup, v.Name)
 	if err := s.ValidateRegion("/spec/cloud/customer_region", p.CustomerRegion); err != nil {
 		return err
 	}
@@ -519,7 +444,7 @@ func CheckVNetAddressSpace(p *Peering, n *Network, prefixes []string, peered map
 				fmt.Sprintf("Address prefix %q of VNet %s is not an IPv4 CIDR block.", s, vnet),
 				"Fix the VNet's address space, or peer another VNet.")
 		}
-		if !inPrivateRange(pfx.Masked()) {
+		if !azureid.InPrivateRange(pfx.Masked()) {
 			return FailCheck(StepAddressSpace, PeeringInvalidAddressSpace,
 				fmt.Sprintf("Address prefix %s of VNet %s is outside RFC 1918 (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) and RFC 6598 (100.64.0.0/10).", s, vnet),
 				fmt.Sprintf("Peering needs private address space: remove %s from the VNet's address space, or peer another VNet.", s))

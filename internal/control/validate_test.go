@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/peerplane/peerplane/internal/azureid"
 	"github.com/peerplane/peerplane/internal/control"
 )
 
@@ -423,7 +424,7 @@ func TestIDs(t *testing.T) {
 	if strings.Contains(h, secret) || !control.SecretMatches(h, secret) || control.SecretMatches(h, secret+"x") {
 		t.Fatal("hash mismatch")
 	}
-	if id := control.NewOrganizationID(); !control.IsGUID(id) {
+	if id := control.NewOrganizationID(); !azureid.IsGUID(id) {
 		t.Fatalf("org id %q is not a GUID", id)
 	}
 }

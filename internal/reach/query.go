@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/peerplane/peerplane/internal/azureid"
 )
 
 // flow is a normalized query.
@@ -442,12 +444,9 @@ func nsgFix(n *nsg, r *rule, f *flow, inbound bool) string {
 	if inbound {
 		dir = "Inbound"
 	}
-	rg := "<resource group>"
-	parts := strings.Split(n.id, "/")
-	for i := 0; i+1 < len(parts); i++ {
-		if strings.EqualFold(parts[i], "resourceGroups") {
-			rg = parts[i+1]
-		}
+	rg := azureid.ResourceGroupOf(n.id)
+	if rg == "" {
+		rg = "<resource group>"
 	}
 	proto := "*"
 	switch f.proto {
@@ -569,13 +568,11 @@ func (e *Engine) inVirtualNetwork(v *vnet, a netip.Addr, cands []*vnet) bool {
 	return false
 }
 
-var sharedAddressSpace = netip.MustParsePrefix("100.64.0.0/10")
-
-// isPublic approximates the Internet tag's address space: global unicast
-// addresses outside RFC 1918, RFC 6598 and the unique local range.
+// isPublic approximates the Internet tag's address space: IPv4 outside
+// NotInternet4, and global unicast IPv6 outside the unique local range.
 func isPublic(a netip.Addr) bool {
 	if a.Is4() {
 		return !containsAny(NotInternet4, a)
 	}
-	return a.IsGlobalUnicast() && !a.IsPrivate() && !sharedAddressSpace.Contains(a)
+	return a.IsGlobalUnicast() && !a.IsPrivate()
 }

@@ -1,6 +1,10 @@
 package reach
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/peerplane/peerplane/internal/azureid"
+)
 
 // The NSG rules as the engine evaluates them, exported so that another
 // enforcer of the same semantics (the data plane's nftables) reads the
@@ -109,20 +113,16 @@ func exportAddrs(ms []addrMatch) []AddressMatch {
 }
 
 // NotInternet4 are the IPv4 ranges outside the Internet tag's address
-// space: RFC 1918, RFC 6598 (100.64.0.0/10), and the addresses that are
-// not global unicast (unspecified, loopback, link-local, multicast,
-// broadcast).
-var NotInternet4 = []netip.Prefix{
+// space: the ranges Azure calls private (RFC 1918 and RFC 6598,
+// azureid.PrivateRanges), and the addresses that are not global unicast
+// (unspecified, loopback, link-local, multicast, broadcast).
+var NotInternet4 = append(azureid.PrivateRanges(),
 	netip.MustParsePrefix("0.0.0.0/32"),
-	netip.MustParsePrefix("10.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
 	netip.MustParsePrefix("127.0.0.0/8"),
 	netip.MustParsePrefix("169.254.0.0/16"),
-	netip.MustParsePrefix("172.16.0.0/12"),
-	netip.MustParsePrefix("192.168.0.0/16"),
 	netip.MustParsePrefix("224.0.0.0/4"),
 	netip.MustParsePrefix("255.255.255.255/32"),
-}
+)
 
 // IsInternet reports whether a is in the Internet tag's address space
 // before VirtualNetwork is taken out of it: a public address.

@@ -9,6 +9,7 @@ import (
 // the standard library's notion of a public address: global unicast,
 // neither private nor shared address space.
 func TestNotInternet4(t *testing.T) {
+	sharedAddressSpace := netip.MustParsePrefix("100.64.0.0/10") // RFC 6598
 	var edges []netip.Addr
 	for _, p := range NotInternet4 {
 		first := p.Addr()
