@@ -31,8 +31,9 @@ func TestBenchKafkaRuns(t *testing.T) {
 	}
 	dataplanetest.Require(t)
 	r := newCLIRunner(t, t.TempDir())
-	out := r.run(t, "bench", "--kafka", "--kafka-records", "300")
-	for _, want := range []string{"produce (acks=all)", "consume", "customer VNet, through the peering", "provider VNet (limit)", "MB/s", "records/s", "≥ 70%"} {
+	out := r.run(t, "bench", "--kafka", "--kafka-records", "300", "--connect-records", "20", "--connect-interval", "5ms")
+	for _, want := range []string{"produce (acks=all)", "consume", "customer VNet, through the peering", "provider VNet (limit)", "MB/s", "records/s", "≥ 70%",
+		"DatagenSource → HttpSink latency p50 (20 records)", "DatagenSource → HttpSink latency p99"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bench --kafka output lacks %q:\n%s", want, out)
 		}
