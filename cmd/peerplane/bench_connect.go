@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -30,12 +29,7 @@ func runConnectBench(ctx context.Context, bc benchConfig, out io.Writer) error {
 	if err := dataplane.Available(); err != nil {
 		return fmt.Errorf("--connect needs the data plane: %w", err)
 	}
-	dir, err := os.MkdirTemp("", "peerplane-bench-connect-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	bn, stop, err := benchNetworkServe(ctx, dir, "bench-connect", "10.200.0.0/16")
+	bn, stop, err := benchNetworkServe(ctx, "bench-connect", "10.200.0.0/16")
 	if err != nil {
 		return err
 	}

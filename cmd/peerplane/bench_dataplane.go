@@ -262,12 +262,7 @@ func benchDialP50(ctx context.Context, a *dataplane.Host, dst netip.AddrPort) (t
 // moment the API reads READY.
 func benchFirstPacket(ctx context.Context, bc benchConfig, res *dataplaneBench, out io.Writer) error {
 	const peerings = 20
-	dir, err := os.MkdirTemp("", "peerplane-bench-dp-serve-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	w, stop, err := benchNetworkServe(ctx, dir, "bench-dp", "10.200.0.0/16")
+	w, stop, err := benchNetworkServe(ctx, "bench-dp", "10.200.0.0/16")
 	if err != nil {
 		return err
 	}
@@ -383,15 +378,26 @@ type benchNetworkWorld struct {
 	env, network, provVNet, sp, role string
 }
 
-// benchNetworkServe starts a server with the data plane on dir and sets up
-// a benchNetworkWorld with a network of cidr in environment envName.
-func benchNetworkServe(ctx context.Context, dir, envName, cidr string) (*benchNetworkWorld, func(), error) {
-	cfg := ServeConfig{DataDir: dir, Listen: "127.0.0.1:0", AzureListen: "127.0.0.1:0", Demo: true,
-		ProviderAppID: "f0955e3a-9013-4cf4-a1ea-21587621c9cc", LogLevel: "error", Dataplane: dataplaneNetns}
-	r, stop, err := benchServe(ctx, cfg)
+// benchNetworkServe starts a server with the data plane on a temporary
+// data directory and sets up a benchNetworkWorld with a network of cidr in
+// environment envName; stop stops the server and removes the directory.
+func benchNetworkServe(ctx context.Context, envName, cidr string) (_ *benchNetworkWorld, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "peerplane-"+envName+"-")
 	if err != nil {
 		return nil, nil, err
 	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	cfg := ServeConfig{DataDir: dir, Listen: "127.0.0.1:0", AzureListen: "127.0.0.1:0", Demo: true,
+		ProviderAppID: "f0955e3a-9013-4cf4-a1ea-21587621c9cc", LogLevel: "error", Dataplane: dataplaneNetns}
+	r, stopServe, err := benchServe(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	stop = func() { stopServe(); os.RemoveAll(dir) }
 	w := &benchNetworkWorld{r: r}
 	err = func() error {
 		if r.Dataplane == nil {
@@ -421,7 +427,7 @@ func benchNetworkServe(ctx context.Context, dir, envName, cidr string) (*benchNe
 		return err
 	}()
 	if err != nil {
-		stop()
+		stopServe()
 		return nil, nil, err
 	}
 	return w, stop, nil

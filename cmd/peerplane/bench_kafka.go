@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -46,12 +45,7 @@ func runKafkaBench(ctx context.Context, bc benchConfig, out io.Writer) error {
 	if err := dataplane.Available(); err != nil {
 		return fmt.Errorf("--kafka: the Kafka endpoints run on the data plane: %w", err)
 	}
-	dir, err := os.MkdirTemp("", "peerplane-bench-kafka-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	w, stop, err := benchNetworkServe(ctx, dir, "bench-kafka", "10.200.0.0/16")
+	w, stop, err := benchNetworkServe(ctx, "bench-kafka", "10.200.0.0/16")
 	if err != nil {
 		return err
 	}
