@@ -422,3 +422,45 @@ func TestRestartKeepsEverything(t *testing.T) {
 	e2.waitPeering(env, id, "404")
 	e2.waitHalves(demoVNetID, provVNet, id, "<gone>", "<gone>")
 }
+
+// TestServeStopsWithARequestOpen stops Serve while a request to the
+// embedded Azure outlives the shutdown grace (a handler that waits until
+// its connection goes): Serve closes the connection and returns nil
+// rather than failing its shutdown.
+func TestServeStopsWithARequestOpen(t *testing.T) {
+	const slow = "/_test/slow"
+	inHandler := make(chan struct{})
+	e := startE2E(t, "", func(c *ServeConfig) {
+		c.wrapAzureHandler = func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != slow {
+					next.ServeHTTP(w, r)
+					return
+				}
+				close(inHandler)
+				<-r.Context().Done()
+			})
+		}
+	})
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, e.r.AzureURL+slow, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		resp, err := e.azHTTP.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	<-inHandler
+	e.cancel()
+	e.cancel = nil
+	if err := <-e.errc; err != nil {
+		t.Fatalf("Serve with a request open at stop: %v", err)
+	}
+	if err := <-done; err == nil {
+		t.Fatal("the slow request answered after the server stopped; want its connection closed")
+	}
+}

@@ -112,6 +112,9 @@ type ServeConfig struct {
 	// installation's private CA. They need AzureCAFile.
 	AzureTLSCert string
 	AzureTLSKey  string
+	// wrapAzureHandler, when set, wraps the embedded Azure's HTTP handler
+	// (tests: to know a request is in its hands).
+	wrapAzureHandler func(http.Handler) http.Handler
 	// Dataplane is auto, netns or off (dataplane.go); empty is off, for
 	// in-process callers that do not ask for one.
 	Dataplane string
@@ -584,6 +587,9 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	}
 	if az != nil {
 		az.srv.Handler = obs.embeddedAzure(az.srv.Handler)
+		if cfg.wrapAzureHandler != nil {
+			az.srv.Handler = cfg.wrapAzureHandler(az.srv.Handler)
+		}
 		g.Go(func() error { return ignoreClosed(az.srv.ServeTLS(az.ln, "", "")) })
 		if plane != nil {
 			goLoop(func(gctx context.Context) {
@@ -601,11 +607,9 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		// Connectors stop (and store their counts) while their hosts and
 		// the store are still there.
 		connectors.leading(false)
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		err := apiSrv.Shutdown(sctx)
+		shutdownHTTP(apiSrv, "api", log)
 		if metricsSrv != nil {
-			err = errors.Join(err, metricsSrv.Shutdown(sctx))
+			shutdownHTTP(metricsSrv, "metrics", log)
 		}
 		loops.Wait()
 		if az != nil {
@@ -613,12 +617,12 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 			// began to shut down would never hear its GOAWAY and hold
 			// Shutdown to its deadline: close them from this side.
 			az.client.CloseIdleConnections()
-			err = errors.Join(err, az.srv.Shutdown(sctx))
+			shutdownHTTP(az.srv, "azure", log)
 		}
 		if plane != nil {
-			err = errors.Join(err, plane.Close())
+			return plane.Close()
 		}
-		return err
+		return nil
 	})
 	endpoints := map[string]string{"api_url": "http://" + apiLn.Addr().String()}
 	endpoints["metrics_url"] = endpoints["api_url"] + "/metrics"
@@ -640,6 +644,24 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		ready(r)
 	}
 	return g.Wait()
+}
+
+// shutdownGrace is how long a stopping server waits for its requests in
+// flight before it closes their connections.
+const shutdownGrace = 5 * time.Second
+
+// shutdownHTTP stops srv: it stops accepting, waits up to shutdownGrace
+// for the requests in flight, then closes the connections still open (a
+// client's idle HTTP/2 connection that never heard the GOAWAY, a request
+// that outlives the grace). Either way the server is stopped: a slow
+// client is logged, not the shutdown's failure.
+func shutdownHTTP(srv *http.Server, name string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("connections still open after the shutdown grace; closing them", "server", name, "grace", shutdownGrace, "err", err)
+		srv.Close()
+	}
 }
 
 func ignoreClosed(err error) error {
