@@ -13,8 +13,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 
@@ -68,12 +66,7 @@ func TestFailoverDuringBurst(t *testing.T) {
 	began := time.Now()
 	ctx := context.Background()
 	db := sqlDB(t, dsn)
-	rs := make([]*replica, 2)
-	for i := range rs {
-		s := newReplica(t, bin, dsn, env)
-		s.start()
-		rs[i] = openReplica(t, s)
-	}
+	rs := startReplicas(t, bin, dsn, env, 2)
 	sameInstallation(t, rs[0], rs[1])
 	li, holder := leaderOf(t, db, rs...)
 	leader, other := rs[li], rs[1-li]
@@ -340,12 +333,7 @@ type failoverAzure struct {
 
 func newFailoverAzure(t *testing.T, r *replica) *failoverAzure {
 	t.Helper()
-	copts := policy.ClientOptions{Transport: r.azure, Cloud: cloud.Configuration{
-		ActiveDirectoryAuthorityHost: r.azureURL + "/",
-		Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
-			cloud.ResourceManager: {Audience: "https://management.core.windows.net/", Endpoint: r.azureURL},
-		},
-	}}
+	copts := embeddedAzureOptions(r.azureURL, r.azure)
 	a := &failoverAzure{url: r.azureURL, hc: r.azure, opts: &arm.ClientOptions{ClientOptions: copts}, provSub: r.prov.SubscriptionID}
 	var err error
 	if a.admin, err = azidentity.NewUsernamePasswordCredential(benchTenant, azureemu.AzureCLIClientID, benchAdmin, benchAdminPassword,
