@@ -28,9 +28,10 @@ const failoverWait = 60 * time.Second
 
 // The burst of TestFailoverDuringBurst: failoverCreates peerings, each on
 // a VNet of its own. Peering i is deleted at once after its create
-// answered when i%6 == 3 (while PROVISIONING); failoverLateDeletes maps a
-// create to the earlier peering deleted, once READY, after it. The
-// leader is killed after the early delete of peering failoverKillAfter.
+// answered when i%6 == 3 (mostly before the leader made it READY);
+// failoverLateDeletes maps a create to the earlier peering deleted, once
+// READY, after it. The leader is killed after the early delete of
+// peering failoverKillAfter.
 const (
 	failoverCreates   = 30
 	failoverKillAfter = 15
@@ -45,7 +46,7 @@ type failoverPeering struct {
 	via       string // "leader" or "other": the replica that acknowledged the create
 	deleted   bool   // the delete was acknowledged
 	deletedIn string // the phase read just before the delete
-	gone      bool   // read 404 after the delete
+	gone      bool   // no longer listed after the delete
 }
 
 // TestFailoverDuringBurst runs two `peerplane serve` replicas on one
