@@ -129,13 +129,7 @@ func (e *e2e) connect() {
 		t.Fatalf("%s holds no certificate", e.r.CAFile)
 	}
 	e.azHTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	cl := cloud.Configuration{
-		ActiveDirectoryAuthorityHost: e.r.AzureURL + "/",
-		Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
-			cloud.ResourceManager: {Audience: "https://management.core.windows.net/", Endpoint: e.r.AzureURL},
-		},
-	}
-	copts := policy.ClientOptions{Cloud: cl, Transport: e.azHTTP}
+	copts := embeddedAzureOptions(e.r.AzureURL, e.azHTTP)
 	e.armOpts = &arm.ClientOptions{ClientOptions: copts}
 	e.admin, err = azidentity.NewUsernamePasswordCredential(demoTenant, azureemu.AzureCLIClientID, demoAdmin, demoAdminPass,
 		&azidentity.UsernamePasswordCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: true})
@@ -147,6 +141,17 @@ func (e *e2e) connect() {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// embeddedAzureOptions points the Azure SDK for Go at the embedded Azure
+// at azureURL (Entra ID and ARM on one host) through hc.
+func embeddedAzureOptions(azureURL string, hc *http.Client) policy.ClientOptions {
+	return policy.ClientOptions{Transport: hc, Cloud: cloud.Configuration{
+		ActiveDirectoryAuthorityHost: azureURL + "/",
+		Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
+			cloud.ResourceManager: {Audience: "https://management.core.windows.net/", Endpoint: azureURL},
+		},
+	}}
 }
 
 // on returns e for subtest t, so that its failures end t, not its parent.

@@ -22,8 +22,6 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 	"github.com/jackc/pgx/v5"
@@ -62,6 +60,20 @@ func newReplica(t *testing.T, bin, dsn string, env []string, args ...string) *se
 	dir := t.TempDir()
 	return newServeProcess(t, bin, "", dir, append(os.Environ(), env...),
 		append([]string{"--data-dir", dir, "--store", dsn, "--demo", "--log-level", "info"}, args...)...)
+}
+
+// startReplicas starts n replicas of the installation at dsn, one after
+// the other: the first creates it (on an empty database), the others
+// join from the database alone.
+func startReplicas(t *testing.T, bin, dsn string, env []string, n int) []*replica {
+	t.Helper()
+	rs := make([]*replica, n)
+	for i := range rs {
+		s := newReplica(t, bin, dsn, env)
+		s.start()
+		rs[i] = openReplica(t, s)
+	}
+	return rs
 }
 
 // replica is a running `peerplane serve` and clients of it, read from
@@ -180,12 +192,7 @@ func TestReplicasReconcileWritesMadeThroughAnyReplica(t *testing.T) {
 	bin, dsn, env := replicaEnv(t)
 	ctx := context.Background()
 	db := sqlDB(t, dsn)
-	rs := make([]*replica, 2)
-	for i := range rs {
-		s := newReplica(t, bin, dsn, env)
-		s.start()
-		rs[i] = openReplica(t, s)
-	}
+	rs := startReplicas(t, bin, dsn, env, 2)
 	li, holder := leaderOf(t, db, rs...)
 	leader, other := rs[li], rs[1-li]
 	t.Logf("leader: replica %d (%s)", li, holder)
@@ -469,12 +476,7 @@ func sameInstallation(t *testing.T, a, b *replica) {
 // azureURL and counts the VNets of the provider subscription.
 func providerVNets(t *testing.T, azureURL string, hc *http.Client, p ProviderCredentials) int {
 	t.Helper()
-	copts := policy.ClientOptions{Transport: hc, Cloud: cloud.Configuration{
-		ActiveDirectoryAuthorityHost: azureURL + "/",
-		Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
-			cloud.ResourceManager: {Audience: "https://management.core.windows.net/", Endpoint: azureURL},
-		},
-	}}
+	copts := embeddedAzureOptions(azureURL, hc)
 	cred, err := azidentity.NewClientSecretCredential(p.TenantID, p.ClientID, p.ClientSecret,
 		&azidentity.ClientSecretCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: true})
 	if err != nil {
