@@ -297,6 +297,9 @@ func (c *Console) recordAction(w http.ResponseWriter, r *http.Request, s *sessio
 		writeJSON(w, statusOf(err), actionResult{Message: c.userMessage(err)})
 		return
 	}
+	s.mu.Lock()
+	s.answered++
+	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, actionResult{OK: v.Action.Class == "ok", Message: v.Action.Message, Patches: c.peeringPatches(v)})
 }
 

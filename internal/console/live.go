@@ -218,6 +218,12 @@ type peeringRow struct {
 	P   *control.Peering
 }
 
+// resendEvery is how many ticks a peering page's stream sends only what
+// changed before it sends every part again: an action's answer patches
+// the page behind the stream's back, and may land after a newer patch of
+// the stream; the script skips the parts it already shows.
+const resendEvery = 10
+
 // peeringLive streams the peering page's changes: the status, the
 // history, the stored checklist (with the grant steps it ticks off) and
 // the result line of the session's last action, whenever they change. The
@@ -228,7 +234,15 @@ func (c *Console) peeringLive(w http.ResponseWriter, r *http.Request, s *session
 	env, id := r.PathValue("env"), r.PathValue("id")
 	last := differ{}
 	shown := "" // whether the page shows the grant card, once sent
+	ticks, answered := 0, s.answeredActions()
 	c.live(w, r, s, func(ctx context.Context, st *stream) bool {
+		// After an action's answer (and every resendEvery ticks) the
+		// page may show other parts than the stream last sent.
+		ticks++
+		if n := s.answeredActions(); n != answered || ticks%resendEvery == 0 {
+			answered = n
+			clear(last)
+		}
 		v, err := c.sessionPeering(ctx, r, s, env, id)
 		if err != nil {
 			if control.ErrorCode(err) == control.ENOTFOUND {

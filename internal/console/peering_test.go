@@ -356,6 +356,25 @@ func TestCreateConnectionShowsPendingThenTheResult(t *testing.T) {
 	}
 }
 
+// TestLiveStreamCatchesUpAfterAnAction: an action's answer patches the
+// page (Pending) behind the live stream's back; when the peering is back
+// where the stream last saw it before the stream read it again (a pass
+// that failed the same way within one poll), the stream still sends the
+// status, so the page does not stay Pending.
+func TestLiveStreamCatchesUpAfterAnAction(t *testing.T) {
+	pf := newPeeringFixture(t)
+	failed := pf.store(consented, vnetRead, untagged)
+	live := openLive(t, pf.fixture, pf.url+"/live")
+	nextPatch(t, live, "status", "the Error status", func(h string) bool { return strings.Contains(h, "Error") }, nil)
+
+	res := pf.press("retry")
+	if !strings.Contains(res.patch("status"), "Pending") {
+		t.Fatalf("create connection's answer: %s", res.patch("status"))
+	}
+	pf.setStatus(failed) // at once: the stream most likely never reads Pending
+	nextPatch(t, live, "status", "the Error status again after the answer's Pending", func(h string) bool { return strings.Contains(h, "Error") }, nil)
+}
+
 // TestChecklistDoesNotRepeatTheStatus: the status block shows the short
 // message, the grant steps the commands, and the checklist points at the
 // steps instead of repeating either.

@@ -43,6 +43,17 @@ type session struct {
 	streams int
 	flash   string
 	actions map[string]peeringAction // the last Continue or Create connection, by peering
+	// answered counts the actions answered with patches: the page then
+	// shows what the answer said, which its live stream did not send.
+	answered uint64
+}
+
+// answeredActions returns how many of the session's actions were answered
+// with patches.
+func (s *session) answeredActions() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.answered
 }
 
 func (s *session) organization() *control.Organization {

@@ -48,6 +48,7 @@
       if (p.remove) { el.remove(); return; }
       var next = fromHTML(p.html);
       if (!next) return;
+      if (el.isEqualNode(next)) return; // already shown: the stream resends every part now and then
       next = keepLive(el, next);
       if (next !== el) el.replaceWith(next);
     });
