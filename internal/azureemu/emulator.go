@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -92,6 +93,12 @@ type Emulator struct {
 	// Hooks for fault injection in tests. Each runs, when set, before the
 	// request is served; a non-nil error is answered as a 500.
 	BeforeARM func(r *http.Request) error
+
+	// afterGenerationRead, when set, runs in sync between the read of the
+	// store's generation and the lock (tests open that window with it).
+	afterGenerationRead func()
+	// reloads counts the full reloads of the state from the store.
+	reloads atomic.Int64
 }
 
 // New loads the emulator's state from opts.Store (creating the signing key
@@ -158,6 +165,7 @@ func (e *Emulator) reload(ctx context.Context) error {
 		}
 	}
 	e.st, e.gen = st, gen
+	e.reloads.Add(1)
 	e.bumpVersion()
 	return nil
 }
@@ -182,6 +190,11 @@ func (e *Emulator) Changed() <-chan struct{} {
 
 // sync reloads the state when another process sharing the store wrote to
 // it since it was loaded. It costs one read of the generation.
+//
+// The generation is read before the lock is taken, so this process may
+// commit in between: the number read is then older than the one held, and
+// means nothing new. Only a generation newer than the one held is another
+// writer's.
 func (e *Emulator) sync(ctx context.Context) error {
 	if e.vs == nil {
 		return nil
@@ -190,15 +203,18 @@ func (e *Emulator) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if e.afterGenerationRead != nil {
+		e.afterGenerationRead()
+	}
 	e.mu.RLock()
-	current := e.gen == g
+	current := g <= e.gen
 	e.mu.RUnlock()
 	if current {
 		return nil
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.gen == g {
+	if g <= e.gen {
 		return nil
 	}
 	return e.reload(ctx)

@@ -2,6 +2,7 @@ package azureemu
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"testing"
 )
@@ -124,5 +125,63 @@ func TestRelayedEventsJoinTheFeed(t *testing.T) {
 	}
 	if ev := got[0]; ev.Type != EventConsent || ev.TenantID != testProviderTenant {
 		t.Fatalf("relayed %+v, want the app's service principal in the provider tenant", ev)
+	}
+}
+
+// TestSyncReloadsOnlyForANewerGeneration: a request that reads the store's
+// generation just before this process commits sees an older number than
+// the one the process holds; that is no reason to reload. A newer number,
+// another process's write, is.
+func TestSyncReloadsOnlyForANewerGeneration(t *testing.T) {
+	ctx := context.Background()
+	st := &versionedMemStore{}
+	a := newTestEmu(t, st)
+	b, err := New(ctx, Options{BaseURL: "https://b.example", Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func() {
+		t.Helper()
+		res, err := a.srv.Client().Get(a.srv.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("GET / answered %d", res.StatusCode)
+		}
+	}
+	get()
+	before := a.reloads.Load()
+	// The window: a request has read the generation; this process commits.
+	committed := false
+	a.afterGenerationRead = func() {
+		if committed {
+			return
+		}
+		committed = true
+		if _, err := a.CreateTenant(ctx, TenantSpec{ID: testProviderTenant, DisplayName: "Provider"}); err != nil {
+			t.Error(err)
+		}
+	}
+	get()
+	if !committed {
+		t.Fatal("the hook did not run")
+	}
+	if n := a.reloads.Load() - before; n != 0 {
+		t.Fatalf("a request that read the generation before this process's own commit reloaded %d times, want 0", n)
+	}
+	a.afterGenerationRead = nil
+	// Another process writes: the next request reloads once, and sees it.
+	if _, err := b.CreateTenant(ctx, TenantSpec{ID: testCustomerTenant, DisplayName: "Contoso"}); err != nil {
+		t.Fatal(err)
+	}
+	get()
+	get()
+	if n := a.reloads.Load() - before; n != 1 {
+		t.Fatalf("after another process's write, two requests reloaded %d times, want 1", n)
+	}
+	if _, ok := a.FindTenant(testCustomerTenant); !ok {
+		t.Fatal("the reload did not bring the other process's tenant")
 	}
 }
