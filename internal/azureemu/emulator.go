@@ -275,7 +275,9 @@ func (e *Emulator) tryUpdate(ctx context.Context, fn func(t *txn) error) error {
 	}
 	e.bumpVersion()
 	now := e.now()
+	actor := actorOf(ctx)
 	for i := range t.events {
+		t.events[i].Actor = actor
 		t.events[i] = e.events.append(t.events[i], now)
 	}
 	if e.opts.OnEvents != nil && len(t.events) > 0 {

@@ -48,6 +48,7 @@ func (e *Emulator) serveGraph(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
+	r = r.WithContext(withActor(r.Context(), c.actor()))
 	rest := parts[2:]
 	if len(rest) == 0 || rest[0] == "" {
 		writeGraphError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource not found for the segment ''.")
