@@ -236,7 +236,7 @@ func (e *Emulator) serveRoleDefinitions(q *armReq, scope, id string) error {
 			body = roleDefJSON(scope, r)
 			delete(s.roleDefs, lower(r.ID))
 			t.del(KindRoleDefinition, r.ID)
-			t.emit(Event{Type: EventRoleDefinition, TenantID: r.TenantID, ResourceID: r.ID})
+			t.emit(KindRoleDefinition, r.ID, Event{Type: EventRoleDefinition, TenantID: r.TenantID, ResourceID: r.ID})
 			return nil
 		})
 		if err != nil {
@@ -385,7 +385,7 @@ func (e *Emulator) putRoleDefinition(q *armReq, scope, id string) error {
 		r.AssignableScopes = scopes
 		r.UpdatedOn = now
 		t.put(KindRoleDefinition, r.ID, r)
-		t.emit(Event{Type: EventRoleDefinition, TenantID: r.TenantID, ResourceID: r.ID})
+		t.emit(KindRoleDefinition, r.ID, Event{Type: EventRoleDefinition, TenantID: r.TenantID, ResourceID: r.ID})
 		body = roleDefJSON(scope, r)
 		return nil
 	})
@@ -532,7 +532,7 @@ func (e *Emulator) serveRoleAssignments(q *armReq, scope, id string) error {
 			body = roleAsgnJSON(t.s, ra)
 			delete(t.s.roleAssigns, lower(ra.ID))
 			t.del(KindRoleAssignment, ra.ID)
-			t.emit(Event{Type: EventRoleAssignment, TenantID: ra.TenantID, ResourceID: ra.Scope})
+			t.emit(KindRoleAssignment, ra.ID, Event{Type: EventRoleAssignment, TenantID: ra.TenantID, ResourceID: ra.Scope})
 			return nil
 		})
 		if err != nil {
@@ -625,7 +625,7 @@ func (e *Emulator) putRoleAssignment(q *armReq, scope, id string) error {
 			PrincipalID: lower(principal), PrincipalType: ptype, Description: armDeref0(p.Description), CreatedOn: e.now().UTC(), CreatedBy: q.c.ObjectID}
 		s.roleAssigns[ra.ID] = ra
 		t.put(KindRoleAssignment, ra.ID, ra)
-		t.emit(Event{Type: EventRoleAssignment, TenantID: tenant, ResourceID: ra.Scope})
+		t.emit(KindRoleAssignment, ra.ID, Event{Type: EventRoleAssignment, TenantID: tenant, ResourceID: ra.Scope})
 		body = roleAsgnJSON(s, ra)
 		return nil
 	})

@@ -46,8 +46,14 @@ type peeringWorld struct {
 
 func newPeeringWorld(t *testing.T) *peeringWorld {
 	t.Helper()
+	return newPeeringWorldOn(t, nil)
+}
+
+// newPeeringWorldOn is newPeeringWorld on store (nil: in memory).
+func newPeeringWorldOn(t *testing.T, store DocStore) *peeringWorld {
+	t.Helper()
 	ctx := context.Background()
-	te := newTestEmu(t, nil)
+	te := newTestEmu(t, store)
 	te.seedTwoTenants(t)
 	w := &peeringWorld{te: te,
 		provAdmin: te.credFor(testProviderTenant, te.userID(t, testProviderAdmin), true),

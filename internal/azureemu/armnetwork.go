@@ -288,15 +288,14 @@ func (e *Emulator) putVNetTx(t *txn, c *Caller, spec VNetSpec) (*VirtualNetwork,
 		}
 		v.Subnets = append(v.Subnets, sn)
 	}
-	v.Etag = armNewEtag()
 	t.put(KindVirtualNetwork, v.ID, v)
-	t.emit(Event{Type: EventVNet, TenantID: sub.TenantID, ResourceID: v.ID})
+	t.emit(KindVirtualNetwork, v.ID, Event{Type: EventVNet, TenantID: sub.TenantID, ResourceID: v.ID})
 	if spaceChanged {
 		for _, p := range s.peeringsOf(id) {
-			t.emit(Event{Type: EventPeering, TenantID: sub.TenantID, ResourceID: p.ID})
+			t.emit(KindVirtualNetwork, v.ID, Event{Type: EventPeering, TenantID: sub.TenantID, ResourceID: p.ID})
 		}
 		for _, p := range s.peeringsTo(id) {
-			t.emit(Event{Type: EventPeering, TenantID: s.subTenant(scopeSubscription(p.ID)), ResourceID: p.ID})
+			t.emit(KindVirtualNetwork, v.ID, Event{Type: EventPeering, TenantID: s.subTenant(scopeSubscription(p.ID)), ResourceID: p.ID})
 		}
 	}
 	return v, old == nil, nil
@@ -324,14 +323,13 @@ func (e *Emulator) deleteVNetTx(t *txn, v *VirtualNetwork) {
 	for _, p := range s.peeringsTo(v.ID) {
 		if p.PeeringState != PeeringDisconnected {
 			p.PeeringState = PeeringDisconnected
-			p.Etag = armNewEtag()
 			t.put(KindPeering, p.ID, p)
-			t.emit(Event{Type: EventPeering, TenantID: s.subTenant(scopeSubscription(p.ID)), ResourceID: p.ID})
+			t.emit(KindPeering, p.ID, Event{Type: EventPeering, TenantID: s.subTenant(scopeSubscription(p.ID)), ResourceID: p.ID})
 		}
 	}
 	delete(s.vnets, lower(v.ID))
 	t.del(KindVirtualNetwork, v.ID)
-	t.emit(Event{Type: EventVNetDeleted, TenantID: s.subTenant(v.SubscriptionID), ResourceID: v.ID})
+	t.emit(KindVirtualNetwork, v.ID, Event{Type: EventVNetDeleted, TenantID: s.subTenant(v.SubscriptionID), ResourceID: v.ID})
 }
 
 // Wire shapes.
@@ -540,9 +538,8 @@ func (e *Emulator) serveVNet(q *armReq, subID, rg, name string) error {
 				return err
 			}
 			v.Tags = armCopyTags(in.Tags)
-			v.Etag = armNewEtag()
 			t.put(KindVirtualNetwork, v.ID, v)
-			t.emit(Event{Type: EventVNet, TenantID: t.s.subTenant(subID), ResourceID: v.ID})
+			t.emit(KindVirtualNetwork, v.ID, Event{Type: EventVNet, TenantID: t.s.subTenant(subID), ResourceID: v.ID})
 			body = vnetJSON(t.s, v, "Succeeded")
 			return nil
 		})
@@ -661,9 +658,8 @@ func (e *Emulator) serveSubnet(q *armReq, subID, rg, vnetName, name string) erro
 			}
 			found, loc = true, v.Location
 			v.Subnets = append(v.Subnets[:i:i], v.Subnets[i+1:]...)
-			v.Etag = armNewEtag()
 			t.put(KindVirtualNetwork, v.ID, v)
-			t.emit(Event{Type: EventVNet, TenantID: t.s.subTenant(subID), ResourceID: v.ID})
+			t.emit(KindVirtualNetwork, v.ID, Event{Type: EventVNet, TenantID: t.s.subTenant(subID), ResourceID: v.ID})
 			return nil
 		})
 		if err != nil {

@@ -302,9 +302,8 @@ func (e *Emulator) putNSGTx(t *txn, subID, rg, name, location string, tags map[s
 	}
 	n.Tags = armCopyTags(tags)
 	n.SecurityRules = rules
-	n.Etag = armNewEtag()
 	t.put(KindNSG, n.ID, n)
-	t.emit(Event{Type: EventNSG, TenantID: sub.TenantID, ResourceID: n.ID})
+	t.emit(KindNSG, n.ID, Event{Type: EventNSG, TenantID: sub.TenantID, ResourceID: n.ID})
 	return n, created, nil
 }
 
@@ -398,7 +397,7 @@ func (e *Emulator) serveNSG(q *armReq, subID, rg, name string) error {
 			found, loc = true, n.Location
 			delete(t.s.nsgs, lower(n.ID))
 			t.del(KindNSG, n.ID)
-			t.emit(Event{Type: EventNSG, TenantID: t.s.subTenant(subID), ResourceID: n.ID})
+			t.emit(KindNSG, n.ID, Event{Type: EventNSG, TenantID: t.s.subTenant(subID), ResourceID: n.ID})
 			return nil
 		})
 		if err != nil {
@@ -512,9 +511,8 @@ func (e *Emulator) serveSecurityRule(q *armReq, subID, rg, nsgName, name string,
 				if strings.EqualFold(r.Name, name) {
 					found, loc = true, n.Location
 					n.SecurityRules = append(n.SecurityRules[:j:j], n.SecurityRules[j+1:]...)
-					n.Etag = armNewEtag()
 					t.put(KindNSG, n.ID, n)
-					t.emit(Event{Type: EventNSG, TenantID: t.s.subTenant(subID), ResourceID: n.ID})
+					t.emit(KindNSG, n.ID, Event{Type: EventNSG, TenantID: t.s.subTenant(subID), ResourceID: n.ID})
 					return nil
 				}
 			}

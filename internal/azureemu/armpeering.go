@@ -117,12 +117,11 @@ func (e *Emulator) deletePeeringTx(t *txn, p *VirtualNetworkPeering) {
 	s := t.s
 	delete(s.peerings, lower(p.ID))
 	t.del(KindPeering, p.ID)
-	t.emit(Event{Type: EventPeeringDeleted, TenantID: s.subTenant(scopeSubscription(p.ID)), ResourceID: p.ID})
+	t.emit(KindPeering, p.ID, Event{Type: EventPeeringDeleted, TenantID: s.subTenant(scopeSubscription(p.ID)), ResourceID: p.ID})
 	if r := s.reverseOf(p.VNetID, p.RemoteVNetID); r != nil && r.PeeringState != PeeringDisconnected {
 		r.PeeringState = PeeringDisconnected
-		r.Etag = armNewEtag()
 		t.put(KindPeering, r.ID, r)
-		t.emit(Event{Type: EventPeering, TenantID: s.subTenant(scopeSubscription(r.ID)), ResourceID: r.ID})
+		t.emit(KindPeering, r.ID, Event{Type: EventPeering, TenantID: s.subTenant(scopeSubscription(r.ID)), ResourceID: r.ID})
 	}
 }
 
@@ -333,19 +332,17 @@ func (e *Emulator) putPeering(q *armReq, subID, rg, vnetName, name, scope string
 			p.PeeringState = PeeringConnected
 			if r.PeeringState != PeeringConnected {
 				r.PeeringState = PeeringConnected
-				r.Etag = armNewEtag()
 				t.put(KindPeering, r.ID, r)
-				t.emit(Event{Type: EventPeering, TenantID: s.subTenant(b.SubscriptionID), ResourceID: r.ID})
+				t.emit(KindPeering, r.ID, Event{Type: EventPeering, TenantID: s.subTenant(b.SubscriptionID), ResourceID: r.ID})
 			}
 		} else {
 			p.PeeringState = PeeringInitiated
 		}
 		p.PeeringSyncLevel = s.syncLevel(p)
-		p.Etag = armNewEtag()
 		t.put(KindPeering, p.ID, p)
-		t.emit(Event{Type: EventPeering, TenantID: tenant, ResourceID: p.ID})
+		t.emit(KindPeering, p.ID, Event{Type: EventPeering, TenantID: tenant, ResourceID: p.ID})
 		if r != nil && sync {
-			t.emit(Event{Type: EventPeering, TenantID: s.subTenant(b.SubscriptionID), ResourceID: r.ID})
+			t.emit(KindPeering, p.ID, Event{Type: EventPeering, TenantID: s.subTenant(b.SubscriptionID), ResourceID: r.ID})
 		}
 		loc = a.Location
 		body = peeringJSON(s, p, "Succeeded")

@@ -432,7 +432,7 @@ func (e *Emulator) deleteResourceGroupTx(t *txn, rg *ResourceGroup) {
 		if strings.HasPrefix(k, prefix) {
 			delete(t.s.nsgs, k)
 			t.del(KindNSG, n.ID)
-			t.emit(Event{Type: EventNSG, TenantID: t.s.subTenant(n.SubscriptionID), ResourceID: n.ID})
+			t.emit(KindNSG, n.ID, Event{Type: EventNSG, TenantID: t.s.subTenant(n.SubscriptionID), ResourceID: n.ID})
 		}
 	}
 	delete(t.s.rgs, lower(rg.ID))

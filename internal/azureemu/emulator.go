@@ -249,7 +249,26 @@ func (e *Emulator) tryUpdate(ctx context.Context, fn func(t *txn) error) error {
 		}
 		return ferr
 	}
-	puts, deletes, err := t.docs()
+	puts, deletes, sums, err := t.docs()
+	if err == nil && len(puts) == 0 && len(deletes) == 0 {
+		// Every put was the stored document again: nothing changed, if
+		// the state compared with is still the stored one. Another
+		// process's write since would make this a lost update: re-run
+		// the change on its state.
+		if e.vs != nil {
+			g, gerr := e.vs.Generation(ctx)
+			if gerr != nil {
+				return fmt.Errorf("persist azure state: %w", gerr)
+			}
+			if g != e.gen {
+				if rerr := e.reload(ctx); rerr != nil {
+					return rerr
+				}
+				return ErrStaleGeneration
+			}
+		}
+		return nil
+	}
 	if err == nil {
 		wctx := context.WithoutCancel(ctx)
 		if e.vs != nil {
@@ -273,15 +292,17 @@ func (e *Emulator) tryUpdate(ctx context.Context, fn func(t *txn) error) error {
 		}
 		return fmt.Errorf("persist azure state: %w", err)
 	}
+	events := t.changedEvents(sums)
+	e.st.committed(sums, deletes)
 	e.bumpVersion()
 	now := e.now()
 	actor := actorOf(ctx)
-	for i := range t.events {
-		t.events[i].Actor = actor
-		t.events[i] = e.events.append(t.events[i], now)
+	for i := range events {
+		events[i].Actor = actor
+		events[i] = e.events.append(events[i], now)
 	}
-	if e.opts.OnEvents != nil && len(t.events) > 0 {
-		e.opts.OnEvents(t.events)
+	if e.opts.OnEvents != nil && len(events) > 0 {
+		e.opts.OnEvents(events)
 	}
 	return nil
 }

@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
 )
 
 // feedEvents reads the change feed over HTTP after seq.
@@ -83,4 +85,138 @@ func TestEventActor(t *testing.T) {
 			t.Errorf("the app's peering: %+v, want an actor %s", ev, DefaultProviderAppID)
 		}
 	}
+}
+
+// TestUnchangedWritesAreSilent: a write that leaves a resource as it was
+// (the same VNet PUT again, the same peering half again, a tag merge of
+// the value it has) answers as Azure does, with the resource and its
+// unchanged etag, and writes nothing: no event, no generation, no change
+// signal.
+func TestUnchangedWritesAreSilent(t *testing.T) {
+	st := &versionedMemStore{}
+	w := newPeeringWorldOn(t, st)
+	te := w.te
+	ctx := context.Background()
+	w.createRole(t, peeringCreatorRoleID, "Confluent Cloud Peering Creator", peeringCreatorActions, nil)
+	if err := w.assign(t, w.custVNet, peeringCreatorRoleID, w.custSP.ID, "ServicePrincipal"); err != nil {
+		t.Fatal(err)
+	}
+	vc, err := armnetwork.NewVirtualNetworksClient(testCustomerSub, w.custAdmin, te.armOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	putVNet := func(envs string) armnetwork.VirtualNetwork {
+		t.Helper()
+		poller, err := vc.BeginCreateOrUpdate(ctx, custRG, custVNetName, armnetwork.VirtualNetwork{
+			Location: to.Ptr("East US"),
+			Tags:     map[string]*string{"ConfluentEnvIDs": to.Ptr(envs)},
+			Properties: &armnetwork.VirtualNetworkPropertiesFormat{
+				AddressSpace: &armnetwork.AddressSpace{AddressPrefixes: to.SliceOfPtrs("10.2.0.0/16")},
+				Subnets: []*armnetwork.Subnet{{Name: to.Ptr("default"), Properties: &armnetwork.SubnetPropertiesFormat{
+					AddressPrefix: to.Ptr("10.2.0.0/24")}}},
+			},
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := poller.PollUntilDone(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.VirtualNetwork
+	}
+	type mark struct {
+		gen     int64
+		seq     int64
+		changed <-chan struct{}
+		version string
+	}
+	at := func() mark {
+		_, seq, _ := te.events.since(0)
+		g, _ := st.Generation(ctx)
+		return mark{gen: g, seq: seq, changed: te.Changed(), version: te.stateVersion()}
+	}
+	// steps checks that since m the store took n generation steps and the
+	// feed n events (each write here is one change with one event).
+	steps := func(what string, m mark, n int) {
+		t.Helper()
+		evs, _, _ := te.events.since(m.seq)
+		g, _ := st.Generation(ctx)
+		if int(g-m.gen) != n || len(evs) != n {
+			t.Fatalf("%s: %d generation steps and events %+v, want %d of each", what, g-m.gen, evs, n)
+		}
+		fired := false
+		select {
+		case <-m.changed:
+			fired = true
+		default:
+		}
+		if fired != (n > 0) || (te.stateVersion() != m.version) != (n > 0) {
+			t.Fatalf("%s: Changed fired %v, snapshot version %s → %s; want a change signal only for a change", what, fired, m.version, te.stateVersion())
+		}
+	}
+
+	m := at()
+	first := putVNet("env-1")
+	steps("a VNet PUT that changes its tags", m, 1)
+	m = at()
+	again := putVNet("env-1")
+	steps("the same VNet PUT again", m, 0)
+	if *again.Etag != *first.Etag || *again.Tags["ConfluentEnvIDs"] != "env-1" {
+		t.Fatalf("the same PUT again answered etag %s tags %v, want the stored etag %s", *again.Etag, again.Tags, *first.Etag)
+	}
+	m = at()
+	if third := putVNet("env-1,env-2"); *third.Etag == *first.Etag {
+		t.Fatal("a PUT that changed the VNet kept its etag")
+	}
+	steps("a VNet PUT with another tag", m, 1)
+
+	// Tags: a merge of the value the VNet has.
+	tc, err := armresources.NewTagsClient(testCustomerSub, w.custAdmin, te.armOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = at()
+	res, err := tc.UpdateAtScope(ctx, w.custVNet, armresources.TagsPatchResource{
+		Operation:  to.Ptr(armresources.TagsPatchOperationMerge),
+		Properties: &armresources.Tags{Tags: map[string]*string{"ConfluentEnvIDs": to.Ptr("env-1,env-2")}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := res.Properties.Tags["ConfluentEnvIDs"]; v == nil || *v != "env-1,env-2" {
+		t.Fatalf("the merge answered %v", res.Properties.Tags)
+	}
+	steps("a tag merge of the value there", m, 0)
+
+	// The provider's half, put again as a resync would.
+	if _, err := w.provHalf(); err != nil {
+		t.Fatal(err)
+	}
+	m = at()
+	p, err := w.provHalf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *p.Properties.PeeringState != armnetwork.VirtualNetworkPeeringStateInitiated {
+		t.Fatalf("the half put again: %s", *p.Properties.PeeringState)
+	}
+	steps("the same peering half again", m, 0)
+	// A role assignment PUT again.
+	m = at()
+	ac, err := armauthorization.NewRoleAssignmentsClient(testCustomerSub, w.custAdmin, te.armOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := newGUID()
+	params := armauthorization.RoleAssignmentCreateParameters{Properties: &armauthorization.RoleAssignmentProperties{
+		RoleDefinitionID: to.Ptr("/subscriptions/" + testCustomerSub + "/providers/Microsoft.Authorization/roleDefinitions/" + RoleReader),
+		PrincipalID:      to.Ptr(w.custSP.ID),
+	}}
+	for range 2 {
+		if _, err := ac.Create(ctx, w.custVNet, id, params, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps("a role assignment PUT twice", m, 1)
 }

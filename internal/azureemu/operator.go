@@ -291,7 +291,7 @@ func (e *Emulator) ensureServicePrincipalTx(t *txn, tenantID string, app *Applic
 		DisplayName: app.DisplayName, ServicePrincipalNames: []string{app.AppID}, CreatedAt: e.now().UTC()}
 	t.s.sps[lower(sp.ID)] = sp
 	t.put(KindServicePrincipal, sp.ID, sp)
-	t.emit(Event{Type: EventConsent, TenantID: tenantID, ResourceID: sp.ID})
+	t.emit(KindServicePrincipal, sp.ID, Event{Type: EventConsent, TenantID: tenantID, ResourceID: sp.ID})
 	return sp, nil
 }
 
@@ -485,7 +485,7 @@ func (e *Emulator) AssignRole(ctx context.Context, scope, roleID, principalID st
 			PrincipalID: principalID, PrincipalType: ptype, CreatedOn: e.now().UTC()}
 		t.s.roleAssigns[lower(out.ID)] = out
 		t.put(KindRoleAssignment, out.ID, out)
-		t.emit(Event{Type: EventRoleAssignment, TenantID: s.TenantID, ResourceID: scope})
+		t.emit(KindRoleAssignment, out.ID, Event{Type: EventRoleAssignment, TenantID: s.TenantID, ResourceID: scope})
 		return nil
 	})
 	return out, err

@@ -3,8 +3,11 @@ package azureemu
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 )
 
 // versionedMemStore is a VersionedDocStore in memory. While stale is set
@@ -183,5 +186,66 @@ func TestSyncReloadsOnlyForANewerGeneration(t *testing.T) {
 	}
 	if _, ok := a.FindTenant(testCustomerTenant); !ok {
 		t.Fatal("the reload did not bring the other process's tenant")
+	}
+}
+
+// TestUnchangedWriteOnAStaleStateIsRerun: a write that changes nothing on
+// the state this process holds is a real change when another process has
+// written since; it must not be dropped as a no-op (a lost update), but
+// re-run on the fresh state.
+func TestUnchangedWriteOnAStaleStateIsRerun(t *testing.T) {
+	ctx := context.Background()
+	st := &versionedMemStore{}
+	a := newTestEmu(t, st)
+	a.seedTwoTenants(t)
+	b, err := New(ctx, Options{BaseURL: "https://b.example", Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.PutResourceGroup(ctx, testCustomerSub, custRG, "eastus", nil); err != nil {
+		t.Fatal(err)
+	}
+	spec := func(env string) VNetSpec {
+		return VNetSpec{SubscriptionID: testCustomerSub, ResourceGroup: custRG, Name: custVNetName, Location: "eastus",
+			AddressPrefixes: []string{"10.2.0.0/16"}, Tags: map[string]string{"ConfluentEnvIDs": env}}
+	}
+	if _, err := a.PutVirtualNetwork(ctx, spec("env-1")); err != nil {
+		t.Fatal(err)
+	}
+	admin := a.credFor(testCustomerTenant, a.userID(t, testCustomerAdmin), true)
+	tok, err := admin.GetToken(ctx, policy.TokenRequestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Between this request's read of the generation and its change, the
+	// other process sets the tag to env-2.
+	a.afterGenerationRead = func() {
+		a.afterGenerationRead = nil
+		if err := b.sync(ctx); err != nil {
+			t.Error(err)
+		}
+		if _, err := b.PutVirtualNetwork(ctx, spec("env-2")); err != nil {
+			t.Error(err)
+		}
+	}
+	id := vnetID(testCustomerSub, custRG, custVNetName)
+	req, _ := http.NewRequest(http.MethodPut, a.srv.URL+id+"?api-version=2024-05-01",
+		strings.NewReader(`{"location":"eastus","tags":{"ConfluentEnvIDs":"env-1"},"properties":{"addressSpace":{"addressPrefixes":["10.2.0.0/16"]}}}`))
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := a.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("PUT answered %d", res.StatusCode)
+	}
+	if err := b.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v, ok := b.FindVirtualNetwork(testCustomerSub, custRG, custVNetName)
+	if !ok || v.Tags["ConfluentEnvIDs"] != "env-1" {
+		t.Fatalf("after the PUT of env-1 the store has %v, want env-1", v)
 	}
 }
