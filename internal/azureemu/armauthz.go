@@ -228,10 +228,8 @@ func (e *Emulator) serveRoleDefinitions(q *armReq, scope, id string) error {
 			if r == nil || !strings.EqualFold(r.TenantID, q.c.TenantID) {
 				return nil
 			}
-			for _, ra := range s.roleAssigns {
-				if strings.EqualFold(ra.RoleDefinitionID, r.ID) {
-					return errorf(http.StatusConflict, "RoleDefinitionHasAssignments", "There are existing role assignments referencing role (code: RoleDefinitionHasAssignments).")
-				}
+			if len(s.roleUses[lower(r.ID)]) > 0 {
+				return errorf(http.StatusConflict, "RoleDefinitionHasAssignments", "There are existing role assignments referencing role (code: RoleDefinitionHasAssignments).")
 			}
 			body = roleDefJSON(scope, r)
 			delete(s.roleDefs, lower(r.ID))
@@ -456,12 +454,16 @@ func (e *Emulator) serveRoleAssignments(q *armReq, scope, id string) error {
 				return
 			}
 			var ras []*RoleAssignment
-			for _, ra := range s.roleAssigns {
-				above := scopeWithin(scope, ra.Scope)
-				below := scopeWithin(ra.Scope, scope)
-				if f.atScope && !above || !above && !below {
-					continue
-				}
+			keep := func(ra *RoleAssignment) bool {
+				ras = append(ras, ra)
+				return true
+			}
+			s.assignments.above(scope, keep)
+			if !f.atScope {
+				s.assignments.below(scope, keep)
+			}
+			filtered := ras[:0]
+			for _, ra := range ras {
 				if v, ok := f.eq["principalid"]; ok && !strings.EqualFold(v, ra.PrincipalID) {
 					continue
 				}
@@ -471,8 +473,9 @@ func (e *Emulator) serveRoleAssignments(q *armReq, scope, id string) error {
 				if sub := scopeSubscription(ra.Scope); sub != "" && !strings.EqualFold(s.subTenant(sub), q.c.TenantID) {
 					continue
 				}
-				ras = append(ras, ra)
+				filtered = append(filtered, ra)
 			}
+			ras = filtered
 			sort.Slice(ras, func(i, j int) bool { return ras[i].ID < ras[j].ID })
 			for _, ra := range ras {
 				out = append(out, roleAsgnJSON(s, ra))
@@ -616,8 +619,8 @@ func (e *Emulator) putRoleAssignment(q *armReq, scope, id string) error {
 			}
 			return errorf(http.StatusConflict, "RoleAssignmentUpdateNotPermitted", "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.")
 		}
-		for _, ra := range s.roleAssigns {
-			if strings.EqualFold(normScope(ra.Scope), normScope(scope)) && strings.EqualFold(ra.PrincipalID, principal) && strings.EqualFold(ra.RoleDefinitionID, roleID) {
+		for _, ra := range s.assignments.at(scope) {
+			if strings.EqualFold(ra.PrincipalID, principal) && strings.EqualFold(ra.RoleDefinitionID, roleID) {
 				return errorf(http.StatusConflict, "RoleAssignmentExists", "The role assignment already exists.")
 			}
 		}

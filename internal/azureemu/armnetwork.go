@@ -481,7 +481,7 @@ func (e *Emulator) serveNetworkSubscriptionList(q *armReq, subID, typ string) er
 }
 
 func listVNets(s *state, c *Caller, scope string) []map[string]any {
-	return listReadable(s, c, scope, actVNetRead, s.vnets, func(v *VirtualNetwork) string { return v.ID }, vnetJSON)
+	return listReadable(s, c, scope, actVNetRead, s.vnetsIn, func(v *VirtualNetwork) string { return v.ID }, vnetJSON)
 }
 
 func (e *Emulator) serveVNet(q *armReq, subID, rg, name string) error {

@@ -253,7 +253,7 @@ func nsgJSON(s *state, n *NetworkSecurityGroup, provisioning string) map[string]
 // nsgSubnets returns references to the subnets the NSG is attached to.
 func (s *state) nsgSubnets(id string) []map[string]string {
 	var out []map[string]string
-	for _, v := range s.vnets {
+	for _, v := range s.vnetsUsing[lower(id)] {
 		for _, sn := range v.Subnets {
 			if strings.EqualFold(sn.NetworkSecurityGroup, id) {
 				out = append(out, map[string]string{"id": v.ID + "/subnets/" + sn.Name})
@@ -265,7 +265,7 @@ func (s *state) nsgSubnets(id string) []map[string]string {
 }
 
 func listNSGs(s *state, c *Caller, scope string) []map[string]any {
-	return listReadable(s, c, scope, actNSGRead, s.nsgs, func(n *NetworkSecurityGroup) string { return n.ID }, nsgJSON)
+	return listReadable(s, c, scope, actNSGRead, s.nsgsIn, func(n *NetworkSecurityGroup) string { return n.ID }, nsgJSON)
 }
 
 func (e *Emulator) putNSGTx(t *txn, subID, rg, name, location string, tags map[string]string, rules []SecurityRule) (*NetworkSecurityGroup, bool, error) {

@@ -76,6 +76,7 @@ type indexes struct {
 
 	peeringsOn     multimap[*VirtualNetworkPeering] // by lower-cased VNet id
 	peeringsToward multimap[*VirtualNetworkPeering] // by lower-cased remote VNet id
+	halves         multimap[*VirtualNetworkPeering] // by halfKey(VNet, remote VNet)
 	vnetsIn        multimap[*VirtualNetwork]        // by lower-cased resource group id
 	vnetsUsing     multimap[*VirtualNetwork]        // by lower-cased id of an NSG a subnet names
 	nsgsIn         multimap[*NetworkSecurityGroup]  // by lower-cased resource group id
@@ -95,6 +96,7 @@ func newIndexes() indexes {
 		reg:            map[[2]string][]indexRef{},
 		peeringsOn:     multimap[*VirtualNetworkPeering]{},
 		peeringsToward: multimap[*VirtualNetworkPeering]{},
+		halves:         multimap[*VirtualNetworkPeering]{},
 		vnetsIn:        multimap[*VirtualNetwork]{},
 		vnetsUsing:     multimap[*VirtualNetwork]{},
 		nsgsIn:         multimap[*NetworkSecurityGroup]{},
@@ -112,6 +114,9 @@ func newIndexes() indexes {
 
 func spKey(tenantID, appID string) string { return lower(tenantID) + "/" + lower(appID) }
 
+// halfKey is the key of the peering halves on vnet whose remote is remote.
+func halfKey(vnet, remote string) string { return lower(vnet) + "|" + lower(remote) }
+
 // addTo puts v in m under key and records the entry in refs.
 func addTo[T any](refs *[]indexRef, m multimap[T], key, id string, v T) {
 	m.add(key, id, v)
@@ -127,6 +132,7 @@ func (s *state) index(k [2]string, obj any) {
 	case *VirtualNetworkPeering:
 		addTo(&refs, s.peeringsOn, lower(o.VNetID), id, o)
 		addTo(&refs, s.peeringsToward, lower(o.RemoteVNetID), id, o)
+		addTo(&refs, s.halves, halfKey(o.VNetID, o.RemoteVNetID), id, o)
 	case *VirtualNetwork:
 		addTo(&refs, s.vnetsIn, lower(rgID(o.SubscriptionID, o.ResourceGroup)), id, o)
 		for _, sn := range o.Subnets {
