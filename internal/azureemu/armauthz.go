@@ -166,7 +166,8 @@ func (e *Emulator) serveRoleDefinitions(q *armReq, scope, id string) error {
 			for _, r := range builtinRoles {
 				roles = append(roles, r)
 			}
-			for _, r := range s.roleDefs {
+			// Only the caller's tenant's custom roles are visible to it.
+			for _, r := range s.roleDefsOf[lower(q.c.TenantID)] {
 				roles = append(roles, r)
 			}
 			sort.Slice(roles, func(i, j int) bool { return roles[i].RoleName < roles[j].RoleName })
@@ -359,8 +360,8 @@ func (e *Emulator) putRoleDefinition(q *armReq, scope, id string) error {
 				return errorf(http.StatusConflict, "RoleDefinitionWithSameNameExists", "A role definition cannot be updated with a name that already exists.")
 			}
 		}
-		for _, o := range s.roleDefs {
-			if strings.EqualFold(o.TenantID, q.c.TenantID) && strings.EqualFold(o.RoleName, name) && !strings.EqualFold(o.ID, id) {
+		for _, o := range s.roleDefsOf[lower(q.c.TenantID)] {
+			if strings.EqualFold(o.RoleName, name) && !strings.EqualFold(o.ID, id) {
 				return errorf(http.StatusConflict, "RoleDefinitionWithSameNameExists", "A role definition cannot be updated with a name that already exists.")
 			}
 		}

@@ -112,8 +112,8 @@ func (e *Emulator) serveSubscriptionList(q *armReq) error {
 	var out []map[string]any
 	e.view(func(s *state) {
 		var subs []*Subscription
-		for _, sub := range s.subs {
-			if strings.EqualFold(sub.TenantID, q.c.TenantID) && s.hasAnyAssignmentIn(q.c.ObjectID, "/subscriptions/"+sub.ID) {
+		for _, sub := range s.subsOf[lower(q.c.TenantID)] {
+			if s.hasAnyAssignmentIn(q.c.ObjectID, "/subscriptions/"+sub.ID) {
 				subs = append(subs, sub)
 			}
 		}

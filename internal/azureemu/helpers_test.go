@@ -46,6 +46,8 @@ func newTestEmu(t testing.TB, store DocStore) *testEmu {
 		t.Fatal(err)
 	}
 	srv.Config.Handler = e
+	// Every test's last state must be what its store loads into.
+	t.Cleanup(func() { checkIndexes(t, e) })
 	return &testEmu{Emulator: e, srv: srv, store: store}
 }
 

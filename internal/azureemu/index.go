@@ -81,6 +81,8 @@ type indexes struct {
 	vnetsUsing     multimap[*VirtualNetwork]        // by lower-cased id of an NSG a subnet names
 	nsgsIn         multimap[*NetworkSecurityGroup]  // by lower-cased resource group id
 	rgsIn          multimap[*ResourceGroup]         // by lower-cased subscription id
+	subsOf         multimap[*Subscription]          // by lower-cased tenant id
+	roleDefsOf     multimap[*RoleDefinition]        // custom roles, by lower-cased tenant id
 	assignments    *scopeTree
 	roleUses       multimap[*RoleAssignment]   // by lower-cased role definition id
 	spsOfApp       multimap[*ServicePrincipal] // by spKey(tenant, appId)
@@ -101,6 +103,8 @@ func newIndexes() indexes {
 		vnetsUsing:     multimap[*VirtualNetwork]{},
 		nsgsIn:         multimap[*NetworkSecurityGroup]{},
 		rgsIn:          multimap[*ResourceGroup]{},
+		subsOf:         multimap[*Subscription]{},
+		roleDefsOf:     multimap[*RoleDefinition]{},
 		assignments:    &scopeTree{},
 		roleUses:       multimap[*RoleAssignment]{},
 		spsOfApp:       multimap[*ServicePrincipal]{},
@@ -144,6 +148,10 @@ func (s *state) index(k [2]string, obj any) {
 		addTo(&refs, s.nsgsIn, lower(rgID(o.SubscriptionID, o.ResourceGroup)), id, o)
 	case *ResourceGroup:
 		addTo(&refs, s.rgsIn, lower(o.SubscriptionID), id, o)
+	case *Subscription:
+		addTo(&refs, s.subsOf, lower(o.TenantID), id, o)
+	case *RoleDefinition:
+		addTo(&refs, s.roleDefsOf, lower(o.TenantID), id, o)
 	case *RoleAssignment:
 		s.assignments.add(o.Scope, id, o)
 		refs = append(refs, indexRef{ix: s.assignments, key: o.Scope})
