@@ -458,3 +458,14 @@ func (e *Emulator) PutResourceGroup(ctx context.Context, subscriptionID, name, l
 	}
 	return &out, nil
 }
+
+// DeleteResourceGroup deletes a resource group and everything in it as the
+// operator (no RBAC). Deleting a missing group is not an error.
+func (e *Emulator) DeleteResourceGroup(ctx context.Context, subscriptionID, name string) error {
+	return e.update(ctx, func(t *txn) error {
+		if rg := t.s.rgs[lower(rgID(subscriptionID, name))]; rg != nil {
+			e.deleteResourceGroupTx(t, rg)
+		}
+		return nil
+	})
+}

@@ -81,7 +81,8 @@ type Emulator struct {
 	// is the ETag of the network snapshot.
 	version  uint64
 	instance string
-	vs       VersionedDocStore // e.store, when it is shared
+	vs       VersionedDocStore   // e.store, when it is shared
+	is       IncrementalDocStore // e.store, when it can tell what changed
 	// changed is closed (and replaced) whenever version changes.
 	changed chan struct{}
 
@@ -97,8 +98,9 @@ type Emulator struct {
 	// afterGenerationRead, when set, runs in sync between the read of the
 	// store's generation and the lock (tests open that window with it).
 	afterGenerationRead func()
-	// reloads counts the full reloads of the state from the store.
-	reloads atomic.Int64
+	// reloads counts the full reloads of the state from the store,
+	// catchUps the incremental ones.
+	reloads, catchUps atomic.Int64
 }
 
 // New loads the emulator's state from opts.Store (creating the signing key
@@ -122,6 +124,7 @@ func New(ctx context.Context, opts Options) (*Emulator, error) {
 		e.store = &MemoryDocStore{}
 	}
 	e.vs, _ = e.store.(VersionedDocStore)
+	e.is, _ = e.store.(IncrementalDocStore)
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -217,7 +220,47 @@ func (e *Emulator) sync(ctx context.Context) error {
 	if g <= e.gen {
 		return nil
 	}
+	return e.refresh(ctx)
+}
+
+// refresh brings the state, as stored at e.gen, to the store's current
+// one; the caller holds e.mu for writing.
+func (e *Emulator) refresh(ctx context.Context) error {
+	if e.is != nil {
+		return e.catchUp(ctx)
+	}
 	return e.reload(ctx)
+}
+
+// catchUp applies the documents other processes changed since the
+// generation held; the caller holds e.mu for writing. A document that does
+// not decode makes it fall back to a full reload.
+func (e *Emulator) catchUp(ctx context.Context) error {
+	puts, deletes, g, err := e.is.ChangesSince(ctx, e.gen)
+	if err != nil {
+		return fmt.Errorf("load azure changes: %w", err)
+	}
+	for _, d := range deletes {
+		e.st.drop(d.Kind, d.Key)
+	}
+	for _, d := range puts {
+		if err := e.st.load(d); err != nil {
+			e.log.Error("load azure changes", "err", err)
+			return e.reload(ctx)
+		}
+	}
+	e.gen = g
+	e.catchUps.Add(1)
+	e.bumpVersion()
+	return nil
+}
+
+// Loads reports how often the state was read from the store: in full (at
+// start, and after a write that failed or was based on a state another
+// process had changed) and incrementally (catching up with other
+// processes' writes, with an IncrementalDocStore).
+func (e *Emulator) Loads() (full, incremental int64) {
+	return e.reloads.Load(), e.catchUps.Load()
 }
 
 // update runs fn under the write lock and persists what it recorded. If fn
@@ -261,7 +304,9 @@ func (e *Emulator) tryUpdate(ctx context.Context, fn func(t *txn) error) error {
 				return fmt.Errorf("persist azure state: %w", gerr)
 			}
 			if g != e.gen {
-				if rerr := e.reload(ctx); rerr != nil {
+				// Memory holds what is stored at e.gen: catching up
+				// is enough.
+				if rerr := e.refresh(ctx); rerr != nil {
 					return rerr
 				}
 				return ErrStaleGeneration

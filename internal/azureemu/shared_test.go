@@ -249,3 +249,99 @@ func TestUnchangedWriteOnAStaleStateIsRerun(t *testing.T) {
 		t.Fatalf("after the PUT of env-1 the store has %v, want env-1", v)
 	}
 }
+
+// incrementalMemStore is a versionedMemStore that tells what changed
+// after a generation, as the SQL stores do with migration 0011.
+type incrementalMemStore struct {
+	versionedMemStore
+	imu    sync.Mutex
+	docGen map[[2]string]int64 // generation of each document's last write
+	tomb   map[[2]string]int64 // generation of each deleted document's delete
+}
+
+func (s *incrementalMemStore) ApplyDocsAt(ctx context.Context, gen int64, puts, deletes []Doc) (int64, error) {
+	s.imu.Lock()
+	defer s.imu.Unlock()
+	g, err := s.versionedMemStore.ApplyDocsAt(ctx, gen, puts, deletes)
+	if err != nil {
+		return g, err
+	}
+	if s.docGen == nil {
+		s.docGen, s.tomb = map[[2]string]int64{}, map[[2]string]int64{}
+	}
+	for _, d := range deletes {
+		k := [2]string{d.Kind, d.Key}
+		delete(s.docGen, k)
+		s.tomb[k] = g
+	}
+	for _, d := range puts {
+		k := [2]string{d.Kind, d.Key}
+		delete(s.tomb, k)
+		s.docGen[k] = g
+	}
+	return g, nil
+}
+
+func (s *incrementalMemStore) ChangesSince(ctx context.Context, gen int64) (puts, deletes []Doc, current int64, err error) {
+	s.imu.Lock()
+	defer s.imu.Unlock()
+	all, _ := s.LoadDocs(ctx)
+	for _, d := range all {
+		if s.docGen[[2]string{d.Kind, d.Key}] > gen {
+			puts = append(puts, d)
+		}
+	}
+	for k, g := range s.tomb {
+		if g > gen {
+			deletes = append(deletes, Doc{Kind: k[0], Key: k[1]})
+		}
+	}
+	current, _ = s.Generation(ctx)
+	return puts, deletes, current, nil
+}
+
+// TestCatchUpKeepsTheIndexes: a process that catches up with another's
+// writes (creates, updates, deletes of VNets, peerings and role
+// assignments) reads only what changed, and ends with the state and
+// indexes a full load gives (checked when the test ends).
+func TestCatchUpKeepsTheIndexes(t *testing.T) {
+	st := &incrementalMemStore{}
+	w := newPeeringWorldOn(t, st)
+	b := newTestEmu(t, st)
+	w.createRole(t, peeringCreatorRoleID, "Confluent Cloud Peering Creator", peeringCreatorActions, nil)
+	if err := w.assign(t, w.custVNet, peeringCreatorRoleID, w.custSP.ID, "ServicePrincipal"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.provHalf(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.custHalf(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := b.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkIndexes(t, b.Emulator)
+	// The customer deletes its VNet: its half goes, the provider's is
+	// Disconnected, the role assignment stays.
+	if err := w.te.DeleteResourceGroup(ctx, testCustomerSub, custRG); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkIndexes(t, b.Emulator)
+	var half string
+	b.view(func(s *state) {
+		for _, p := range s.peeringsOf(w.provVNet) {
+			half = p.PeeringState
+		}
+	})
+	if half != PeeringDisconnected {
+		t.Fatalf("b sees the provider's half %q, want Disconnected", half)
+	}
+	if full, incremental := b.Loads(); full != 1 || incremental < 2 {
+		t.Fatalf("b loaded %d times in full and %d incrementally, want 1 (at start) and at least 2", full, incremental)
+	}
+}

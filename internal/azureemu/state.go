@@ -38,6 +38,17 @@ type VersionedDocStore interface {
 	ApplyDocsAt(ctx context.Context, gen int64, puts, deletes []Doc) (int64, error)
 }
 
+// IncrementalDocStore is a VersionedDocStore that can tell what changed
+// after a generation, so that a process catches up with another's writes
+// without loading every document again.
+type IncrementalDocStore interface {
+	VersionedDocStore
+	// ChangesSince returns, from one consistent view, the documents
+	// written after generation gen, the documents (Kind and Key) deleted
+	// after it and not written since, and the generation of that view.
+	ChangesSince(ctx context.Context, gen int64) (puts, deletes []Doc, current int64, err error)
+}
+
 // ErrStaleGeneration is returned by VersionedDocStore.ApplyDocsAt when
 // another writer changed the state since it was loaded.
 var ErrStaleGeneration = errors.New("azure state changed since it was loaded")
@@ -162,6 +173,39 @@ func (s *state) load(d Doc) error {
 	}
 	s.index(k, obj)
 	return nil
+}
+
+// drop removes the document kind/key from the state, if it is there.
+func (s *state) drop(kind, key string) {
+	k := [2]string{kind, key}
+	switch kind {
+	case KindTenant:
+		delete(s.tenants, key)
+	case KindUser:
+		delete(s.users, key)
+	case KindApplication:
+		delete(s.apps, key)
+	case KindServicePrincipal:
+		delete(s.sps, key)
+	case KindSubscription:
+		delete(s.subs, key)
+	case KindResourceGroup:
+		delete(s.rgs, key)
+	case KindVirtualNetwork:
+		delete(s.vnets, key)
+	case KindPeering:
+		delete(s.peerings, key)
+	case KindNSG:
+		delete(s.nsgs, key)
+	case KindRoleDefinition:
+		delete(s.roleDefs, key)
+	case KindRoleAssignment:
+		delete(s.roleAssigns, key)
+	case KindMeta:
+		delete(s.meta, key)
+	}
+	delete(s.stored, k)
+	s.unindex(k)
 }
 
 func loadInto[T any](d Doc, m map[string]*T) (*T, error) {
