@@ -53,14 +53,16 @@ func newEventLog(max int) *eventLog {
 	return &eventLog{max: max, changed: make(chan struct{})}
 }
 
-// append numbers ev, stamps it with at and adds it; it returns it so.
+// append numbers ev, stamps it with at and adds it; it returns it so. The
+// log keeps at least the last max events: it drops the older ones once it
+// holds twice as many, so that an append costs O(1) amortized.
 func (l *eventLog) append(ev Event, at time.Time) Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.seq++
 	ev.Seq, ev.Time = l.seq, at
 	l.buf = append(l.buf, ev)
-	if len(l.buf) > l.max {
+	if len(l.buf) > 2*l.max {
 		l.buf = append(l.buf[:0:0], l.buf[len(l.buf)-l.max:]...)
 	}
 	close(l.changed)
@@ -73,10 +75,13 @@ func (l *eventLog) append(ev Event, at time.Time) Event {
 func (l *eventLog) since(seq int64) ([]Event, int64, <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// The log's sequence numbers are consecutive: the events after seq
+	// start at a known index.
 	var out []Event
-	for _, ev := range l.buf {
-		if ev.Seq > seq {
-			out = append(out, ev)
+	if n := len(l.buf); n > 0 {
+		i := max(0, int(seq-l.buf[0].Seq+1))
+		if i < n {
+			out = append(out, l.buf[i:]...)
 		}
 	}
 	return out, l.seq, l.changed

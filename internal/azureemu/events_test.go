@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
@@ -219,4 +221,32 @@ func TestUnchangedWritesAreSilent(t *testing.T) {
 		}
 	}
 	steps("a role assignment PUT twice", m, 1)
+}
+
+// TestEventLogKeepsTheLastEvents: the log keeps at least its last max
+// events, and since answers exactly the events after a sequence number.
+func TestEventLogKeepsTheLastEvents(t *testing.T) {
+	l := newEventLog(3)
+	for range 10 {
+		l.append(Event{Type: EventVNet}, time.Now())
+	}
+	all, last, _ := l.since(0)
+	if last != 10 || len(all) < 3 || all[len(all)-1].Seq != 10 {
+		t.Fatalf("since(0): %d events ending %+v, last %d; want at least the last 3, ending at 10", len(all), all[len(all)-1], last)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].Seq != all[i-1].Seq+1 {
+			t.Fatalf("since(0) skips from %d to %d", all[i-1].Seq, all[i].Seq)
+		}
+	}
+	for after, want := range map[int64][]int64{8: {9, 10}, 10: nil, 11: nil, -1: nil} {
+		got, _, _ := l.since(after)
+		var seqs []int64
+		for _, ev := range got {
+			seqs = append(seqs, ev.Seq)
+		}
+		if after >= 0 && !slices.Equal(seqs, want) {
+			t.Errorf("since(%d) = %v, want %v", after, seqs, want)
+		}
+	}
 }
