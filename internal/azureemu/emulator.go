@@ -101,6 +101,9 @@ type Emulator struct {
 	// reloads counts the full reloads of the state from the store,
 	// catchUps the incremental ones.
 	reloads, catchUps atomic.Int64
+	// dirty is set when memory may hold a change that is not stored and
+	// could not be read back: the next request reloads in full.
+	dirty bool
 }
 
 // New loads the emulator's state from opts.Store (creating the signing key
@@ -167,7 +170,7 @@ func (e *Emulator) reload(ctx context.Context) error {
 			return err
 		}
 	}
-	e.st, e.gen = st, gen
+	e.st, e.gen, e.dirty = st, gen, false
 	e.reloads.Add(1)
 	e.bumpVersion()
 	return nil
@@ -210,33 +213,41 @@ func (e *Emulator) sync(ctx context.Context) error {
 		e.afterGenerationRead()
 	}
 	e.mu.RLock()
-	current := g <= e.gen
+	current := g <= e.gen && !e.dirty
 	e.mu.RUnlock()
 	if current {
 		return nil
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if g <= e.gen {
+	if g <= e.gen && !e.dirty {
 		return nil
 	}
-	return e.refresh(ctx)
+	return e.refresh(ctx, nil)
 }
 
-// refresh brings the state, as stored at e.gen, to the store's current
-// one; the caller holds e.mu for writing.
-func (e *Emulator) refresh(ctx context.Context) error {
-	if e.is != nil {
-		return e.catchUp(ctx)
+// refresh brings the state to the store's current one; the caller holds
+// e.mu for writing. The state must be as stored at e.gen but for the
+// documents in touched (a failed change's), which are read again.
+func (e *Emulator) refresh(ctx context.Context, touched []Doc) error {
+	var err error
+	if e.is != nil && !e.dirty {
+		err = e.catchUp(ctx, touched)
+	} else {
+		err = e.reload(ctx)
 	}
-	return e.reload(ctx)
+	if err != nil && len(touched) > 0 {
+		e.dirty = true
+	}
+	return err
 }
 
 // catchUp applies the documents other processes changed since the
-// generation held; the caller holds e.mu for writing. A document that does
-// not decode makes it fall back to a full reload.
-func (e *Emulator) catchUp(ctx context.Context) error {
-	puts, deletes, g, err := e.is.ChangesSince(ctx, e.gen)
+// generation held, and those in touched as stored; the caller holds e.mu
+// for writing. A document that does not decode makes it fall back to a
+// full reload.
+func (e *Emulator) catchUp(ctx context.Context, touched []Doc) error {
+	puts, deletes, g, err := e.is.ChangesSince(ctx, e.gen, touched)
 	if err != nil {
 		return fmt.Errorf("load azure changes: %w", err)
 	}
@@ -287,7 +298,7 @@ func (e *Emulator) tryUpdate(ctx context.Context, fn func(t *txn) error) error {
 	}
 	if ferr != nil {
 		// fn changed memory before failing: put it back as stored.
-		if err := e.reload(ctx); err != nil {
+		if err := e.refresh(ctx, t.touched()); err != nil {
 			return errors.Join(ferr, err)
 		}
 		return ferr
@@ -306,7 +317,7 @@ func (e *Emulator) tryUpdate(ctx context.Context, fn func(t *txn) error) error {
 			if g != e.gen {
 				// Memory holds what is stored at e.gen: catching up
 				// is enough.
-				if rerr := e.refresh(ctx); rerr != nil {
+				if rerr := e.refresh(ctx, nil); rerr != nil {
 					return rerr
 				}
 				return ErrStaleGeneration
@@ -329,7 +340,9 @@ func (e *Emulator) tryUpdate(ctx context.Context, fn func(t *txn) error) error {
 		if !errors.Is(err, ErrStaleGeneration) {
 			e.log.Error("persist azure state", "err", err)
 		}
-		if rerr := e.reload(ctx); rerr != nil {
+		// Memory holds the change that was not stored: read its
+		// documents back with the others' changes.
+		if rerr := e.refresh(ctx, t.touched()); rerr != nil {
 			return errors.Join(err, rerr)
 		}
 		if errors.Is(err, ErrStaleGeneration) {

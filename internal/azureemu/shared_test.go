@@ -282,14 +282,23 @@ func (s *incrementalMemStore) ApplyDocsAt(ctx context.Context, gen int64, puts, 
 	return g, nil
 }
 
-func (s *incrementalMemStore) ChangesSince(ctx context.Context, gen int64) (puts, deletes []Doc, current int64, err error) {
+func (s *incrementalMemStore) ChangesSince(ctx context.Context, gen int64, also []Doc) (puts, deletes []Doc, current int64, err error) {
 	s.imu.Lock()
 	defer s.imu.Unlock()
 	all, _ := s.LoadDocs(ctx)
+	want := map[[2]string]bool{}
+	for _, d := range also {
+		want[[2]string{d.Kind, d.Key}] = true
+	}
 	for _, d := range all {
-		if s.docGen[[2]string{d.Kind, d.Key}] > gen {
+		k := [2]string{d.Kind, d.Key}
+		if s.docGen[k] > gen || want[k] {
 			puts = append(puts, d)
+			delete(want, k)
 		}
+	}
+	for k := range want {
+		deletes = append(deletes, Doc{Kind: k[0], Key: k[1]})
 	}
 	for k, g := range s.tomb {
 		if g > gen {
@@ -343,5 +352,29 @@ func TestCatchUpKeepsTheIndexes(t *testing.T) {
 	}
 	if full, incremental := b.Loads(); full != 1 || incremental < 2 {
 		t.Fatalf("b loaded %d times in full and %d incrementally, want 1 (at start) and at least 2", full, incremental)
+	}
+}
+
+// TestFailedChangeIsReadBack: a change that fails after it changed memory
+// (a tenant created, then its admin refused) is undone by reading back the
+// documents it touched, not by loading every document again.
+func TestFailedChangeIsReadBack(t *testing.T) {
+	st := &incrementalMemStore{}
+	te := newTestEmu(t, st)
+	ctx := context.Background()
+	admin := &UserSpec{UserPrincipalName: "admin@one.example", Password: testPassword}
+	if _, err := te.CreateTenant(ctx, TenantSpec{ID: testProviderTenant, DisplayName: "One", Admin: admin}); err != nil {
+		t.Fatal(err)
+	}
+	full, _ := te.Loads()
+	_, err := te.CreateTenant(ctx, TenantSpec{ID: testCustomerTenant, DisplayName: "Two", Admin: admin})
+	if e, ok := err.(*Error); !ok || e.Code != "UserAlreadyExists" {
+		t.Fatalf("a second tenant with the first one's admin: %v, want UserAlreadyExists", err)
+	}
+	if _, ok := te.FindTenant(testCustomerTenant); ok {
+		t.Fatal("the tenant of the failed change is still in memory")
+	}
+	if again, incremental := te.Loads(); again != full || incremental == 0 {
+		t.Fatalf("the failed change made %d full loads and %d incremental ones, want 0 and at least 1", again-full, incremental)
 	}
 }

@@ -46,7 +46,9 @@ type IncrementalDocStore interface {
 	// ChangesSince returns, from one consistent view, the documents
 	// written after generation gen, the documents (Kind and Key) deleted
 	// after it and not written since, and the generation of that view.
-	ChangesSince(ctx context.Context, gen int64) (puts, deletes []Doc, current int64, err error)
+	// Each of also (Kind and Key) is returned too whatever its
+	// generation: among puts as stored, or among deletes when missing.
+	ChangesSince(ctx context.Context, gen int64, also []Doc) (puts, deletes []Doc, current int64, err error)
 }
 
 // ErrStaleGeneration is returned by VersionedDocStore.ApplyDocsAt when
@@ -299,6 +301,18 @@ func (t *txn) docs() (puts, deletes []Doc, sums map[[2]string][sha256.Size]byte,
 		}
 	}
 	return puts, deletes, sums, nil
+}
+
+// touched returns the documents (Kind and Key) the txn put or deleted.
+func (t *txn) touched() []Doc {
+	out := make([]Doc, 0, len(t.puts)+len(t.deletes))
+	for k := range t.puts {
+		out = append(out, Doc{Kind: k[0], Key: k[1]})
+	}
+	for k := range t.deletes {
+		out = append(out, Doc{Kind: k[0], Key: k[1]})
+	}
+	return out
 }
 
 // changedEvents returns the events whose document is written: in sums

@@ -116,10 +116,11 @@ func (db *DB) Generation(ctx context.Context) (int64, error) {
 
 // ChangesSince returns, from one snapshot of the database, the documents
 // written by batches after gen, the keys (Kind and Key, no Body) deleted by
-// them and not written since, and the generation that snapshot is at. The
-// generation each document and tombstone carries is stamped by triggers
-// (migration 0011).
-func (db *DB) ChangesSince(ctx context.Context, gen int64) (puts, deletes []azureemu.Doc, current int64, err error) {
+// them and not written since, and the generation that snapshot is at; each
+// document of also is returned too, among puts as stored or among deletes
+// when there is none. The generation each document and tombstone carries
+// is stamped by triggers (migration 0011).
+func (db *DB) ChangesSince(ctx context.Context, gen int64, also []azureemu.Doc) (puts, deletes []azureemu.Doc, current int64, err error) {
 	// A read transaction is one snapshot: REPEATABLE READ on PostgreSQL,
 	// and on SQLite (WAL) any read transaction.
 	var opts *sql.TxOptions
@@ -163,6 +164,18 @@ func (db *DB) ChangesSince(ctx context.Context, gen int64) (puts, deletes []azur
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, 0, fmt.Errorf("azure changes: tombstones: %w", err)
+	}
+	for _, k := range also {
+		d := azureemu.Doc{Kind: k.Kind, Key: k.Key}
+		err := tx.QueryRowContext(ctx, `SELECT body FROM azure_docs WHERE kind = $1 AND key = $2`, k.Kind, k.Key).Scan(&d.Body)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			deletes = append(deletes, d)
+		case err != nil:
+			return nil, nil, 0, fmt.Errorf("azure changes: %s/%s: %w", k.Kind, k.Key, err)
+		default:
+			puts = append(puts, d)
+		}
 	}
 	return puts, deletes, current, nil
 }

@@ -175,9 +175,21 @@ func testAzureCatchUp(t *testing.T, dsn string) {
 	if rg, ok := b.FindResourceGroup(sub, "rg"); !ok || rg.Tags["again"] != "yes" {
 		t.Fatalf("b after a re-created the group: %v %v", rg, ok)
 	}
+	// A change that fails after it changed memory (a tenant created, its
+	// admin refused) is undone by reading back what it touched.
+	admin := &azureemu.UserSpec{UserPrincipalName: "admin@catchup.example", Password: "Catch-up-pass-1"}
+	if _, err := b.CreateTenant(ctx, azureemu.TenantSpec{ID: "eeeeeeee-0000-4000-8000-000000000013", DisplayName: "Three", Admin: admin}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.CreateTenant(ctx, azureemu.TenantSpec{ID: "eeeeeeee-0000-4000-8000-000000000014", DisplayName: "Four", Admin: admin}); !isStatus(err, http.StatusConflict) {
+		t.Fatalf("a tenant with another's admin: %v, want 409", err)
+	}
+	if _, ok := b.FindTenant("eeeeeeee-0000-4000-8000-000000000014"); ok {
+		t.Fatal("the tenant of the failed change is still in memory")
+	}
 	full, incremental := b.Loads()
-	if full != fullBefore || incremental < 4 {
-		t.Fatalf("b loaded %d times in full and %d incrementally after a's writes, want 0 and at least 4", full-fullBefore, incremental)
+	if full != fullBefore || incremental < 5 {
+		t.Fatalf("b loaded %d times in full and %d incrementally after a's writes, want 0 and at least 5", full-fullBefore, incremental)
 	}
 	// What b caught up to is what a fresh load gives.
 	c, err := azureemu.New(ctx, azureemu.Options{BaseURL: "https://127.0.0.1:1", Store: dbs[1]})
