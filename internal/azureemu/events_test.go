@@ -103,29 +103,9 @@ func TestUnchangedWritesAreSilent(t *testing.T) {
 	if err := w.assign(t, w.custVNet, peeringCreatorRoleID, w.custSP.ID, "ServicePrincipal"); err != nil {
 		t.Fatal(err)
 	}
-	vc, err := armnetwork.NewVirtualNetworksClient(testCustomerSub, w.custAdmin, te.armOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
 	putVNet := func(envs string) armnetwork.VirtualNetwork {
 		t.Helper()
-		poller, err := vc.BeginCreateOrUpdate(ctx, custRG, custVNetName, armnetwork.VirtualNetwork{
-			Location: to.Ptr("East US"),
-			Tags:     map[string]*string{"ConfluentEnvIDs": to.Ptr(envs)},
-			Properties: &armnetwork.VirtualNetworkPropertiesFormat{
-				AddressSpace: &armnetwork.AddressSpace{AddressPrefixes: to.SliceOfPtrs("10.2.0.0/16")},
-				Subnets: []*armnetwork.Subnet{{Name: to.Ptr("default"), Properties: &armnetwork.SubnetPropertiesFormat{
-					AddressPrefix: to.Ptr("10.2.0.0/24")}}},
-			},
-		}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := poller.PollUntilDone(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res.VirtualNetwork
+		return sdkPutVNet(t, te, w.custAdmin, testCustomerSub, custRG, custVNetName, "East US", map[string]*string{"ConfluentEnvIDs": to.Ptr(envs)}, "10.2.0.0/16")
 	}
 	type mark struct {
 		gen     int64

@@ -50,17 +50,7 @@ func newScaleWorld(tb testing.TB, n int) *scaleWorld {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for _, s := range []struct{ tenant, sub, admin, name string }{
-		{testProviderTenant, testProviderSub, testProviderAdmin, "Provider"},
-		{testCustomerTenant, testCustomerSub, testCustomerAdmin, "Contoso"},
-	} {
-		if _, err := e.CreateTenant(ctx, TenantSpec{ID: s.tenant, DisplayName: s.name, Admin: &UserSpec{UserPrincipalName: s.admin, Password: testPassword}}); err != nil {
-			tb.Fatal(err)
-		}
-		if _, err := e.CreateSubscription(ctx, s.tenant, SubscriptionSpec{ID: s.sub, DisplayName: s.name + " subscription"}); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	e.seedTwoTenants(tb)
 	app, secret, err := e.CreateApplication(ctx, testProviderTenant, ApplicationSpec{AppID: DefaultProviderAppID, DisplayName: "Confluent Cloud"})
 	if err != nil {
 		tb.Fatal(err)

@@ -317,16 +317,7 @@ func TestCatchUpKeepsTheIndexes(t *testing.T) {
 	st := &incrementalMemStore{}
 	w := newPeeringWorldOn(t, st)
 	b := newTestEmu(t, st)
-	w.createRole(t, peeringCreatorRoleID, "Confluent Cloud Peering Creator", peeringCreatorActions, nil)
-	if err := w.assign(t, w.custVNet, peeringCreatorRoleID, w.custSP.ID, "ServicePrincipal"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.provHalf(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.custHalf(); err != nil {
-		t.Fatal(err)
-	}
+	w.grantAndPeer(t)
 	ctx := context.Background()
 	if err := b.sync(ctx); err != nil {
 		t.Fatal(err)
