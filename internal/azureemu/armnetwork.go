@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -682,24 +682,50 @@ type NetworkSnapshot struct {
 }
 
 // Snapshot returns copies of all VNets, peerings and NSGs, ordered by id.
+// It copies the world under the read lock and sorts outside it.
 func (e *Emulator) Snapshot() NetworkSnapshot {
 	var out NetworkSnapshot
+	var vnets []keyed[VirtualNetwork]
+	var peerings []keyed[VirtualNetworkPeering]
+	var nsgs []keyed[NetworkSecurityGroup]
 	e.view(func(s *state) {
 		out.Version = e.versionLocked()
-		for _, v := range s.vnets {
-			out.VirtualNetworks = append(out.VirtualNetworks, *copyVNet(v))
+		vnets = make([]keyed[VirtualNetwork], 0, len(s.vnets))
+		for k, v := range s.vnets {
+			vnets = append(vnets, keyed[VirtualNetwork]{k, *copyVNet(v)})
 		}
-		for _, p := range s.peerings {
+		peerings = make([]keyed[VirtualNetworkPeering], 0, len(s.peerings))
+		for k, p := range s.peerings {
 			c := *p
 			c.RemoteAddressSpace = append([]string(nil), p.RemoteAddressSpace...)
-			out.Peerings = append(out.Peerings, c)
+			peerings = append(peerings, keyed[VirtualNetworkPeering]{k, c})
 		}
-		for _, n := range s.nsgs {
-			out.NSGs = append(out.NSGs, *copyNSG(n))
+		nsgs = make([]keyed[NetworkSecurityGroup], 0, len(s.nsgs))
+		for k, n := range s.nsgs {
+			nsgs = append(nsgs, keyed[NetworkSecurityGroup]{k, *copyNSG(n)})
 		}
 	})
-	sort.Slice(out.VirtualNetworks, func(i, j int) bool { return lower(out.VirtualNetworks[i].ID) < lower(out.VirtualNetworks[j].ID) })
-	sort.Slice(out.Peerings, func(i, j int) bool { return lower(out.Peerings[i].ID) < lower(out.Peerings[j].ID) })
-	sort.Slice(out.NSGs, func(i, j int) bool { return lower(out.NSGs[i].ID) < lower(out.NSGs[j].ID) })
+	out.VirtualNetworks = sortedByKey(vnets)
+	out.Peerings = sortedByKey(peerings)
+	out.NSGs = sortedByKey(nsgs)
+	return out
+}
+
+// keyed is a copy of an object with its map key (its lower-cased id).
+type keyed[T any] struct {
+	key string
+	v   T
+}
+
+// sortedByKey returns the objects ordered by key; nil for none.
+func sortedByKey[T any](ks []keyed[T]) []T {
+	if len(ks) == 0 {
+		return nil
+	}
+	slices.SortFunc(ks, func(a, b keyed[T]) int { return strings.Compare(a.key, b.key) })
+	out := make([]T, len(ks))
+	for i := range ks {
+		out[i] = ks[i].v
+	}
 	return out
 }

@@ -246,3 +246,15 @@ func BenchmarkARMRead(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkSnapshot measures the network snapshot the data plane takes
+// after each change it follows: it copies the world, so it grows with it.
+func BenchmarkSnapshot(b *testing.B) {
+	benchScale(b, func(b *testing.B, w *scaleWorld) {
+		for b.Loop() {
+			if s := w.e.Snapshot(); len(s.VirtualNetworks) < w.n {
+				b.Fatalf("%d VNets in the snapshot", len(s.VirtualNetworks))
+			}
+		}
+	})
+}
