@@ -135,7 +135,7 @@ func (db *DB) ChangesSince(ctx context.Context, gen int64, also []azureemu.Doc) 
 	if err := tx.QueryRowContext(ctx, `SELECT gen FROM azure_generation WHERE id = 1`).Scan(&current); err != nil {
 		return nil, nil, 0, fmt.Errorf("azure changes: read generation: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT kind, key, body FROM azure_docs WHERE gen > $1 ORDER BY kind, key`, gen)
+	rows, err := tx.QueryContext(ctx, `SELECT kind, key, body FROM azure_docs WHERE gen > $1`, gen)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("azure changes: %w", err)
 	}
@@ -150,7 +150,7 @@ func (db *DB) ChangesSince(ctx context.Context, gen int64, also []azureemu.Doc) 
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, nil, 0, fmt.Errorf("azure changes: %w", err)
 	}
-	rows, err = tx.QueryContext(ctx, `SELECT kind, key FROM azure_doc_tombstones WHERE gen > $1 ORDER BY kind, key`, gen)
+	rows, err = tx.QueryContext(ctx, `SELECT kind, key FROM azure_doc_tombstones WHERE gen > $1`, gen)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("azure changes: tombstones: %w", err)
 	}

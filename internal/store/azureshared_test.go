@@ -2,10 +2,13 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -199,4 +202,89 @@ func testAzureCatchUp(t *testing.T, dsn string) {
 	if got, want := b.Snapshot(), c.Snapshot(); len(got.VirtualNetworks) != len(want.VirtualNetworks) {
 		t.Fatalf("b has %d VNets, a fresh load %d", len(got.VirtualNetworks), len(want.VirtualNetworks))
 	}
+}
+
+// BenchmarkAzureCatchUp measures what a replica pays for another's write
+// (a resource group's tags) in a world of 10,000 VNets: catching up with
+// the documents changed since the generation it holds, against loading the
+// whole state again as it did before migration 0011.
+//
+//	PEERPLANE_TEST_POSTGRES_URL=… go test ./internal/store -run '^$' -bench AzureCatchUp
+func BenchmarkAzureCatchUp(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchAzureCatchUp(b, storetest.SQLiteDSN(b)) })
+	b.Run("postgres", func(b *testing.B) { benchAzureCatchUp(b, storetest.PostgresDSN(b, postgresURL(b))) })
+}
+
+func benchAzureCatchUp(b *testing.B, dsn string) {
+	ctx := context.Background()
+	const n = 10000
+	const tenant, sub = "eeeeeeee-0000-4000-8000-000000000021", "eeeeeeee-0000-4000-8000-000000000022"
+	db, err := store.Open(ctx, dsn, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	a, err := azureemu.New(ctx, azureemu.Options{BaseURL: "https://127.0.0.1:1", Store: db})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := a.CreateTenant(ctx, azureemu.TenantSpec{ID: tenant, DisplayName: "Bench"}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := a.CreateSubscription(ctx, tenant, azureemu.SubscriptionSpec{ID: sub}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := a.PutResourceGroup(ctx, sub, "rg", "eastus", nil); err != nil {
+		b.Fatal(err)
+	}
+	// The VNets go in as one batch, as the emulator writes them.
+	var docs []azureemu.Doc
+	for i := range n {
+		v := azureemu.VirtualNetwork{ID: fmt.Sprintf("/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v%05d", sub, i),
+			SubscriptionID: sub, ResourceGroup: "rg", Name: fmt.Sprintf("v%05d", i), Location: "eastus",
+			AddressPrefixes: []string{fmt.Sprintf("10.%d.%d.0/24", i/256, i%256)}, Tags: map[string]string{"ConfluentEnvIDs": "env-bench"}}
+		body, err := json.Marshal(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		docs = append(docs, azureemu.Doc{Kind: azureemu.KindVirtualNetwork, Key: strings.ToLower(v.ID), Body: body})
+	}
+	if err := db.ApplyDocs(ctx, docs, nil); err != nil {
+		b.Fatal(err)
+	}
+	replica, err := azureemu.New(ctx, azureemu.Options{BaseURL: "https://127.0.0.1:1", Store: db})
+	if err != nil {
+		b.Fatal(err)
+	}
+	write := func(i int) {
+		if _, err := a.PutResourceGroup(ctx, sub, "rg", "eastus", map[string]string{"n": strconv.Itoa(i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("catch-up", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			b.StopTimer()
+			write(i)
+			b.StartTimer()
+			rec := httptest.NewRecorder()
+			replica.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://127.0.0.1:1/", nil))
+			if rg, _ := replica.FindResourceGroup(sub, "rg"); rg == nil || rg.Tags["n"] != strconv.Itoa(i) {
+				b.Fatalf("the replica has %v after write %d", rg, i)
+			}
+		}
+	})
+	b.Run("full-load", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			b.StopTimer()
+			write(i)
+			b.StartTimer()
+			fresh, err := azureemu.New(ctx, azureemu.Options{BaseURL: "https://127.0.0.1:1", Store: db})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if rg, _ := fresh.FindResourceGroup(sub, "rg"); rg == nil || rg.Tags["n"] != strconv.Itoa(i) {
+				b.Fatalf("a full load has %v after write %d", rg, i)
+			}
+		}
+	})
 }
