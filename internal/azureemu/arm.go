@@ -60,6 +60,7 @@ func (e *Emulator) serveARM(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
+	r = r.WithContext(withActor(r.Context(), c.actor()))
 	if r.URL.Query().Get("api-version") == "" {
 		writeARMError(w, http.StatusBadRequest, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
 		return

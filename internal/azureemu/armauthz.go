@@ -166,7 +166,8 @@ func (e *Emulator) serveRoleDefinitions(q *armReq, scope, id string) error {
 			for _, r := range builtinRoles {
 				roles = append(roles, r)
 			}
-			for _, r := range s.roleDefs {
+			// Only the caller's tenant's custom roles are visible to it.
+			for _, r := range s.roleDefsOf[lower(q.c.TenantID)] {
 				roles = append(roles, r)
 			}
 			sort.Slice(roles, func(i, j int) bool { return roles[i].RoleName < roles[j].RoleName })
@@ -228,15 +229,13 @@ func (e *Emulator) serveRoleDefinitions(q *armReq, scope, id string) error {
 			if r == nil || !strings.EqualFold(r.TenantID, q.c.TenantID) {
 				return nil
 			}
-			for _, ra := range s.roleAssigns {
-				if strings.EqualFold(ra.RoleDefinitionID, r.ID) {
-					return errorf(http.StatusConflict, "RoleDefinitionHasAssignments", "There are existing role assignments referencing role (code: RoleDefinitionHasAssignments).")
-				}
+			if len(s.roleUses[lower(r.ID)]) > 0 {
+				return errorf(http.StatusConflict, "RoleDefinitionHasAssignments", "There are existing role assignments referencing role (code: RoleDefinitionHasAssignments).")
 			}
 			body = roleDefJSON(scope, r)
 			delete(s.roleDefs, lower(r.ID))
 			t.del(KindRoleDefinition, r.ID)
-			t.emit(Event{Type: EventRoleDefinition, TenantID: r.TenantID, ResourceID: r.ID})
+			t.emit(KindRoleDefinition, r.ID, Event{Type: EventRoleDefinition, TenantID: r.TenantID, ResourceID: r.ID})
 			return nil
 		})
 		if err != nil {
@@ -361,8 +360,8 @@ func (e *Emulator) putRoleDefinition(q *armReq, scope, id string) error {
 				return errorf(http.StatusConflict, "RoleDefinitionWithSameNameExists", "A role definition cannot be updated with a name that already exists.")
 			}
 		}
-		for _, o := range s.roleDefs {
-			if strings.EqualFold(o.TenantID, q.c.TenantID) && strings.EqualFold(o.RoleName, name) && !strings.EqualFold(o.ID, id) {
+		for _, o := range s.roleDefsOf[lower(q.c.TenantID)] {
+			if strings.EqualFold(o.RoleName, name) && !strings.EqualFold(o.ID, id) {
 				return errorf(http.StatusConflict, "RoleDefinitionWithSameNameExists", "A role definition cannot be updated with a name that already exists.")
 			}
 		}
@@ -385,7 +384,7 @@ func (e *Emulator) putRoleDefinition(q *armReq, scope, id string) error {
 		r.AssignableScopes = scopes
 		r.UpdatedOn = now
 		t.put(KindRoleDefinition, r.ID, r)
-		t.emit(Event{Type: EventRoleDefinition, TenantID: r.TenantID, ResourceID: r.ID})
+		t.emit(KindRoleDefinition, r.ID, Event{Type: EventRoleDefinition, TenantID: r.TenantID, ResourceID: r.ID})
 		body = roleDefJSON(scope, r)
 		return nil
 	})
@@ -456,12 +455,16 @@ func (e *Emulator) serveRoleAssignments(q *armReq, scope, id string) error {
 				return
 			}
 			var ras []*RoleAssignment
-			for _, ra := range s.roleAssigns {
-				above := scopeWithin(scope, ra.Scope)
-				below := scopeWithin(ra.Scope, scope)
-				if f.atScope && !above || !above && !below {
-					continue
-				}
+			keep := func(ra *RoleAssignment) bool {
+				ras = append(ras, ra)
+				return true
+			}
+			s.assignments.above(scope, keep)
+			if !f.atScope {
+				s.assignments.below(scope, keep)
+			}
+			filtered := ras[:0]
+			for _, ra := range ras {
 				if v, ok := f.eq["principalid"]; ok && !strings.EqualFold(v, ra.PrincipalID) {
 					continue
 				}
@@ -471,8 +474,9 @@ func (e *Emulator) serveRoleAssignments(q *armReq, scope, id string) error {
 				if sub := scopeSubscription(ra.Scope); sub != "" && !strings.EqualFold(s.subTenant(sub), q.c.TenantID) {
 					continue
 				}
-				ras = append(ras, ra)
+				filtered = append(filtered, ra)
 			}
+			ras = filtered
 			sort.Slice(ras, func(i, j int) bool { return ras[i].ID < ras[j].ID })
 			for _, ra := range ras {
 				out = append(out, roleAsgnJSON(s, ra))
@@ -532,7 +536,7 @@ func (e *Emulator) serveRoleAssignments(q *armReq, scope, id string) error {
 			body = roleAsgnJSON(t.s, ra)
 			delete(t.s.roleAssigns, lower(ra.ID))
 			t.del(KindRoleAssignment, ra.ID)
-			t.emit(Event{Type: EventRoleAssignment, TenantID: ra.TenantID, ResourceID: ra.Scope})
+			t.emit(KindRoleAssignment, ra.ID, Event{Type: EventRoleAssignment, TenantID: ra.TenantID, ResourceID: ra.Scope})
 			return nil
 		})
 		if err != nil {
@@ -616,8 +620,8 @@ func (e *Emulator) putRoleAssignment(q *armReq, scope, id string) error {
 			}
 			return errorf(http.StatusConflict, "RoleAssignmentUpdateNotPermitted", "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.")
 		}
-		for _, ra := range s.roleAssigns {
-			if strings.EqualFold(normScope(ra.Scope), normScope(scope)) && strings.EqualFold(ra.PrincipalID, principal) && strings.EqualFold(ra.RoleDefinitionID, roleID) {
+		for _, ra := range s.assignments.at(scope) {
+			if strings.EqualFold(ra.PrincipalID, principal) && strings.EqualFold(ra.RoleDefinitionID, roleID) {
 				return errorf(http.StatusConflict, "RoleAssignmentExists", "The role assignment already exists.")
 			}
 		}
@@ -625,7 +629,7 @@ func (e *Emulator) putRoleAssignment(q *armReq, scope, id string) error {
 			PrincipalID: lower(principal), PrincipalType: ptype, Description: armDeref0(p.Description), CreatedOn: e.now().UTC(), CreatedBy: q.c.ObjectID}
 		s.roleAssigns[ra.ID] = ra
 		t.put(KindRoleAssignment, ra.ID, ra)
-		t.emit(Event{Type: EventRoleAssignment, TenantID: tenant, ResourceID: ra.Scope})
+		t.emit(KindRoleAssignment, ra.ID, Event{Type: EventRoleAssignment, TenantID: tenant, ResourceID: ra.Scope})
 		body = roleAsgnJSON(s, ra)
 		return nil
 	})

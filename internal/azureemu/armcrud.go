@@ -64,9 +64,22 @@ func (e *Emulator) armDeleteDone(q *armReq, subID, location string, found bool) 
 	return nil
 }
 
-// listReadable returns, ordered by id, the JSON of the resources of all
-// within scope that the caller may read (action read on each).
-func listReadable[T any](s *state, c *Caller, scope, read string, all map[string]*T, id func(*T) string, toJSON func(*state, *T, string) map[string]any) []map[string]any {
+// listReadable returns, ordered by id, the JSON of the resources within
+// scope (a subscription or a resource group; byRG indexes them by resource
+// group) that the caller may read (action read on each).
+func listReadable[T any](s *state, c *Caller, scope, read string, byRG multimap[*T], id func(*T) string, toJSON func(*state, *T, string) map[string]any) []map[string]any {
+	var all []*T
+	if sub := scopeSubscription(scope); normScope(scope) == lower("/subscriptions/"+sub) {
+		for rg := range s.rgsIn[lower(sub)] {
+			for _, r := range byRG[rg] {
+				all = append(all, r)
+			}
+		}
+	} else {
+		for _, r := range byRG[lower(scope)] {
+			all = append(all, r)
+		}
+	}
 	var rs []*T
 	for _, r := range all {
 		if scopeWithin(id(r), scope) && s.allowed(c.ObjectID, read, id(r)) {

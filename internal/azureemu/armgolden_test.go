@@ -356,16 +356,7 @@ func TestARMBadInputChangesNothing(t *testing.T) {
 func TestARMDurable(t *testing.T) {
 	w := newPeeringWorld(t)
 	ctx := context.Background()
-	w.createRole(t, peeringCreatorRoleID, "Confluent Cloud Peering Creator", peeringCreatorActions, nil)
-	if err := w.assign(t, w.custVNet, peeringCreatorRoleID, w.custSP.ID, "ServicePrincipal"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.provHalf(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.custHalf(); err != nil {
-		t.Fatal(err)
-	}
+	w.grantAndPeer(t)
 	if _, err := w.te.PutVirtualNetwork(ctx, VNetSpec{SubscriptionID: testProviderSub, ResourceGroup: provRG, Name: "world-vnet", Location: "West Europe",
 		AddressPrefixes: []string{"10.40.0.0/16"}, Subnets: []Subnet{{Name: "a", AddressPrefix: "10.40.1.0/24"}}, Tags: map[string]string{"k": "v"}}); err != nil {
 		t.Fatal(err)

@@ -46,8 +46,14 @@ type peeringWorld struct {
 
 func newPeeringWorld(t *testing.T) *peeringWorld {
 	t.Helper()
+	return newPeeringWorldOn(t, nil)
+}
+
+// newPeeringWorldOn is newPeeringWorld on store (nil: in memory).
+func newPeeringWorldOn(t *testing.T, store DocStore) *peeringWorld {
+	t.Helper()
 	ctx := context.Background()
-	te := newTestEmu(t, nil)
+	te := newTestEmu(t, store)
 	te.seedTwoTenants(t)
 	w := &peeringWorld{te: te,
 		provAdmin: te.credFor(testProviderTenant, te.userID(t, testProviderAdmin), true),
@@ -89,12 +95,21 @@ func sdkVNet(t *testing.T, te *testEmu, cred azcore.TokenCredential, sub, rg, na
 	if _, err := rgc.CreateOrUpdate(ctx, rg, armresources.ResourceGroup{Location: to.Ptr(loc)}, nil); err != nil {
 		t.Fatal(err)
 	}
+	return *sdkPutVNet(t, te, cred, sub, rg, name, loc, nil, prefixes...).ID
+}
+
+// sdkPutVNet creates or replaces a VNet (with a "default" subnet, the
+// first /16 of prefixes as a /24) through the SDK and returns the answer.
+func sdkPutVNet(t *testing.T, te *testEmu, cred azcore.TokenCredential, sub, rg, name, loc string, tags map[string]*string, prefixes ...string) armnetwork.VirtualNetwork {
+	t.Helper()
+	ctx := context.Background()
 	vc, err := armnetwork.NewVirtualNetworksClient(sub, cred, te.armOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	poller, err := vc.BeginCreateOrUpdate(ctx, rg, name, armnetwork.VirtualNetwork{
 		Location: to.Ptr(loc),
+		Tags:     tags,
 		Properties: &armnetwork.VirtualNetworkPropertiesFormat{
 			AddressSpace: &armnetwork.AddressSpace{AddressPrefixes: to.SliceOfPtrs(prefixes...)},
 			Subnets: []*armnetwork.Subnet{{Name: to.Ptr("default"), Properties: &armnetwork.SubnetPropertiesFormat{
@@ -108,7 +123,7 @@ func sdkVNet(t *testing.T, te *testEmu, cred azcore.TokenCredential, sub, rg, na
 	if err != nil {
 		t.Fatal(err)
 	}
-	return *res.ID
+	return res.VirtualNetwork
 }
 
 // createPeeringRole creates a custom role with actions as the customer
@@ -176,6 +191,22 @@ func (w *peeringWorld) peer(cred azcore.TokenCredential, aux []string, sub, rg, 
 		return nil, err
 	}
 	return &res.VirtualNetworkPeering, nil
+}
+
+// grantAndPeer makes the customer's grant (the peering creator role,
+// assigned to the app at the customer VNet), then both halves.
+func (w *peeringWorld) grantAndPeer(t *testing.T) {
+	t.Helper()
+	w.createRole(t, peeringCreatorRoleID, "Confluent Cloud Peering Creator", peeringCreatorActions, nil)
+	if err := w.assign(t, w.custVNet, peeringCreatorRoleID, w.custSP.ID, "ServicePrincipal"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.provHalf(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.custHalf(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // provHalf and custHalf create the two halves as the provider's app.

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -288,15 +288,14 @@ func (e *Emulator) putVNetTx(t *txn, c *Caller, spec VNetSpec) (*VirtualNetwork,
 		}
 		v.Subnets = append(v.Subnets, sn)
 	}
-	v.Etag = armNewEtag()
 	t.put(KindVirtualNetwork, v.ID, v)
-	t.emit(Event{Type: EventVNet, TenantID: sub.TenantID, ResourceID: v.ID})
+	t.emit(KindVirtualNetwork, v.ID, Event{Type: EventVNet, TenantID: sub.TenantID, ResourceID: v.ID})
 	if spaceChanged {
 		for _, p := range s.peeringsOf(id) {
-			t.emit(Event{Type: EventPeering, TenantID: sub.TenantID, ResourceID: p.ID})
+			t.emit(KindVirtualNetwork, v.ID, Event{Type: EventPeering, TenantID: sub.TenantID, ResourceID: p.ID})
 		}
 		for _, p := range s.peeringsTo(id) {
-			t.emit(Event{Type: EventPeering, TenantID: s.subTenant(scopeSubscription(p.ID)), ResourceID: p.ID})
+			t.emit(KindVirtualNetwork, v.ID, Event{Type: EventPeering, TenantID: s.subTenant(scopeSubscription(p.ID)), ResourceID: p.ID})
 		}
 	}
 	return v, old == nil, nil
@@ -324,14 +323,13 @@ func (e *Emulator) deleteVNetTx(t *txn, v *VirtualNetwork) {
 	for _, p := range s.peeringsTo(v.ID) {
 		if p.PeeringState != PeeringDisconnected {
 			p.PeeringState = PeeringDisconnected
-			p.Etag = armNewEtag()
 			t.put(KindPeering, p.ID, p)
-			t.emit(Event{Type: EventPeering, TenantID: s.subTenant(scopeSubscription(p.ID)), ResourceID: p.ID})
+			t.emit(KindPeering, p.ID, Event{Type: EventPeering, TenantID: s.subTenant(scopeSubscription(p.ID)), ResourceID: p.ID})
 		}
 	}
 	delete(s.vnets, lower(v.ID))
 	t.del(KindVirtualNetwork, v.ID)
-	t.emit(Event{Type: EventVNetDeleted, TenantID: s.subTenant(v.SubscriptionID), ResourceID: v.ID})
+	t.emit(KindVirtualNetwork, v.ID, Event{Type: EventVNetDeleted, TenantID: s.subTenant(v.SubscriptionID), ResourceID: v.ID})
 }
 
 // Wire shapes.
@@ -483,7 +481,7 @@ func (e *Emulator) serveNetworkSubscriptionList(q *armReq, subID, typ string) er
 }
 
 func listVNets(s *state, c *Caller, scope string) []map[string]any {
-	return listReadable(s, c, scope, actVNetRead, s.vnets, func(v *VirtualNetwork) string { return v.ID }, vnetJSON)
+	return listReadable(s, c, scope, actVNetRead, s.vnetsIn, func(v *VirtualNetwork) string { return v.ID }, vnetJSON)
 }
 
 func (e *Emulator) serveVNet(q *armReq, subID, rg, name string) error {
@@ -540,9 +538,8 @@ func (e *Emulator) serveVNet(q *armReq, subID, rg, name string) error {
 				return err
 			}
 			v.Tags = armCopyTags(in.Tags)
-			v.Etag = armNewEtag()
 			t.put(KindVirtualNetwork, v.ID, v)
-			t.emit(Event{Type: EventVNet, TenantID: t.s.subTenant(subID), ResourceID: v.ID})
+			t.emit(KindVirtualNetwork, v.ID, Event{Type: EventVNet, TenantID: t.s.subTenant(subID), ResourceID: v.ID})
 			body = vnetJSON(t.s, v, "Succeeded")
 			return nil
 		})
@@ -661,9 +658,8 @@ func (e *Emulator) serveSubnet(q *armReq, subID, rg, vnetName, name string) erro
 			}
 			found, loc = true, v.Location
 			v.Subnets = append(v.Subnets[:i:i], v.Subnets[i+1:]...)
-			v.Etag = armNewEtag()
 			t.put(KindVirtualNetwork, v.ID, v)
-			t.emit(Event{Type: EventVNet, TenantID: t.s.subTenant(subID), ResourceID: v.ID})
+			t.emit(KindVirtualNetwork, v.ID, Event{Type: EventVNet, TenantID: t.s.subTenant(subID), ResourceID: v.ID})
 			return nil
 		})
 		if err != nil {
@@ -686,24 +682,50 @@ type NetworkSnapshot struct {
 }
 
 // Snapshot returns copies of all VNets, peerings and NSGs, ordered by id.
+// It copies the world under the read lock and sorts outside it.
 func (e *Emulator) Snapshot() NetworkSnapshot {
 	var out NetworkSnapshot
+	var vnets []keyed[VirtualNetwork]
+	var peerings []keyed[VirtualNetworkPeering]
+	var nsgs []keyed[NetworkSecurityGroup]
 	e.view(func(s *state) {
 		out.Version = e.versionLocked()
-		for _, v := range s.vnets {
-			out.VirtualNetworks = append(out.VirtualNetworks, *copyVNet(v))
+		vnets = make([]keyed[VirtualNetwork], 0, len(s.vnets))
+		for k, v := range s.vnets {
+			vnets = append(vnets, keyed[VirtualNetwork]{k, *copyVNet(v)})
 		}
-		for _, p := range s.peerings {
+		peerings = make([]keyed[VirtualNetworkPeering], 0, len(s.peerings))
+		for k, p := range s.peerings {
 			c := *p
 			c.RemoteAddressSpace = append([]string(nil), p.RemoteAddressSpace...)
-			out.Peerings = append(out.Peerings, c)
+			peerings = append(peerings, keyed[VirtualNetworkPeering]{k, c})
 		}
-		for _, n := range s.nsgs {
-			out.NSGs = append(out.NSGs, *copyNSG(n))
+		nsgs = make([]keyed[NetworkSecurityGroup], 0, len(s.nsgs))
+		for k, n := range s.nsgs {
+			nsgs = append(nsgs, keyed[NetworkSecurityGroup]{k, *copyNSG(n)})
 		}
 	})
-	sort.Slice(out.VirtualNetworks, func(i, j int) bool { return lower(out.VirtualNetworks[i].ID) < lower(out.VirtualNetworks[j].ID) })
-	sort.Slice(out.Peerings, func(i, j int) bool { return lower(out.Peerings[i].ID) < lower(out.Peerings[j].ID) })
-	sort.Slice(out.NSGs, func(i, j int) bool { return lower(out.NSGs[i].ID) < lower(out.NSGs[j].ID) })
+	out.VirtualNetworks = sortedByKey(vnets)
+	out.Peerings = sortedByKey(peerings)
+	out.NSGs = sortedByKey(nsgs)
+	return out
+}
+
+// keyed is a copy of an object with its map key (its lower-cased id).
+type keyed[T any] struct {
+	key string
+	v   T
+}
+
+// sortedByKey returns the objects ordered by key; nil for none.
+func sortedByKey[T any](ks []keyed[T]) []T {
+	if len(ks) == 0 {
+		return nil
+	}
+	slices.SortFunc(ks, func(a, b keyed[T]) int { return strings.Compare(a.key, b.key) })
+	out := make([]T, len(ks))
+	for i := range ks {
+		out[i] = ks[i].v
+	}
 	return out
 }

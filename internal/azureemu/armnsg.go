@@ -253,7 +253,7 @@ func nsgJSON(s *state, n *NetworkSecurityGroup, provisioning string) map[string]
 // nsgSubnets returns references to the subnets the NSG is attached to.
 func (s *state) nsgSubnets(id string) []map[string]string {
 	var out []map[string]string
-	for _, v := range s.vnets {
+	for _, v := range s.vnetsUsing[lower(id)] {
 		for _, sn := range v.Subnets {
 			if strings.EqualFold(sn.NetworkSecurityGroup, id) {
 				out = append(out, map[string]string{"id": v.ID + "/subnets/" + sn.Name})
@@ -265,7 +265,7 @@ func (s *state) nsgSubnets(id string) []map[string]string {
 }
 
 func listNSGs(s *state, c *Caller, scope string) []map[string]any {
-	return listReadable(s, c, scope, actNSGRead, s.nsgs, func(n *NetworkSecurityGroup) string { return n.ID }, nsgJSON)
+	return listReadable(s, c, scope, actNSGRead, s.nsgsIn, func(n *NetworkSecurityGroup) string { return n.ID }, nsgJSON)
 }
 
 func (e *Emulator) putNSGTx(t *txn, subID, rg, name, location string, tags map[string]string, rules []SecurityRule) (*NetworkSecurityGroup, bool, error) {
@@ -302,9 +302,8 @@ func (e *Emulator) putNSGTx(t *txn, subID, rg, name, location string, tags map[s
 	}
 	n.Tags = armCopyTags(tags)
 	n.SecurityRules = rules
-	n.Etag = armNewEtag()
 	t.put(KindNSG, n.ID, n)
-	t.emit(Event{Type: EventNSG, TenantID: sub.TenantID, ResourceID: n.ID})
+	t.emit(KindNSG, n.ID, Event{Type: EventNSG, TenantID: sub.TenantID, ResourceID: n.ID})
 	return n, created, nil
 }
 
@@ -398,7 +397,7 @@ func (e *Emulator) serveNSG(q *armReq, subID, rg, name string) error {
 			found, loc = true, n.Location
 			delete(t.s.nsgs, lower(n.ID))
 			t.del(KindNSG, n.ID)
-			t.emit(Event{Type: EventNSG, TenantID: t.s.subTenant(subID), ResourceID: n.ID})
+			t.emit(KindNSG, n.ID, Event{Type: EventNSG, TenantID: t.s.subTenant(subID), ResourceID: n.ID})
 			return nil
 		})
 		if err != nil {
@@ -512,9 +511,8 @@ func (e *Emulator) serveSecurityRule(q *armReq, subID, rg, nsgName, name string,
 				if strings.EqualFold(r.Name, name) {
 					found, loc = true, n.Location
 					n.SecurityRules = append(n.SecurityRules[:j:j], n.SecurityRules[j+1:]...)
-					n.Etag = armNewEtag()
 					t.put(KindNSG, n.ID, n)
-					t.emit(Event{Type: EventNSG, TenantID: t.s.subTenant(subID), ResourceID: n.ID})
+					t.emit(KindNSG, n.ID, Event{Type: EventNSG, TenantID: t.s.subTenant(subID), ResourceID: n.ID})
 					return nil
 				}
 			}

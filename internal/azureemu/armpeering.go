@@ -2,7 +2,6 @@ package azureemu
 
 import (
 	"net/http"
-	"sort"
 	"strings"
 
 	"github.com/google/uuid"
@@ -20,36 +19,19 @@ const maxPeeringsPerVNet = 500
 
 // peeringsOf returns the halves on the VNet id, ordered by id.
 func (s *state) peeringsOf(id string) []*VirtualNetworkPeering {
-	var out []*VirtualNetworkPeering
-	for _, p := range s.peerings {
-		if strings.EqualFold(p.VNetID, id) {
-			out = append(out, p)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return lower(out[i].ID) < lower(out[j].ID) })
-	return out
+	return s.peeringsOn.sortedValues(lower(id))
 }
 
-// peeringsTo returns the halves on other VNets whose remote is id.
+// peeringsTo returns the halves on other VNets whose remote is id, ordered
+// by id.
 func (s *state) peeringsTo(id string) []*VirtualNetworkPeering {
-	var out []*VirtualNetworkPeering
-	for _, p := range s.peerings {
-		if strings.EqualFold(p.RemoteVNetID, id) {
-			out = append(out, p)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return lower(out[i].ID) < lower(out[j].ID) })
-	return out
+	return s.peeringsToward.sortedValues(lower(id))
 }
 
 // reverseOf returns the half on p's remote VNet that points back at p's VNet.
 func (s *state) reverseOf(vnetID, remoteID string) *VirtualNetworkPeering {
-	for _, r := range s.peeringsOf(remoteID) {
-		if strings.EqualFold(r.RemoteVNetID, vnetID) {
-			return r
-		}
-	}
-	return nil
+	r, _ := s.halves.first(halfKey(remoteID, vnetID))
+	return r
 }
 
 // syncLevel computes a half's peeringSyncLevel: local is out of sync when
@@ -117,12 +99,11 @@ func (e *Emulator) deletePeeringTx(t *txn, p *VirtualNetworkPeering) {
 	s := t.s
 	delete(s.peerings, lower(p.ID))
 	t.del(KindPeering, p.ID)
-	t.emit(Event{Type: EventPeeringDeleted, TenantID: s.subTenant(scopeSubscription(p.ID)), ResourceID: p.ID})
+	t.emit(KindPeering, p.ID, Event{Type: EventPeeringDeleted, TenantID: s.subTenant(scopeSubscription(p.ID)), ResourceID: p.ID})
 	if r := s.reverseOf(p.VNetID, p.RemoteVNetID); r != nil && r.PeeringState != PeeringDisconnected {
 		r.PeeringState = PeeringDisconnected
-		r.Etag = armNewEtag()
 		t.put(KindPeering, r.ID, r)
-		t.emit(Event{Type: EventPeering, TenantID: s.subTenant(scopeSubscription(r.ID)), ResourceID: r.ID})
+		t.emit(KindPeering, r.ID, Event{Type: EventPeering, TenantID: s.subTenant(scopeSubscription(r.ID)), ResourceID: r.ID})
 	}
 }
 
@@ -273,12 +254,10 @@ func (e *Emulator) putPeering(q *armReq, subID, rg, vnetName, name, scope string
 				return errorf(400, "CannotChangeRemoteVirtualNetworkOfPeering", "Cannot update peering %s: its remote virtual network %s cannot be changed to %s (field 'properties.remoteVirtualNetwork.id').", pid, p.RemoteVNetID, b.ID)
 			}
 		} else {
-			for _, o := range s.peeringsOf(a.ID) {
-				if strings.EqualFold(o.RemoteVNetID, b.ID) {
-					return errorf(400, "PeeringWithSameRemoteVnetAlreadyExists", "Cannot create peering %s because peering %s already connects virtual network %s with %s.", pid, o.ID, a.ID, b.ID)
-				}
+			if o, ok := s.halves.first(halfKey(a.ID, b.ID)); ok {
+				return errorf(400, "PeeringWithSameRemoteVnetAlreadyExists", "Cannot create peering %s because peering %s already connects virtual network %s with %s.", pid, o.ID, a.ID, b.ID)
 			}
-			if len(s.peeringsOf(a.ID)) >= maxPeeringsPerVNet {
+			if len(s.peeringsOn[lower(a.ID)]) >= maxPeeringsPerVNet {
 				return errorf(400, "PeeringsPerVirtualNetworkLimitReached", "Cannot create peering %s because virtual network %s already has the maximum of %d peerings.", pid, a.ID, maxPeeringsPerVNet)
 			}
 		}
@@ -333,19 +312,17 @@ func (e *Emulator) putPeering(q *armReq, subID, rg, vnetName, name, scope string
 			p.PeeringState = PeeringConnected
 			if r.PeeringState != PeeringConnected {
 				r.PeeringState = PeeringConnected
-				r.Etag = armNewEtag()
 				t.put(KindPeering, r.ID, r)
-				t.emit(Event{Type: EventPeering, TenantID: s.subTenant(b.SubscriptionID), ResourceID: r.ID})
+				t.emit(KindPeering, r.ID, Event{Type: EventPeering, TenantID: s.subTenant(b.SubscriptionID), ResourceID: r.ID})
 			}
 		} else {
 			p.PeeringState = PeeringInitiated
 		}
 		p.PeeringSyncLevel = s.syncLevel(p)
-		p.Etag = armNewEtag()
 		t.put(KindPeering, p.ID, p)
-		t.emit(Event{Type: EventPeering, TenantID: tenant, ResourceID: p.ID})
+		t.emit(KindPeering, p.ID, Event{Type: EventPeering, TenantID: tenant, ResourceID: p.ID})
 		if r != nil && sync {
-			t.emit(Event{Type: EventPeering, TenantID: s.subTenant(b.SubscriptionID), ResourceID: r.ID})
+			t.emit(KindPeering, p.ID, Event{Type: EventPeering, TenantID: s.subTenant(b.SubscriptionID), ResourceID: r.ID})
 		}
 		loc = a.Location
 		body = peeringJSON(s, p, "Succeeded")

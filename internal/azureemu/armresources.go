@@ -112,8 +112,8 @@ func (e *Emulator) serveSubscriptionList(q *armReq) error {
 	var out []map[string]any
 	e.view(func(s *state) {
 		var subs []*Subscription
-		for _, sub := range s.subs {
-			if strings.EqualFold(sub.TenantID, q.c.TenantID) && s.hasAnyAssignmentIn(q.c.ObjectID, "/subscriptions/"+sub.ID) {
+		for _, sub := range s.subsOf[lower(q.c.TenantID)] {
+			if s.hasAnyAssignmentIn(q.c.ObjectID, "/subscriptions/"+sub.ID) {
 				subs = append(subs, sub)
 			}
 		}
@@ -240,8 +240,8 @@ func rgJSON(rg *ResourceGroup) map[string]any {
 func (e *Emulator) serveResourceGroupList(q *armReq, subID string) error {
 	return e.armListIn(q, subID, func(s *state) ([]map[string]any, error) {
 		var rgs []*ResourceGroup
-		for _, rg := range s.rgs {
-			if strings.EqualFold(rg.SubscriptionID, subID) && s.allowed(q.c.ObjectID, actRGRead, rg.ID) {
+		for _, rg := range s.rgsIn[lower(subID)] {
+			if s.allowed(q.c.ObjectID, actRGRead, rg.ID) {
 				rgs = append(rgs, rg)
 			}
 		}
@@ -422,18 +422,13 @@ func (e *Emulator) putResourceGroupTx(t *txn, subID, name, location string, tags
 
 // deleteResourceGroupTx deletes a resource group and everything in it.
 func (e *Emulator) deleteResourceGroupTx(t *txn, rg *ResourceGroup) {
-	prefix := lower(rg.ID) + "/"
-	for k, v := range t.s.vnets {
-		if strings.HasPrefix(k, prefix) {
-			e.deleteVNetTx(t, v)
-		}
+	for _, v := range t.s.vnetsIn.sortedValues(lower(rg.ID)) {
+		e.deleteVNetTx(t, v)
 	}
-	for k, n := range t.s.nsgs {
-		if strings.HasPrefix(k, prefix) {
-			delete(t.s.nsgs, k)
-			t.del(KindNSG, n.ID)
-			t.emit(Event{Type: EventNSG, TenantID: t.s.subTenant(n.SubscriptionID), ResourceID: n.ID})
-		}
+	for _, n := range t.s.nsgsIn.sortedValues(lower(rg.ID)) {
+		delete(t.s.nsgs, lower(n.ID))
+		t.del(KindNSG, n.ID)
+		t.emit(KindNSG, n.ID, Event{Type: EventNSG, TenantID: t.s.subTenant(n.SubscriptionID), ResourceID: n.ID})
 	}
 	delete(t.s.rgs, lower(rg.ID))
 	t.del(KindResourceGroup, rg.ID)
@@ -462,4 +457,15 @@ func (e *Emulator) PutResourceGroup(ctx context.Context, subscriptionID, name, l
 		return nil, err
 	}
 	return &out, nil
+}
+
+// DeleteResourceGroup deletes a resource group and everything in it as the
+// operator (no RBAC). Deleting a missing group is not an error.
+func (e *Emulator) DeleteResourceGroup(ctx context.Context, subscriptionID, name string) error {
+	return e.update(ctx, func(t *txn) error {
+		if rg := t.s.rgs[lower(rgID(subscriptionID, name))]; rg != nil {
+			e.deleteResourceGroupTx(t, rg)
+		}
+		return nil
+	})
 }

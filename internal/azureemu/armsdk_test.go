@@ -105,16 +105,7 @@ func TestARMPeeringFlowSDK(t *testing.T) {
 func TestARMPeeringSyncSDK(t *testing.T) {
 	w := newPeeringWorld(t)
 	ctx := context.Background()
-	w.createRole(t, peeringCreatorRoleID, "Confluent Cloud Peering Creator", peeringCreatorActions, nil)
-	if err := w.assign(t, w.custVNet, peeringCreatorRoleID, w.custSP.ID, "ServicePrincipal"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.provHalf(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.custHalf(); err != nil {
-		t.Fatal(err)
-	}
+	w.grantAndPeer(t)
 	vc, _ := armnetwork.NewVirtualNetworksClient(testCustomerSub, w.custAdmin, w.te.armOptions())
 	update := func(prefixes ...string) error {
 		cur, err := vc.Get(ctx, custRG, custVNetName, nil)

@@ -131,18 +131,16 @@ func (ts *tagScope) setTags(t *txn, tags map[string]string) error {
 			return vnetNotFound(ts.name, ts.rg)
 		}
 		v.Tags = armCopyTags(tags)
-		v.Etag = armNewEtag()
 		t.put(KindVirtualNetwork, v.ID, v)
-		t.emit(Event{Type: EventVNet, TenantID: s.subTenant(v.SubscriptionID), ResourceID: v.ID})
+		t.emit(KindVirtualNetwork, v.ID, Event{Type: EventVNet, TenantID: s.subTenant(v.SubscriptionID), ResourceID: v.ID})
 	default:
 		n := s.nsgs[lower(nsgID(ts.subID, ts.rg, ts.name))]
 		if n == nil {
 			return nsgNotFound(ts.name, ts.rg)
 		}
 		n.Tags = armCopyTags(tags)
-		n.Etag = armNewEtag()
 		t.put(KindNSG, n.ID, n)
-		t.emit(Event{Type: EventNSG, TenantID: s.subTenant(n.SubscriptionID), ResourceID: n.ID})
+		t.emit(KindNSG, n.ID, Event{Type: EventNSG, TenantID: s.subTenant(n.SubscriptionID), ResourceID: n.ID})
 	}
 	return nil
 }

@@ -430,7 +430,8 @@ func (e *Emulator) serveConsent(w http.ResponseWriter, r *http.Request, auth ent
 		return
 	}
 	var sp *ServicePrincipal
-	err := e.update(r.Context(), func(t *txn) error {
+	// The consent is the signed-in administrator's change.
+	err := e.update(withActor(r.Context(), u.ID), func(t *txn) error {
 		app := t.s.apps[lower(cr.app.AppID)]
 		if app == nil {
 			return errorf(400, "AADSTS700016", "%s", appNotFound(cr.app.AppID, tenant.ID).desc)

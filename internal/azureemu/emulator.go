@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -80,7 +81,8 @@ type Emulator struct {
 	// is the ETag of the network snapshot.
 	version  uint64
 	instance string
-	vs       VersionedDocStore // e.store, when it is shared
+	vs       VersionedDocStore   // e.store, when it is shared
+	is       IncrementalDocStore // e.store, when it can tell what changed
 	// changed is closed (and replaced) whenever version changes.
 	changed chan struct{}
 
@@ -92,6 +94,16 @@ type Emulator struct {
 	// Hooks for fault injection in tests. Each runs, when set, before the
 	// request is served; a non-nil error is answered as a 500.
 	BeforeARM func(r *http.Request) error
+
+	// afterGenerationRead, when set, runs in sync between the read of the
+	// store's generation and the lock (tests open that window with it).
+	afterGenerationRead func()
+	// reloads counts the full reloads of the state from the store,
+	// catchUps the incremental ones.
+	reloads, catchUps atomic.Int64
+	// dirty is set when memory may hold a change that is not stored and
+	// could not be read back: the next request reloads in full.
+	dirty bool
 }
 
 // New loads the emulator's state from opts.Store (creating the signing key
@@ -115,6 +127,7 @@ func New(ctx context.Context, opts Options) (*Emulator, error) {
 		e.store = &MemoryDocStore{}
 	}
 	e.vs, _ = e.store.(VersionedDocStore)
+	e.is, _ = e.store.(IncrementalDocStore)
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -157,7 +170,8 @@ func (e *Emulator) reload(ctx context.Context) error {
 			return err
 		}
 	}
-	e.st, e.gen = st, gen
+	e.st, e.gen, e.dirty = st, gen, false
+	e.reloads.Add(1)
 	e.bumpVersion()
 	return nil
 }
@@ -182,6 +196,11 @@ func (e *Emulator) Changed() <-chan struct{} {
 
 // sync reloads the state when another process sharing the store wrote to
 // it since it was loaded. It costs one read of the generation.
+//
+// The generation is read before the lock is taken, so this process may
+// commit in between: the number read is then older than the one held, and
+// means nothing new. Only a generation newer than the one held is another
+// writer's.
 func (e *Emulator) sync(ctx context.Context) error {
 	if e.vs == nil {
 		return nil
@@ -190,18 +209,69 @@ func (e *Emulator) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if e.afterGenerationRead != nil {
+		e.afterGenerationRead()
+	}
 	e.mu.RLock()
-	current := e.gen == g
+	current := g <= e.gen && !e.dirty
 	e.mu.RUnlock()
 	if current {
 		return nil
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.gen == g {
+	if g <= e.gen && !e.dirty {
 		return nil
 	}
-	return e.reload(ctx)
+	return e.refresh(ctx, nil)
+}
+
+// refresh brings the state to the store's current one; the caller holds
+// e.mu for writing. The state must be as stored at e.gen but for the
+// documents in touched (a failed change's), which are read again.
+func (e *Emulator) refresh(ctx context.Context, touched []Doc) error {
+	var err error
+	if e.is != nil && !e.dirty {
+		err = e.catchUp(ctx, touched)
+	} else {
+		err = e.reload(ctx)
+	}
+	if err != nil && len(touched) > 0 {
+		e.dirty = true
+	}
+	return err
+}
+
+// catchUp applies the documents other processes changed since the
+// generation held, and those in touched as stored; the caller holds e.mu
+// for writing. A document that does not decode makes it fall back to a
+// full reload.
+func (e *Emulator) catchUp(ctx context.Context, touched []Doc) error {
+	puts, deletes, g, err := e.is.ChangesSince(ctx, e.gen, touched)
+	if err != nil {
+		return fmt.Errorf("load azure changes: %w", err)
+	}
+	for _, d := range deletes {
+		e.st.drop(d.Kind, d.Key)
+	}
+	for _, d := range puts {
+		if err := e.st.load(d); err != nil {
+			e.log.Error("load azure changes", "err", err)
+			return e.reload(ctx)
+		}
+	}
+	e.gen = g
+	e.catchUps.Add(1)
+	e.bumpVersion()
+	return nil
+}
+
+// Loads reports how often the state was read from the store: in full (at
+// start, and after a write that failed or was based on a state another
+// process had changed) and incrementally (catching up with other
+// processes' writes, with an IncrementalDocStore).
+func (e *Emulator) Loads() (full, incremental int64) {
+	return e.reloads.Load(), e.catchUps.Load()
 }
 
 // update runs fn under the write lock and persists what it recorded. If fn
@@ -228,12 +298,33 @@ func (e *Emulator) tryUpdate(ctx context.Context, fn func(t *txn) error) error {
 	}
 	if ferr != nil {
 		// fn changed memory before failing: put it back as stored.
-		if err := e.reload(ctx); err != nil {
+		if err := e.refresh(ctx, t.touched()); err != nil {
 			return errors.Join(ferr, err)
 		}
 		return ferr
 	}
-	puts, deletes, err := t.docs()
+	puts, deletes, sums, err := t.docs()
+	if err == nil && len(puts) == 0 && len(deletes) == 0 {
+		// Every put was the stored document again: nothing changed, if
+		// the state compared with is still the stored one. Another
+		// process's write since would make this a lost update: re-run
+		// the change on its state.
+		if e.vs != nil {
+			g, gerr := e.vs.Generation(ctx)
+			if gerr != nil {
+				return fmt.Errorf("persist azure state: %w", gerr)
+			}
+			if g != e.gen {
+				// Memory holds what is stored at e.gen: catching up
+				// is enough.
+				if rerr := e.refresh(ctx, nil); rerr != nil {
+					return rerr
+				}
+				return ErrStaleGeneration
+			}
+		}
+		return nil
+	}
 	if err == nil {
 		wctx := context.WithoutCancel(ctx)
 		if e.vs != nil {
@@ -249,7 +340,9 @@ func (e *Emulator) tryUpdate(ctx context.Context, fn func(t *txn) error) error {
 		if !errors.Is(err, ErrStaleGeneration) {
 			e.log.Error("persist azure state", "err", err)
 		}
-		if rerr := e.reload(ctx); rerr != nil {
+		// Memory holds the change that was not stored: read its
+		// documents back with the others' changes.
+		if rerr := e.refresh(ctx, t.touched()); rerr != nil {
 			return errors.Join(err, rerr)
 		}
 		if errors.Is(err, ErrStaleGeneration) {
@@ -257,13 +350,17 @@ func (e *Emulator) tryUpdate(ctx context.Context, fn func(t *txn) error) error {
 		}
 		return fmt.Errorf("persist azure state: %w", err)
 	}
+	events := t.changedEvents(sums)
+	e.st.committed(sums, deletes)
 	e.bumpVersion()
 	now := e.now()
-	for i := range t.events {
-		t.events[i] = e.events.append(t.events[i], now)
+	actor := actorOf(ctx)
+	for i := range events {
+		events[i].Actor = actor
+		events[i] = e.events.append(events[i], now)
 	}
-	if e.opts.OnEvents != nil && len(t.events) > 0 {
-		e.opts.OnEvents(t.events)
+	if e.opts.OnEvents != nil && len(events) > 0 {
+		e.opts.OnEvents(events)
 	}
 	return nil
 }

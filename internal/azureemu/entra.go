@@ -59,12 +59,9 @@ func (e *Emulator) resolveAuthority(seg string) (entraAuthority, bool) {
 			a.Tenant = &c
 			return
 		}
-		for _, t := range s.tenants {
-			if strings.EqualFold(t.DefaultDomain, seg) {
-				c := *t
-				a.Tenant = &c
-				return
-			}
+		if t, ok := s.tenantDomain.first(lower(seg)); ok {
+			c := *t
+			a.Tenant = &c
 		}
 	})
 	a.Kind = "tenant"
@@ -561,12 +558,9 @@ func (e *Emulator) publicClient(clientID, tenantID string) error {
 func (e *Emulator) userByUPN(upn string) *User {
 	var out *User
 	e.view(func(s *state) {
-		for _, u := range s.users {
-			if strings.EqualFold(u.UserPrincipalName, upn) {
-				c := *u
-				out = &c
-				return
-			}
+		if u, ok := s.usersByUPN.first(lower(upn)); ok {
+			c := *u
+			out = &c
 		}
 	})
 	return out

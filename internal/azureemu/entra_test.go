@@ -779,9 +779,14 @@ func TestConsentPage(t *testing.T) {
 	})
 	evs, _, _ := w.events.since(last)
 	consents := 0
+	admin := w.userID(t, testCustomerAdmin)
 	for _, ev := range evs {
 		if ev.Type == EventConsent {
 			consents++
+			// The consent is the signed-in administrator's change.
+			if ev.Actor != admin {
+				t.Errorf("the consent event's actor is %q, want the admin %s", ev.Actor, admin)
+			}
 		}
 	}
 	if n != 1 || consents != 1 {

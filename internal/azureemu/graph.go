@@ -48,6 +48,7 @@ func (e *Emulator) serveGraph(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
+	r = r.WithContext(withActor(r.Context(), c.actor()))
 	rest := parts[2:]
 	if len(rest) == 0 || rest[0] == "" {
 		writeGraphError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource not found for the segment ''.")
@@ -299,34 +300,28 @@ func (e *Emulator) objects(collection, tenantID string) []graphObject {
 	e.view(func(s *state) {
 		switch collection {
 		case "servicePrincipals":
-			for _, sp := range s.sps {
-				if strings.EqualFold(sp.TenantID, tenantID) {
-					out = append(out, graphObject{id: sp.ID,
-						props: map[string]string{"id": sp.ID, "appid": sp.AppID, "displayname": sp.DisplayName, "appownerorganizationid": sp.AppOwnerOrganizationID, "serviceprincipaltype": "Application"},
-						multi: map[string][]string{"serviceprincipalnames": sp.ServicePrincipalNames},
-						body:  e.graphSP(sp, s.apps[lower(sp.AppID)])})
-				}
+			for _, sp := range s.spsIn[lower(tenantID)] {
+				out = append(out, graphObject{id: sp.ID,
+					props: map[string]string{"id": sp.ID, "appid": sp.AppID, "displayname": sp.DisplayName, "appownerorganizationid": sp.AppOwnerOrganizationID, "serviceprincipaltype": "Application"},
+					multi: map[string][]string{"serviceprincipalnames": sp.ServicePrincipalNames},
+					body:  e.graphSP(sp, s.apps[lower(sp.AppID)])})
 			}
 		case "applications":
 			domain := ""
 			if t := s.tenants[lower(tenantID)]; t != nil {
 				domain = t.DefaultDomain
 			}
-			for _, a := range s.apps {
-				if strings.EqualFold(a.TenantID, tenantID) {
-					out = append(out, graphObject{id: a.ID,
-						props: map[string]string{"id": a.ID, "appid": a.AppID, "displayname": a.DisplayName, "signinaudience": a.SignInAudience},
-						multi: map[string][]string{"identifieruris": nil},
-						body:  e.graphApp(a, domain)})
-				}
+			for _, a := range s.appsOf[lower(tenantID)] {
+				out = append(out, graphObject{id: a.ID,
+					props: map[string]string{"id": a.ID, "appid": a.AppID, "displayname": a.DisplayName, "signinaudience": a.SignInAudience},
+					multi: map[string][]string{"identifieruris": nil},
+					body:  e.graphApp(a, domain)})
 			}
 		case "users":
-			for _, u := range s.users {
-				if strings.EqualFold(u.TenantID, tenantID) {
-					out = append(out, graphObject{id: u.ID,
-						props: map[string]string{"id": u.ID, "userprincipalname": u.UserPrincipalName, "displayname": u.DisplayName, "mail": "", "usertype": "Member"},
-						body:  graphUser(u)})
-				}
+			for _, u := range s.usersIn[lower(tenantID)] {
+				out = append(out, graphObject{id: u.ID,
+					props: map[string]string{"id": u.ID, "userprincipalname": u.UserPrincipalName, "displayname": u.DisplayName, "mail": "", "usertype": "Member"},
+					body:  graphUser(u)})
 			}
 		}
 	})
@@ -517,10 +512,8 @@ func (e *Emulator) graphCreateSP(w http.ResponseWriter, r *http.Request, c *Call
 		if app == nil || (!app.Multitenant() && !strings.EqualFold(app.TenantID, c.TenantID)) {
 			return gerr(400, "Request_BadRequest", "The appId '%s' of the service principal does not reference a valid application object.", appID)
 		}
-		for _, sp := range t.s.sps {
-			if strings.EqualFold(sp.AppID, app.AppID) && strings.EqualFold(sp.TenantID, c.TenantID) {
-				return gerr(409, "Request_MultipleObjectsWithSameKeyValue", "The service principal cannot be created, updated, or restored because the service principal name %s is already in use.", app.AppID)
-			}
+		if _, ok := t.s.spsOfApp.first(spKey(c.TenantID, app.AppID)); ok {
+			return gerr(409, "Request_MultipleObjectsWithSameKeyValue", "The service principal cannot be created, updated, or restored because the service principal name %s is already in use.", app.AppID)
 		}
 		sp, err := e.ensureServicePrincipalTx(t, c.TenantID, app)
 		if err != nil {

@@ -46,22 +46,24 @@ func newTestEmu(t testing.TB, store DocStore) *testEmu {
 		t.Fatal(err)
 	}
 	srv.Config.Handler = e
+	// Every test's last state must be what its store loads into.
+	t.Cleanup(func() { checkIndexes(t, e) })
 	return &testEmu{Emulator: e, srv: srv, store: store}
 }
 
 // seedTwoTenants creates a provider and a customer tenant, each with an
 // admin and a subscription the admin owns.
-func (te *testEmu) seedTwoTenants(t testing.TB) {
+func (e *Emulator) seedTwoTenants(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
 	for _, s := range []struct{ tenant, sub, admin, name string }{
 		{testProviderTenant, testProviderSub, testProviderAdmin, "Provider"},
 		{testCustomerTenant, testCustomerSub, testCustomerAdmin, "Contoso"},
 	} {
-		if _, err := te.CreateTenant(ctx, TenantSpec{ID: s.tenant, DisplayName: s.name, Admin: &UserSpec{UserPrincipalName: s.admin, Password: testPassword}}); err != nil {
+		if _, err := e.CreateTenant(ctx, TenantSpec{ID: s.tenant, DisplayName: s.name, Admin: &UserSpec{UserPrincipalName: s.admin, Password: testPassword}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := te.CreateSubscription(ctx, s.tenant, SubscriptionSpec{ID: s.sub, DisplayName: s.name + " subscription"}); err != nil {
+		if _, err := e.CreateSubscription(ctx, s.tenant, SubscriptionSpec{ID: s.sub, DisplayName: s.name + " subscription"}); err != nil {
 			t.Fatal(err)
 		}
 	}

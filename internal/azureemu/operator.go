@@ -98,10 +98,8 @@ func (e *Emulator) CreateTenant(ctx context.Context, spec TenantSpec) (*Tenant, 
 		if t.s.tenants[lower(spec.ID)] != nil {
 			return errorf(409, "TenantAlreadyExists", "The tenant '%s' already exists.", spec.ID)
 		}
-		for _, other := range t.s.tenants {
-			if strings.EqualFold(other.DefaultDomain, spec.DefaultDomain) {
-				return errorf(409, "DomainAlreadyExists", "The domain '%s' is already used by tenant '%s' (field 'defaultDomain').", spec.DefaultDomain, other.ID)
-			}
+		if other, ok := t.s.tenantDomain.first(lower(spec.DefaultDomain)); ok {
+			return errorf(409, "DomainAlreadyExists", "The domain '%s' is already used by tenant '%s' (field 'defaultDomain').", spec.DefaultDomain, other.ID)
 		}
 		out = &Tenant{ID: spec.ID, DisplayName: spec.DisplayName, DefaultDomain: spec.DefaultDomain, CreatedAt: e.now().UTC()}
 		t.s.tenants[lower(out.ID)] = out
@@ -149,10 +147,8 @@ func (e *Emulator) CreateUser(ctx context.Context, tenantID string, spec UserSpe
 }
 
 func (e *Emulator) createUserTx(t *txn, tenantID string, spec UserSpec) (*User, error) {
-	for _, u := range t.s.users {
-		if strings.EqualFold(u.UserPrincipalName, spec.UserPrincipalName) {
-			return nil, errorf(409, "UserAlreadyExists", "A user with the user principal name '%s' already exists (field 'userPrincipalName').", spec.UserPrincipalName)
-		}
+	if len(t.s.usersByUPN[lower(spec.UserPrincipalName)]) > 0 {
+		return nil, errorf(409, "UserAlreadyExists", "A user with the user principal name '%s' already exists (field 'userPrincipalName').", spec.UserPrincipalName)
 	}
 	id := spec.ID
 	if id == "" {
@@ -191,10 +187,7 @@ func (e *Emulator) CreateSubscription(ctx context.Context, tenantID string, spec
 			return errorf(409, "SubscriptionAlreadyExists", "The subscription '%s' already exists.", spec.ID)
 		}
 		var owners []*User
-		for _, u := range t.s.users {
-			if !strings.EqualFold(u.TenantID, ten.ID) {
-				continue
-			}
+		for _, u := range t.s.usersIn.sortedValues(lower(ten.ID)) {
 			if spec.Owner == "" && u.GlobalAdmin || spec.Owner != "" && (strings.EqualFold(u.UserPrincipalName, spec.Owner) || strings.EqualFold(u.ID, spec.Owner)) {
 				owners = append(owners, u)
 			}
@@ -279,10 +272,8 @@ func (e *Emulator) addSecretTx(t *txn, app *Application, displayName string) str
 // ensureServicePrincipalTx returns app's service principal in tenantID,
 // creating it (and emitting EventConsent) if there is none.
 func (e *Emulator) ensureServicePrincipalTx(t *txn, tenantID string, app *Application) (*ServicePrincipal, error) {
-	for _, sp := range t.s.sps {
-		if strings.EqualFold(sp.AppID, app.AppID) && strings.EqualFold(sp.TenantID, tenantID) {
-			return sp, nil
-		}
+	if sp, ok := t.s.spsOfApp.first(spKey(tenantID, app.AppID)); ok {
+		return sp, nil
 	}
 	if !strings.EqualFold(app.TenantID, tenantID) && !app.Multitenant() {
 		return nil, errorf(400, "AADSTS700016", "Application with identifier '%s' was not found in the directory '%s'. The application is single-tenant.", app.AppID, tenantID)
@@ -291,7 +282,7 @@ func (e *Emulator) ensureServicePrincipalTx(t *txn, tenantID string, app *Applic
 		DisplayName: app.DisplayName, ServicePrincipalNames: []string{app.AppID}, CreatedAt: e.now().UTC()}
 	t.s.sps[lower(sp.ID)] = sp
 	t.put(KindServicePrincipal, sp.ID, sp)
-	t.emit(Event{Type: EventConsent, TenantID: tenantID, ResourceID: sp.ID})
+	t.emit(KindServicePrincipal, sp.ID, Event{Type: EventConsent, TenantID: tenantID, ResourceID: sp.ID})
 	return sp, nil
 }
 
@@ -475,7 +466,7 @@ func (e *Emulator) AssignRole(ctx context.Context, scope, roleID, principalID st
 		} else {
 			return errorf(400, "PrincipalNotFound", "Principal %s does not exist in the directory %s.", principalID, s.TenantID)
 		}
-		for _, ra := range t.s.roleAssigns {
+		for _, ra := range t.s.assignments.at(scope) {
 			if strings.EqualFold(ra.Scope, scope) && strings.EqualFold(ra.PrincipalID, principalID) && strings.EqualFold(ra.RoleDefinitionID, roleID) {
 				out = ra
 				return nil
@@ -485,7 +476,7 @@ func (e *Emulator) AssignRole(ctx context.Context, scope, roleID, principalID st
 			PrincipalID: principalID, PrincipalType: ptype, CreatedOn: e.now().UTC()}
 		t.s.roleAssigns[lower(out.ID)] = out
 		t.put(KindRoleAssignment, out.ID, out)
-		t.emit(Event{Type: EventRoleAssignment, TenantID: s.TenantID, ResourceID: scope})
+		t.emit(KindRoleAssignment, out.ID, Event{Type: EventRoleAssignment, TenantID: s.TenantID, ResourceID: scope})
 		return nil
 	})
 	return out, err
@@ -504,11 +495,9 @@ func scopeSubscription(scope string) string {
 func (e *Emulator) FindServicePrincipal(tenantID, appID string) (*ServicePrincipal, bool) {
 	var out *ServicePrincipal
 	e.view(func(s *state) {
-		for _, sp := range s.sps {
-			if strings.EqualFold(sp.AppID, appID) && strings.EqualFold(sp.TenantID, tenantID) {
-				c := *sp
-				out = &c
-			}
+		if sp, ok := s.spsOfApp.first(spKey(tenantID, appID)); ok {
+			c := *sp
+			out = &c
 		}
 	})
 	return out, out != nil

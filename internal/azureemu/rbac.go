@@ -168,28 +168,34 @@ func scopeWithin(scope, ancestor string) bool {
 	return a == "" || s == a || strings.HasPrefix(s, a+"/")
 }
 
-// allowed reports whether principal oid may perform action at scope.
+// allowed reports whether principal oid may perform action at scope. It
+// looks only at the assignments at scope and its ancestors.
 func (s *state) allowed(oid, action, scope string) bool {
-	for _, ra := range s.roleAssigns {
-		if !strings.EqualFold(ra.PrincipalID, oid) || !scopeWithin(scope, ra.Scope) {
-			continue
+	ok := false
+	s.assignments.above(scope, func(ra *RoleAssignment) bool {
+		if strings.EqualFold(ra.PrincipalID, oid) {
+			if r := s.roleDef(ra.RoleDefinitionID); r != nil && r.permits(action) {
+				ok = true
+			}
 		}
-		if r := s.roleDef(ra.RoleDefinitionID); r != nil && r.permits(action) {
-			return true
-		}
-	}
-	return false
+		return !ok
+	})
+	return ok
 }
 
 // hasAnyAssignmentIn reports whether oid has any role assignment at, above
 // or below scope: what makes a subscription visible to it.
 func (s *state) hasAnyAssignmentIn(oid, scope string) bool {
-	for _, ra := range s.roleAssigns {
-		if strings.EqualFold(ra.PrincipalID, oid) && (scopeWithin(scope, ra.Scope) || scopeWithin(ra.Scope, scope)) {
-			return true
-		}
+	found := false
+	match := func(ra *RoleAssignment) bool {
+		found = strings.EqualFold(ra.PrincipalID, oid)
+		return !found
 	}
-	return false
+	s.assignments.above(scope, match)
+	if !found {
+		s.assignments.below(scope, match)
+	}
+	return found
 }
 
 func clientName(c *Caller) string {

@@ -1,6 +1,7 @@
 package azureemu
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -43,6 +44,30 @@ type Caller struct {
 	PrincipalType string // "User" or "ServicePrincipal"
 	Name          string // upn for users, display name for apps
 	Audience      string
+}
+
+// actor is what an Event's Actor says of the caller: a user's object id,
+// an application's id (the token's appid).
+func (c *Caller) actor() string {
+	if c.PrincipalType == "User" {
+		return c.ObjectID
+	}
+	return c.AppID
+}
+
+type actorKey struct{}
+
+// withActor returns ctx carrying the principal whose request makes the
+// changes (see Event.Actor).
+func withActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// actorOf returns the actor withActor put in ctx, or "" for the operator
+// and the emulator's own changes.
+func actorOf(ctx context.Context) string {
+	a, _ := ctx.Value(actorKey{}).(string)
+	return a
 }
 
 // tokenClaims are the claims of an access token the emulator issues.

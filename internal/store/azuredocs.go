@@ -12,7 +12,7 @@ import (
 )
 
 // DB persists the embedded Azure's documents in the azure_docs table.
-var _ azureemu.VersionedDocStore = (*DB)(nil)
+var _ azureemu.IncrementalDocStore = (*DB)(nil)
 
 // AzureDocs returns db as the embedded Azure's document store.
 func (db *DB) AzureDocs() azureemu.DocStore { return db }
@@ -112,6 +112,72 @@ func (db *DB) Generation(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("read azure generation: %w", err)
 	}
 	return gen, nil
+}
+
+// ChangesSince returns, from one snapshot of the database, the documents
+// written by batches after gen, the keys (Kind and Key, no Body) deleted by
+// them and not written since, and the generation that snapshot is at; each
+// document of also is returned too, among puts as stored or among deletes
+// when there is none. The generation each document and tombstone carries
+// is stamped by triggers (migration 0011).
+func (db *DB) ChangesSince(ctx context.Context, gen int64, also []azureemu.Doc) (puts, deletes []azureemu.Doc, current int64, err error) {
+	// A read transaction is one snapshot: REPEATABLE READ on PostgreSQL,
+	// and on SQLite (WAL) any read transaction.
+	var opts *sql.TxOptions
+	if db.dialect == DialectPostgres {
+		opts = &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}
+	}
+	tx, err := db.r.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("azure changes: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := tx.QueryRowContext(ctx, `SELECT gen FROM azure_generation WHERE id = 1`).Scan(&current); err != nil {
+		return nil, nil, 0, fmt.Errorf("azure changes: read generation: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT kind, key, body FROM azure_docs WHERE gen > $1`, gen)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("azure changes: %w", err)
+	}
+	for rows.Next() {
+		var d azureemu.Doc
+		if err := rows.Scan(&d.Kind, &d.Key, &d.Body); err != nil {
+			rows.Close()
+			return nil, nil, 0, fmt.Errorf("azure changes: %w", err)
+		}
+		puts = append(puts, d)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, nil, 0, fmt.Errorf("azure changes: %w", err)
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT kind, key FROM azure_doc_tombstones WHERE gen > $1`, gen)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("azure changes: tombstones: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d azureemu.Doc
+		if err := rows.Scan(&d.Kind, &d.Key); err != nil {
+			return nil, nil, 0, fmt.Errorf("azure changes: tombstones: %w", err)
+		}
+		deletes = append(deletes, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, 0, fmt.Errorf("azure changes: tombstones: %w", err)
+	}
+	for _, k := range also {
+		d := azureemu.Doc{Kind: k.Kind, Key: k.Key}
+		err := tx.QueryRowContext(ctx, `SELECT body FROM azure_docs WHERE kind = $1 AND key = $2`, k.Kind, k.Key).Scan(&d.Body)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			deletes = append(deletes, d)
+		case err != nil:
+			return nil, nil, 0, fmt.Errorf("azure changes: %s/%s: %w", k.Kind, k.Key, err)
+		default:
+			puts = append(puts, d)
+		}
+	}
+	return puts, deletes, current, nil
 }
 
 // applyDocs writes the batch and bumps the generation, first checking it

@@ -32,8 +32,13 @@
 // # Schema
 //
 //	schema_migrations(version PK, name, applied_at)   applied migrations
-//	azure_docs(kind, key, body, updated_at)           the embedded Azure's documents,
-//	                                                  PK (kind, key); see [DB.ApplyDocs]
+//	azure_docs(kind, key, body, updated_at, gen)      the embedded Azure's documents,
+//	                                                  PK (kind, key); see [DB.ApplyDocs];
+//	                                                  gen: the batch that last wrote it
+//	azure_generation(id = 1, gen)                     the number of batches written
+//	azure_doc_tombstones(kind, key, gen)              the documents deleted, with the batch
+//	                                                  that deleted them; triggers keep gen
+//	                                                  and the tombstones (see [DB.ChangesSince])
 //	leases(name PK, holder, expires_at)               leader leases; see [DB.TryAcquireLease]
 //	identity(name PK, body, updated_at)               the installation's identity (provider,
 //	                                                  CA, bootstrap API key) that replicas
