@@ -457,15 +457,15 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	// A write through any replica reaches the leader's queue; a
 	// connector's change kicks this replica's runtime (the leader's reads
 	// the store again within 2 s).
-	svc.OnChange = func(c control.Change) {
+	svc.OnChange = func(c control.ObjectKey) {
 		switch c.Kind {
-		case "connector":
+		case control.KindConnector:
 			connectors.kick()
 			return
-		case "cluster":
+		case control.KindCluster:
 			connectors.kick()
 		}
-		relay.Changed(c.Kind + "/" + c.ID)
+		relay.Changed(c)
 	}
 	// Continue checks the consent through a controller of its own: every
 	// replica answers it, leader or not.
@@ -512,9 +512,9 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		apiOpts.VNetHosts = &vnetHosts{plane: plane, svc: svc, snapshot: snapshot, held: map[string]int{}, zone: kafkaMgr,
 			log: log.With("component", "vnet-hosts")}
 		relayed := svc.OnChange
-		svc.OnChange = func(c control.Change) {
+		svc.OnChange = func(c control.ObjectKey) {
 			relayed(c)
-			if c.Kind == "cluster" || c.Kind == "environment" {
+			if c.Kind == control.KindCluster || c.Kind == control.KindEnvironment {
 				kafkaMgr.Kick()
 			}
 		}

@@ -215,12 +215,11 @@ func (s *Service) ClustersOfNetwork(ctx context.Context, networkID string) ([]*C
 	return cs, err
 }
 
-// AllObjectKeys returns "network/ID", "peering/ID" and "cluster/ID" for
-// every network, peering and cluster of every organization, and
-// "environment/ID" for every environment being deleted, so that a
+// AllObjectKeys returns the key of every network, peering and cluster of
+// every organization, and of every environment being deleted, so that a
 // reconciler can resume all of them after a restart or a failover.
-func (s *Service) AllObjectKeys(ctx context.Context) ([]string, error) {
-	var keys []string
+func (s *Service) AllObjectKeys(ctx context.Context) ([]ObjectKey, error) {
+	var keys []ObjectKey
 	err := s.store.View(ctx, func(tx Tx) error {
 		deleting := true
 		envs, err := tx.FindEnvironments(ctx, AllOrgs(), EnvironmentFilter{Deleting: &deleting})
@@ -228,7 +227,7 @@ func (s *Service) AllObjectKeys(ctx context.Context) ([]string, error) {
 			return err
 		}
 		for _, e := range envs {
-			keys = append(keys, "environment/"+e.ID)
+			keys = append(keys, EnvironmentKey(e.ID))
 		}
 		keys, err = appendObjectKeys(ctx, tx, keys, "")
 		return err
@@ -236,14 +235,14 @@ func (s *Service) AllObjectKeys(ctx context.Context) ([]string, error) {
 	return keys, err
 }
 
-// ObjectKeysOfEnvironment returns "network/ID", "peering/ID" and
-// "cluster/ID" for everything left in environment envID, of whichever
-// organization. Returns EINVALID for an empty envID.
-func (s *Service) ObjectKeysOfEnvironment(ctx context.Context, envID string) ([]string, error) {
+// ObjectKeysOfEnvironment returns the keys of the networks, peerings and
+// clusters left in environment envID, of whichever organization. Returns
+// EINVALID for an empty envID.
+func (s *Service) ObjectKeysOfEnvironment(ctx context.Context, envID string) ([]ObjectKey, error) {
 	if envID == "" {
 		return nil, Errorf(EINVALID, "An environment is required.")
 	}
-	var keys []string
+	var keys []ObjectKey
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
 		keys, err = appendObjectKeys(ctx, tx, nil, envID)
@@ -254,27 +253,27 @@ func (s *Service) ObjectKeysOfEnvironment(ctx context.Context, envID string) ([]
 
 // appendObjectKeys appends the keys of the networks, peerings and
 // clusters of environment envID ("": of every environment) to keys.
-func appendObjectKeys(ctx context.Context, tx Tx, keys []string, envID string) ([]string, error) {
+func appendObjectKeys(ctx context.Context, tx Tx, keys []ObjectKey, envID string) ([]ObjectKey, error) {
 	ns, err := tx.FindNetworks(ctx, AllOrgs(), NetworkFilter{EnvironmentID: envID})
 	if err != nil {
 		return nil, err
 	}
 	for _, n := range ns {
-		keys = append(keys, "network/"+n.ID)
+		keys = append(keys, NetworkKey(n.ID))
 	}
 	ps, err := tx.FindPeerings(ctx, AllOrgs(), PeeringFilter{EnvironmentID: envID})
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range ps {
-		keys = append(keys, "peering/"+p.ID)
+		keys = append(keys, PeeringKey(p.ID))
 	}
 	cs, err := tx.FindClusters(ctx, AllOrgs(), ClusterFilter{EnvironmentID: envID})
 	if err != nil {
 		return nil, err
 	}
 	for _, c := range cs {
-		keys = append(keys, "cluster/"+c.ID)
+		keys = append(keys, ClusterKey(c.ID))
 	}
 	return keys, nil
 }
@@ -306,18 +305,18 @@ func (s *Service) RetryPeering(ctx context.Context, envID, id string) (*Peering,
 		return nil
 	})
 	if err == nil {
-		s.changed("peering", id)
+		s.changed(PeeringKey(id))
 	}
 	return p, err
 }
 
-// PeeringKeysForScope returns "peering/ID" for every peering whose VNet is
+// PeeringKeysForScope returns the key of every peering whose VNet is
 // in tenant (any tenant when empty) and at or under the ARM scope (any
 // scope when empty): the peerings an Azure change at that scope may
 // affect.
-func (s *Service) PeeringKeysForScope(ctx context.Context, tenant, scope string) ([]string, error) {
+func (s *Service) PeeringKeysForScope(ctx context.Context, tenant, scope string) ([]ObjectKey, error) {
 	scope = strings.TrimRight(strings.ToLower(scope), "/")
-	var keys []string
+	var keys []ObjectKey
 	err := s.store.View(ctx, func(tx Tx) error {
 		ps, err := tx.FindPeerings(ctx, AllOrgs(), PeeringFilter{})
 		for _, p := range ps {
@@ -328,7 +327,7 @@ func (s *Service) PeeringKeysForScope(ctx context.Context, tenant, scope string)
 			if scope != "" && vnet != scope && !strings.HasPrefix(vnet, scope+"/") {
 				continue
 			}
-			keys = append(keys, "peering/"+p.ID)
+			keys = append(keys, PeeringKey(p.ID))
 		}
 		return err
 	})

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -29,13 +28,13 @@ type Control interface {
 	// its clusters.
 	PeeringsOfNetwork(ctx context.Context, networkID string) ([]*control.Peering, error)
 	ClustersOfNetwork(ctx context.Context, networkID string) ([]*control.Cluster, error)
-	// AllObjectKeys returns the keys ("network/ID", "peering/ID",
-	// "cluster/ID") of every object, and "environment/ID" of every
-	// environment being deleted, to resume after a restart.
-	AllObjectKeys(ctx context.Context) ([]string, error)
+	// AllObjectKeys returns the keys of every network, peering and
+	// cluster, and of every environment being deleted, to resume after a
+	// restart.
+	AllObjectKeys(ctx context.Context) ([]Key, error)
 	// ObjectKeysOfEnvironment returns the keys of what is left in an
 	// environment.
-	ObjectKeysOfEnvironment(ctx context.Context, envID string) ([]string, error)
+	ObjectKeysOfEnvironment(ctx context.Context, envID string) ([]Key, error)
 
 	UpdateNetworkStatus(ctx context.Context, id string, status control.NetworkStatus) (*control.Network, error)
 	// UpdatePeeringStatusFrom writes status unless the peering's status is
@@ -137,15 +136,8 @@ func New(cfg Config) *Controller {
 	return &Controller{cfg: cfg, q: NewQueue(cfg.Backoff), log: cfg.Logger}
 }
 
-// Keys of the queue.
-func environmentKey(id string) string { return "environment/" + id }
-func networkKey(id string) string     { return "network/" + id }
-func peeringKey(id string) string     { return "peering/" + id }
-func clusterKey(id string) string     { return "cluster/" + id }
-
-// Enqueue asks for the object kind ("environment", "network", "peering",
-// "cluster") id to be reconciled now.
-func (c *Controller) Enqueue(kind, id string) { c.q.Add(kind + "/" + id) }
+// Enqueue asks for the object key to be reconciled now.
+func (c *Controller) Enqueue(key Key) { c.q.Add(key) }
 
 // EnqueueAll asks for every object to be reconciled now.
 func (c *Controller) EnqueueAll(ctx context.Context) error {
@@ -174,7 +166,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
-	Run(ctx, c.q, ReconcilerFunc(c.observed), c.cfg.Workers, func(key string, err error, retryIn time.Duration) {
+	Run(ctx, c.q, ReconcilerFunc(c.observed), c.cfg.Workers, func(key Key, err error, retryIn time.Duration) {
 		var f *failed
 		if errors.As(err, &f) {
 			c.log.Debug("reconcile failed; will retry", "key", key, "code", f.code, "retry_in", retryIn)
@@ -193,29 +185,28 @@ func (f *failed) Error() string { return "failed: " + f.code }
 
 type keyCtx struct{}
 
-// KeyFrom returns the key ("peering/ID", …) being reconciled in ctx, or "",
-// so that a wrapped Azure client can attribute its calls to an object.
-func KeyFrom(ctx context.Context) string {
-	k, _ := ctx.Value(keyCtx{}).(string)
+// KeyFrom returns the key being reconciled in ctx, or the zero Key, so
+// that a wrapped Azure client can attribute its calls to an object.
+func KeyFrom(ctx context.Context) Key {
+	k, _ := ctx.Value(keyCtx{}).(Key)
 	return k
 }
 
 // Reconcile reconciles the object named by key, within Config.Timeout.
-func (c *Controller) Reconcile(ctx context.Context, key string) (Result, error) {
+func (c *Controller) Reconcile(ctx context.Context, key Key) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 
 	ctx = context.WithValue(ctx, keyCtx{}, key)
-	kind, id, _ := strings.Cut(key, "/")
-	switch kind {
-	case "environment":
-		return c.reconcileEnvironment(ctx, id)
-	case "network":
-		return c.reconcileNetwork(ctx, id)
-	case "peering":
-		return c.reconcilePeering(ctx, id)
-	case "cluster":
-		return c.reconcileCluster(ctx, id)
+	switch key.Kind {
+	case KindEnvironment:
+		return c.reconcileEnvironment(ctx, key.ID)
+	case KindNetwork:
+		return c.reconcileNetwork(ctx, key.ID)
+	case KindPeering:
+		return c.reconcilePeering(ctx, key.ID)
+	case KindCluster:
+		return c.reconcileCluster(ctx, key.ID)
 	}
 	return Result{}, nil
 }

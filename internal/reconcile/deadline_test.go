@@ -48,7 +48,7 @@ type idle struct {
 	lists atomic.Int32
 }
 
-func (c *idle) AllObjectKeys(ctx context.Context) ([]string, error) {
+func (c *idle) AllObjectKeys(ctx context.Context) ([]Key, error) {
 	c.lists.Add(1)
 	return nil, nil
 }
@@ -130,7 +130,7 @@ func TestReconcileEndsAtItsDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := New(Config{Control: oneNetwork{}, Azure: hangingAzure{}, Timeout: 4 * time.Second})
 		start := time.Now()
-		_, err := c.Reconcile(context.Background(), "network/n-1")
+		_, err := c.Reconcile(context.Background(), networkKey("n-1"))
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Reconcile = %v, want the deadline exceeded", err)
 		}

@@ -16,9 +16,8 @@ import (
 // Enqueuer takes the keys the reconciler's inputs produce; *Leader
 // implements it, passing them to its controller while it leads.
 type Enqueuer interface {
-	// EnqueueKeys queues keys ("kind/id") now; it does nothing when not
-	// leading.
-	EnqueueKeys(keys []string)
+	// EnqueueKeys queues keys now; it does nothing when not leading.
+	EnqueueKeys(keys []Key)
 	// EnqueueAll queues every stored object; it does nothing, and returns
 	// nil, when not leading.
 	EnqueueAll(ctx context.Context) error
@@ -31,10 +30,10 @@ var _ Enqueuer = (*Leader)(nil)
 // PeeringScopes finds the peerings an Azure change may affect;
 // *control.Service implements it.
 type PeeringScopes interface {
-	// PeeringKeysForScope returns "peering/ID" for every peering whose
+	// PeeringKeysForScope returns the key of every peering whose
 	// VNet is in tenant (any tenant when empty) and at or under the ARM
 	// scope (any scope when empty).
-	PeeringKeysForScope(ctx context.Context, tenant, scope string) ([]string, error)
+	PeeringKeysForScope(ctx context.Context, tenant, scope string) ([]Key, error)
 }
 
 // EventWatcher long-polls the embedded Azure's change feed
@@ -141,12 +140,12 @@ func (w *EventWatcher) poll(ctx context.Context, seq int64, wait time.Duration) 
 // sequence number the poll asked to continue after.
 func (w *EventWatcher) enqueue(ctx context.Context, feed *eventFeed, seq int64, log *slog.Logger) {
 	targets := map[[2]string]bool{} // (tenant, scope); "" matches all
-	var keys []string
+	var keys []Key
 	for _, ev := range feed.Events {
 		t, peering, ok := eventTarget(ev, w.ProviderTenant)
 		switch {
 		case peering != "":
-			keys = append(keys, "peering/"+peering)
+			keys = append(keys, peeringKey(peering))
 		case ok:
 			targets[t] = true
 		}

@@ -47,7 +47,7 @@ func TestEventTarget(t *testing.T) {
 // fakeQueue records what an Enqueuer is given.
 type fakeQueue struct {
 	mu      sync.Mutex
-	keys    []string
+	keys    []Key
 	all     int
 	leading atomic.Bool
 	added   chan struct{}
@@ -59,7 +59,7 @@ func newFakeQueue(leading bool) *fakeQueue {
 	return q
 }
 
-func (q *fakeQueue) EnqueueKeys(keys []string) {
+func (q *fakeQueue) EnqueueKeys(keys []Key) {
 	if len(keys) == 0 {
 		return
 	}
@@ -79,7 +79,7 @@ func (q *fakeQueue) EnqueueAll(ctx context.Context) error {
 
 func (q *fakeQueue) Leading() bool { return q.leading.Load() }
 
-func (q *fakeQueue) got() ([]string, int) {
+func (q *fakeQueue) got() ([]Key, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return slices.Clone(q.keys), q.all
@@ -161,9 +161,9 @@ func TestEventWatcherBacksOffOnAnErrorStatus(t *testing.T) {
 }
 
 // scopes is a fake PeeringScopes: the peering keys of each (tenant, scope).
-type scopes map[[2]string][]string
+type scopes map[[2]string][]Key
 
-func (s scopes) PeeringKeysForScope(ctx context.Context, tenant, scope string) ([]string, error) {
+func (s scopes) PeeringKeysForScope(ctx context.Context, tenant, scope string) ([]Key, error) {
 	return s[[2]string{tenant, scope}], nil
 }
 
@@ -200,10 +200,10 @@ func TestEventWatcherQueuesWhatAChangeAffects(t *testing.T) {
 			defer srv.Close()
 			q := newFakeQueue(leading)
 			w := &EventWatcher{Client: srv.Client(), URL: srv.URL, Token: "op", ProviderTenant: "prov",
-				Peerings: scopes{{"cust", vnet}: {"peering/peer-2", "peering/peer-3"}}, Queue: q}
+				Peerings: scopes{{"cust", vnet}: {peeringKey("peer-2"), peeringKey("peer-3")}}, Queue: q}
 			w.Run(ctx)
 			keys, _ := q.got()
-			want := []string{"peering/peer-1", "peering/peer-2", "peering/peer-3"}
+			want := []Key{peeringKey("peer-1"), peeringKey("peer-2"), peeringKey("peer-3")}
 			if !leading {
 				want = nil
 			}

@@ -60,15 +60,8 @@ func (l *Leader) QueueStats() QueueStats {
 	return QueueStats{}
 }
 
-// Enqueue passes a change to the running controller, if any.
-func (l *Leader) Enqueue(kind, id string) {
-	if c := l.Current(); c != nil {
-		c.Enqueue(kind, id)
-	}
-}
-
-// EnqueueKeys passes keys ("kind/id") to the running controller, if any.
-func (l *Leader) EnqueueKeys(keys []string) {
+// EnqueueKeys passes keys to the running controller, if any.
+func (l *Leader) EnqueueKeys(keys []Key) {
 	if c := l.Current(); c != nil {
 		for _, k := range keys {
 			c.q.Add(k)

@@ -18,8 +18,8 @@ import (
 // (the embedded nil interface), so the test also pins what is read.
 type outcomeControl struct{ reconcile.Control }
 
-func (outcomeControl) AllObjectKeys(ctx context.Context) ([]string, error) {
-	return []string{"cluster/gone", "network/broken", "peering/waiting", "peering/unconsented"}, nil
+func (outcomeControl) AllObjectKeys(ctx context.Context) ([]reconcile.Key, error) {
+	return []reconcile.Key{control.ClusterKey("gone"), control.NetworkKey("broken"), control.PeeringKey("waiting"), control.PeeringKey("unconsented")}, nil
 }
 
 func (outcomeControl) ReconcileCluster(ctx context.Context, id string) (*control.Cluster, error) {

@@ -40,7 +40,7 @@ const (
 // rescan everything.
 type relayMessage struct {
 	From   string           `json:"from"`
-	Keys   []string         `json:"keys,omitempty"`
+	Keys   []Key            `json:"keys,omitempty"`
 	Events []azureemu.Event `json:"events,omitempty"`
 	Rescan bool             `json:"rescan,omitempty"`
 }
@@ -72,8 +72,8 @@ type Relay struct {
 	after func(d time.Duration) <-chan time.Time // time.After; tests fake it
 
 	mu       sync.Mutex
-	keys     map[string]bool
-	order    []string
+	keys     map[Key]bool
+	order    []Key
 	events   []azureemu.Event
 	overflow bool
 	wake     chan struct{}
@@ -82,14 +82,14 @@ type Relay struct {
 func (r *Relay) init() {
 	if r.wake == nil {
 		r.wake = make(chan struct{}, 1)
-		r.keys = map[string]bool{}
+		r.keys = map[Key]bool{}
 	}
 }
 
-// Changed hands changed object keys ("kind/id") to the reconciler: to the
+// Changed hands changed object keys to the reconciler: to the
 // local controller when this replica leads, otherwise to the leader
 // through PubSub. It never blocks.
-func (r *Relay) Changed(keys ...string) {
+func (r *Relay) Changed(keys ...Key) {
 	if r.PubSub == nil || r.Queue.Leading() {
 		// A leader that resigns meanwhile drops them, but its successor
 		// queues every object when it starts.
@@ -117,7 +117,7 @@ func (r *Relay) Events(evs []azureemu.Event) {
 }
 
 // addLocked adds keys and events to what is pending, up to the limits.
-func (r *Relay) addLocked(keys []string, evs []azureemu.Event) {
+func (r *Relay) addLocked(keys []Key, evs []azureemu.Event) {
 	for _, k := range keys {
 		switch {
 		case r.keys[k]:
@@ -143,20 +143,20 @@ func (r *Relay) signal() {
 }
 
 // take returns and clears what is pending.
-func (r *Relay) take() (keys []string, events []azureemu.Event, overflow bool) {
+func (r *Relay) take() (keys []Key, events []azureemu.Event, overflow bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	keys, events, overflow = r.order, r.events, r.overflow
-	r.keys, r.order, r.events, r.overflow = map[string]bool{}, nil, nil, false
+	r.keys, r.order, r.events, r.overflow = map[Key]bool{}, nil, nil, false
 	return keys, events, overflow
 }
 
 // putBack puts what could not be sent back in front of what is pending.
-func (r *Relay) putBack(keys []string, events []azureemu.Event, overflow bool) {
+func (r *Relay) putBack(keys []Key, events []azureemu.Event, overflow bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	laterKeys, laterEvents := r.order, r.events
-	r.keys, r.order, r.events = map[string]bool{}, nil, nil
+	r.keys, r.order, r.events = map[Key]bool{}, nil, nil
 	r.addLocked(keys, events)
 	r.addLocked(laterKeys, laterEvents)
 	r.overflow = r.overflow || overflow
@@ -164,7 +164,7 @@ func (r *Relay) putBack(keys []string, events []azureemu.Event, overflow bool) {
 
 // payloads packs keys, events and a rescan request into messages under
 // relayMaxPayload bytes each.
-func (r *Relay) payloads(keys []string, events []azureemu.Event, rescan bool) []string {
+func (r *Relay) payloads(keys []Key, events []azureemu.Event, rescan bool) []string {
 	var out []string
 	self, _ := json.Marshal(r.Self)
 	// {"from":…,"keys":[],"events":[],"rescan":true}: 48 bytes and from.
