@@ -40,9 +40,9 @@ func TestQueueDeduplicatesAndNeverRunsAKeyTwiceAtOnce(t *testing.T) {
 		done := make(chan struct{})
 		go func() { Run(ctx, q, r, 4, nil); close(done) }()
 		q.Add(testKey("a"))
-		synctest.Wait() // "a" is being processed
-		q.Add(testKey("a"))      // while processing: marked dirty
-		q.Add(testKey("a"))      // de-duplicated
+		synctest.Wait()     // "a" is being processed
+		q.Add(testKey("a")) // while processing: marked dirty
+		q.Add(testKey("a")) // de-duplicated
 		close(release)
 		synctest.Wait()
 		if got := calls.Load(); got != 2 {
