@@ -593,7 +593,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		// The embedded Azure's changes, this replica's and those the relay
 		// brings from the others, wake the peerings they affect.
 		watcher := &reconcile.EventWatcher{Client: az.client, URL: az.local, Token: cfg.OperatorToken, ProviderTenant: prov.TenantID,
-			Peerings: svc, Queue: leader, Logger: log.With("component", "events")}
+			ProviderApp: prov.ClientID, Peerings: svc, Queue: leader, Logger: log.With("component", "events")}
 		goLoop(watcher.Run)
 	}
 	g.Go(func() error {

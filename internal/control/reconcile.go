@@ -235,6 +235,51 @@ func (s *Service) AllObjectKeys(ctx context.Context) ([]ObjectKey, error) {
 	return keys, err
 }
 
+// UnsettledObjectKeys returns the keys of the objects a reconciler has
+// work to do on whatever it last saw: every environment being deleted, and
+// every network, peering and cluster being created or deleted (and every
+// FAILED network). A wake-up lost on its way (a create, a delete, a
+// retry) leaves its object among them, so a reconciler that already
+// tracks every object finds what it missed here without re-checking the
+// settled ones (READY, DISCONNECTED, FAILED peerings have their own
+// resync or backoff).
+func (s *Service) UnsettledObjectKeys(ctx context.Context) ([]ObjectKey, error) {
+	var keys []ObjectKey
+	err := s.store.View(ctx, func(tx Tx) error {
+		deleting := true
+		envs, err := tx.FindEnvironments(ctx, AllOrgs(), EnvironmentFilter{Deleting: &deleting})
+		if err != nil {
+			return err
+		}
+		for _, e := range envs {
+			keys = append(keys, EnvironmentKey(e.ID))
+		}
+		ns, err := tx.FindNetworks(ctx, AllOrgs(), NetworkFilter{Phases: []string{PhaseProvisioning, PhaseDeprovisioning, PhaseFailed}})
+		if err != nil {
+			return err
+		}
+		for _, n := range ns {
+			keys = append(keys, NetworkKey(n.ID))
+		}
+		ps, err := tx.FindPeerings(ctx, AllOrgs(), PeeringFilter{Phases: []string{PhaseProvisioning, PhaseDeprovisioning}})
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			keys = append(keys, PeeringKey(p.ID))
+		}
+		cs, err := tx.FindClusters(ctx, AllOrgs(), ClusterFilter{Phases: []string{ClusterPhaseProvisioning}})
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			keys = append(keys, ClusterKey(c.ID))
+		}
+		return nil
+	})
+	return keys, err
+}
+
 // ObjectKeysOfEnvironment returns the keys of the networks, peerings and
 // clusters left in environment envID, of whichever organization. Returns
 // EINVALID for an empty envID.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +34,10 @@ type Control interface {
 	// cluster, and of every environment being deleted, to resume after a
 	// restart.
 	AllObjectKeys(ctx context.Context) ([]Key, error)
+	// UnsettledObjectKeys returns the keys of the objects being created
+	// or deleted, and of every environment being deleted: those a lost
+	// wake-up may have left waiting.
+	UnsettledObjectKeys(ctx context.Context) ([]Key, error)
 	// ObjectKeysOfEnvironment returns the keys of what is left in an
 	// environment.
 	ObjectKeysOfEnvironment(ctx context.Context, envID string) ([]Key, error)
@@ -79,9 +85,14 @@ type Config struct {
 	Workers int
 	// Backoff for failed objects; default 1s doubling to 1m.
 	Backoff Backoff
-	// Resync is how often a READY object is re-checked against Azure
-	// (Azure sends no events); default 30s.
-	Resync time.Duration
+	// Resync is about how often a READY peering is re-checked against
+	// Azure, the safety net under the events (a real Azure sends none);
+	// NetworkResync the same for a READY network's provider VNet. Each
+	// next check is drawn between half of it and all of it, so that
+	// objects checked together drift apart and never come back as a
+	// burst. Defaults 30m and 10m (docs/ARCHITECTURE.md, "Idle").
+	Resync        time.Duration
+	NetworkResync time.Duration
 	// Now is the clock of the checklists' CheckedAt; time.Now by default.
 	Now func() time.Time
 	// Timeout bounds each Reconcile: a reconcile stuck on Azure or the
@@ -98,6 +109,22 @@ type Config struct {
 	// ClusterChanged, when set, is called after the controller wrote a
 	// cluster's status (its endpoints are to start). It must not block.
 	ClusterChanged func(id string)
+}
+
+// environmentRecheck is how often an environment being deleted queues
+// what is left in it again, for a replica that did not see the delete.
+const environmentRecheck = 30 * time.Second
+
+// Default intervals of the safety nets under the events.
+const (
+	DefaultResync        = 30 * time.Minute
+	DefaultNetworkResync = 10 * time.Minute
+)
+
+// resync is the Result of a settled object: its next periodic check,
+// after a delay drawn uniformly between every/2 and every.
+func (c *Controller) resync(every time.Duration) Result {
+	return Result{RequeueAfter: every/2 + rand.N(every/2+1), Resync: true}
 }
 
 // Controller reconciles environments being deleted, networks, peerings
@@ -119,7 +146,10 @@ func New(cfg Config) *Controller {
 		cfg.Backoff = Backoff{Base: time.Second, Max: time.Minute}
 	}
 	if cfg.Resync == 0 {
-		cfg.Resync = 30 * time.Second
+		cfg.Resync = DefaultResync
+	}
+	if cfg.NetworkResync == 0 {
+		cfg.NetworkResync = DefaultNetworkResync
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
@@ -142,6 +172,21 @@ func (c *Controller) Enqueue(key Key) { c.q.Add(key) }
 // EnqueueAll asks for every object to be reconciled now.
 func (c *Controller) EnqueueAll(ctx context.Context) error {
 	keys, err := c.cfg.Control.AllObjectKeys(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		c.q.Add(k)
+	}
+	return nil
+}
+
+// Rescan queues every object that is being created or deleted: the
+// safety net for a wake-up lost on its way. The settled objects are left
+// to their own resync, so a rescan costs one read of the store, however
+// many objects there are.
+func (c *Controller) Rescan(ctx context.Context) error {
+	keys, err := c.cfg.Control.UnsettledObjectKeys(ctx)
 	if err != nil {
 		return err
 	}
@@ -248,13 +293,17 @@ func (c *Controller) reconcileNetwork(ctx context.Context, id string) (Result, e
 		c.q.Add(environmentKey(n.EnvironmentID))
 		return Result{}, nil
 	}
-	v, err := c.cfg.Azure.EnsureProviderVNet(ctx, n.ID, n.Region, n.CIDR, map[string]string{"peerplane-network": n.ID, "peerplane-environment": n.EnvironmentID})
+	v, err := c.ensureProviderVNet(ctx, n)
 	if err != nil {
-		return Result{}, fmt.Errorf("ensure provider vnet: %w", err)
+		return Result{}, err
 	}
 	rid, _ := azure.ParseVNetID(v.ID)
 	before := n.Status.Phase
-	n, err = c.cfg.Control.UpdateNetworkStatus(ctx, id, control.NetworkStatus{Phase: control.PhaseReady, AzureVNet: v.ID, AzureSubscription: rid.SubscriptionID})
+	status := control.NetworkStatus{Phase: control.PhaseReady, AzureVNet: v.ID, AzureSubscription: rid.SubscriptionID}
+	if n.Status == status { // nothing to write: no store transaction either
+		return c.resync(c.cfg.NetworkResync), nil
+	}
+	n, err = c.cfg.Control.UpdateNetworkStatus(ctx, id, status)
 	if err != nil {
 		return Result{}, err
 	}
@@ -270,14 +319,61 @@ func (c *Controller) reconcileNetwork(ctx context.Context, id string) (Result, e
 			c.q.Add(clusterKey(cl.ID))
 		}
 	}
-	return Result{RequeueAfter: c.cfg.Resync}, nil
+	return c.resync(c.cfg.NetworkResync), nil
+}
+
+// ProviderVNetTags are the tags of network id's provider VNet: they name
+// the network, so that an event about the VNet wakes that network alone.
+func ProviderVNetTags(n *control.Network) map[string]string {
+	return map[string]string{TagNetwork: n.ID, TagEnvironment: n.EnvironmentID}
+}
+
+// Tags of a provider VNet.
+const (
+	TagNetwork     = "peerplane-network"
+	TagEnvironment = "peerplane-environment"
+)
+
+// ensureProviderVNet reads network n's provider VNet and creates or
+// updates it only when it is missing or differs from what n wants (its
+// location, address space or tags): a resync of a network whose VNet is
+// as wanted makes one read and no write.
+func (c *Controller) ensureProviderVNet(ctx context.Context, n *control.Network) (*azure.VNet, error) {
+	tags := ProviderVNetTags(n)
+	v, err := c.cfg.Azure.GetVNet(ctx, c.cfg.Azure.ProviderTenantID(), c.cfg.Azure.ProviderVNetID(n.ID))
+	switch {
+	case err == nil && providerVNetAsWanted(v, n, tags):
+		return v, nil
+	case err != nil && !azure.IsNotFound(err):
+		return nil, fmt.Errorf("read provider vnet: %w", err)
+	}
+	v, err = c.cfg.Azure.EnsureProviderVNet(ctx, n.ID, n.Region, n.CIDR, tags)
+	if err != nil {
+		return nil, fmt.Errorf("ensure provider vnet: %w", err)
+	}
+	return v, nil
+}
+
+// providerVNetAsWanted reports whether v has network n's location, its
+// CIDR as its only address prefix, and exactly the tags wanted.
+func providerVNetAsWanted(v *azure.VNet, n *control.Network, tags map[string]string) bool {
+	if !strings.EqualFold(v.Location, n.Region) || len(v.AddressPrefixes) != 1 || v.AddressPrefixes[0] != n.CIDR || len(v.Tags) != len(tags) {
+		return false
+	}
+	for k, want := range tags {
+		if got, ok := v.Tags[k]; !ok || got != want {
+			return false
+		}
+	}
+	return true
 }
 
 // reconcileEnvironment purges an environment being deleted once nothing is
 // left in it. DeleteEnvironment moved what it holds to DEPROVISIONING (and
 // deleted its clusters); their own keys remove them, and the last
 // network's purge queues the environment again. Until then it re-queues
-// what is left every Resync, for a replica that did not see the delete.
+// what is left every environmentRecheck, for a replica that did not see
+// the delete.
 func (c *Controller) reconcileEnvironment(ctx context.Context, id string) (Result, error) {
 	env, err := c.cfg.Control.ReconcileEnvironment(ctx, id)
 	if control.ErrorCode(err) == control.ENOTFOUND {
@@ -296,7 +392,7 @@ func (c *Controller) reconcileEnvironment(ctx context.Context, id string) (Resul
 		for _, k := range left {
 			c.q.Add(k)
 		}
-		return Result{RequeueAfter: c.cfg.Resync}, nil
+		return Result{RequeueAfter: environmentRecheck}, nil
 	}
 	switch err := c.cfg.Control.PurgeEnvironment(ctx, id); control.ErrorCode(err) {
 	case "", control.ENOTFOUND:

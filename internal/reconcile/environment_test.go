@@ -112,7 +112,7 @@ func (w *envWorld) drainOnly(t *testing.T, run func(key Key) bool) []Key {
 			continue
 		}
 		res, err := w.ctl.Reconcile(context.Background(), key)
-		if err == nil && res.RequeueAfter > 0 && res.RequeueAfter < w.ctl.cfg.Resync {
+		if err == nil && res.RequeueAfter > 0 && !res.Resync {
 			w.ctl.q.Add(key) // processing: queued again after Done
 		}
 		w.ctl.q.Done(key)

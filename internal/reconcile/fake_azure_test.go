@@ -28,7 +28,7 @@ type fakeAzure struct {
 	// PutPeering and DeletePeering on a VNet (lower-case id).
 	getVNetErr, getErr, putErr, deleteErr map[string]error
 	halves                                map[string]*azure.PeeringHalf // by halfKey
-	calls                                 []string                      // "put <vnet> <name> sync=<bool>", "delete …", "list …"
+	calls                                 []string                      // "put <vnet> <name> sync=<bool>", "delete …", "list …", "ensure-vnet <name>"
 	reads                                 []string                      // "token <tenant>", "get-vnet <id>"
 	// fail, when set, is asked before each write (op is the method's
 	// name, what the VNet or peering name) with f.mu held; a non-nil
@@ -127,6 +127,7 @@ func (f *fakeAzure) GetVNet(ctx context.Context, tenant, id string) (*azure.VNet
 
 func (f *fakeAzure) EnsureProviderVNet(ctx context.Context, name, location, cidr string, tags map[string]string) (*azure.VNet, error) {
 	f.mu.Lock()
+	f.calls = append(f.calls, "ensure-vnet "+name)
 	err := f.failed("EnsureProviderVNet", name)
 	f.mu.Unlock()
 	if err != nil {

@@ -48,7 +48,7 @@ func (c *Controller) observed(ctx context.Context, key Key) (Result, error) {
 		o.Outcome, o.ErrorCode = OutcomeFailed, f.code
 	case err != nil:
 		o.Outcome = OutcomeError
-	case res.RequeueAfter > 0 && res.RequeueAfter < c.cfg.Resync:
+	case res.RequeueAfter > 0 && !res.Resync:
 		o.Outcome = OutcomeRequeue
 	}
 	c.cfg.Observe(o)

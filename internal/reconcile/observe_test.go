@@ -63,8 +63,14 @@ func (unconsentedAzure) CheckTenantAccess(ctx context.Context, tenant string) er
 	return &azure.Error{Status: 400, Code: azure.CodeAppNotInTenant, Message: "AADSTS700016: application not found in the directory"}
 }
 
-// EnsureProviderVNet fails: the network a waiting peering queues stays
-// PROVISIONING.
+// GetVNet and EnsureProviderVNet fail: the network a waiting peering
+// queues stays PROVISIONING.
+func (unconsentedAzure) ProviderVNetID(name string) string {
+	return "/subscriptions/p/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/" + name
+}
+func (unconsentedAzure) GetVNet(ctx context.Context, tenant, id string) (*azure.VNet, error) {
+	return nil, errors.New("azure unreachable")
+}
 func (unconsentedAzure) EnsureProviderVNet(ctx context.Context, name, location, cidr string, tags map[string]string) (*azure.VNet, error) {
 	return nil, errors.New("azure unreachable")
 }

@@ -38,7 +38,10 @@ func (c *Controller) reconcilePeering(ctx context.Context, id string) (Result, e
 		return Result{}, err
 	}
 	status := control.PeeringStatusOf(list)
-	if _, err := c.cfg.Control.UpdatePeeringStatusFrom(ctx, id, p.Status, status); control.ErrorCode(err) == control.ECONFLICT {
+	if status.Equal(p.Status) {
+		// Nothing to write: no store transaction either (the conditional
+		// write would find the same and write nothing).
+	} else if _, err := c.cfg.Control.UpdatePeeringStatusFrom(ctx, id, p.Status, status); control.ErrorCode(err) == control.ECONFLICT {
 		// Retried (or changed) meanwhile: decide again from the new status.
 		c.q.Add(peeringKey(id))
 		return Result{}, nil
@@ -54,7 +57,7 @@ func (c *Controller) reconcilePeering(ctx context.Context, id string) (Result, e
 	case control.PhaseProvisioning:
 		return Result{RequeueAfter: 200 * time.Millisecond}, nil
 	}
-	return Result{RequeueAfter: c.cfg.Resync}, nil
+	return c.resync(c.cfg.Resync), nil
 }
 
 // awaitNetwork gives a peering never checked, whose network is not READY

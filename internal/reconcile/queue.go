@@ -231,6 +231,9 @@ type Result struct {
 	// RequeueAfter, when positive, reconciles the key again after it
 	// (polling an external state that sends no events).
 	RequeueAfter time.Duration
+	// Resync says RequeueAfter is the periodic re-check of an object
+	// that is settled, not a wait for progress.
+	Resync bool
 }
 
 // Reconciler brings the object named by key towards its desired state.

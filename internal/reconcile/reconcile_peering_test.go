@@ -183,3 +183,74 @@ func TestReconcilePeeringWaitingForTheNetwork(t *testing.T) {
 		t.Fatalf("the pending checklist was rewritten")
 	}
 }
+
+// TestReconcileNetworkObservesBeforeItActs: a READY network's resync reads
+// its provider VNet and writes it only when it differs from what the
+// network wants (location, address space, tags), nor rewrites the
+// network's status when nothing changed.
+func TestReconcileNetworkObservesBeforeItActs(t *testing.T) {
+	k := newControlled(t, false)
+	ctx := context.Background()
+	reconcileNetwork := func() *control.Network {
+		t.Helper()
+		k.clock = k.clock.Add(time.Minute)
+		res, err := k.c.Reconcile(ctx, networkKey(k.n.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Resync || res.RequeueAfter < DefaultNetworkResync/2 || res.RequeueAfter > DefaultNetworkResync {
+			t.Fatalf("a READY network's next check: %+v, want a resync within [%v, %v]", res, DefaultNetworkResync/2, DefaultNetworkResync)
+		}
+		n, err := k.svc.ReconcileNetwork(ctx, k.n.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	n := reconcileNetwork()
+	if n.Status.Phase != control.PhaseReady || k.az.called("ensure-vnet ") != 1 {
+		t.Fatalf("a new network: %+v after %v, want READY after one write", n.Status, k.az.calls)
+	}
+	ready := n
+	for range 5 {
+		n = reconcileNetwork()
+	}
+	if w := k.az.called("ensure-vnet "); w != 1 || !n.UpdatedAt.Equal(ready.UpdatedAt) {
+		t.Fatalf("5 resyncs of an unchanged network: %d VNet writes in all (%v), updated %v → %v; want no new write", w, k.az.calls, ready.UpdatedAt, n.UpdatedAt)
+	}
+
+	provVNet := strings.ToLower(k.az.ProviderVNetID(k.n.ID))
+	for _, c := range []struct {
+		what   string
+		change func(v *azure.VNet)
+	}{
+		{"a tag removed", func(v *azure.VNet) { delete(v.Tags, TagEnvironment) }},
+		{"a tag added", func(v *azure.VNet) { v.Tags["owner"] = "someone" }},
+		{"a tag changed", func(v *azure.VNet) { v.Tags[TagNetwork] = "n-other" }},
+		{"another location", func(v *azure.VNet) { v.Location = "westus" }},
+		{"another address space", func(v *azure.VNet) { v.AddressPrefixes = []string{"10.11.0.0/16"} }},
+		{"a second prefix", func(v *azure.VNet) { v.AddressPrefixes = append(v.AddressPrefixes, "10.12.0.0/16") }},
+		{"deleted", nil},
+	} {
+		k.az.mu.Lock()
+		if c.change == nil {
+			delete(k.az.vnets, provVNet)
+		} else {
+			c.change(k.az.vnets[provVNet])
+		}
+		k.az.mu.Unlock()
+		before := k.az.called("ensure-vnet ")
+		reconcileNetwork()
+		if k.az.called("ensure-vnet ") != before+1 {
+			t.Fatalf("%s: the resync did not write the provider VNet back", c.what)
+		}
+		v, _ := k.az.GetVNet(ctx, provTenant, provVNet)
+		if !providerVNetAsWanted(v, k.n, ProviderVNetTags(k.n)) {
+			t.Fatalf("%s: the provider VNet is %+v after the resync", c.what, v)
+		}
+		reconcileNetwork()
+		if k.az.called("ensure-vnet ") != before+1 {
+			t.Fatalf("%s: the next resync wrote again", c.what)
+		}
+	}
+}

@@ -53,7 +53,7 @@ type relayMessage struct {
 // reads them. Without a PubSub (SQLite: one process) keys go to the local
 // queue only. Nothing is lost for good if a message is: the leader
 // queues everything when it starts leading, when its listener
-// reconnects, and every Leader.Rescan.
+// reconnects, and every Leader.RescanEvery.
 type Relay struct {
 	PubSub PubSub // nil: this process is alone
 	// Self is this replica's unique id: its own messages come back to it
@@ -282,7 +282,7 @@ func (r *Relay) listen(ctx context.Context) {
 	for {
 		err := r.PubSub.Listen(ctx, relayTopic, func() {
 			failures = 0
-			if err := r.Queue.EnqueueAll(ctx); err != nil && ctx.Err() == nil {
+			if err := r.Queue.Rescan(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("rescan after listening", "err", err)
 			}
 		}, func(payload string) { r.receive(ctx, payload) })
@@ -315,7 +315,7 @@ func (r *Relay) receive(ctx context.Context, payload string) {
 		r.OnEvents(msg.Events)
 	}
 	if msg.Rescan {
-		if err := r.Queue.EnqueueAll(ctx); err != nil && ctx.Err() == nil {
+		if err := r.Queue.Rescan(ctx); err != nil && ctx.Err() == nil {
 			r.logger().Warn("rescan asked by a replica", "err", err)
 		}
 	}
