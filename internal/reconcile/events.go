@@ -58,8 +58,8 @@ type EventWatcher struct {
 	// ProviderApp is the provider app's client id: a change whose actor
 	// it is was made by the reconciler itself, which already knows.
 	ProviderApp string
-	Peerings       PeeringScopes
-	Queue          Enqueuer
+	Peerings    PeeringScopes
+	Queue       Enqueuer
 	// Wait is how long one poll waits for an event; default 25s.
 	Wait time.Duration
 	// Backoff is the delay after a poll that failed (no answer, a status

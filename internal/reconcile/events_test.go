@@ -55,7 +55,6 @@ func TestEventTarget(t *testing.T) {
 	}
 }
 
-
 // fakeQueue records what an Enqueuer is given.
 type fakeQueue struct {
 	mu      sync.Mutex

@@ -34,8 +34,8 @@ type Leader struct {
 	// the leader was reconnecting, a replica that died between a commit and
 	// its notification). Default 2m; negative turns it off.
 	RescanEvery time.Duration
-	New    func() *Controller
-	Logger *slog.Logger
+	New         func() *Controller
+	Logger      *slog.Logger
 	// OnLeading, when set, is told each time this replica starts (true) or
 	// stops (false) leading: once per lease transition.
 	OnLeading func(leading bool)
