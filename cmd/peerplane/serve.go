@@ -99,6 +99,10 @@ type ServeConfig struct {
 	// WrapAzure, when set, wraps the reconciler's Azure client (in-process
 	// callers only, such as `peerplane bench` timing the Azure calls).
 	WrapAzure func(reconcile.Azure) reconcile.Azure
+	// Resync and NetworkResync are the reconciler's periodic re-checks of
+	// READY peerings and networks (reconcile.Config); zero for its
+	// defaults. In-process callers only (tests that need many resyncs).
+	Resync, NetworkResync time.Duration
 	// AzureCAFile is the PEM bundle of the CA that verifies Azure's TLS
 	// certificate. With ExternalAzure it is trusted instead of the
 	// system's roots (an Azure Stack, a proxy, another Peerplane's
@@ -436,7 +440,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	var kafkaMgr *kafka.Manager
 	newController := func() *reconcile.Controller {
 		return reconcile.New(reconcile.Config{Control: svc, Azure: recAzure, App: control.ProviderApp{AppID: prov.ClientID, LoginURL: loginURL},
-			Provider: svc.Provider, Timeout: cfg.reconcileTimeout(), Logger: log.With("component", "reconciler"), Observe: obs.reconcile,
+			Provider: svc.Provider, Timeout: cfg.reconcileTimeout(), Resync: cfg.Resync, NetworkResync: cfg.NetworkResync, Logger: log.With("component", "reconciler"), Observe: obs.reconcile,
 			PrivateDNSDomain: cfg.PrivateDNSDomain,
 			ClusterChanged: func(string) {
 				if kafkaMgr != nil {
