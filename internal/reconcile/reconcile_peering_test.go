@@ -254,3 +254,24 @@ func TestReconcileNetworkObservesBeforeItActs(t *testing.T) {
 		}
 	}
 }
+
+// TestResyncsAreSpread: a READY peering's next re-check is drawn between
+// half the resync and all of it, so that peerings that became READY
+// together do not come back together.
+func TestResyncsAreSpread(t *testing.T) {
+	k := newControlled(t, true)
+	seen := map[time.Duration]bool{}
+	for range 20 {
+		res, err := k.c.Reconcile(context.Background(), peeringKey(k.p.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Resync || res.RequeueAfter < DefaultResync/2 || res.RequeueAfter > DefaultResync {
+			t.Fatalf("a READY peering's next check: %+v, want a resync within [%v, %v]", res, DefaultResync/2, DefaultResync)
+		}
+		seen[res.RequeueAfter] = true
+	}
+	if len(seen) < 10 {
+		t.Fatalf("20 resyncs drew %d distinct delays, want them spread", len(seen))
+	}
+}
