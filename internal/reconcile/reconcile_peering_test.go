@@ -275,3 +275,30 @@ func TestResyncsAreSpread(t *testing.T) {
 		t.Fatalf("20 resyncs drew %d distinct delays, want them spread", len(seen))
 	}
 }
+
+// TestRescanFindsALostWakeUp: the periodic rescan queues a peering whose
+// delete the leader was never told of, and leaves the settled network and
+// peerings to their resync.
+func TestRescanFindsALostWakeUp(t *testing.T) {
+	k := newControlled(t, true)
+	if p, err := k.reconcile(t); err != nil || p.Status.Phase != control.PhaseReady {
+		t.Fatalf("peering: %+v, %v", p.Status, err)
+	}
+	ctx := context.Background()
+	if err := k.c.Rescan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := k.c.q.Len(); n != 0 {
+		t.Fatalf("a rescan of a settled world queued %d keys", n)
+	}
+	// The delete commits; its wake-up is lost (no OnChange).
+	if err := k.svc.DeletePeering(k.octx, k.env.ID, k.p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.c.Rescan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if key, _ := k.c.q.Get(); key != peeringKey(k.p.ID) || k.c.q.Len() != 0 {
+		t.Fatalf("the rescan queued %v and %d more, want the deleted peering alone", key, k.c.q.Len())
+	}
+}
