@@ -298,7 +298,10 @@ func TestRescanFindsALostWakeUp(t *testing.T) {
 	if err := k.c.Rescan(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if key, _ := k.c.q.Get(); key != peeringKey(k.p.ID) || k.c.q.Len() != 0 {
-		t.Fatalf("the rescan queued %v and %d more, want the deleted peering alone", key, k.c.q.Len())
+	if n := k.c.q.Len(); n != 1 {
+		t.Fatalf("the rescan queued %d keys, want the deleted peering's", n)
+	}
+	if key, _ := k.c.q.Get(); key != peeringKey(k.p.ID) {
+		t.Fatalf("the rescan queued %v, want the deleted peering", key)
 	}
 }
