@@ -355,24 +355,40 @@ func (s *Service) RetryPeering(ctx context.Context, envID, id string) (*Peering,
 	return p, err
 }
 
-// PeeringKeysForScope returns the key of every peering whose VNet is
-// in tenant (any tenant when empty) and at or under the ARM scope (any
-// scope when empty): the peerings an Azure change at that scope may
-// affect.
-func (s *Service) PeeringKeysForScope(ctx context.Context, tenant, scope string) ([]ObjectKey, error) {
-	scope = strings.TrimRight(strings.ToLower(scope), "/")
+// AzureScope is a place in Azure: a tenant (any when empty) and an ARM
+// scope in it (a subscription, resource group or resource id; any when
+// empty).
+type AzureScope struct {
+	Tenant string
+	Scope  string
+}
+
+// PeeringKeysForScopes returns the key of every peering whose VNet is in
+// one of scopes: in its tenant and at or under its ARM scope. These are the
+// peerings Azure changes at those scopes may affect. It reads the
+// peerings once, however many scopes there are.
+func (s *Service) PeeringKeysForScopes(ctx context.Context, scopes []AzureScope) ([]ObjectKey, error) {
+	if len(scopes) == 0 {
+		return nil, nil
+	}
+	for i, sc := range scopes {
+		scopes[i].Scope = strings.TrimRight(strings.ToLower(sc.Scope), "/")
+	}
 	var keys []ObjectKey
 	err := s.store.View(ctx, func(tx Tx) error {
 		ps, err := tx.FindPeerings(ctx, AllOrgs(), PeeringFilter{})
 		for _, p := range ps {
 			vnet := strings.ToLower(p.VNet)
-			if tenant != "" && !strings.EqualFold(p.Tenant, tenant) {
-				continue
+			for _, sc := range scopes {
+				if sc.Tenant != "" && !strings.EqualFold(p.Tenant, sc.Tenant) {
+					continue
+				}
+				if sc.Scope != "" && vnet != sc.Scope && !strings.HasPrefix(vnet, sc.Scope+"/") {
+					continue
+				}
+				keys = append(keys, PeeringKey(p.ID))
+				break
 			}
-			if scope != "" && vnet != scope && !strings.HasPrefix(vnet, scope+"/") {
-				continue
-			}
-			keys = append(keys, PeeringKey(p.ID))
 		}
 		return err
 	})

@@ -33,10 +33,10 @@ var _ Enqueuer = (*Leader)(nil)
 // PeeringScopes finds the peerings an Azure change may affect;
 // *control.Service implements it.
 type PeeringScopes interface {
-	// PeeringKeysForScope returns the key of every peering whose VNet is
-	// in tenant (any tenant when empty) and at or under the ARM scope (any
-	// scope when empty).
-	PeeringKeysForScope(ctx context.Context, tenant, scope string) ([]Key, error)
+	// PeeringKeysForScopes returns the key of every peering whose VNet is
+	// in one of scopes: in its tenant (any when empty) and at or under its
+	// ARM scope (any when empty).
+	PeeringKeysForScopes(ctx context.Context, scopes []control.AzureScope) ([]Key, error)
 	// PeeringsOfNetwork returns the network's peerings.
 	PeeringsOfNetwork(ctx context.Context, networkID string) ([]*control.Peering, error)
 }
@@ -189,11 +189,16 @@ func (w *EventWatcher) enqueue(ctx context.Context, feed *eventFeed, seq int64, 
 		}
 		w.Queue.EnqueueKeys(keys)
 	}
-	for t := range scopes {
-		keys, err := w.Peerings.PeeringKeysForScope(ctx, t[0], t[1])
+	if len(scopes) > 0 {
+		// One read of the peerings for every scope the events touched.
+		var list []control.AzureScope
+		for t := range scopes {
+			list = append(list, control.AzureScope{Tenant: t[0], Scope: t[1]})
+		}
+		keys, err := w.Peerings.PeeringKeysForScopes(ctx, list)
 		if err != nil {
-			log.Warn("find peerings for an azure change", "tenant", t[0], "scope", t[1], "err", err)
-			continue
+			log.Warn("find peerings for azure changes", "scopes", len(list), "err", err)
+			return
 		}
 		w.Queue.EnqueueKeys(keys)
 	}

@@ -178,8 +178,12 @@ type scopes struct {
 	byNetwork map[string][]string
 }
 
-func (s scopes) PeeringKeysForScope(ctx context.Context, tenant, scope string) ([]Key, error) {
-	return s.byScope[[2]string{tenant, scope}], nil
+func (s scopes) PeeringKeysForScopes(ctx context.Context, list []control.AzureScope) ([]Key, error) {
+	var keys []Key
+	for _, sc := range list {
+		keys = append(keys, s.byScope[[2]string{sc.Tenant, sc.Scope}]...)
+	}
+	return keys, nil
 }
 
 func (s scopes) PeeringsOfNetwork(ctx context.Context, networkID string) ([]*control.Peering, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -303,5 +304,41 @@ func TestRescanFindsALostWakeUp(t *testing.T) {
 	}
 	if key, _ := k.c.q.Get(); key != peeringKey(k.p.ID) {
 		t.Fatalf("the rescan queued %v, want the deleted peering", key)
+	}
+}
+
+// TestPeeringKeysForScopes: the peerings an Azure change may affect, found
+// by tenant and ARM scope on the real store, in one read for many scopes.
+func TestPeeringKeysForScopes(t *testing.T) {
+	k := newControlled(t, true)
+	rid, _ := azure.ParseVNetID(custVNet)
+	rg := "/subscriptions/" + rid.SubscriptionID + "/resourceGroups/" + rid.ResourceGroup
+	for _, c := range []struct {
+		what   string
+		scopes []control.AzureScope
+		want   bool
+	}{
+		{"the VNet", []control.AzureScope{{Tenant: custTenant, Scope: custVNet}}, true},
+		{"the VNet, upper-case, with a slash", []control.AzureScope{{Tenant: strings.ToUpper(custTenant), Scope: strings.ToUpper(custVNet) + "/"}}, true},
+		{"its resource group", []control.AzureScope{{Tenant: custTenant, Scope: rg}}, true},
+		{"its subscription", []control.AzureScope{{Tenant: custTenant, Scope: "/subscriptions/" + rid.SubscriptionID}}, true},
+		{"its tenant", []control.AzureScope{{Tenant: custTenant}}, true},
+		{"everything", []control.AzureScope{{}}, true},
+		{"another resource group with the same prefix", []control.AzureScope{{Tenant: custTenant, Scope: rg + "2"}}, false},
+		{"another tenant", []control.AzureScope{{Tenant: provTenant}}, false},
+		{"none", nil, false},
+		{"one of two", []control.AzureScope{{Tenant: provTenant}, {Tenant: custTenant, Scope: rg}}, true},
+	} {
+		keys, err := k.svc.PeeringKeysForScopes(context.Background(), c.scopes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []Key(nil)
+		if c.want {
+			want = []Key{peeringKey(k.p.ID)}
+		}
+		if !slices.Equal(keys, want) {
+			t.Errorf("%s: %v, want %v", c.what, keys, want)
+		}
 	}
 }
