@@ -103,6 +103,9 @@ type ServeConfig struct {
 	// READY peerings and networks (reconcile.Config); zero for its
 	// defaults. In-process callers only (tests that need many resyncs).
 	Resync, NetworkResync time.Duration
+	// ReconcileWorkers is the number of concurrent reconciles; zero for
+	// reconcile.Config's default. In-process callers only (benchmarks).
+	ReconcileWorkers int
 	// AzureCAFile is the PEM bundle of the CA that verifies Azure's TLS
 	// certificate. With ExternalAzure it is trusted instead of the
 	// system's roots (an Azure Stack, a proxy, another Peerplane's
@@ -440,7 +443,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	var kafkaMgr *kafka.Manager
 	newController := func() *reconcile.Controller {
 		return reconcile.New(reconcile.Config{Control: svc, Azure: recAzure, App: control.ProviderApp{AppID: prov.ClientID, LoginURL: loginURL},
-			Provider: svc.Provider, Timeout: cfg.reconcileTimeout(), Resync: cfg.Resync, NetworkResync: cfg.NetworkResync, Logger: log.With("component", "reconciler"), Observe: obs.reconcile,
+			Provider: svc.Provider, Timeout: cfg.reconcileTimeout(), Resync: cfg.Resync, NetworkResync: cfg.NetworkResync, Workers: cfg.ReconcileWorkers, Logger: log.With("component", "reconciler"), Observe: obs.reconcile,
 			PrivateDNSDomain: cfg.PrivateDNSDomain,
 			ClusterChanged: func(string) {
 				if kafkaMgr != nil {

@@ -29,7 +29,7 @@ type fakeAzure struct {
 	getVNetErr, getErr, putErr, deleteErr map[string]error
 	halves                                map[string]*azure.PeeringHalf // by halfKey
 	calls                                 []string                      // "put <vnet> <name> sync=<bool>", "delete …", "list …", "ensure-vnet <name>"
-	reads                                 []string                      // "token <tenant>", "get-vnet <id>"
+	reads                                 []string                      // "token <tenant>", "get-vnet <id>", "get-half <vnet>"
 	// fail, when set, is asked before each write (op is the method's
 	// name, what the VNet or peering name) with f.mu held; a non-nil
 	// answer fails the call.
@@ -154,6 +154,7 @@ func (f *fakeAzure) DeleteProviderVNet(ctx context.Context, name string) error {
 
 func (f *fakeAzure) GetPeering(ctx context.Context, tenant, localVNetID, name string) (*azure.PeeringHalf, error) {
 	f.mu.Lock()
+	f.reads = append(f.reads, "get-half "+localVNetID)
 	err := f.getErr[strings.ToLower(localVNetID)]
 	f.mu.Unlock()
 	if err != nil {
