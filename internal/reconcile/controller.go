@@ -81,7 +81,10 @@ type Config struct {
 	// Provider is the provider's own tenant and subscription, which no
 	// peering may name (control.ProviderAccount.CheckCustomerVNet).
 	Provider control.ProviderAccount
-	// Workers is the number of concurrent reconciles; default 4.
+	// Workers is the number of concurrent reconciles; default
+	// DefaultWorkers. A reconcile mostly waits on Azure and the store, so
+	// there are more of them than cores: 2,000 new peerings on PostgreSQL
+	// converge in 20 s with 16 against 33 s with 4 (on SQLite 15 s and 16 s).
 	Workers int
 	// Backoff for failed objects; default 1s doubling to 1m.
 	Backoff Backoff
@@ -110,6 +113,9 @@ type Config struct {
 	// cluster's status (its endpoints are to start). It must not block.
 	ClusterChanged func(id string)
 }
+
+// DefaultWorkers is the default number of concurrent reconciles.
+const DefaultWorkers = 16
 
 // environmentRecheck is how often an environment being deleted queues
 // what is left in it again, for a replica that did not see the delete.
@@ -142,7 +148,7 @@ type Controller struct {
 // New returns a controller; Run starts it.
 func New(cfg Config) *Controller {
 	if cfg.Workers == 0 {
-		cfg.Workers = 4
+		cfg.Workers = DefaultWorkers
 	}
 	if cfg.Backoff == (Backoff{}) {
 		cfg.Backoff = Backoff{Base: time.Second, Max: time.Minute}
