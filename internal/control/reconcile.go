@@ -219,20 +219,7 @@ func (s *Service) ClustersOfNetwork(ctx context.Context, networkID string) ([]*C
 // every organization, and of every environment being deleted, so that a
 // reconciler can resume all of them after a restart or a failover.
 func (s *Service) AllObjectKeys(ctx context.Context) ([]ObjectKey, error) {
-	var keys []ObjectKey
-	err := s.store.View(ctx, func(tx Tx) error {
-		deleting := true
-		envs, err := tx.FindEnvironments(ctx, AllOrgs(), EnvironmentFilter{Deleting: &deleting})
-		if err != nil {
-			return err
-		}
-		for _, e := range envs {
-			keys = append(keys, EnvironmentKey(e.ID))
-		}
-		keys, err = appendObjectKeys(ctx, tx, keys, "")
-		return err
-	})
-	return keys, err
+	return s.objectKeys(ctx, false)
 }
 
 // UnsettledObjectKeys returns the keys of the objects a reconciler has
@@ -244,6 +231,10 @@ func (s *Service) AllObjectKeys(ctx context.Context) ([]ObjectKey, error) {
 // settled ones (READY, DISCONNECTED, FAILED peerings have their own
 // resync or backoff).
 func (s *Service) UnsettledObjectKeys(ctx context.Context) ([]ObjectKey, error) {
+	return s.objectKeys(ctx, true)
+}
+
+func (s *Service) objectKeys(ctx context.Context, unsettled bool) ([]ObjectKey, error) {
 	var keys []ObjectKey
 	err := s.store.View(ctx, func(tx Tx) error {
 		deleting := true
@@ -254,28 +245,8 @@ func (s *Service) UnsettledObjectKeys(ctx context.Context) ([]ObjectKey, error) 
 		for _, e := range envs {
 			keys = append(keys, EnvironmentKey(e.ID))
 		}
-		ns, err := tx.FindNetworks(ctx, AllOrgs(), NetworkFilter{Phases: []string{PhaseProvisioning, PhaseDeprovisioning, PhaseFailed}})
-		if err != nil {
-			return err
-		}
-		for _, n := range ns {
-			keys = append(keys, NetworkKey(n.ID))
-		}
-		ps, err := tx.FindPeerings(ctx, AllOrgs(), PeeringFilter{Phases: []string{PhaseProvisioning, PhaseDeprovisioning}})
-		if err != nil {
-			return err
-		}
-		for _, p := range ps {
-			keys = append(keys, PeeringKey(p.ID))
-		}
-		cs, err := tx.FindClusters(ctx, AllOrgs(), ClusterFilter{Phases: []string{ClusterPhaseProvisioning}})
-		if err != nil {
-			return err
-		}
-		for _, c := range cs {
-			keys = append(keys, ClusterKey(c.ID))
-		}
-		return nil
+		keys, err = appendObjectKeys(ctx, tx, keys, "", unsettled)
+		return err
 	})
 	return keys, err
 }
@@ -290,30 +261,40 @@ func (s *Service) ObjectKeysOfEnvironment(ctx context.Context, envID string) ([]
 	var keys []ObjectKey
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
-		keys, err = appendObjectKeys(ctx, tx, nil, envID)
+		keys, err = appendObjectKeys(ctx, tx, nil, envID, false)
 		return err
 	})
 	return keys, err
 }
 
 // appendObjectKeys appends the keys of the networks, peerings and
-// clusters of environment envID ("": of every environment) to keys.
-func appendObjectKeys(ctx context.Context, tx Tx, keys []ObjectKey, envID string) ([]ObjectKey, error) {
-	ns, err := tx.FindNetworks(ctx, AllOrgs(), NetworkFilter{EnvironmentID: envID})
+// clusters of environment envID ("": of every environment) to keys; with
+// unsettled, only of those being created or deleted (and FAILED networks).
+func appendObjectKeys(ctx context.Context, tx Tx, keys []ObjectKey, envID string, unsettled bool) ([]ObjectKey, error) {
+	var nf NetworkFilter
+	var pf PeeringFilter
+	var cf ClusterFilter
+	nf.EnvironmentID, pf.EnvironmentID, cf.EnvironmentID = envID, envID, envID
+	if unsettled {
+		nf.Phases = []string{PhaseProvisioning, PhaseDeprovisioning, PhaseFailed}
+		pf.Phases = []string{PhaseProvisioning, PhaseDeprovisioning}
+		cf.Phases = []string{ClusterPhaseProvisioning}
+	}
+	ns, err := tx.FindNetworks(ctx, AllOrgs(), nf)
 	if err != nil {
 		return nil, err
 	}
 	for _, n := range ns {
 		keys = append(keys, NetworkKey(n.ID))
 	}
-	ps, err := tx.FindPeerings(ctx, AllOrgs(), PeeringFilter{EnvironmentID: envID})
+	ps, err := tx.FindPeerings(ctx, AllOrgs(), pf)
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range ps {
 		keys = append(keys, PeeringKey(p.ID))
 	}
-	cs, err := tx.FindClusters(ctx, AllOrgs(), ClusterFilter{EnvironmentID: envID})
+	cs, err := tx.FindClusters(ctx, AllOrgs(), cf)
 	if err != nil {
 		return nil, err
 	}

@@ -179,22 +179,19 @@ func (c *Controller) Enqueue(key Key) { c.q.Add(key) }
 
 // EnqueueAll asks for every object to be reconciled now.
 func (c *Controller) EnqueueAll(ctx context.Context) error {
-	keys, err := c.cfg.Control.AllObjectKeys(ctx)
-	if err != nil {
-		return err
-	}
-	for _, k := range keys {
-		c.q.Add(k)
-	}
-	return nil
+	return c.enqueueListed(c.cfg.Control.AllObjectKeys(ctx))
 }
 
 // Rescan queues every object that is being created or deleted: the
 // safety net for a wake-up lost on its way. The settled objects are left
-// to their own resync, so a rescan costs one read of the store, however
-// many objects there are.
+// to their own resync, so a rescan is one query of the store, not a
+// reconcile of every object.
 func (c *Controller) Rescan(ctx context.Context) error {
-	keys, err := c.cfg.Control.UnsettledObjectKeys(ctx)
+	return c.enqueueListed(c.cfg.Control.UnsettledObjectKeys(ctx))
+}
+
+// enqueueListed queues keys, unless listing them failed with err.
+func (c *Controller) enqueueListed(keys []Key, err error) error {
 	if err != nil {
 		return err
 	}
