@@ -100,12 +100,12 @@ read benchmark measures the handler, not the limit.`,
 type azureTimer struct {
 	reconcile.Azure
 	mu  sync.Mutex
-	sum map[string]time.Duration
-	n   map[string]int
+	sum map[reconcile.Key]time.Duration
+	n   map[reconcile.Key]int
 }
 
 func newAzureTimer(a reconcile.Azure) *azureTimer {
-	return &azureTimer{Azure: a, sum: map[string]time.Duration{}, n: map[string]int{}}
+	return &azureTimer{Azure: a, sum: map[reconcile.Key]time.Duration{}, n: map[reconcile.Key]int{}}
 }
 
 func (t *azureTimer) track(ctx context.Context, start time.Time) {
@@ -118,7 +118,7 @@ func (t *azureTimer) track(ctx context.Context, start time.Time) {
 }
 
 // spent returns the time and count of the calls made for key so far.
-func (t *azureTimer) spent(key string) (time.Duration, int) {
+func (t *azureTimer) spent(key reconcile.Key) (time.Duration, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.sum[key], t.n[key]
@@ -320,7 +320,7 @@ func benchConverge(ctx context.Context, bc benchConfig, r Ready, timer *azureTim
 
 	res := &benchResult{}
 	for i, id := range ids {
-		key := "peering/" + id
+		key := reconcile.Key{Kind: reconcile.KindPeering, ID: id}
 		before, nBefore := timer.spent(key)
 		if err := cust.assignRole(ctx, vnets[i], role, sp); err != nil {
 			return nil, fmt.Errorf("role assignment %d: %w", i, err)

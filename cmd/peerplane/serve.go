@@ -99,6 +99,13 @@ type ServeConfig struct {
 	// WrapAzure, when set, wraps the reconciler's Azure client (in-process
 	// callers only, such as `peerplane bench` timing the Azure calls).
 	WrapAzure func(reconcile.Azure) reconcile.Azure
+	// Resync and NetworkResync are the reconciler's periodic re-checks of
+	// READY peerings and networks (reconcile.Config); zero for its
+	// defaults. In-process callers only (tests that need many resyncs).
+	Resync, NetworkResync time.Duration
+	// ReconcileWorkers is the number of concurrent reconciles; zero for
+	// reconcile.Config's default. In-process callers only (benchmarks).
+	ReconcileWorkers int
 	// AzureCAFile is the PEM bundle of the CA that verifies Azure's TLS
 	// certificate. With ExternalAzure it is trusted instead of the
 	// system's roots (an Azure Stack, a proxy, another Peerplane's
@@ -439,7 +446,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	var kafkaMgr *kafka.Manager
 	newController := func() *reconcile.Controller {
 		return reconcile.New(reconcile.Config{Control: svc, Azure: recAzure, App: control.ProviderApp{AppID: prov.ClientID, LoginURL: loginURL},
-			Provider: svc.Provider, Timeout: cfg.reconcileTimeout(), Logger: log.With("component", "reconciler"), Observe: obs.reconcile,
+			Provider: svc.Provider, Timeout: cfg.reconcileTimeout(), Resync: cfg.Resync, NetworkResync: cfg.NetworkResync, Workers: cfg.ReconcileWorkers, Logger: log.With("component", "reconciler"), Observe: obs.reconcile,
 			PrivateDNSDomain: cfg.PrivateDNSDomain,
 			ClusterChanged: func(string) {
 				if kafkaMgr != nil {
@@ -460,15 +467,15 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	// A write through any replica reaches the leader's queue; a
 	// connector's change kicks this replica's runtime (the leader's reads
 	// the store again within 2 s).
-	svc.OnChange = func(c control.Change) {
+	svc.OnChange = func(c control.ObjectKey) {
 		switch c.Kind {
-		case "connector":
+		case control.KindConnector:
 			connectors.kick()
 			return
-		case "cluster":
+		case control.KindCluster:
 			connectors.kick()
 		}
-		relay.Changed(c.Kind + "/" + c.ID)
+		relay.Changed(c)
 	}
 	// Continue checks the consent through a controller of its own: every
 	// replica answers it, leader or not.
@@ -515,9 +522,9 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		apiOpts.VNetHosts = &vnetHosts{plane: plane, svc: svc, snapshot: snapshot, held: map[string]int{}, zone: kafkaMgr,
 			log: log.With("component", "vnet-hosts")}
 		relayed := svc.OnChange
-		svc.OnChange = func(c control.Change) {
+		svc.OnChange = func(c control.ObjectKey) {
 			relayed(c)
-			if c.Kind == "cluster" || c.Kind == "environment" {
+			if c.Kind == control.KindCluster || c.Kind == control.KindEnvironment {
 				kafkaMgr.Kick()
 			}
 		}
@@ -599,7 +606,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 		// The embedded Azure's changes, this replica's and those the relay
 		// brings from the others, wake the peerings they affect.
 		watcher := &reconcile.EventWatcher{Client: az.client, URL: az.local, Token: cfg.OperatorToken, ProviderTenant: prov.TenantID,
-			Peerings: svc, Queue: leader, Logger: log.With("component", "events")}
+			ProviderApp: prov.ClientID, Peerings: svc, Queue: leader, Logger: log.With("component", "events")}
 		goLoop(watcher.Run)
 	}
 	g.Go(func() error {

@@ -304,7 +304,7 @@ func (s *Service) CreateConnector(ctx context.Context, envID, clusterID string, 
 		return tx.CreateConnector(ctx, c)
 	})
 	if err == nil {
-		s.changed("connector", clusterID+"/"+c.Name)
+		s.changed(ObjectKey{KindConnector, clusterID + "/" + c.Name})
 	}
 	return err
 }
@@ -335,7 +335,7 @@ func (s *Service) PutConnectorConfig(ctx context.Context, envID, clusterID, name
 	if err != nil {
 		return nil, false, err
 	}
-	s.changed("connector", clusterID+"/"+name)
+	s.changed(ObjectKey{KindConnector, clusterID + "/" + name})
 	return c, created, nil
 }
 
@@ -350,7 +350,7 @@ func (s *Service) SetConnectorPaused(ctx context.Context, envID, clusterID, name
 		return tx.UpdateConnector(ctx, c)
 	})
 	if err == nil {
-		s.changed("connector", clusterID+"/"+name)
+		s.changed(ObjectKey{KindConnector, clusterID + "/" + name})
 	}
 	return err
 }
@@ -361,7 +361,7 @@ func (s *Service) DeleteConnector(ctx context.Context, envID, clusterID, name st
 		return tx.DeleteConnector(ctx, OrgScope(orgID), clusterID, name)
 	})
 	if err == nil {
-		s.changed("connector", clusterID+"/"+name)
+		s.changed(ObjectKey{KindConnector, clusterID + "/" + name})
 	}
 	return err
 }

@@ -49,8 +49,8 @@ func TestDeleteEnvironmentIsAtomic(t *testing.T) {
 	defer db.Close()
 	fail := false
 	svc := control.NewService(failingStore{db.Control(), &fail}, control.DefaultSettings())
-	var told []control.Change
-	svc.OnChange = func(c control.Change) { told = append(told, c) }
+	var told []control.ObjectKey
+	svc.OnChange = func(c control.ObjectKey) { told = append(told, c) }
 	org := &control.Organization{DisplayName: "acme"}
 	if err := svc.CreateOrganization(control.NewOperatorContext(ctx), org); err != nil {
 		t.Fatal(err)
@@ -101,7 +101,7 @@ func TestDeleteEnvironmentIsAtomic(t *testing.T) {
 	if err := svc.DeleteEnvironment(octx, env.ID); err != nil {
 		t.Fatal(err)
 	}
-	want := []control.Change{{Kind: "network", ID: n.ID}, {Kind: "cluster", ID: c.ID}, {Kind: "peering", ID: p.ID}, {Kind: "environment", ID: env.ID}}
+	want := []control.ObjectKey{control.NetworkKey(n.ID), control.ClusterKey(c.ID), control.PeeringKey(p.ID), control.EnvironmentKey(env.ID)}
 	if len(told) != len(want) {
 		t.Fatalf("told %v, want %v", told, want)
 	}

@@ -215,12 +215,27 @@ func (s *Service) ClustersOfNetwork(ctx context.Context, networkID string) ([]*C
 	return cs, err
 }
 
-// AllObjectKeys returns "network/ID", "peering/ID" and "cluster/ID" for
-// every network, peering and cluster of every organization, and
-// "environment/ID" for every environment being deleted, so that a
+// AllObjectKeys returns the key of every network, peering and cluster of
+// every organization, and of every environment being deleted, so that a
 // reconciler can resume all of them after a restart or a failover.
-func (s *Service) AllObjectKeys(ctx context.Context) ([]string, error) {
-	var keys []string
+func (s *Service) AllObjectKeys(ctx context.Context) ([]ObjectKey, error) {
+	return s.objectKeys(ctx, false)
+}
+
+// UnsettledObjectKeys returns the keys of the objects a reconciler has
+// work to do on whatever it last saw: every environment being deleted, and
+// every network, peering and cluster being created or deleted (and every
+// FAILED network). A wake-up lost on its way (a create, a delete, a
+// retry) leaves its object among them, so a reconciler that already
+// tracks every object finds what it missed here without re-checking the
+// settled ones (READY, DISCONNECTED, FAILED peerings have their own
+// resync or backoff).
+func (s *Service) UnsettledObjectKeys(ctx context.Context) ([]ObjectKey, error) {
+	return s.objectKeys(ctx, true)
+}
+
+func (s *Service) objectKeys(ctx context.Context, unsettled bool) ([]ObjectKey, error) {
+	var keys []ObjectKey
 	err := s.store.View(ctx, func(tx Tx) error {
 		deleting := true
 		envs, err := tx.FindEnvironments(ctx, AllOrgs(), EnvironmentFilter{Deleting: &deleting})
@@ -228,53 +243,63 @@ func (s *Service) AllObjectKeys(ctx context.Context) ([]string, error) {
 			return err
 		}
 		for _, e := range envs {
-			keys = append(keys, "environment/"+e.ID)
+			keys = append(keys, EnvironmentKey(e.ID))
 		}
-		keys, err = appendObjectKeys(ctx, tx, keys, "")
+		keys, err = appendObjectKeys(ctx, tx, keys, "", unsettled)
 		return err
 	})
 	return keys, err
 }
 
-// ObjectKeysOfEnvironment returns "network/ID", "peering/ID" and
-// "cluster/ID" for everything left in environment envID, of whichever
-// organization. Returns EINVALID for an empty envID.
-func (s *Service) ObjectKeysOfEnvironment(ctx context.Context, envID string) ([]string, error) {
+// ObjectKeysOfEnvironment returns the keys of the networks, peerings and
+// clusters left in environment envID, of whichever organization. Returns
+// EINVALID for an empty envID.
+func (s *Service) ObjectKeysOfEnvironment(ctx context.Context, envID string) ([]ObjectKey, error) {
 	if envID == "" {
 		return nil, Errorf(EINVALID, "An environment is required.")
 	}
-	var keys []string
+	var keys []ObjectKey
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
-		keys, err = appendObjectKeys(ctx, tx, nil, envID)
+		keys, err = appendObjectKeys(ctx, tx, nil, envID, false)
 		return err
 	})
 	return keys, err
 }
 
 // appendObjectKeys appends the keys of the networks, peerings and
-// clusters of environment envID ("": of every environment) to keys.
-func appendObjectKeys(ctx context.Context, tx Tx, keys []string, envID string) ([]string, error) {
-	ns, err := tx.FindNetworks(ctx, AllOrgs(), NetworkFilter{EnvironmentID: envID})
+// clusters of environment envID ("": of every environment) to keys; with
+// unsettled, only of those being created or deleted (and FAILED networks).
+func appendObjectKeys(ctx context.Context, tx Tx, keys []ObjectKey, envID string, unsettled bool) ([]ObjectKey, error) {
+	var nf NetworkFilter
+	var pf PeeringFilter
+	var cf ClusterFilter
+	nf.EnvironmentID, pf.EnvironmentID, cf.EnvironmentID = envID, envID, envID
+	if unsettled {
+		nf.Phases = []string{PhaseProvisioning, PhaseDeprovisioning, PhaseFailed}
+		pf.Phases = []string{PhaseProvisioning, PhaseDeprovisioning}
+		cf.Phases = []string{ClusterPhaseProvisioning}
+	}
+	ns, err := tx.FindNetworks(ctx, AllOrgs(), nf)
 	if err != nil {
 		return nil, err
 	}
 	for _, n := range ns {
-		keys = append(keys, "network/"+n.ID)
+		keys = append(keys, NetworkKey(n.ID))
 	}
-	ps, err := tx.FindPeerings(ctx, AllOrgs(), PeeringFilter{EnvironmentID: envID})
+	ps, err := tx.FindPeerings(ctx, AllOrgs(), pf)
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range ps {
-		keys = append(keys, "peering/"+p.ID)
+		keys = append(keys, PeeringKey(p.ID))
 	}
-	cs, err := tx.FindClusters(ctx, AllOrgs(), ClusterFilter{EnvironmentID: envID})
+	cs, err := tx.FindClusters(ctx, AllOrgs(), cf)
 	if err != nil {
 		return nil, err
 	}
 	for _, c := range cs {
-		keys = append(keys, "cluster/"+c.ID)
+		keys = append(keys, ClusterKey(c.ID))
 	}
 	return keys, nil
 }
@@ -306,29 +331,45 @@ func (s *Service) RetryPeering(ctx context.Context, envID, id string) (*Peering,
 		return nil
 	})
 	if err == nil {
-		s.changed("peering", id)
+		s.changed(PeeringKey(id))
 	}
 	return p, err
 }
 
-// PeeringKeysForScope returns "peering/ID" for every peering whose VNet is
-// in tenant (any tenant when empty) and at or under the ARM scope (any
-// scope when empty): the peerings an Azure change at that scope may
-// affect.
-func (s *Service) PeeringKeysForScope(ctx context.Context, tenant, scope string) ([]string, error) {
-	scope = strings.TrimRight(strings.ToLower(scope), "/")
-	var keys []string
+// AzureScope is a place in Azure: a tenant (any when empty) and an ARM
+// scope in it (a subscription, resource group or resource id; any when
+// empty).
+type AzureScope struct {
+	Tenant string
+	Scope  string
+}
+
+// PeeringKeysForScopes returns the key of every peering whose VNet is in
+// one of scopes: in its tenant and at or under its ARM scope. These are the
+// peerings Azure changes at those scopes may affect. It reads the
+// peerings once, however many scopes there are.
+func (s *Service) PeeringKeysForScopes(ctx context.Context, scopes []AzureScope) ([]ObjectKey, error) {
+	if len(scopes) == 0 {
+		return nil, nil
+	}
+	for i, sc := range scopes {
+		scopes[i].Scope = strings.TrimRight(strings.ToLower(sc.Scope), "/")
+	}
+	var keys []ObjectKey
 	err := s.store.View(ctx, func(tx Tx) error {
 		ps, err := tx.FindPeerings(ctx, AllOrgs(), PeeringFilter{})
 		for _, p := range ps {
 			vnet := strings.ToLower(p.VNet)
-			if tenant != "" && !strings.EqualFold(p.Tenant, tenant) {
-				continue
+			for _, sc := range scopes {
+				if sc.Tenant != "" && !strings.EqualFold(p.Tenant, sc.Tenant) {
+					continue
+				}
+				if sc.Scope != "" && vnet != sc.Scope && !strings.HasPrefix(vnet, sc.Scope+"/") {
+					continue
+				}
+				keys = append(keys, PeeringKey(p.ID))
+				break
 			}
-			if scope != "" && vnet != scope && !strings.HasPrefix(vnet, scope+"/") {
-				continue
-			}
-			keys = append(keys, "peering/"+p.ID)
 		}
 		return err
 	})

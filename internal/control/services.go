@@ -9,12 +9,6 @@ import (
 	"time"
 )
 
-// Change names an object whose desired state changed, for the reconciler.
-type Change struct {
-	Kind string // "environment", "network", "peering", "cluster" or "connector" (ID "<cluster id>/<name>")
-	ID   string
-}
-
 // Service implements every service interface over a Store, enforcing
 // Settings inside Store.Update transactions.
 type Service struct {
@@ -26,7 +20,7 @@ type Service struct {
 	// or cluster created or deleted), or the connector runtime (a
 	// connector created, changed, paused, resumed or deleted). It must not
 	// block.
-	OnChange func(Change)
+	OnChange func(ObjectKey)
 	// Provider is the provider's tenant and subscription, which no peering
 	// may name (ProviderAccount.CheckCustomerVNet). Set it before serving;
 	// the zero value checks nothing.
@@ -120,9 +114,9 @@ func (s *Service) swap(settings Settings) {
 
 func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
 
-func (s *Service) changed(kind, id string) {
+func (s *Service) changed(key ObjectKey) {
 	if s.OnChange != nil {
-		s.OnChange(Change{Kind: kind, ID: id})
+		s.OnChange(key)
 	}
 }
 
@@ -279,7 +273,7 @@ func (s *Service) DeleteEnvironment(ctx context.Context, id string) error {
 		return err
 	}
 	in := OrgScope(org.ID)
-	var changes []Change
+	var changes []ObjectKey
 	err = s.store.Update(ctx, func(tx Tx) error {
 		changes = changes[:0]                            // Update may run fn again
 		env, err := liveEnvironment(ctx, tx, org.ID, id) // locks the environment
@@ -306,7 +300,7 @@ func (s *Service) DeleteEnvironment(ctx context.Context, id string) error {
 					return err
 				}
 			}
-			changes = append(changes, Change{Kind: "network", ID: n.ID})
+			changes = append(changes, ObjectKey{Kind: KindNetwork, ID: n.ID})
 		}
 		clusters, err := tx.FindClusters(ctx, in, ClusterFilter{EnvironmentID: id})
 		if err != nil {
@@ -316,7 +310,7 @@ func (s *Service) DeleteEnvironment(ctx context.Context, id string) error {
 			if err := tx.DeleteCluster(ctx, in, c.ID); err != nil {
 				return err
 			}
-			changes = append(changes, Change{Kind: "cluster", ID: c.ID})
+			changes = append(changes, ObjectKey{Kind: KindCluster, ID: c.ID})
 		}
 		peerings, err := tx.FindPeerings(ctx, in, PeeringFilter{EnvironmentID: id})
 		if err != nil {
@@ -332,18 +326,18 @@ func (s *Service) DeleteEnvironment(ctx context.Context, id string) error {
 					return err
 				}
 			}
-			changes = append(changes, Change{Kind: "peering", ID: p.ID})
+			changes = append(changes, ObjectKey{Kind: KindPeering, ID: p.ID})
 		}
 		if len(nets) == 0 { // so no peerings either: nothing in Azure
 			return tx.DeleteEnvironment(ctx, in, id)
 		}
 		env.Deleting, env.UpdatedAt = true, now
-		changes = append(changes, Change{Kind: "environment", ID: id})
+		changes = append(changes, ObjectKey{Kind: KindEnvironment, ID: id})
 		return tx.UpdateEnvironment(ctx, env)
 	})
 	if err == nil {
 		for _, c := range changes {
-			s.changed(c.Kind, c.ID)
+			s.changed(c)
 		}
 	}
 	return err
@@ -587,7 +581,7 @@ func (s *Service) CreateNetwork(ctx context.Context, n *Network) error {
 		return tx.CreateNetwork(ctx, n)
 	})
 	if err == nil {
-		s.changed("network", n.ID)
+		s.changed(NetworkKey(n.ID))
 	}
 	return err
 }
@@ -628,7 +622,7 @@ func (s *Service) DeleteNetwork(ctx context.Context, envID, id string) error {
 		return tx.UpdateNetworkStatus(ctx, n)
 	})
 	if err == nil {
-		s.changed("network", id)
+		s.changed(NetworkKey(id))
 	}
 	return err
 }
@@ -696,7 +690,7 @@ func (s *Service) CreatePeering(ctx context.Context, p *Peering) error {
 		return tx.CreatePeering(ctx, p)
 	})
 	if err == nil {
-		s.changed("peering", p.ID)
+		s.changed(PeeringKey(p.ID))
 	}
 	return err
 }
@@ -721,7 +715,7 @@ func (s *Service) DeletePeering(ctx context.Context, envID, id string) error {
 		return tx.UpdatePeeringStatus(ctx, p)
 	})
 	if err == nil {
-		s.changed("peering", id)
+		s.changed(PeeringKey(id))
 	}
 	return err
 }
@@ -792,7 +786,7 @@ func (s *Service) CreateCluster(ctx context.Context, c *Cluster) error {
 		return tx.CreateCluster(ctx, c)
 	})
 	if err == nil {
-		s.changed("cluster", c.ID)
+		s.changed(ClusterKey(c.ID))
 	}
 	return err
 }
@@ -838,7 +832,7 @@ func (s *Service) UpdateCluster(ctx context.Context, envID, id string, upd Clust
 		return tx.UpdateClusterSpec(ctx, c)
 	})
 	if err == nil && resized {
-		s.changed("cluster", id)
+		s.changed(ClusterKey(id))
 	}
 	return c, err
 }
@@ -856,7 +850,7 @@ func (s *Service) DeleteCluster(ctx context.Context, envID, id string) error {
 		return tx.DeleteCluster(ctx, OrgScope(org.ID), id)
 	})
 	if err == nil {
-		s.changed("cluster", id)
+		s.changed(ClusterKey(id))
 	}
 	return err
 }

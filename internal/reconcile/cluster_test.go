@@ -50,7 +50,7 @@ func TestClusterEndpoints(t *testing.T) {
 	legacy := control.ClusterStatus{Phase: control.ClusterPhaseProvisioned, BootstrapEndpoint: "SASL_SSL://10.10.77.7:9092", HTTPEndpoint: "https://10.10.77.7:443"}
 	_, err = w.svc.UpdateClusterStatus(ctx, single.ID, legacy)
 	must(t, err)
-	w.ctl.Enqueue("cluster", single.ID)
+	w.ctl.Enqueue(clusterKey(single.ID))
 	w.drain(t)
 	got, _ := w.svc.ReconcileCluster(ctx, single.ID)
 	if len(got.Status.Brokers) != 1 || got.Status.Brokers[0] != "10.10.77.7:9092" || !strings.HasSuffix(got.Status.BootstrapEndpoint, ".confluent.cloud:9092") {
@@ -60,13 +60,13 @@ func TestClusterEndpoints(t *testing.T) {
 	// Another domain renames, keeping the addresses; a second pass writes
 	// nothing.
 	w.ctl = New(Config{Control: w.svc, Azure: w.az, App: testApp, PrivateDNSDomain: "peerplane.test"})
-	w.ctl.Enqueue("cluster", multi.ID)
+	w.ctl.Enqueue(clusterKey(multi.ID))
 	w.drain(t)
 	renamed, _ := w.svc.ReconcileCluster(ctx, multi.ID)
 	if !strings.HasSuffix(renamed.Status.BootstrapEndpoint, ".azure.private.peerplane.test:9092") || strings.Join(renamed.Status.Brokers, ",") != strings.Join(m.Status.Brokers, ",") {
 		t.Fatalf("after a domain change: %+v, want the brokers %v kept", renamed.Status, m.Status.Brokers)
 	}
-	w.ctl.Enqueue("cluster", multi.ID)
+	w.ctl.Enqueue(clusterKey(multi.ID))
 	w.drain(t)
 	again, _ := w.svc.ReconcileCluster(ctx, multi.ID)
 	if !again.UpdatedAt.Equal(renamed.UpdatedAt) {

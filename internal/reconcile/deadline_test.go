@@ -42,14 +42,20 @@ func (l *hangingLease) TryAcquireLease(ctx context.Context, name, holder string,
 
 func (l *hangingLease) ReleaseLease(ctx context.Context, name, holder string) error { return nil }
 
-// idle is a Control with nothing to reconcile that counts its listings.
+// idle is a Control with nothing to reconcile that counts its listings:
+// of every object, and of those being created or deleted.
 type idle struct {
 	Control
-	lists atomic.Int32
+	lists, rescans atomic.Int32
 }
 
-func (c *idle) AllObjectKeys(ctx context.Context) ([]string, error) {
+func (c *idle) AllObjectKeys(ctx context.Context) ([]Key, error) {
 	c.lists.Add(1)
+	return nil, nil
+}
+
+func (c *idle) UnsettledObjectKeys(ctx context.Context) ([]Key, error) {
+	c.rescans.Add(1)
 	return nil, nil
 }
 
@@ -88,15 +94,15 @@ func TestLeaderStopsBeforeItsLeaseExpiresWhenRenewalHangs(t *testing.T) {
 func TestLeaderRescansWhileLeading(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctrl := &idle{}
-		l := &Leader{Lease: grantAll{}, Name: "reconciler", Holder: "a", TTL: 3 * time.Second, Rescan: time.Minute,
+		l := &Leader{Lease: grantAll{}, Name: "reconciler", Holder: "a", TTL: 3 * time.Second, RescanEvery: time.Minute,
 			New: func() *Controller { return New(Config{Control: ctrl}) }}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { l.Run(ctx); close(done) }()
 		time.Sleep(3*time.Minute + time.Second)
 		synctest.Wait()
-		if n := ctrl.lists.Load(); n != 4 {
-			t.Fatalf("listed every object %d times in 3m, want 4: at the start and every minute", n)
+		if n, r := ctrl.lists.Load(), ctrl.rescans.Load(); n != 1 || r != 3 {
+			t.Fatalf("listed every object %d times and rescanned %d times in 3m, want every object once at the start, then a rescan every minute", n, r)
 		}
 		cancel()
 		<-done
@@ -118,8 +124,18 @@ func (oneNetwork) ReconcileNetwork(ctx context.Context, id string) (*control.Net
 	return &control.Network{ID: id, Region: "eastus", CIDR: "10.200.0.0/16", Status: control.NetworkStatus{Phase: control.PhaseProvisioning}}, nil
 }
 
-// hangingAzure never answers EnsureProviderVNet before its context ends.
+// hangingAzure never answers GetVNet nor EnsureProviderVNet before its
+// context ends.
 type hangingAzure struct{ Azure }
+
+func (hangingAzure) ProviderTenantID() string { return "prov" }
+func (hangingAzure) ProviderVNetID(name string) string {
+	return "/subscriptions/p/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/" + name
+}
+func (hangingAzure) GetVNet(ctx context.Context, tenant, id string) (*azure.VNet, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
 
 func (hangingAzure) EnsureProviderVNet(ctx context.Context, name, location, cidr string, tags map[string]string) (*azure.VNet, error) {
 	<-ctx.Done()
@@ -130,7 +146,7 @@ func TestReconcileEndsAtItsDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := New(Config{Control: oneNetwork{}, Azure: hangingAzure{}, Timeout: 4 * time.Second})
 		start := time.Now()
-		_, err := c.Reconcile(context.Background(), "network/n-1")
+		_, err := c.Reconcile(context.Background(), networkKey("n-1"))
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Reconcile = %v, want the deadline exceeded", err)
 		}

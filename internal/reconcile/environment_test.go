@@ -40,7 +40,7 @@ func newEnvWorld(t *testing.T) *envWorld {
 	t.Cleanup(func() { db.Close() })
 	w := &envWorld{svc: control.NewService(db.Control(), control.DefaultSettings()), az: newFakeAzure(fakeProviderTenant)}
 	w.ctl = w.newController()
-	w.svc.OnChange = func(c control.Change) { w.ctl.Enqueue(c.Kind, c.ID) }
+	w.svc.OnChange = func(c control.ObjectKey) { w.ctl.Enqueue(c) }
 	org := &control.Organization{DisplayName: "acme"}
 	if err := w.svc.CreateOrganization(control.NewOperatorContext(ctx), org); err != nil {
 		t.Fatal(err)
@@ -92,16 +92,16 @@ func (w *envWorld) newController() *Controller {
 // at again soon (waiting for another object) is queued again at once, one
 // that asks for the periodic resync is left out. It returns the keys in
 // the order reconciled and stops at the first error.
-func (w *envWorld) drain(t *testing.T) []string {
+func (w *envWorld) drain(t *testing.T) []Key {
 	t.Helper()
-	return w.drainOnly(t, func(string) bool { return true })
+	return w.drainOnly(t, func(Key) bool { return true })
 }
 
 // drainOnly is drain for the keys run selects; the others are dropped, as
 // a process that dies before reaching them would.
-func (w *envWorld) drainOnly(t *testing.T, run func(key string) bool) []string {
+func (w *envWorld) drainOnly(t *testing.T, run func(key Key) bool) []Key {
 	t.Helper()
-	var done []string
+	var done []Key
 	for n := 0; w.ctl.q.Len() > 0; n++ {
 		if n > 200 {
 			t.Fatalf("the queue does not drain: %v", done[len(done)-20:])
@@ -112,7 +112,7 @@ func (w *envWorld) drainOnly(t *testing.T, run func(key string) bool) []string {
 			continue
 		}
 		res, err := w.ctl.Reconcile(context.Background(), key)
-		if err == nil && res.RequeueAfter > 0 && res.RequeueAfter < w.ctl.cfg.Resync {
+		if err == nil && res.RequeueAfter > 0 && !res.Resync {
 			w.ctl.q.Add(key) // processing: queued again after Done
 		}
 		w.ctl.q.Done(key)
@@ -192,12 +192,12 @@ func TestReconcileDeletedEnvironmentAfterRestart(t *testing.T) {
 			must(t, w.svc.DeleteEnvironment(w.octx, w.env.ID))
 			switch stop {
 			case "after the peering": // only the peering's key ran
-				w.drainOnly(t, func(key string) bool { return strings.HasPrefix(key, "peering/") })
+				w.drainOnly(t, func(key Key) bool { return key.Kind == KindPeering })
 				if _, err := w.svc.ReconcilePeering(context.Background(), w.peering.ID); control.ErrorCode(err) != control.ENOTFOUND {
 					t.Fatalf("peering after its key ran: %v", err)
 				}
 			case "after the network": // all but the environment's key ran
-				w.drainOnly(t, func(key string) bool { return !strings.HasPrefix(key, "environment/") })
+				w.drainOnly(t, func(key Key) bool { return key.Kind != KindEnvironment })
 				if _, err := w.svc.ReconcileNetwork(context.Background(), w.net.ID); control.ErrorCode(err) != control.ENOTFOUND {
 					t.Fatalf("network after its key ran: %v", err)
 				}
@@ -234,7 +234,7 @@ func TestReconcileDeletedEnvironmentWaitsForAzure(t *testing.T) {
 	must(t, w.svc.DeleteEnvironment(w.octx, w.env.ID))
 	w.drain(t)
 	// The failed peering key waits for its backoff; run the others again.
-	for _, k := range []string{networkKey(w.net.ID), environmentKey(w.env.ID)} {
+	for _, k := range []Key{networkKey(w.net.ID), environmentKey(w.env.ID)} {
 		if _, err := w.ctl.Reconcile(context.Background(), k); err != nil {
 			t.Fatalf("%s: %v", k, err)
 		}
@@ -252,7 +252,7 @@ func TestReconcileDeletedEnvironmentWaitsForAzure(t *testing.T) {
 		t.Fatalf("the provider VNet went while a half of its peering is left: %v", vnets)
 	}
 	w.az.fail = nil
-	w.ctl.Enqueue("peering", w.peering.ID)
+	w.ctl.Enqueue(peeringKey(w.peering.ID))
 	w.drain(t)
 	w.gone(t)
 }

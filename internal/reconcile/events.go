@@ -10,18 +10,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/peerplane/peerplane/internal/azure"
 	"github.com/peerplane/peerplane/internal/azureemu"
+	"github.com/peerplane/peerplane/internal/control"
 )
 
 // Enqueuer takes the keys the reconciler's inputs produce; *Leader
 // implements it, passing them to its controller while it leads.
 type Enqueuer interface {
-	// EnqueueKeys queues keys ("kind/id") now; it does nothing when not
+	// EnqueueKeys queues keys now; it does nothing when not leading.
+	EnqueueKeys(keys []Key)
+	// Rescan queues every stored object being created or deleted (the
+	// wake-ups lost meanwhile); it does nothing, and returns nil, when not
 	// leading.
-	EnqueueKeys(keys []string)
-	// EnqueueAll queues every stored object; it does nothing, and returns
-	// nil, when not leading.
-	EnqueueAll(ctx context.Context) error
+	Rescan(ctx context.Context) error
 	// Leading reports whether keys queued now would be reconciled here.
 	Leading() bool
 }
@@ -31,10 +33,12 @@ var _ Enqueuer = (*Leader)(nil)
 // PeeringScopes finds the peerings an Azure change may affect;
 // *control.Service implements it.
 type PeeringScopes interface {
-	// PeeringKeysForScope returns "peering/ID" for every peering whose
-	// VNet is in tenant (any tenant when empty) and at or under the ARM
-	// scope (any scope when empty).
-	PeeringKeysForScope(ctx context.Context, tenant, scope string) ([]string, error)
+	// PeeringKeysForScopes returns the key of every peering whose VNet is
+	// in one of scopes: in its tenant (any when empty) and at or under its
+	// ARM scope (any when empty).
+	PeeringKeysForScopes(ctx context.Context, scopes []control.AzureScope) ([]Key, error)
+	// PeeringsOfNetwork returns the network's peerings.
+	PeeringsOfNetwork(ctx context.Context, networkID string) ([]*control.Peering, error)
 }
 
 // EventWatcher long-polls the embedded Azure's change feed
@@ -47,11 +51,15 @@ type EventWatcher struct {
 	Client *http.Client
 	URL    string // the embedded Azure's base URL, without a trailing slash
 	Token  string // the operator token, when one is set
-	// ProviderTenant is the provider's tenant: most of its changes concern
-	// every peering (see eventTarget).
+	// ProviderTenant is the provider's tenant: its consents and role
+	// changes concern every peering, a change of a provider VNet that
+	// network's (see eventTarget).
 	ProviderTenant string
-	Peerings       PeeringScopes
-	Queue          Enqueuer
+	// ProviderApp is the provider app's client id: a change whose actor
+	// it is was made by the reconciler itself, which already knows.
+	ProviderApp string
+	Peerings    PeeringScopes
+	Queue       Enqueuer
 	// Wait is how long one poll waits for an event; default 25s.
 	Wait time.Duration
 	// Backoff is the delay after a poll that failed (no answer, a status
@@ -65,8 +73,16 @@ type EventWatcher struct {
 
 // eventFeed is the feed's answer.
 type eventFeed struct {
-	Events []azureemu.Event `json:"events"`
-	Last   int64            `json:"last"`
+	Events []feedEvent `json:"events"`
+	Last   int64       `json:"last"`
+}
+
+// feedEvent is an event of the feed with its actor: the application id or
+// user object id whose request made the change, "" when unknown (the
+// operator's, or an emulator that does not say).
+type feedEvent struct {
+	azureemu.Event
+	Actor string `json:"actor,omitempty"`
 }
 
 // Run watches until ctx is done.
@@ -137,63 +153,112 @@ func (w *EventWatcher) poll(ctx context.Context, seq int64, wait time.Duration) 
 	return &feed, nil
 }
 
-// enqueue queues the peerings the feed's events may affect; seq is the
+// enqueue queues the objects the feed's events may affect; seq is the
 // sequence number the poll asked to continue after.
 func (w *EventWatcher) enqueue(ctx context.Context, feed *eventFeed, seq int64, log *slog.Logger) {
-	targets := map[[2]string]bool{} // (tenant, scope); "" matches all
-	var keys []string
+	var keys []Key
+	scopes := map[[2]string]bool{} // (tenant, ARM scope); "" matches all
+	networks := map[string]bool{}
+	all := feed.Last < seq // the emulator restarted: resync all
 	for _, ev := range feed.Events {
-		t, peering, ok := eventTarget(ev, w.ProviderTenant)
+		wk := eventTarget(ev.Event, ev.Actor, w.ProviderTenant, w.ProviderApp)
 		switch {
-		case peering != "":
-			keys = append(keys, "peering/"+peering)
-		case ok:
-			targets[t] = true
+		case wk.all:
+			all = true
+		case wk.peering != "":
+			keys = append(keys, peeringKey(wk.peering))
+		case wk.network != "":
+			networks[wk.network] = true
+		case wk.scope != nil:
+			scopes[*wk.scope] = true
 		}
 	}
 	w.Queue.EnqueueKeys(keys)
-	if feed.Last < seq { // the emulator restarted: resync all
-		targets[[2]string{}] = true
+	if all {
+		scopes, networks = map[[2]string]bool{{}: true}, nil
 	}
-	if targets[[2]string{}] {
-		targets = map[[2]string]bool{{}: true}
-	}
-	for t := range targets {
-		keys, err := w.Peerings.PeeringKeysForScope(ctx, t[0], t[1])
+	for n := range networks {
+		ps, err := w.Peerings.PeeringsOfNetwork(ctx, n)
 		if err != nil {
-			log.Warn("find peerings for an azure change", "tenant", t[0], "scope", t[1], "err", err)
+			log.Warn("find the peerings of a network for an azure change", "network", n, "err", err)
 			continue
+		}
+		keys := []Key{networkKey(n)}
+		for _, p := range ps {
+			keys = append(keys, peeringKey(p.ID))
+		}
+		w.Queue.EnqueueKeys(keys)
+	}
+	if len(scopes) > 0 {
+		// One read of the peerings for every scope the events touched.
+		var list []control.AzureScope
+		for t := range scopes {
+			list = append(list, control.AzureScope{Tenant: t[0], Scope: t[1]})
+		}
+		keys, err := w.Peerings.PeeringKeysForScopes(ctx, list)
+		if err != nil {
+			log.Warn("find peerings for azure changes", "scopes", len(list), "err", err)
+			return
 		}
 		w.Queue.EnqueueKeys(keys)
 	}
 }
 
-// eventTarget says which peerings an emulator event may affect: a peering
-// half Peerplane made is named after its peering (peer-…), so a change to
-// one targets that peering alone, on either side; otherwise it is a
-// (tenant, ARM scope) pair: a role assignment targets the peerings whose
-// VNet is under its scope, a VNet change those of that VNet, a consent or a
-// role definition every peering of the tenant, any other provider-tenant
-// change every peering. Security group changes do not affect peerings.
-func eventTarget(ev azureemu.Event, providerTenant string) (target [2]string, peering string, ok bool) {
-	if ev.Type == azureemu.EventPeering || ev.Type == azureemu.EventPeeringDeleted {
-		vnet, name, _ := strings.Cut(ev.ResourceID, "/virtualNetworkPeerings/")
-		if strings.HasPrefix(name, "peer-") {
-			return [2]string{}, name, true
-		}
-		if strings.EqualFold(ev.TenantID, providerTenant) {
-			return [2]string{}, "", false // not one of ours
-		}
-		return [2]string{ev.TenantID, vnet}, "", true
+// wake is what an event wakes: nothing (the zero wake), every peering,
+// one peering, one network and its peerings, or the peerings whose VNet
+// is in a tenant at or under an ARM scope.
+type wake struct {
+	all     bool
+	peering string
+	network string
+	scope   *[2]string // tenant, ARM scope ("": the whole tenant)
+}
+
+// eventTarget says what an emulator event made by actor may affect:
+//   - a change the provider app made (actor is providerApp) is the
+//     reconciler's own write, which it saw the result of: nothing;
+//   - a peering half Peerplane made is named after its peering (peer-…):
+//     that peering alone, on either side; another half of the provider's:
+//     nothing; a customer's: the peerings of its VNet;
+//   - in the provider tenant, a provider VNet (named after its network):
+//     that network and its peerings; a consent or a role change (what the
+//     provider app may do): every peering; a security group: nothing;
+//   - in a customer tenant, a role assignment: the peerings whose VNet is
+//     under its scope; a VNet change: that VNet's; a security group:
+//     nothing; a consent, a role definition or anything else: every
+//     peering of the tenant.
+func eventTarget(ev azureemu.Event, actor, providerTenant, providerApp string) wake {
+	if actor != "" && strings.EqualFold(actor, providerApp) {
+		return wake{}
 	}
-	if strings.EqualFold(ev.TenantID, providerTenant) {
-		return [2]string{}, "", true
-	}
+	provider := strings.EqualFold(ev.TenantID, providerTenant)
 	switch ev.Type {
-	case azureemu.EventRoleAssignment, azureemu.EventVNet, azureemu.EventVNetDeleted:
-		return [2]string{ev.TenantID, ev.ResourceID}, "", true
+	case azureemu.EventPeering, azureemu.EventPeeringDeleted:
+		vnet, name, _ := strings.Cut(ev.ResourceID, "/virtualNetworkPeerings/")
+		switch {
+		case strings.HasPrefix(name, "peer-"):
+			return wake{peering: name}
+		case provider:
+			return wake{} // not one of ours
+		}
+		return wake{scope: &[2]string{ev.TenantID, vnet}}
 	case azureemu.EventNSG:
-		return [2]string{}, "", false
+		return wake{}
+	case azureemu.EventVNet, azureemu.EventVNetDeleted:
+		if !provider {
+			return wake{scope: &[2]string{ev.TenantID, ev.ResourceID}}
+		}
+		if rid, err := azure.ParseVNetID(ev.ResourceID); err == nil {
+			return wake{network: rid.Name} // EnsureProviderVNet names it after its network
+		}
+		return wake{}
+	case azureemu.EventRoleAssignment:
+		if !provider {
+			return wake{scope: &[2]string{ev.TenantID, ev.ResourceID}}
+		}
 	}
-	return [2]string{ev.TenantID, ""}, "", true
+	if provider {
+		return wake{all: true}
+	}
+	return wake{scope: &[2]string{ev.TenantID, ""}}
 }

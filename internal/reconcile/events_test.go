@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -13,33 +12,45 @@ import (
 	"time"
 
 	"github.com/peerplane/peerplane/internal/azureemu"
+	"github.com/peerplane/peerplane/internal/control"
 )
 
 func TestEventTarget(t *testing.T) {
-	const prov, cust = "prov", "cust"
+	const prov, cust, app, user = "prov", "cust", "app-id", "user-oid"
 	vnet := "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v"
+	provVNet := "/subscriptions/ps/resourceGroups/peerplane-networks/providers/Microsoft.Network/virtualNetworks/n-abc123"
+	scope := func(tenant, scope string) wake { return wake{scope: &[2]string{tenant, scope}} }
 	tests := []struct {
-		ev      azureemu.Event
-		want    [2]string
-		peering string
-		wantOK  bool
+		what  string
+		ev    azureemu.Event
+		actor string
+		want  wake
 	}{
-		{azureemu.Event{Type: azureemu.EventRoleAssignment, TenantID: cust, ResourceID: vnet}, [2]string{cust, vnet}, "", true},
-		{azureemu.Event{Type: azureemu.EventRoleAssignment, TenantID: cust, ResourceID: "/subscriptions/s"}, [2]string{cust, "/subscriptions/s"}, "", true},
-		{azureemu.Event{Type: azureemu.EventVNet, TenantID: cust, ResourceID: vnet}, [2]string{cust, vnet}, "", true},
-		{azureemu.Event{Type: azureemu.EventPeeringDeleted, TenantID: cust, ResourceID: vnet + "/virtualNetworkPeerings/p"}, [2]string{cust, vnet}, "", true},
-		{azureemu.Event{Type: azureemu.EventPeering, TenantID: cust, ResourceID: vnet + "/virtualNetworkPeerings/peer-abc"}, [2]string{}, "peer-abc", true},
-		{azureemu.Event{Type: azureemu.EventPeering, TenantID: prov, ResourceID: vnet + "/virtualNetworkPeerings/peer-abc"}, [2]string{}, "peer-abc", true},
-		{azureemu.Event{Type: azureemu.EventPeering, TenantID: prov, ResourceID: vnet + "/virtualNetworkPeerings/other"}, [2]string{}, "", false},
-		{azureemu.Event{Type: azureemu.EventVNet, TenantID: prov, ResourceID: vnet}, [2]string{}, "", true},
-		{azureemu.Event{Type: azureemu.EventConsent, TenantID: cust, ResourceID: "sp"}, [2]string{cust, ""}, "", true},
-		{azureemu.Event{Type: azureemu.EventRoleDefinition, TenantID: cust, ResourceID: "r"}, [2]string{cust, ""}, "", true},
-		{azureemu.Event{Type: azureemu.EventNSG, TenantID: cust, ResourceID: "n"}, [2]string{}, "", false},
+		{"a customer's role assignment on a VNet", azureemu.Event{Type: azureemu.EventRoleAssignment, TenantID: cust, ResourceID: vnet}, user, scope(cust, vnet)},
+		{"a customer's role assignment on a subscription", azureemu.Event{Type: azureemu.EventRoleAssignment, TenantID: cust, ResourceID: "/subscriptions/s"}, user, scope(cust, "/subscriptions/s")},
+		{"a customer VNet's tag", azureemu.Event{Type: azureemu.EventVNet, TenantID: cust, ResourceID: vnet}, user, scope(cust, vnet)},
+		{"a customer's own half deleted", azureemu.Event{Type: azureemu.EventPeeringDeleted, TenantID: cust, ResourceID: vnet + "/virtualNetworkPeerings/p"}, user, scope(cust, vnet)},
+		{"our customer half deleted by the customer", azureemu.Event{Type: azureemu.EventPeeringDeleted, TenantID: cust, ResourceID: vnet + "/virtualNetworkPeerings/peer-abc"}, user, wake{peering: "peer-abc"}},
+		{"our provider half, by an unknown actor", azureemu.Event{Type: azureemu.EventPeering, TenantID: prov, ResourceID: provVNet + "/virtualNetworkPeerings/peer-abc"}, "", wake{peering: "peer-abc"}},
+		{"another half of the provider's", azureemu.Event{Type: azureemu.EventPeering, TenantID: prov, ResourceID: provVNet + "/virtualNetworkPeerings/other"}, "", wake{}},
+		{"a provider VNet changed by the operator", azureemu.Event{Type: azureemu.EventVNet, TenantID: prov, ResourceID: provVNet}, user, wake{network: "n-abc123"}},
+		{"a provider VNet deleted", azureemu.Event{Type: azureemu.EventVNetDeleted, TenantID: prov, ResourceID: provVNet}, "", wake{network: "n-abc123"}},
+		{"a provider security group", azureemu.Event{Type: azureemu.EventNSG, TenantID: prov, ResourceID: "nsg"}, user, wake{}},
+		{"a consent in the provider tenant", azureemu.Event{Type: azureemu.EventConsent, TenantID: prov, ResourceID: "sp"}, user, wake{all: true}},
+		{"a role assignment in the provider tenant", azureemu.Event{Type: azureemu.EventRoleAssignment, TenantID: prov, ResourceID: "/subscriptions/ps"}, user, wake{all: true}},
+		{"a customer's consent", azureemu.Event{Type: azureemu.EventConsent, TenantID: cust, ResourceID: "sp"}, user, scope(cust, "")},
+		{"a customer's role definition", azureemu.Event{Type: azureemu.EventRoleDefinition, TenantID: cust, ResourceID: "r"}, user, scope(cust, "")},
+		{"a customer's security group", azureemu.Event{Type: azureemu.EventNSG, TenantID: cust, ResourceID: "n"}, user, wake{}},
+		// The reconciler's own writes, as the provider app, wake nothing.
+		{"our provider half, by the app", azureemu.Event{Type: azureemu.EventPeering, TenantID: prov, ResourceID: provVNet + "/virtualNetworkPeerings/peer-abc"}, app, wake{}},
+		{"our customer half, by the app", azureemu.Event{Type: azureemu.EventPeering, TenantID: cust, ResourceID: vnet + "/virtualNetworkPeerings/peer-abc"}, "APP-ID", wake{}},
+		{"a provider VNet, by the app", azureemu.Event{Type: azureemu.EventVNet, TenantID: prov, ResourceID: provVNet}, app, wake{}},
 	}
 	for _, tt := range tests {
-		got, peering, ok := eventTarget(tt.ev, prov)
-		if got != tt.want || peering != tt.peering || ok != tt.wantOK {
-			t.Errorf("eventTarget(%+v) = %q, %q, %v; want %q, %q, %v", tt.ev, got, peering, ok, tt.want, tt.peering, tt.wantOK)
+		got := eventTarget(tt.ev, tt.actor, prov, app)
+		if got.all != tt.want.all || got.peering != tt.want.peering || got.network != tt.want.network ||
+			(got.scope == nil) != (tt.want.scope == nil) || got.scope != nil && *got.scope != *tt.want.scope {
+			t.Errorf("%s: eventTarget = %+v (scope %v), want %+v (scope %v)", tt.what, got, got.scope, tt.want, tt.want.scope)
 		}
 	}
 }
@@ -47,7 +58,7 @@ func TestEventTarget(t *testing.T) {
 // fakeQueue records what an Enqueuer is given.
 type fakeQueue struct {
 	mu      sync.Mutex
-	keys    []string
+	keys    []Key
 	all     int
 	leading atomic.Bool
 	added   chan struct{}
@@ -59,7 +70,7 @@ func newFakeQueue(leading bool) *fakeQueue {
 	return q
 }
 
-func (q *fakeQueue) EnqueueKeys(keys []string) {
+func (q *fakeQueue) EnqueueKeys(keys []Key) {
 	if len(keys) == 0 {
 		return
 	}
@@ -69,7 +80,7 @@ func (q *fakeQueue) EnqueueKeys(keys []string) {
 	q.added <- struct{}{}
 }
 
-func (q *fakeQueue) EnqueueAll(ctx context.Context) error {
+func (q *fakeQueue) Rescan(ctx context.Context) error {
 	q.mu.Lock()
 	q.all++
 	q.mu.Unlock()
@@ -79,7 +90,7 @@ func (q *fakeQueue) EnqueueAll(ctx context.Context) error {
 
 func (q *fakeQueue) Leading() bool { return q.leading.Load() }
 
-func (q *fakeQueue) got() ([]string, int) {
+func (q *fakeQueue) got() ([]Key, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return slices.Clone(q.keys), q.all
@@ -160,25 +171,46 @@ func TestEventWatcherBacksOffOnAnErrorStatus(t *testing.T) {
 	}
 }
 
-// scopes is a fake PeeringScopes: the peering keys of each (tenant, scope).
-type scopes map[[2]string][]string
+// scopes is a fake PeeringScopes: the peering keys of each (tenant,
+// scope), and the peerings of each network.
+type scopes struct {
+	byScope   map[[2]string][]Key
+	byNetwork map[string][]string
+}
 
-func (s scopes) PeeringKeysForScope(ctx context.Context, tenant, scope string) ([]string, error) {
-	return s[[2]string{tenant, scope}], nil
+func (s scopes) PeeringKeysForScopes(ctx context.Context, list []control.AzureScope) ([]Key, error) {
+	var keys []Key
+	for _, sc := range list {
+		keys = append(keys, s.byScope[[2]string{sc.Tenant, sc.Scope}]...)
+	}
+	return keys, nil
+}
+
+func (s scopes) PeeringsOfNetwork(ctx context.Context, networkID string) ([]*control.Peering, error) {
+	var ps []*control.Peering
+	for _, id := range s.byNetwork[networkID] {
+		ps = append(ps, &control.Peering{ID: id, NetworkID: networkID})
+	}
+	return ps, nil
 }
 
 // TestEventWatcherQueuesWhatAChangeAffects serves a feed of two polls and
 // checks the keys queued: a peering half by name, a role assignment by its
-// scope; and nothing is looked up on a replica that does not lead.
+// scope, a provider VNet by its network, the provider app's own writes
+// not at all; and nothing is looked up on a replica that does not lead.
 func TestEventWatcherQueuesWhatAChangeAffects(t *testing.T) {
 	vnet := "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v"
-	feed := map[string]eventFeed{
-		"-1": {Events: []azureemu.Event{}, Last: 7},
-		"7": {Events: []azureemu.Event{
-			{Seq: 8, Type: azureemu.EventPeering, TenantID: "cust", ResourceID: vnet + "/virtualNetworkPeerings/peer-1"},
-			{Seq: 9, Type: azureemu.EventRoleAssignment, TenantID: "cust", ResourceID: vnet},
-			{Seq: 10, Type: azureemu.EventNSG, TenantID: "cust", ResourceID: "nsg"},
-		}, Last: 10},
+	provVNet := "/subscriptions/ps/resourceGroups/peerplane-networks/providers/Microsoft.Network/virtualNetworks/n-1"
+	feed := map[string]string{
+		"-1": `{"events":[],"last":7}`,
+		"7": `{"events":[
+			{"seq":8,"type":"virtualNetworkPeering.deleted","tenantId":"cust","resourceId":"` + vnet + `/virtualNetworkPeerings/peer-1","actor":"user"},
+			{"seq":9,"type":"roleAssignment.changed","tenantId":"cust","resourceId":"` + vnet + `","actor":"user"},
+			{"seq":10,"type":"networkSecurityGroup.changed","tenantId":"cust","resourceId":"nsg"},
+			{"seq":11,"type":"virtualNetworkPeering.changed","tenantId":"cust","resourceId":"` + vnet + `/virtualNetworkPeerings/peer-9","actor":"app"},
+			{"seq":12,"type":"virtualNetwork.changed","tenantId":"prov","resourceId":"` + provVNet + `","actor":"app"},
+			{"seq":13,"type":"virtualNetwork.changed","tenantId":"prov","resourceId":"` + provVNet + `","actor":"operator"}
+		],"last":13}`,
 	}
 	for _, leading := range []bool{true, false} {
 		t.Run(strconv.FormatBool(leading), func(t *testing.T) {
@@ -195,15 +227,16 @@ func TestEventWatcherQueuesWhatAChangeAffects(t *testing.T) {
 					<-r.Context().Done()
 					return
 				}
-				json.NewEncoder(w).Encode(f)
+				w.Write([]byte(f))
 			}))
 			defer srv.Close()
 			q := newFakeQueue(leading)
-			w := &EventWatcher{Client: srv.Client(), URL: srv.URL, Token: "op", ProviderTenant: "prov",
-				Peerings: scopes{{"cust", vnet}: {"peering/peer-2", "peering/peer-3"}}, Queue: q}
+			w := &EventWatcher{Client: srv.Client(), URL: srv.URL, Token: "op", ProviderTenant: "prov", ProviderApp: "app",
+				Peerings: scopes{byScope: map[[2]string][]Key{{"cust", vnet}: {peeringKey("peer-2"), peeringKey("peer-3")}},
+					byNetwork: map[string][]string{"n-1": {"peer-4"}, "n-2": {"peer-5"}}}, Queue: q}
 			w.Run(ctx)
 			keys, _ := q.got()
-			want := []string{"peering/peer-1", "peering/peer-2", "peering/peer-3"}
+			want := []Key{peeringKey("peer-1"), networkKey("n-1"), peeringKey("peer-4"), peeringKey("peer-2"), peeringKey("peer-3")}
 			if !leading {
 				want = nil
 			}

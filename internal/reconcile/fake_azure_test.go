@@ -28,8 +28,8 @@ type fakeAzure struct {
 	// PutPeering and DeletePeering on a VNet (lower-case id).
 	getVNetErr, getErr, putErr, deleteErr map[string]error
 	halves                                map[string]*azure.PeeringHalf // by halfKey
-	calls                                 []string                      // "put <vnet> <name> sync=<bool>", "delete …", "list …"
-	reads                                 []string                      // "token <tenant>", "get-vnet <id>"
+	calls                                 []string                      // "put <vnet> <name> sync=<bool>", "delete …", "list …", "ensure-vnet <name>"
+	reads                                 []string                      // "token <tenant>", "get-vnet <id>", "get-half <vnet>"
 	// fail, when set, is asked before each write (op is the method's
 	// name, what the VNet or peering name) with f.mu held; a non-nil
 	// answer fails the call.
@@ -127,6 +127,7 @@ func (f *fakeAzure) GetVNet(ctx context.Context, tenant, id string) (*azure.VNet
 
 func (f *fakeAzure) EnsureProviderVNet(ctx context.Context, name, location, cidr string, tags map[string]string) (*azure.VNet, error) {
 	f.mu.Lock()
+	f.calls = append(f.calls, "ensure-vnet "+name)
 	err := f.failed("EnsureProviderVNet", name)
 	f.mu.Unlock()
 	if err != nil {
@@ -153,6 +154,7 @@ func (f *fakeAzure) DeleteProviderVNet(ctx context.Context, name string) error {
 
 func (f *fakeAzure) GetPeering(ctx context.Context, tenant, localVNetID, name string) (*azure.PeeringHalf, error) {
 	f.mu.Lock()
+	f.reads = append(f.reads, "get-half "+localVNetID)
 	err := f.getErr[strings.ToLower(localVNetID)]
 	f.mu.Unlock()
 	if err != nil {

@@ -28,14 +28,14 @@ type Leader struct {
 	// controller within 2/3 of the TTL of its last renewal: before its
 	// lease expires and another replica may take over.
 	RenewTimeout time.Duration
-	// Rescan is how often the running controller queues every stored
-	// object again: the safety net for a wake-up lost on its way (a
-	// notification sent while the leader was reconnecting, a replica that
-	// died between a commit and its notification). Default 2m; negative
-	// turns it off.
-	Rescan time.Duration
-	New    func() *Controller
-	Logger *slog.Logger
+	// RescanEvery is how often the running controller queues the stored
+	// objects being created or deleted again (Controller.Rescan): the
+	// safety net for a wake-up lost on its way (a notification sent while
+	// the leader was reconnecting, a replica that died between a commit and
+	// its notification). Default 2m; negative turns it off.
+	RescanEvery time.Duration
+	New         func() *Controller
+	Logger      *slog.Logger
 	// OnLeading, when set, is told each time this replica starts (true) or
 	// stops (false) leading: once per lease transition.
 	OnLeading func(leading bool)
@@ -60,15 +60,8 @@ func (l *Leader) QueueStats() QueueStats {
 	return QueueStats{}
 }
 
-// Enqueue passes a change to the running controller, if any.
-func (l *Leader) Enqueue(kind, id string) {
-	if c := l.Current(); c != nil {
-		c.Enqueue(kind, id)
-	}
-}
-
-// EnqueueKeys passes keys ("kind/id") to the running controller, if any.
-func (l *Leader) EnqueueKeys(keys []string) {
+// EnqueueKeys passes keys to the running controller, if any.
+func (l *Leader) EnqueueKeys(keys []Key) {
 	if c := l.Current(); c != nil {
 		for _, k := range keys {
 			c.q.Add(k)
@@ -76,11 +69,12 @@ func (l *Leader) EnqueueKeys(keys []string) {
 	}
 }
 
-// EnqueueAll asks the running controller, if any, to reconcile every
-// stored object now. It returns the error of listing them.
-func (l *Leader) EnqueueAll(ctx context.Context) error {
+// Rescan asks the running controller, if any, to reconcile every stored
+// object being created or deleted now (Controller.Rescan). It returns the
+// error of listing them.
+func (l *Leader) Rescan(ctx context.Context) error {
 	if c := l.Current(); c != nil {
-		return c.EnqueueAll(ctx)
+		return c.Rescan(ctx)
 	}
 	return nil
 }
@@ -105,7 +99,7 @@ func (l *Leader) tryAcquire(ctx context.Context) (bool, error) {
 
 // run runs c, and its rescans, until ctx is done.
 func (l *Leader) run(ctx context.Context, c *Controller, log *slog.Logger) {
-	every := l.Rescan
+	every := l.RescanEvery
 	if every == 0 {
 		every = 2 * time.Minute
 	}
@@ -120,7 +114,7 @@ func (l *Leader) run(ctx context.Context, c *Controller, log *slog.Logger) {
 				case <-ctx.Done():
 					return
 				case <-t.C:
-					if err := c.EnqueueAll(ctx); err != nil && ctx.Err() == nil {
+					if err := c.Rescan(ctx); err != nil && ctx.Err() == nil {
 						log.Warn("rescan stored objects", "err", err)
 					}
 				}

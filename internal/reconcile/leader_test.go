@@ -17,7 +17,7 @@ import (
 // idleControl lists no objects: the controllers it feeds idle.
 type idleControl struct{ reconcile.Control }
 
-func (idleControl) AllObjectKeys(ctx context.Context) ([]string, error) { return nil, nil }
+func (idleControl) AllObjectKeys(ctx context.Context) ([]reconcile.Key, error) { return nil, nil }
 
 func TestOnlyOneReplicaLeadsAndAnotherTakesOver(t *testing.T) {
 	ctx := context.Background()

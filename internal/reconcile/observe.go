@@ -3,7 +3,6 @@ package reconcile
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 )
 
@@ -36,21 +35,20 @@ type Observation struct {
 }
 
 // observed reconciles key and reports it to Config.Observe.
-func (c *Controller) observed(ctx context.Context, key string) (Result, error) {
+func (c *Controller) observed(ctx context.Context, key Key) (Result, error) {
 	if c.cfg.Observe == nil {
 		return c.Reconcile(ctx, key)
 	}
 	start := time.Now()
 	res, err := c.Reconcile(ctx, key)
-	kind, _, _ := strings.Cut(key, "/")
-	o := Observation{Kind: kind, Outcome: OutcomeOK, Duration: time.Since(start)}
+	o := Observation{Kind: key.Kind.String(), Outcome: OutcomeOK, Duration: time.Since(start)}
 	var f *failed
 	switch {
 	case errors.As(err, &f):
 		o.Outcome, o.ErrorCode = OutcomeFailed, f.code
 	case err != nil:
 		o.Outcome = OutcomeError
-	case res.RequeueAfter > 0 && res.RequeueAfter < c.cfg.Resync:
+	case res.RequeueAfter > 0 && !res.Resync:
 		o.Outcome = OutcomeRequeue
 	}
 	c.cfg.Observe(o)

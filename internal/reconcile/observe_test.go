@@ -18,8 +18,8 @@ import (
 // (the embedded nil interface), so the test also pins what is read.
 type outcomeControl struct{ reconcile.Control }
 
-func (outcomeControl) AllObjectKeys(ctx context.Context) ([]string, error) {
-	return []string{"cluster/gone", "network/broken", "peering/waiting", "peering/unconsented"}, nil
+func (outcomeControl) AllObjectKeys(ctx context.Context) ([]reconcile.Key, error) {
+	return []reconcile.Key{control.ClusterKey("gone"), control.NetworkKey("broken"), control.PeeringKey("waiting"), control.PeeringKey("unconsented")}, nil
 }
 
 func (outcomeControl) ReconcileCluster(ctx context.Context, id string) (*control.Cluster, error) {
@@ -63,8 +63,14 @@ func (unconsentedAzure) CheckTenantAccess(ctx context.Context, tenant string) er
 	return &azure.Error{Status: 400, Code: azure.CodeAppNotInTenant, Message: "AADSTS700016: application not found in the directory"}
 }
 
-// EnsureProviderVNet fails: the network a waiting peering queues stays
-// PROVISIONING.
+// GetVNet and EnsureProviderVNet fail: the network a waiting peering
+// queues stays PROVISIONING.
+func (unconsentedAzure) ProviderVNetID(name string) string {
+	return "/subscriptions/p/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/" + name
+}
+func (unconsentedAzure) GetVNet(ctx context.Context, tenant, id string) (*azure.VNet, error) {
+	return nil, errors.New("azure unreachable")
+}
 func (unconsentedAzure) EnsureProviderVNet(ctx context.Context, name, location, cidr string, tags map[string]string) (*azure.VNet, error) {
 	return nil, errors.New("azure unreachable")
 }

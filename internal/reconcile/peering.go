@@ -38,7 +38,10 @@ func (c *Controller) reconcilePeering(ctx context.Context, id string) (Result, e
 		return Result{}, err
 	}
 	status := control.PeeringStatusOf(list)
-	if _, err := c.cfg.Control.UpdatePeeringStatusFrom(ctx, id, p.Status, status); control.ErrorCode(err) == control.ECONFLICT {
+	if status.Equal(p.Status) {
+		// Nothing to write: no store transaction either (the conditional
+		// write would find the same and write nothing).
+	} else if _, err := c.cfg.Control.UpdatePeeringStatusFrom(ctx, id, p.Status, status); control.ErrorCode(err) == control.ECONFLICT {
 		// Retried (or changed) meanwhile: decide again from the new status.
 		c.q.Add(peeringKey(id))
 		return Result{}, nil
@@ -54,7 +57,7 @@ func (c *Controller) reconcilePeering(ctx context.Context, id string) (Result, e
 	case control.PhaseProvisioning:
 		return Result{RequeueAfter: 200 * time.Millisecond}, nil
 	}
-	return Result{RequeueAfter: c.cfg.Resync}, nil
+	return c.resync(c.cfg.Resync), nil
 }
 
 // awaitNetwork gives a peering never checked, whose network is not READY
@@ -247,19 +250,39 @@ func (r *peeringPass) checkTag(ctx context.Context) (control.Check, error) {
 // and the VNets already peered with the network. Those are read from the
 // provider VNet's halves, the costliest read, and only when this half is
 // to be created or synced: a Connected, in-sync half passed Azure's own
-// overlap check, so the periodic re-checks of a READY peering skip it.
+// overlap check, so the periodic re-checks of a READY peering read their
+// own half alone. A peering never Connected lists the halves at once and
+// finds its own among them: one read instead of two.
 func (r *peeringPass) checkAddressSpace(ctx context.Context) (control.Check, error) {
 	provTenant, provVNet := r.az.ProviderTenantID(), r.n.Status.AzureVNet
-	prov, err := r.az.GetPeering(ctx, provTenant, provVNet, r.p.ID)
-	if err != nil {
-		return control.Check{}, fmt.Errorf("read provider half: %w", err)
+	var prov *azure.PeeringHalf
+	var halves []*azure.PeeringHalf
+	listed := !wasActive(r.p)
+	if listed {
+		var err error
+		if halves, err = r.az.ListPeerings(ctx, provTenant, provVNet); err != nil {
+			return control.Check{}, fmt.Errorf("list provider peerings: %w", err)
+		}
+		for _, h := range halves {
+			if strings.EqualFold(h.Name, r.p.ID) {
+				c := *h
+				prov = &c
+			}
+		}
+	} else {
+		var err error
+		if prov, err = r.az.GetPeering(ctx, provTenant, provVNet, r.p.ID); err != nil {
+			return control.Check{}, fmt.Errorf("read provider half: %w", err)
+		}
 	}
 	r.prov = prov
 	peered := map[string][]string{}
 	if prov == nil || prov.State != azure.PeeringConnected || !prov.InSync() {
-		halves, err := r.az.ListPeerings(ctx, provTenant, provVNet)
-		if err != nil {
-			return control.Check{}, fmt.Errorf("list provider peerings: %w", err)
+		if !listed {
+			var err error
+			if halves, err = r.az.ListPeerings(ctx, provTenant, provVNet); err != nil {
+				return control.Check{}, fmt.Errorf("list provider peerings: %w", err)
+			}
 		}
 		for _, h := range halves {
 			if !strings.EqualFold(h.Name, r.p.ID) && !strings.EqualFold(h.RemoteVNetID, r.p.VNet) {

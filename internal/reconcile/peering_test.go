@@ -47,11 +47,12 @@ func newWorld() *world {
 	return &world{az: fa, p: p, n: n, settings: control.DefaultSettings()}
 }
 
-// connect makes both halves, Connected.
+// connect makes both halves, Connected, and the peering READY.
 func (w *world) connect() {
 	ctx := context.Background()
 	w.az.PutPeering(ctx, provTenant, w.n.Status.AzureVNet, w.p.ID, custTenant, custVNet, false)
 	w.az.PutPeering(ctx, custTenant, custVNet, w.p.ID, provTenant, w.n.Status.AzureVNet, false)
+	w.p.Status.Phase = control.PhaseReady
 }
 
 func (w *world) pass() *peeringPass {
@@ -352,6 +353,29 @@ func TestCheckRegion(t *testing.T) {
 	w.settings.AllowedRegionPairs = [][2]string{{"westus", "eastus"}}
 	ch, _ = w.check(t, control.StepRegion)
 	want(t, ch, control.StepRegion, control.CheckPass, "", "westus", "eastus")
+}
+
+// TestNewPeeringReadsTheProviderHalvesOnce: the first pass of a new
+// peering lists the provider VNet's halves (for the overlap check) and
+// finds its own among them, instead of reading it apart as well.
+func TestNewPeeringReadsTheProviderHalvesOnce(t *testing.T) {
+	w := newWorld()
+	list, err := w.pass().run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := control.PeeringStatusOf(list); st.Phase != control.PhaseReady {
+		t.Fatalf("status %+v", st)
+	}
+	provReads := 0
+	for _, r := range w.az.reads {
+		if r == "get-half "+w.n.Status.AzureVNet {
+			provReads++
+		}
+	}
+	if provReads != 0 || w.az.called("list ") != 1 {
+		t.Fatalf("reads %v, calls %v: want the provider halves listed once and no read of its own half", w.az.reads, w.az.calls)
+	}
 }
 
 // TestConnectedPeeringIsLeftAlone: a pass over a peering whose halves are

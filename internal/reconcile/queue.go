@@ -45,13 +45,13 @@ type Queue struct {
 
 	mu         sync.Mutex
 	cond       *sync.Cond
-	queue      []string
-	queued     map[string]time.Time // when each key in queue became ready
-	processing map[string]bool
-	dirty      map[string]bool // added while processing
-	failures   map[string]int
-	timers     map[string]*time.Timer
-	due        map[string]time.Time
+	queue      []Key
+	queued     map[Key]time.Time // when each key in queue became ready
+	processing map[Key]bool
+	dirty      map[Key]bool // added while processing
+	failures   map[Key]int
+	timers     map[Key]*time.Timer
+	due        map[Key]time.Time
 	closed     bool
 }
 
@@ -60,26 +60,26 @@ func NewQueue(backoff Backoff) *Queue {
 	q := &Queue{
 		backoff:    backoff,
 		now:        time.Now,
-		queued:     map[string]time.Time{},
-		processing: map[string]bool{},
-		dirty:      map[string]bool{},
-		failures:   map[string]int{},
-		timers:     map[string]*time.Timer{},
-		due:        map[string]time.Time{},
+		queued:     map[Key]time.Time{},
+		processing: map[Key]bool{},
+		dirty:      map[Key]bool{},
+		failures:   map[Key]int{},
+		timers:     map[Key]*time.Timer{},
+		due:        map[Key]time.Time{},
 	}
 	q.cond = sync.NewCond(&q.mu)
 	return q
 }
 
 // Add queues key now, cancelling any delayed add of it.
-func (q *Queue) Add(key string) {
+func (q *Queue) Add(key Key) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.stopTimerLocked(key)
 	q.addLocked(key)
 }
 
-func (q *Queue) addLocked(key string) {
+func (q *Queue) addLocked(key Key) {
 	if q.closed {
 		return
 	}
@@ -95,7 +95,7 @@ func (q *Queue) addLocked(key string) {
 	q.cond.Signal()
 }
 
-func (q *Queue) stopTimerLocked(key string) {
+func (q *Queue) stopTimerLocked(key Key) {
 	if t := q.timers[key]; t != nil {
 		t.Stop()
 		delete(q.timers, key)
@@ -105,7 +105,7 @@ func (q *Queue) stopTimerLocked(key string) {
 
 // AddAfter queues key after d. An earlier pending delayed add wins over a
 // later one, so that a short retry is not postponed by a long one.
-func (q *Queue) AddAfter(key string, d time.Duration) {
+func (q *Queue) AddAfter(key Key, d time.Duration) {
 	if d <= 0 {
 		q.Add(key)
 		return
@@ -133,7 +133,7 @@ func (q *Queue) AddAfter(key string, d time.Duration) {
 }
 
 // AddRateLimited queues key after its next backoff delay and returns it.
-func (q *Queue) AddRateLimited(key string) time.Duration {
+func (q *Queue) AddRateLimited(key Key) time.Duration {
 	q.mu.Lock()
 	q.failures[key]++
 	d := q.backoff.Delay(q.failures[key])
@@ -143,14 +143,14 @@ func (q *Queue) AddRateLimited(key string) time.Duration {
 }
 
 // Failures returns how many times key was rate-limited since its last Forget.
-func (q *Queue) Failures(key string) int {
+func (q *Queue) Failures(key Key) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.failures[key]
 }
 
 // Forget resets key's backoff.
-func (q *Queue) Forget(key string) {
+func (q *Queue) Forget(key Key) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.failures, key)
@@ -158,14 +158,14 @@ func (q *Queue) Forget(key string) {
 
 // Get blocks until a key is ready or the queue is closed (ok false). The
 // caller must call Done(key) when it has processed the key.
-func (q *Queue) Get() (key string, ok bool) {
+func (q *Queue) Get() (key Key, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for len(q.queue) == 0 && !q.closed {
 		q.cond.Wait()
 	}
 	if q.closed {
-		return "", false
+		return Key{}, false
 	}
 	key, q.queue = q.queue[0], q.queue[1:]
 	delete(q.queued, key)
@@ -174,7 +174,7 @@ func (q *Queue) Get() (key string, ok bool) {
 }
 
 // Done marks key processed, re-queueing it if it was added meanwhile.
-func (q *Queue) Done(key string) {
+func (q *Queue) Done(key Key) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.processing, key)
@@ -231,26 +231,29 @@ type Result struct {
 	// RequeueAfter, when positive, reconciles the key again after it
 	// (polling an external state that sends no events).
 	RequeueAfter time.Duration
+	// Resync says RequeueAfter is the periodic re-check of an object
+	// that is settled, not a wait for progress.
+	Resync bool
 }
 
 // Reconciler brings the object named by key towards its desired state.
 // An error re-queues the key with backoff; success forgets its backoff.
 type Reconciler interface {
-	Reconcile(ctx context.Context, key string) (Result, error)
+	Reconcile(ctx context.Context, key Key) (Result, error)
 }
 
 // ReconcilerFunc adapts a function to Reconciler.
-type ReconcilerFunc func(ctx context.Context, key string) (Result, error)
+type ReconcilerFunc func(ctx context.Context, key Key) (Result, error)
 
 // Reconcile calls f.
-func (f ReconcilerFunc) Reconcile(ctx context.Context, key string) (Result, error) {
+func (f ReconcilerFunc) Reconcile(ctx context.Context, key Key) (Result, error) {
 	return f(ctx, key)
 }
 
 // Run drains q with workers goroutines calling r until ctx is done, then
 // closes q and waits for the workers. onError, if not nil, is told of
 // each failed reconcile and the delay before the retry.
-func Run(ctx context.Context, q *Queue, r Reconciler, workers int, onError func(key string, err error, retryIn time.Duration)) {
+func Run(ctx context.Context, q *Queue, r Reconciler, workers int, onError func(key Key, err error, retryIn time.Duration)) {
 	var wg sync.WaitGroup
 	for range max(workers, 1) {
 		wg.Add(1)

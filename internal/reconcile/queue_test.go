@@ -25,7 +25,7 @@ func TestQueueDeduplicatesAndNeverRunsAKeyTwiceAtOnce(t *testing.T) {
 		q := NewQueue(Backoff{Base: time.Millisecond, Max: time.Second})
 		var running, maxRunning, calls atomic.Int32
 		release := make(chan struct{})
-		r := ReconcilerFunc(func(ctx context.Context, key string) (Result, error) {
+		r := ReconcilerFunc(func(ctx context.Context, key Key) (Result, error) {
 			n := running.Add(1)
 			if n > maxRunning.Load() {
 				maxRunning.Store(n)
@@ -39,10 +39,10 @@ func TestQueueDeduplicatesAndNeverRunsAKeyTwiceAtOnce(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { Run(ctx, q, r, 4, nil); close(done) }()
-		q.Add("a")
-		synctest.Wait() // "a" is being processed
-		q.Add("a")      // while processing: marked dirty
-		q.Add("a")      // de-duplicated
+		q.Add(testKey("a"))
+		synctest.Wait()     // "a" is being processed
+		q.Add(testKey("a")) // while processing: marked dirty
+		q.Add(testKey("a")) // de-duplicated
 		close(release)
 		synctest.Wait()
 		if got := calls.Load(); got != 2 {
@@ -62,7 +62,7 @@ func TestFailedKeyIsRetriedWithBackoffThenForgotten(t *testing.T) {
 		var mu sync.Mutex
 		var at []time.Duration
 		start := time.Now()
-		r := ReconcilerFunc(func(ctx context.Context, key string) (Result, error) {
+		r := ReconcilerFunc(func(ctx context.Context, key Key) (Result, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			at = append(at, time.Since(start))
@@ -74,7 +74,7 @@ func TestFailedKeyIsRetriedWithBackoffThenForgotten(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { Run(ctx, q, r, 1, nil); close(done) }()
-		q.Add("k")
+		q.Add(testKey("k"))
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		want := []time.Duration{0, 1, 3, 7, 11} // +1s, +2s, +4s, +4s (capped)
@@ -88,8 +88,8 @@ func TestFailedKeyIsRetriedWithBackoffThenForgotten(t *testing.T) {
 			}
 		}
 		mu.Unlock()
-		if q.Failures("k") != 0 {
-			t.Fatalf("failures not forgotten after success: %d", q.Failures("k"))
+		if q.Failures(testKey("k")) != 0 {
+			t.Fatalf("failures not forgotten after success: %d", q.Failures(testKey("k")))
 		}
 		cancel()
 		<-done
@@ -99,8 +99,8 @@ func TestFailedKeyIsRetriedWithBackoffThenForgotten(t *testing.T) {
 func TestAddCancelsPendingDelayAndEarlierDelayWins(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		q := NewQueue(Backoff{Base: time.Second, Max: time.Minute})
-		q.AddAfter("k", 10*time.Second)
-		q.AddAfter("k", 20*time.Second) // later: ignored
+		q.AddAfter(testKey("k"), 10*time.Second)
+		q.AddAfter(testKey("k"), 20*time.Second) // later: ignored
 		time.Sleep(11 * time.Second)
 		synctest.Wait()
 		if q.Len() != 1 {
@@ -108,8 +108,8 @@ func TestAddCancelsPendingDelayAndEarlierDelayWins(t *testing.T) {
 		}
 		k, _ := q.Get()
 		q.Done(k)
-		q.AddAfter("k", time.Hour)
-		q.Add("k") // now: the hour-long delay is cancelled
+		q.AddAfter(testKey("k"), time.Hour)
+		q.Add(testKey("k")) // now: the hour-long delay is cancelled
 		if q.Len() != 1 {
 			t.Fatalf("Add did not queue at once")
 		}
@@ -131,22 +131,22 @@ func TestQueueStatsReportDepthDelayedAndOldestAge(t *testing.T) {
 		if st := q.Stats(); st != (QueueStats{}) {
 			t.Fatalf("empty queue: %+v", st)
 		}
-		q.Add("a")
+		q.Add(testKey("a"))
 		time.Sleep(3 * time.Second)
-		q.Add("b")
-		q.Add("a") // already queued: keeps its place and its age
-		q.AddAfter("c", time.Minute)
+		q.Add(testKey("b"))
+		q.Add(testKey("a")) // already queued: keeps its place and its age
+		q.AddAfter(testKey("c"), time.Minute)
 		if st := q.Stats(); st != (QueueStats{Depth: 2, Delayed: 1, OldestAge: 3 * time.Second}) {
 			t.Fatalf("after a, 3s, b, c later: %+v", st)
 		}
-		if key, _ := q.Get(); key != "a" {
+		if key, _ := q.Get(); key != testKey("a") {
 			t.Fatalf("Get = %s, want a", key)
 		}
 		time.Sleep(time.Second)
 		if st := q.Stats(); st != (QueueStats{Depth: 1, Delayed: 1, OldestAge: time.Second}) {
 			t.Fatalf("after taking a and 1s: %+v", st)
 		}
-		q.Done("a")
+		q.Done(testKey("a"))
 		q.Get()
 		time.Sleep(time.Minute) // c became ready 1s ago (added at 3s, a minute later)
 		if st := q.Stats(); st != (QueueStats{Depth: 1, Delayed: 0, OldestAge: time.Second}) {
@@ -154,3 +154,6 @@ func TestQueueStatsReportDepthDelayedAndOldestAge(t *testing.T) {
 		}
 	})
 }
+
+// testKey is a peering key named s, for the queue's tests.
+func testKey(s string) Key { return peeringKey(s) }

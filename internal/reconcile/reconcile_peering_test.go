@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -181,5 +182,163 @@ func TestReconcilePeeringWaitingForTheNetwork(t *testing.T) {
 	// Once written, it is not rewritten while the network is still not READY.
 	if again, _ := k.reconcile(t); !again.UpdatedAt.Equal(p.UpdatedAt) {
 		t.Fatalf("the pending checklist was rewritten")
+	}
+}
+
+// TestReconcileNetworkObservesBeforeItActs: a READY network's resync reads
+// its provider VNet and writes it only when it differs from what the
+// network wants (location, address space, tags), nor rewrites the
+// network's status when nothing changed.
+func TestReconcileNetworkObservesBeforeItActs(t *testing.T) {
+	k := newControlled(t, false)
+	ctx := context.Background()
+	reconcileNetwork := func() *control.Network {
+		t.Helper()
+		k.clock = k.clock.Add(time.Minute)
+		res, err := k.c.Reconcile(ctx, networkKey(k.n.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Resync || res.RequeueAfter < DefaultNetworkResync/2 || res.RequeueAfter > DefaultNetworkResync {
+			t.Fatalf("a READY network's next check: %+v, want a resync within [%v, %v]", res, DefaultNetworkResync/2, DefaultNetworkResync)
+		}
+		n, err := k.svc.ReconcileNetwork(ctx, k.n.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	n := reconcileNetwork()
+	if n.Status.Phase != control.PhaseReady || k.az.called("ensure-vnet ") != 1 {
+		t.Fatalf("a new network: %+v after %v, want READY after one write", n.Status, k.az.calls)
+	}
+	ready := n
+	for range 5 {
+		n = reconcileNetwork()
+	}
+	if w := k.az.called("ensure-vnet "); w != 1 || !n.UpdatedAt.Equal(ready.UpdatedAt) {
+		t.Fatalf("5 resyncs of an unchanged network: %d VNet writes in all (%v), updated %v → %v; want no new write", w, k.az.calls, ready.UpdatedAt, n.UpdatedAt)
+	}
+
+	provVNet := strings.ToLower(k.az.ProviderVNetID(k.n.ID))
+	for _, c := range []struct {
+		what   string
+		change func(v *azure.VNet)
+	}{
+		{"a tag removed", func(v *azure.VNet) { delete(v.Tags, TagEnvironment) }},
+		{"a tag added", func(v *azure.VNet) { v.Tags["owner"] = "someone" }},
+		{"a tag changed", func(v *azure.VNet) { v.Tags[TagNetwork] = "n-other" }},
+		{"another location", func(v *azure.VNet) { v.Location = "westus" }},
+		{"another address space", func(v *azure.VNet) { v.AddressPrefixes = []string{"10.11.0.0/16"} }},
+		{"a second prefix", func(v *azure.VNet) { v.AddressPrefixes = append(v.AddressPrefixes, "10.12.0.0/16") }},
+		{"deleted", nil},
+	} {
+		k.az.mu.Lock()
+		if c.change == nil {
+			delete(k.az.vnets, provVNet)
+		} else {
+			c.change(k.az.vnets[provVNet])
+		}
+		k.az.mu.Unlock()
+		before := k.az.called("ensure-vnet ")
+		reconcileNetwork()
+		if k.az.called("ensure-vnet ") != before+1 {
+			t.Fatalf("%s: the resync did not write the provider VNet back", c.what)
+		}
+		v, _ := k.az.GetVNet(ctx, provTenant, provVNet)
+		if !providerVNetAsWanted(v, k.n, ProviderVNetTags(k.n)) {
+			t.Fatalf("%s: the provider VNet is %+v after the resync", c.what, v)
+		}
+		reconcileNetwork()
+		if k.az.called("ensure-vnet ") != before+1 {
+			t.Fatalf("%s: the next resync wrote again", c.what)
+		}
+	}
+}
+
+// TestResyncsAreSpread: a READY peering's next re-check is drawn between
+// half the resync and all of it, so that peerings that became READY
+// together do not come back together.
+func TestResyncsAreSpread(t *testing.T) {
+	k := newControlled(t, true)
+	seen := map[time.Duration]bool{}
+	for range 20 {
+		res, err := k.c.Reconcile(context.Background(), peeringKey(k.p.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Resync || res.RequeueAfter < DefaultResync/2 || res.RequeueAfter > DefaultResync {
+			t.Fatalf("a READY peering's next check: %+v, want a resync within [%v, %v]", res, DefaultResync/2, DefaultResync)
+		}
+		seen[res.RequeueAfter] = true
+	}
+	if len(seen) < 10 {
+		t.Fatalf("20 resyncs drew %d distinct delays, want them spread", len(seen))
+	}
+}
+
+// TestRescanFindsALostWakeUp: the periodic rescan queues a peering whose
+// delete the leader was never told of, and leaves the settled network and
+// peerings to their resync.
+func TestRescanFindsALostWakeUp(t *testing.T) {
+	k := newControlled(t, true)
+	if p, err := k.reconcile(t); err != nil || p.Status.Phase != control.PhaseReady {
+		t.Fatalf("peering: %+v, %v", p.Status, err)
+	}
+	ctx := context.Background()
+	if err := k.c.Rescan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := k.c.q.Len(); n != 0 {
+		t.Fatalf("a rescan of a settled world queued %d keys", n)
+	}
+	// The delete commits; its wake-up is lost (no OnChange).
+	if err := k.svc.DeletePeering(k.octx, k.env.ID, k.p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.c.Rescan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := k.c.q.Len(); n != 1 {
+		t.Fatalf("the rescan queued %d keys, want the deleted peering's", n)
+	}
+	if key, _ := k.c.q.Get(); key != peeringKey(k.p.ID) {
+		t.Fatalf("the rescan queued %v, want the deleted peering", key)
+	}
+}
+
+// TestPeeringKeysForScopes: the peerings an Azure change may affect, found
+// by tenant and ARM scope on the real store, in one read for many scopes.
+func TestPeeringKeysForScopes(t *testing.T) {
+	k := newControlled(t, true)
+	rid, _ := azure.ParseVNetID(custVNet)
+	rg := "/subscriptions/" + rid.SubscriptionID + "/resourceGroups/" + rid.ResourceGroup
+	for _, c := range []struct {
+		what   string
+		scopes []control.AzureScope
+		want   bool
+	}{
+		{"the VNet", []control.AzureScope{{Tenant: custTenant, Scope: custVNet}}, true},
+		{"the VNet, upper-case, with a slash", []control.AzureScope{{Tenant: strings.ToUpper(custTenant), Scope: strings.ToUpper(custVNet) + "/"}}, true},
+		{"its resource group", []control.AzureScope{{Tenant: custTenant, Scope: rg}}, true},
+		{"its subscription", []control.AzureScope{{Tenant: custTenant, Scope: "/subscriptions/" + rid.SubscriptionID}}, true},
+		{"its tenant", []control.AzureScope{{Tenant: custTenant}}, true},
+		{"everything", []control.AzureScope{{}}, true},
+		{"another resource group with the same prefix", []control.AzureScope{{Tenant: custTenant, Scope: rg + "2"}}, false},
+		{"another tenant", []control.AzureScope{{Tenant: provTenant}}, false},
+		{"none", nil, false},
+		{"one of two", []control.AzureScope{{Tenant: provTenant}, {Tenant: custTenant, Scope: rg}}, true},
+	} {
+		keys, err := k.svc.PeeringKeysForScopes(context.Background(), c.scopes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []Key(nil)
+		if c.want {
+			want = []Key{peeringKey(k.p.ID)}
+		}
+		if !slices.Equal(keys, want) {
+			t.Errorf("%s: %v, want %v", c.what, keys, want)
+		}
 	}
 }

@@ -40,7 +40,7 @@ const (
 // rescan everything.
 type relayMessage struct {
 	From   string           `json:"from"`
-	Keys   []string         `json:"keys,omitempty"`
+	Keys   []Key            `json:"keys,omitempty"`
 	Events []azureemu.Event `json:"events,omitempty"`
 	Rescan bool             `json:"rescan,omitempty"`
 }
@@ -53,7 +53,7 @@ type relayMessage struct {
 // reads them. Without a PubSub (SQLite: one process) keys go to the local
 // queue only. Nothing is lost for good if a message is: the leader
 // queues everything when it starts leading, when its listener
-// reconnects, and every Leader.Rescan.
+// reconnects, and every Leader.RescanEvery.
 type Relay struct {
 	PubSub PubSub // nil: this process is alone
 	// Self is this replica's unique id: its own messages come back to it
@@ -72,8 +72,8 @@ type Relay struct {
 	after func(d time.Duration) <-chan time.Time // time.After; tests fake it
 
 	mu       sync.Mutex
-	keys     map[string]bool
-	order    []string
+	keys     map[Key]bool
+	order    []Key
 	events   []azureemu.Event
 	overflow bool
 	wake     chan struct{}
@@ -82,14 +82,14 @@ type Relay struct {
 func (r *Relay) init() {
 	if r.wake == nil {
 		r.wake = make(chan struct{}, 1)
-		r.keys = map[string]bool{}
+		r.keys = map[Key]bool{}
 	}
 }
 
-// Changed hands changed object keys ("kind/id") to the reconciler: to the
+// Changed hands changed object keys to the reconciler: to the
 // local controller when this replica leads, otherwise to the leader
 // through PubSub. It never blocks.
-func (r *Relay) Changed(keys ...string) {
+func (r *Relay) Changed(keys ...Key) {
 	if r.PubSub == nil || r.Queue.Leading() {
 		// A leader that resigns meanwhile drops them, but its successor
 		// queues every object when it starts.
@@ -117,7 +117,7 @@ func (r *Relay) Events(evs []azureemu.Event) {
 }
 
 // addLocked adds keys and events to what is pending, up to the limits.
-func (r *Relay) addLocked(keys []string, evs []azureemu.Event) {
+func (r *Relay) addLocked(keys []Key, evs []azureemu.Event) {
 	for _, k := range keys {
 		switch {
 		case r.keys[k]:
@@ -143,20 +143,20 @@ func (r *Relay) signal() {
 }
 
 // take returns and clears what is pending.
-func (r *Relay) take() (keys []string, events []azureemu.Event, overflow bool) {
+func (r *Relay) take() (keys []Key, events []azureemu.Event, overflow bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	keys, events, overflow = r.order, r.events, r.overflow
-	r.keys, r.order, r.events, r.overflow = map[string]bool{}, nil, nil, false
+	r.keys, r.order, r.events, r.overflow = map[Key]bool{}, nil, nil, false
 	return keys, events, overflow
 }
 
 // putBack puts what could not be sent back in front of what is pending.
-func (r *Relay) putBack(keys []string, events []azureemu.Event, overflow bool) {
+func (r *Relay) putBack(keys []Key, events []azureemu.Event, overflow bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	laterKeys, laterEvents := r.order, r.events
-	r.keys, r.order, r.events = map[string]bool{}, nil, nil
+	r.keys, r.order, r.events = map[Key]bool{}, nil, nil
 	r.addLocked(keys, events)
 	r.addLocked(laterKeys, laterEvents)
 	r.overflow = r.overflow || overflow
@@ -164,7 +164,7 @@ func (r *Relay) putBack(keys []string, events []azureemu.Event, overflow bool) {
 
 // payloads packs keys, events and a rescan request into messages under
 // relayMaxPayload bytes each.
-func (r *Relay) payloads(keys []string, events []azureemu.Event, rescan bool) []string {
+func (r *Relay) payloads(keys []Key, events []azureemu.Event, rescan bool) []string {
 	var out []string
 	self, _ := json.Marshal(r.Self)
 	// {"from":…,"keys":[],"events":[],"rescan":true}: 48 bytes and from.
@@ -282,7 +282,7 @@ func (r *Relay) listen(ctx context.Context) {
 	for {
 		err := r.PubSub.Listen(ctx, relayTopic, func() {
 			failures = 0
-			if err := r.Queue.EnqueueAll(ctx); err != nil && ctx.Err() == nil {
+			if err := r.Queue.Rescan(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("rescan after listening", "err", err)
 			}
 		}, func(payload string) { r.receive(ctx, payload) })
@@ -315,7 +315,7 @@ func (r *Relay) receive(ctx context.Context, payload string) {
 		r.OnEvents(msg.Events)
 	}
 	if msg.Rescan {
-		if err := r.Queue.EnqueueAll(ctx); err != nil && ctx.Err() == nil {
+		if err := r.Queue.Rescan(ctx); err != nil && ctx.Err() == nil {
 			r.logger().Warn("rescan asked by a replica", "err", err)
 		}
 	}

@@ -115,16 +115,16 @@ func TestRelayHandsAWriteOnAnyReplicaToTheLeader(t *testing.T) {
 	// Each relay rescans once it listens (messages sent before are lost).
 	waitUntil(t, func() bool { _, all := leader.got(); return all == 1 })
 
-	relays[1].Changed("peering/p-1", "network/n-1", "peering/p-1")
+	relays[1].Changed(peeringKey("p-1"), networkKey("n-1"), peeringKey("p-1"))
 	waitUntil(t, func() bool { keys, _ := leader.got(); return len(keys) == 2 })
-	if keys, _ := leader.got(); !slices.Equal(keys, []string{"peering/p-1", "network/n-1"}) {
+	if keys, _ := leader.got(); !slices.Equal(keys, []Key{peeringKey("p-1"), networkKey("n-1")}) {
 		t.Fatalf("the leader queued %v, want each key once", keys)
 	}
 
 	// The leader's own writes go to its queue directly, not through the bus.
 	sent := bus.sentCount()
-	relays[0].Changed("cluster/c-1")
-	if keys, _ := leader.got(); keys[len(keys)-1] != "cluster/c-1" {
+	relays[0].Changed(clusterKey("c-1"))
+	if keys, _ := leader.got(); keys[len(keys)-1] != clusterKey("c-1") {
 		t.Fatalf("the leader's own change was not queued at once: %v", keys)
 	}
 	if n := bus.sentCount(); n != sent {
@@ -162,9 +162,9 @@ func TestRelayCarriesAzureEventsToEveryOtherReplica(t *testing.T) {
 // several messages, each under NOTIFY's limit, and all arrive.
 func TestRelaySplitsBatchesUnderThePayloadLimit(t *testing.T) {
 	r := &Relay{Self: "replica-0"}
-	var keys []string
+	var keys []Key
 	for i := range 3000 {
-		keys = append(keys, fmt.Sprintf("peering/peer-%08d", i))
+		keys = append(keys, peeringKey(fmt.Sprintf("peer-%08d", i)))
 	}
 	evs := make([]azureemu.Event, 500)
 	for i := range evs {
@@ -175,7 +175,7 @@ func TestRelaySplitsBatchesUnderThePayloadLimit(t *testing.T) {
 	if len(payloads) < 2 {
 		t.Fatalf("%d payloads for 3000 keys and 500 events, want several", len(payloads))
 	}
-	var gotKeys []string
+	var gotKeys []Key
 	var gotEvents, rescans int
 	for _, p := range payloads {
 		if len(p) > relayMaxPayload {
@@ -206,10 +206,10 @@ func TestRelayResendsAfterAFailedSend(t *testing.T) {
 	bus.mu.Lock()
 	bus.failSend = 2
 	bus.mu.Unlock()
-	relays[1].Changed("peering/p-1")
-	relays[1].Changed("peering/p-2")
+	relays[1].Changed(peeringKey("p-1"))
+	relays[1].Changed(peeringKey("p-2"))
 	waitUntil(t, func() bool { keys, _ := leader.got(); return len(keys) == 2 })
-	if keys, _ := leader.got(); !slices.Equal(keys, []string{"peering/p-1", "peering/p-2"}) {
+	if keys, _ := leader.got(); !slices.Equal(keys, []Key{peeringKey("p-1"), peeringKey("p-2")}) {
 		t.Fatalf("the leader queued %v after the failed sends", keys)
 	}
 }
@@ -239,9 +239,9 @@ func TestRelayBacksOffWhenItCannotListen(t *testing.T) {
 // everything instead.
 func TestRelayAsksForARescanWhenItDropsWhatItCannotSend(t *testing.T) {
 	r := &Relay{PubSub: newMemBus(), Self: "b", Queue: newFakeQueue(false)}
-	keys := make([]string, relayMaxKeys+5)
+	keys := make([]Key, relayMaxKeys+5)
 	for i := range keys {
-		keys[i] = fmt.Sprintf("peering/p-%d", i)
+		keys[i] = peeringKey(fmt.Sprintf("p-%d", i))
 	}
 	r.Changed(keys...)
 	got, _, overflow := r.take()
@@ -258,5 +258,28 @@ func TestRelayAsksForARescanWhenItDropsWhatItCannotSend(t *testing.T) {
 	leader.receive(context.Background(), ps[0])
 	if _, all := q.got(); all != 1 {
 		t.Fatalf("the leader rescanned %d times on a rescan request, want 1", all)
+	}
+}
+
+// TestRelayWireFormat: a key travels as "kind/id", the format replicas of
+// the previous release send and read; a message naming an unknown kind is
+// not queued.
+func TestRelayWireFormat(t *testing.T) {
+	r := &Relay{Self: "replica-0"}
+	payloads := r.payloads([]Key{peeringKey("p-1"), environmentKey("env-1")}, nil, false)
+	if want := `{"from":"replica-0","keys":["peering/p-1","environment/env-1"]}`; len(payloads) != 1 || payloads[0] != want {
+		t.Fatalf("payloads %q, want [%s]", payloads, want)
+	}
+	q := newFakeQueue(true)
+	in := &Relay{Self: "replica-1", Queue: q}
+	in.receive(context.Background(), `{"from":"replica-0","keys":["network/n-1","cluster/lkc-1"]}`)
+	in.receive(context.Background(), `{"from":"replica-0","keys":["netwrok/n-2"]}`)
+	if keys, _ := q.got(); !slices.Equal(keys, []Key{networkKey("n-1"), clusterKey("lkc-1")}) {
+		t.Fatalf("queued %v from the wire, want [network/n-1 cluster/lkc-1]", keys)
+	}
+	for _, s := range []string{"peering/", "/p-1", "peering", "", "connectr/x"} {
+		if k, err := ParseKey(s); err == nil {
+			t.Errorf("ParseKey(%q) = %v, want an error", s, k)
+		}
 	}
 }

@@ -141,9 +141,9 @@ func newPeering(envID, netID, vnet string) *control.Peering {
 func testControlDeleteEnvironment(t *testing.T, open func(t *testing.T) *store.DB) {
 	ctx := context.Background()
 	svc := control.NewService(open(t).Control(), control.DefaultSettings())
-	var changes []control.Change
+	var changes []control.ObjectKey
 	var mu sync.Mutex
-	svc.OnChange = func(c control.Change) { mu.Lock(); changes = append(changes, c); mu.Unlock() }
+	svc.OnChange = func(c control.ObjectKey) { mu.Lock(); changes = append(changes, c); mu.Unlock() }
 	w, bystander := newEnvWorld(t, svc, "doomed"), newEnvWorld(t, svc, "bystander")
 	// A READY network with its VNet, so that the VNet is kept to delete.
 	vnet := control.NetworkStatus{Phase: control.PhaseReady, AzureVNet: "/subscriptions/p/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/" + w.net.ID, AzureSubscription: "p"}
@@ -155,8 +155,8 @@ func testControlDeleteEnvironment(t *testing.T, open func(t *testing.T) *store.D
 	if err := svc.DeleteEnvironment(w.ctx, w.env.ID); err != nil {
 		t.Fatalf("delete an environment that holds everything: %v", err)
 	}
-	wantChanges := []control.Change{{Kind: "network", ID: w.net.ID}, {Kind: "cluster", ID: w.cluster.ID},
-		{Kind: "peering", ID: w.peering.ID}, {Kind: "environment", ID: w.env.ID}}
+	wantChanges := []control.ObjectKey{control.NetworkKey(w.net.ID), control.ClusterKey(w.cluster.ID),
+		control.PeeringKey(w.peering.ID), control.EnvironmentKey(w.env.ID)}
 	same(t, "changes told to the reconciler", changes, wantChanges)
 
 	// To its organization everything is gone at once.
@@ -231,16 +231,16 @@ func testControlDeleteEnvironment(t *testing.T, open func(t *testing.T) *store.D
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"environment/" + w.env.ID, "network/" + w.net.ID, "peering/" + w.peering.ID} {
+	for _, k := range []control.ObjectKey{control.EnvironmentKey(w.env.ID), control.NetworkKey(w.net.ID), control.PeeringKey(w.peering.ID)} {
 		if !slices.Contains(keys, k) {
 			t.Errorf("AllObjectKeys %v lacks %s: a restart would not resume it", keys, k)
 		}
 	}
-	if slices.Contains(keys, "environment/"+bystander.env.ID) {
+	if slices.Contains(keys, control.EnvironmentKey(bystander.env.ID)) {
 		t.Errorf("AllObjectKeys %v lists a live environment", keys)
 	}
 	left, err := svc.ObjectKeysOfEnvironment(ctx, w.env.ID)
-	same(t, "left in the environment", left, []string{"network/" + w.net.ID, "peering/" + w.peering.ID})
+	same(t, "left in the environment", left, []control.ObjectKey{control.NetworkKey(w.net.ID), control.PeeringKey(w.peering.ID)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,14 +431,14 @@ func checkNothingLive(t *testing.T, svc *control.Service, envID string) {
 	}
 	for _, k := range left {
 		var phase string
-		switch kind, id, _ := strings.Cut(k, "/"); kind {
-		case "network":
+		switch id := k.ID; k.Kind {
+		case control.KindNetwork:
 			x, err := svc.ReconcileNetwork(ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}
 			phase = x.Status.Phase
-		case "peering":
+		case control.KindPeering:
 			x, err := svc.ReconcilePeering(ctx, id)
 			if err != nil {
 				t.Fatal(err)
