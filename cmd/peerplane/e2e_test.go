@@ -125,7 +125,33 @@ func TestSeedFlowPreGranted(t *testing.T) {
 			t.Fatalf("phases seen %v: want only PROVISIONING then READY", seen)
 		}
 	}
-	e.waitHalves(demoVNetID, n.Status.GetCloud().NetworkingV1AzureNetwork.GetVnet(), id, "Connected", "Connected")
+	provVNet := n.Status.GetCloud().NetworkingV1AzureNetwork.GetVnet()
+	e.waitHalves(demoVNetID, provVNet, id, "Connected", "Connected")
+	// The reconciler's writes (the provider VNet, both halves) are the
+	// provider app's in the change feed: the reconciler's event watcher
+	// skips them rather than waking the peering that made them.
+	resp, err := e.azHTTP.Get(e.r.AzureURL + "/_emulator/events?after=-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var feed struct{ Events []struct{ Type, ResourceID, Actor string } }
+	err = json.NewDecoder(resp.Body).Decode(&feed)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := 0
+	for _, ev := range feed.Events {
+		if strings.EqualFold(ev.ResourceID, provVNet) || strings.HasSuffix(ev.ResourceID, "/virtualNetworkPeerings/"+id) {
+			own++
+			if ev.Actor != e.r.Provider.ClientID {
+				t.Errorf("the reconciler's %s of %s has actor %q, want the provider app %s", ev.Type, ev.ResourceID, ev.Actor, e.r.Provider.ClientID)
+			}
+		}
+	}
+	if own < 3 {
+		t.Fatalf("%d events of the provider VNet and the halves in the feed, want at least 3: %+v", own, feed.Events)
+	}
 	// And it stays READY: a few more reads never see anything else.
 	for range 50 {
 		if p, _ := e.getPeering(env, id); phaseOf(p) != "READY" {

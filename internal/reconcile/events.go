@@ -73,16 +73,8 @@ type EventWatcher struct {
 
 // eventFeed is the feed's answer.
 type eventFeed struct {
-	Events []feedEvent `json:"events"`
-	Last   int64       `json:"last"`
-}
-
-// feedEvent is an event of the feed with its actor: the application id or
-// user object id whose request made the change, "" when unknown (the
-// operator's, or an emulator that does not say).
-type feedEvent struct {
-	azureemu.Event
-	Actor string `json:"actor,omitempty"`
+	Events []azureemu.Event `json:"events"`
+	Last   int64            `json:"last"`
 }
 
 // Run watches until ctx is done.
@@ -161,7 +153,7 @@ func (w *EventWatcher) enqueue(ctx context.Context, feed *eventFeed, seq int64, 
 	networks := map[string]bool{}
 	all := feed.Last < seq // the emulator restarted: resync all
 	for _, ev := range feed.Events {
-		wk := eventTarget(ev.Event, ev.Actor, w.ProviderTenant, w.ProviderApp)
+		wk := eventTarget(ev, w.ProviderTenant, w.ProviderApp)
 		switch {
 		case wk.all:
 			all = true
@@ -214,8 +206,8 @@ type wake struct {
 	scope   *[2]string // tenant, ARM scope ("": the whole tenant)
 }
 
-// eventTarget says what an emulator event made by actor may affect:
-//   - a change the provider app made (actor is providerApp) is the
+// eventTarget says what an emulator event may affect:
+//   - a change the provider app made (its Actor is providerApp) is the
 //     reconciler's own write, which it saw the result of: nothing;
 //   - a peering half Peerplane made is named after its peering (peer-…):
 //     that peering alone, on either side; another half of the provider's:
@@ -227,8 +219,8 @@ type wake struct {
 //     under its scope; a VNet change: that VNet's; a security group:
 //     nothing; a consent, a role definition or anything else: every
 //     peering of the tenant.
-func eventTarget(ev azureemu.Event, actor, providerTenant, providerApp string) wake {
-	if actor != "" && strings.EqualFold(actor, providerApp) {
+func eventTarget(ev azureemu.Event, providerTenant, providerApp string) wake {
+	if ev.Actor != "" && strings.EqualFold(ev.Actor, providerApp) {
 		return wake{}
 	}
 	provider := strings.EqualFold(ev.TenantID, providerTenant)

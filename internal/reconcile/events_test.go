@@ -47,7 +47,8 @@ func TestEventTarget(t *testing.T) {
 		{"a provider VNet, by the app", azureemu.Event{Type: azureemu.EventVNet, TenantID: prov, ResourceID: provVNet}, app, wake{}},
 	}
 	for _, tt := range tests {
-		got := eventTarget(tt.ev, tt.actor, prov, app)
+		tt.ev.Actor = tt.actor
+		got := eventTarget(tt.ev, prov, app)
 		if got.all != tt.want.all || got.peering != tt.want.peering || got.network != tt.want.network ||
 			(got.scope == nil) != (tt.want.scope == nil) || got.scope != nil && *got.scope != *tt.want.scope {
 			t.Errorf("%s: eventTarget = %+v (scope %v), want %+v (scope %v)", tt.what, got, got.scope, tt.want, tt.want.scope)
