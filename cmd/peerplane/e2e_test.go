@@ -134,7 +134,9 @@ func TestSeedFlowPreGranted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var feed struct{ Events []struct{ Type, ResourceID, Actor string } }
+	var feed struct {
+		Events []struct{ Type, ResourceID, Actor string }
+	}
 	err = json.NewDecoder(resp.Body).Decode(&feed)
 	resp.Body.Close()
 	if err != nil {
