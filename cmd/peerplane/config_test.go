@@ -112,6 +112,23 @@ func TestServeConfigFromFlagsAndEnv(t *testing.T) {
 				t.Fatalf("lease %v, reconcile timeout %v; want 6s and 5s", c.leaseTTL(), c.reconcileTimeout())
 			}
 		}},
+		{name: "resync default", check: func(t *testing.T, c ServeConfig) {
+			if c.resync() != 0 {
+				t.Fatalf("resync %v with the embedded Azure, want 0 (the reconciler's default)", c.resync())
+			}
+		}},
+		{name: "resync default against a real azure", args: []string{"--external-azure", "--provider-tenant-id", "11111111-1111-4111-8111-111111111111", "--provider-subscription-id", "22222222-2222-4222-8222-222222222222"}, env: map[string]string{"PEERPLANE_PROVIDER_CLIENT_SECRET": "s"}, check: func(t *testing.T, c ServeConfig) {
+			if c.resync() != externalResync {
+				t.Fatalf("resync %v with --external-azure, want %v", c.resync(), externalResync)
+			}
+		}},
+		{name: "resync from env", env: map[string]string{"PEERPLANE_RESYNC": "2m"}, check: func(t *testing.T, c ServeConfig) {
+			if c.resync() != 2*time.Minute {
+				t.Fatalf("resync %v, want 2m", c.resync())
+			}
+		}},
+		{name: "negative resync", args: []string{"--resync", "-1m"}, wantErr: "--resync"},
+		{name: "bad resync env", env: map[string]string{"PEERPLANE_RESYNC": "hourly"}, wantErr: "--resync"},
 		{name: "reconcile timeout follows the lease", args: []string{"--lease-ttl", "600ms"}, check: func(t *testing.T, c ServeConfig) {
 			if c.reconcileTimeout() != 500*time.Millisecond {
 				t.Fatalf("reconcile timeout %v with a lease of 600ms, want 500ms", c.reconcileTimeout())

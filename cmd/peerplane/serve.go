@@ -99,9 +99,10 @@ type ServeConfig struct {
 	// WrapAzure, when set, wraps the reconciler's Azure client (in-process
 	// callers only, such as `peerplane bench` timing the Azure calls).
 	WrapAzure func(reconcile.Azure) reconcile.Azure
-	// Resync and NetworkResync are the reconciler's periodic re-checks of
-	// READY peerings and networks (reconcile.Config); zero for its
-	// defaults. In-process callers only (tests that need many resyncs).
+	// Resync is about how often a READY peering is re-checked against
+	// Azure (--resync); zero for resync(). NetworkResync is the same for a
+	// READY network's provider VNet; zero for reconcile.Config's default
+	// (in-process callers only: tests that need many resyncs).
 	Resync, NetworkResync time.Duration
 	// ReconcileWorkers is the number of concurrent reconciles; zero for
 	// reconcile.Config's default. In-process callers only (benchmarks).
@@ -167,6 +168,7 @@ func bindServeFlags(fs *pflag.FlagSet, c *ServeConfig, getenv func(string) strin
 		return d
 	}
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", duration("PEERPLANE_LEASE_TTL", "6s"), "the reconciler's leader lease: a replica that dies leading is replaced within it ($PEERPLANE_LEASE_TTL)")
+	fs.DurationVar(&c.Resync, "resync", duration("PEERPLANE_RESYNC", "0s"), "about how often a READY peering is re-checked against Azure, a safety net behind Azure's change events; 0: 1h with the embedded Azure, whose events carry every change, 5m with --external-azure, which has none ($PEERPLANE_RESYNC)")
 	fs.DurationVar(&c.ReconcileTimeout, "reconcile-timeout", duration("PEERPLANE_RECONCILE_TIMEOUT", "0s"), "deadline of each reconcile, shorter than --lease-ttl; 0: 5/6 of it ($PEERPLANE_RECONCILE_TIMEOUT)")
 	rl, err := strconv.ParseFloat(env("PEERPLANE_API_RATE_LIMIT", "200"), 64)
 	if err != nil {
@@ -226,6 +228,9 @@ func (c *ServeConfig) validate() error {
 	if c.ReconcileTimeout < 0 || c.ReconcileTimeout > 0 && c.ReconcileTimeout >= c.leaseTTL() {
 		return fmt.Errorf("--reconcile-timeout must be a duration shorter than --lease-ttl %v (check $PEERPLANE_RECONCILE_TIMEOUT), not %v", c.leaseTTL(), c.ReconcileTimeout)
 	}
+	if c.Resync < 0 {
+		return fmt.Errorf("--resync must be a duration, 0 for the default (check $PEERPLANE_RESYNC), not %v", c.Resync)
+	}
 	if c.AzureURL != "" {
 		u, err := url.Parse(c.AzureURL)
 		if err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
@@ -269,6 +274,21 @@ func (c *ServeConfig) leaseTTL() time.Duration {
 		return 6 * time.Second
 	}
 	return c.LeaseTTL
+}
+
+// externalResync is how often a READY peering is re-checked against a
+// real Azure, which sends Peerplane no change events: a customer deleting
+// their half shows as DISCONNECTED within about this long.
+const externalResync = 5 * time.Minute
+
+// resync is Resync; when not set, externalResync with --external-azure,
+// else zero for the reconciler's default (the embedded Azure's events wake
+// a peering at once, the resync is only a safety net).
+func (c *ServeConfig) resync() time.Duration {
+	if c.Resync == 0 && c.ExternalAzure {
+		return externalResync
+	}
+	return c.Resync
 }
 
 // reconcileTimeout is ReconcileTimeout, 5/6 of the lease when not set.
@@ -446,7 +466,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer, ready func(Ready
 	var kafkaMgr *kafka.Manager
 	newController := func() *reconcile.Controller {
 		return reconcile.New(reconcile.Config{Control: svc, Azure: recAzure, App: control.ProviderApp{AppID: prov.ClientID, LoginURL: loginURL},
-			Provider: svc.Provider, Timeout: cfg.reconcileTimeout(), Resync: cfg.Resync, NetworkResync: cfg.NetworkResync, Workers: cfg.ReconcileWorkers, Logger: log.With("component", "reconciler"), Observe: obs.reconcile,
+			Provider: svc.Provider, Timeout: cfg.reconcileTimeout(), Resync: cfg.resync(), NetworkResync: cfg.NetworkResync, Workers: cfg.ReconcileWorkers, Logger: log.With("component", "reconciler"), Observe: obs.reconcile,
 			PrivateDNSDomain: cfg.PrivateDNSDomain,
 			ClusterChanged: func(string) {
 				if kafkaMgr != nil {
