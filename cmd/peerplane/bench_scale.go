@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -174,6 +175,7 @@ func runScaleBench(ctx context.Context, sc scaleConfig, out io.Writer) (err erro
 	if dsn != "" {
 		store = "PostgreSQL " + scaleRedact(dsn)
 	}
+	fmt.Fprintf(out, "bench: machine load average %s at the start (%d CPUs)\n", loadAvg(), runtime.NumCPU())
 	fmt.Fprintf(out, "bench: server pid %d at %s, embedded Azure at %s, %s\n", srv.cmd.Process.Pid, srv.files.APIURL, srv.files.AzureURL, store)
 
 	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
@@ -324,14 +326,25 @@ func runScaleBench(ctx context.Context, sc scaleConfig, out io.Writer) (err erro
 		return err
 	}
 	res.RestartAPI = time.Since(began2)
+	fmt.Fprintf(out, "bench: restarted server pid %d\n", srv.pid())
 	if res.ResyncReconcile, err = scaleWaitResync(ctx, hc, srv.files.MetricsURL, sc.N, res.Networks); err != nil {
 		return err
 	}
 	res.RestartResync = time.Since(began2)
 
+	fmt.Fprintf(out, "bench: machine load average %s at the end (%d CPUs); the server's figures share them\n", loadAvg(), runtime.NumCPU())
 	fmt.Fprintln(out)
 	fmt.Fprint(out, scaleTable(sc, res))
 	return nil
+}
+
+// loadAvg returns the 1, 5 and 15 minute load averages, or "?".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 // scaleTable renders res with the targets; rows not measured yet read "-".
