@@ -152,10 +152,14 @@ func runScaleBench(ctx context.Context, sc scaleConfig, out io.Writer) (err erro
 	dataDir := filepath.Join(dir, "data")
 	dsn, dropStore := "", func() {}
 	if sc.Store != "" {
-		if dsn, dropStore, err = scalePostgresSchema(ctx, sc.Store); err != nil {
+		var note string
+		if dsn, note, dropStore, err = scalePostgresSchema(ctx, sc.Store); err != nil {
 			return fmt.Errorf("postgres: %w", err)
 		}
 		defer dropStore()
+		if note != "" {
+			fmt.Fprintf(out, "bench: %s\n", note)
+		}
 	}
 	wfile := filepath.Join(dir, "world.yaml")
 	tenants, err := scaleWriteWorld(wfile, sc.Tenants)
@@ -886,12 +890,13 @@ func (s *scaleServer) stop() {
 }
 
 // scalePostgresSchema creates a schema scale_<random> in the database at
-// base and returns base with search_path set to it, and a function that
-// drops it.
-func scalePostgresSchema(ctx context.Context, base string) (string, func(), error) {
+// base and returns base with search_path set to it, a note on the
+// database's settings that bear on the figures ("" when none), and a
+// function that drops the schema.
+func scalePostgresSchema(ctx context.Context, base string) (dsn, note string, drop func(), err error) {
 	cfg, err := pgx.ParseConfig(base)
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
 	db := stdlib.OpenDB(*cfg)
 	var b [6]byte
@@ -899,9 +904,9 @@ func scalePostgresSchema(ctx context.Context, base string) (string, func(), erro
 	schema := "scale_" + hex.EncodeToString(b[:])
 	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
 		db.Close()
-		return "", nil, err
+		return "", "", nil, err
 	}
-	drop := func() {
+	drop = func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if _, err := db.ExecContext(dctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
@@ -909,15 +914,21 @@ func scalePostgresSchema(ctx context.Context, base string) (string, func(), erro
 		}
 		db.Close()
 	}
+	// Without autovacuum no table is ever analyzed: the planner keeps the
+	// estimates of empty tables, which can change the list's plan.
+	var av string
+	if err := db.QueryRowContext(ctx, "SHOW autovacuum").Scan(&av); err == nil && av != "on" {
+		note = "PostgreSQL runs with autovacuum " + av + ": its tables are never analyzed, so its plans use the statistics of empty tables"
+	}
 	u, err := url.Parse(base)
 	if err != nil {
 		drop()
-		return "", nil, err
+		return "", "", nil, err
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	return u.String(), drop, nil
+	return u.String(), note, drop, nil
 }
 
 // scaleRedact hides a password in a store URL.
