@@ -105,6 +105,8 @@ type scaleResult struct {
 	Creates         time.Duration // N peering POSTs
 	ConvergeFirst   time.Duration // first create → all READY
 	ConvergeLast    time.Duration // last create → all READY
+	GrantsCPU       time.Duration // the server's CPU time during the grants
+	ConvergeCPU     time.Duration // … from the first create to all READY
 	RSS             int64
 	IdleCPU         float64 // % of one core
 	IdleMeasured    bool
@@ -231,6 +233,10 @@ func runScaleBench(ctx context.Context, sc scaleConfig, out io.Writer) (err erro
 
 	step(fmt.Sprintf("grants in %d tenants: consent, role definition, ARM write cost at the start", len(tenants)))
 	grantStart := time.Now()
+	cpu0, err := procCPU(srv.pid())
+	if err != nil {
+		return err
+	}
 	for i := range tenants {
 		if err := tenants[i].connect(ctx, srv.files.AzureURL, copts, armOpts, ahc); err != nil {
 			return fmt.Errorf("tenant %d: %w", i, err)
@@ -274,6 +280,11 @@ func runScaleBench(ctx context.Context, sc scaleConfig, out io.Writer) (err erro
 		return err
 	}
 	res.Grants = time.Since(grantStart)
+	cpu1, err := procCPU(srv.pid())
+	if err != nil {
+		return err
+	}
+	res.GrantsCPU = cpu1 - cpu0
 
 	step(fmt.Sprintf("create %d peerings at once (%d clients) and wait for all READY", sc.N, sc.Clients))
 	first := time.Now()
@@ -298,6 +309,11 @@ func runScaleBench(ctx context.Context, sc scaleConfig, out io.Writer) (err erro
 		return err
 	}
 	res.ConvergeFirst, res.ConvergeLast = time.Since(first), time.Since(last)
+	cpu2, err := procCPU(srv.pid())
+	if err != nil {
+		return err
+	}
+	res.ConvergeCPU = cpu2 - cpu1
 
 	if res.RSS, err = procRSS(srv.pid()); err != nil {
 		return err
@@ -374,10 +390,12 @@ func scaleTable(sc scaleConfig, res *scaleResult) string {
 	}
 	fmt.Fprintf(tw, "measure (N = %d, %d networks, %d tenants)\tvalue\ttarget\tresult\n", sc.N, res.Networks, sc.Tenants)
 	row("setup: grants of N VNets", res.Grants > 0, secs(res.Grants), "", "")
+	row("server CPU during the grants", res.Grants > 0, cpuOf(res.GrantsCPU, res.Grants), "", "")
 	row("setup: N peering creates", res.Creates > 0, secs(res.Creates), "", "")
 	row("N new peerings converge (first create → all READY)", res.ConvergeFirst > 0, secs(res.ConvergeFirst),
 		"≤ 60 s", verdict(res.ConvergeFirst > 0, res.ConvergeFirst <= scaleTargets.Converge))
 	row("convergence (last create → all READY)", res.ConvergeLast > 0, secs(res.ConvergeLast), "", "")
+	row("server CPU from first create to all READY", res.ConvergeFirst > 0, cpuOf(res.ConvergeCPU, res.ConvergeFirst), "", "")
 	row("server RSS after convergence", res.RSS > 0, fmt.Sprintf("%.1f MiB", float64(res.RSS)/(1<<20)),
 		"≤ 512 MiB", verdict(res.RSS > 0, res.RSS <= scaleTargets.RSS))
 	idle := res.IdleMeasured
@@ -401,6 +419,11 @@ func scaleTable(sc scaleConfig, res *scaleResult) string {
 	b.WriteString("full resync: the new leader reconciled at least every stored network and peering once since start\n" +
 		"(peerplane_reconcile_total by kind on /metrics) and its queue is empty.\n")
 	return b.String()
+}
+
+// cpuOf renders CPU time used over wall time d: "12.30 s (41 % of one core)".
+func cpuOf(cpu, d time.Duration) string {
+	return fmt.Sprintf("%.2f s (%.0f %% of one core)", cpu.Seconds(), 100*cpu.Seconds()/d.Seconds())
 }
 
 // scaleNetworkCIDR is network k's /16: 10.2.0.0/16 on, clear of the

@@ -74,6 +74,8 @@ func TestBenchScaleRuns(t *testing.T) {
 	out := r.run(t, "bench", "--scale", "20", "--idle", "2s")
 	rows := map[string]*regexp.Regexp{
 		"setup: grants of N VNets":                           regexp.MustCompile(`^\d+\.\d\d s$`),
+		"server CPU during the grants":                       regexp.MustCompile(`^\d+\.\d\d s \(\d+ % of one core\)$`),
+		"server CPU from first create to all READY":          regexp.MustCompile(`^\d+\.\d\d s \(\d+ % of one core\)$`),
 		"setup: N peering creates":                           regexp.MustCompile(`^\d+\.\d\d s$`),
 		"N new peerings converge (first create → all READY)": regexp.MustCompile(`^\d+\.\d\d s$`),
 		"convergence (last create → all READY)":              regexp.MustCompile(`^\d+\.\d\d s$`),
