@@ -571,6 +571,8 @@ func scaleARMWriteCost(ctx context.Context, t *scaleTenant, vnet string) (time.D
 // converge) until none is left, then confirms that n are READY.
 func scaleWaitReady(ctx context.Context, api *benchJSON, env string, n int, out io.Writer) error {
 	notReady := "&status.phase=PROVISIONING&status.phase=FAILED&status.phase=DISCONNECTED&status.phase=PENDING_ACCEPT&status.phase=DEPROVISIONING"
+	// Each poll pages through what is left: poll less often when much is.
+	every := min(max(250*time.Millisecond, time.Duration(n)*100*time.Microsecond), time.Second)
 	lastReport := time.Now()
 	for {
 		ps, err := benchListPeeringsQuery(ctx, api, env, notReady)
@@ -603,7 +605,7 @@ func scaleWaitReady(ctx context.Context, api *benchJSON, env string, n int, out 
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%d of %d peerings not READY (%v): %w", len(ps), n, phases, ctx.Err())
-		case <-time.After(250 * time.Millisecond):
+		case <-time.After(every):
 		}
 	}
 }
