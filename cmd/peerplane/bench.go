@@ -63,6 +63,11 @@ read benchmark measures the handler, not the limit.`,
 				}
 				return runScaleBench(cmd.Context(), sc, cmd.OutOrStdout())
 			}
+			for _, name := range []string{"store", "idle", "timeout", "scale-tenants", "scale-clients", "server-cpuprofile"} {
+				if cmd.Flags().Changed(name) {
+					return fmt.Errorf("--%s goes with --scale", name)
+				}
+			}
 			if bc.Dataplane && bc.Kafka {
 				return errors.New("--dataplane and --kafka are two benchmarks: pass one")
 			}

@@ -135,6 +135,9 @@ func TestBenchScaleRuns(t *testing.T) {
 	if _, err := os.Stat(dir[1]); !os.IsNotExist(err) {
 		t.Errorf("the bench left %s behind: %v", dir[1], err)
 	}
+	if _, msg := r.fail(t, 1, "bench", "--store", "postgres://x"); !strings.Contains(msg, "--store goes with --scale") {
+		t.Errorf("bench --store without --scale: %q", msg)
+	}
 	for _, bad := range []string{"0", "100001", "-3"} {
 		if _, msg := r.fail(t, 1, "bench", "--scale", bad); !strings.Contains(msg, "--scale must be between 1 and 100000") {
 			t.Errorf("bench --scale %s: %q", bad, msg)
