@@ -41,6 +41,7 @@ type benchConfig struct {
 
 func newBenchCmd() *cobra.Command {
 	var bc benchConfig
+	var sc scaleConfig
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure peering convergence and API read throughput on an in-process server",
@@ -56,6 +57,17 @@ server runs without the per-key rate limit (--api-rate-limit) so that the
 read benchmark measures the handler, not the limit.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("scale") {
+				if bc.Dataplane || bc.Kafka || bc.Connect {
+					return errors.New("--scale is a benchmark of its own: pass it without --dataplane, --kafka or --connect")
+				}
+				return runScaleBench(cmd.Context(), sc, cmd.OutOrStdout())
+			}
+			for _, name := range []string{"store", "idle", "timeout", "scale-tenants", "scale-clients", "server-cpuprofile"} {
+				if cmd.Flags().Changed(name) {
+					return fmt.Errorf("--%s goes with --scale", name)
+				}
+			}
 			if bc.Dataplane && bc.Kafka {
 				return errors.New("--dataplane and --kafka are two benchmarks: pass one")
 			}
@@ -92,6 +104,13 @@ read benchmark measures the handler, not the limit.`,
 	f.IntVar(&bc.Records, "connect-records", 500, "with --connect: records the DatagenSource writes")
 	f.DurationVar(&bc.Interval, "connect-interval", 20*time.Millisecond, "with --connect: the DatagenSource's max.interval (each wait is random below it)")
 	f.BoolVar(&bc.Dataplane, "dataplane", false, "measure the data plane instead (network namespaces; root): throughput and connection setup through a peering next to a bare veth, READY to first packet, building and tearing down --peerings VNets and peerings")
+	f.IntVar(&sc.N, "scale", 0, "measure the server at scale instead: build N READY peerings through the grant flow against `peerplane serve` run as a child process, and print setup and convergence time, its RSS and idle CPU, restart and resync, list latency and the embedded ARM's write cost (1..100000)")
+	f.StringVar(&sc.Store, "store", "", "with --scale: postgres://… to run the server on PostgreSQL (in a new schema, dropped afterwards); default SQLite in a temporary directory")
+	f.DurationVar(&sc.Idle, "idle", 60*time.Second, "with --scale: how long to measure the server's idle CPU")
+	f.DurationVar(&sc.Timeout, "timeout", 15*time.Minute, "with --scale: stop after this long, printing what was measured")
+	f.IntVar(&sc.Tenants, "scale-tenants", 4, "with --scale: customer tenants the VNets are spread over (consent and role definition once each)")
+	f.IntVar(&sc.Clients, "scale-clients", 12, "with --scale: concurrent clients of the setup")
+	f.StringVar(&sc.ServerProfile, "server-cpuprofile", "", "with --scale: write the server's CPU profile to this file (FILE.1 for the restarted server)")
 	return cmd
 }
 

@@ -197,8 +197,14 @@ func benchGetPeering(ctx context.Context, api *benchJSON, env, id string) (bench
 
 // benchListPeerings returns every peering of env, following metadata.next.
 func benchListPeerings(ctx context.Context, api *benchJSON, env string) ([]benchPeering, error) {
+	return benchListPeeringsQuery(ctx, api, env, "")
+}
+
+// benchListPeeringsQuery returns every peering of env the list's filters
+// in query ("&status.phase=…", or "") select, following metadata.next.
+func benchListPeeringsQuery(ctx context.Context, api *benchJSON, env, query string) ([]benchPeering, error) {
 	var out []benchPeering
-	path := "/networking/v1/peerings?environment=" + env + "&page_size=100"
+	path := "/networking/v1/peerings?environment=" + env + "&page_size=100" + query
 	for i := 0; i < 1000 && path != ""; i++ {
 		var page struct {
 			Metadata struct {

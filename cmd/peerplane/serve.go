@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -309,15 +310,31 @@ func parseLevel(s string) (slog.Level, error) {
 
 func newServeCmd(getenv func(string) string) *cobra.Command {
 	var cfg ServeConfig
+	var cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the control plane and the embedded Azure",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			return Serve(cmd.Context(), cfg, cmd.OutOrStdout(), nil)
 		},
 	}
 	bindServeFlags(cmd.Flags(), &cfg, getenv)
+	// For `peerplane bench --scale --server-cpuprofile`: the profile is
+	// complete once serve exits after SIGTERM or SIGINT.
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the server's run to this file")
+	cmd.Flags().MarkHidden("cpuprofile")
 	return cmd
 }
 

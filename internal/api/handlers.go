@@ -301,6 +301,8 @@ func (s *Server) listPeerings(w http.ResponseWriter, r *http.Request) error {
 		NetworkIDs:    q["spec.network"],
 		DisplayNames:  q["spec.display_name"],
 		Phases:        upper(q["status.phase"]),
+		// The list shows no checklist (the diagnosis does).
+		WithoutChecklist: true,
 	}
 	ps, next, err := s.opts.Peerings.FindPeerings(r.Context(), filter, p)
 	if err != nil {

@@ -220,6 +220,10 @@ type PeeringFilter struct {
 	Phases        []string
 	After         string
 	Limit         int
+	// WithoutChecklist leaves each peering's Status.Checklist zero, unread:
+	// for lists that do not show it (the API's), since decoding it is most
+	// of a page's cost. A peering read so is no base for a status write.
+	WithoutChecklist bool
 }
 
 // ClusterFilter selects clusters. Empty fields match everything; a list

@@ -538,6 +538,10 @@ func (t *controlTx) DeleteNetwork(ctx context.Context, scope control.Scope, id s
 const peeringColumns = `id, org_id, environment_id, network_id, display_name, cloud, tenant, vnet, customer_region,
 	phase, error_code, error_message, checklist, created_at, updated_at`
 
+// peeringColumnsWithoutChecklist reads an empty string for the checklist, which
+// scanPeering decodes as none.
+var peeringColumnsWithoutChecklist = strings.Replace(peeringColumns, "checklist,", "'',", 1)
+
 func scanPeering(sc scanner) (*control.Peering, error) {
 	var p control.Peering
 	var list string
@@ -587,7 +591,11 @@ func (t *controlTx) FindPeerings(ctx context.Context, scope control.Scope, f con
 	q.in("display_name", f.DisplayNames)
 	q.in("phase", f.Phases)
 	q.after(f.After)
-	rows, err := t.q().QueryContext(ctx, q.sql(`SELECT `+peeringColumns+` FROM peerings`, f.Limit), q.args...)
+	cols := peeringColumns
+	if f.WithoutChecklist {
+		cols = peeringColumnsWithoutChecklist
+	}
+	rows, err := t.q().QueryContext(ctx, q.sql(`SELECT `+cols+` FROM peerings`, f.Limit), q.args...)
 	out, err := scanAll(rows, err, scanPeering)
 	if err != nil {
 		return nil, fmt.Errorf("find peerings: %w", err)

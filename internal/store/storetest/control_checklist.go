@@ -84,6 +84,17 @@ func testControlPeeringChecklist(t *testing.T, open func(t *testing.T) *store.DB
 			t.Fatalf("%d peerings listed", len(ps))
 		}
 		same(t, "listed checklist", ps[0].Status.Checklist, list)
+		// A list that asks for no checklist gets the rest of the row.
+		ps, err = tx.FindPeerings(ctx, control.AllOrgs(), control.PeeringFilter{NetworkIDs: []string{n.ID}, WithoutChecklist: true})
+		if err != nil {
+			return err
+		}
+		if len(ps) != 1 || !ps[0].Status.Checklist.IsZero() {
+			t.Fatalf("listed without checklist: %+v", ps)
+		}
+		want := *stored
+		want.Status.Checklist = control.Checklist{}
+		same(t, "listed without checklist", *ps[0], want)
 		return nil
 	})
 
