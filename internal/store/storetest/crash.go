@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -25,9 +26,9 @@ const crashAcks = 100
 
 // MaybeRunCrashChild must be the first call in TestMain of every package
 // that uses [Crash]. In an ordinary test run it returns at once. In the
-// child process Crash starts it writes documents to the store, printing
-// "ack N" after ApplyDocs returned for write N, until it is killed; it
-// never returns.
+// child process Crash starts it writes documents to the store, one for
+// each line it reads on its standard input, printing "ack N" after
+// ApplyDocs returned for write N, until it is killed; it never returns.
 func MaybeRunCrashChild() {
 	dsn := os.Getenv(crashDSNEnv)
 	if dsn == "" {
@@ -49,7 +50,14 @@ func crashChild(dsn string) int {
 		fmt.Fprintln(os.Stderr, "crash child:", err)
 		return 2
 	}
+	in := bufio.NewReader(os.Stdin)
 	for i := 0; i < 100*crashAcks; i++ {
+		// In step with the parent: however slow it is to read the acks,
+		// it knows which writes may have been made.
+		if _, err := in.ReadString('\n'); err != nil {
+			fmt.Fprintln(os.Stderr, "crash child:", err)
+			return 2
+		}
 		// Each write adds a doc, overwrites a counter and deletes the
 		// previous write's marker, so puts, upserts and deletes all have
 		// to survive.
@@ -69,7 +77,9 @@ func crashChild(dsn string) int {
 // Crash checks that acknowledged writes survive a crash: it re-executes the
 // test binary as a writer on dsn (see [MaybeRunCrashChild]), sends it
 // SIGKILL right after it acknowledged a write, then reopens dsn and expects
-// every acknowledged write.
+// every acknowledged write. The writer makes one write for each line the
+// test sends it, so the kill lands during (or just after) the write after
+// the last acknowledged one, whatever the machine's load.
 func Crash(t *testing.T, dsn string) {
 	ctx := context.Background()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -80,11 +90,23 @@ func Crash(t *testing.T, dsn string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func() {
+		if _, err := io.WriteString(in, "go\n"); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("ask the writer for a write: %v\n%s", err, stderr.Bytes())
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start writer: %v", err)
 	}
 	last := -1
 	sc := bufio.NewScanner(out)
+	next()
 	for sc.Scan() {
 		n, err := strconv.Atoi(strings.TrimPrefix(sc.Text(), "ack "))
 		if err != nil || n != last+1 {
@@ -93,6 +115,7 @@ func Crash(t *testing.T, dsn string) {
 			t.Fatalf("writer said %q after ack %d", sc.Text(), last)
 		}
 		last = n
+		next()
 		if last+1 == crashAcks {
 			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatalf("kill writer: %v", err)
