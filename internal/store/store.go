@@ -347,9 +347,8 @@ func (db *DB) tryWriteTx(ctx context.Context, mode commitMode, fn func(tx *sql.T
 }
 
 // trySQLiteWriteTx runs fn in a transaction on the single writer
-// connection, first setting its synchronous pragma for mode (a pragma
-// that cannot change inside a transaction) when the last transaction
-// left another.
+// connection, first setting the connection's synchronous pragma for mode,
+// before BEGIN, when the last transaction left another.
 func (db *DB) trySQLiteWriteTx(ctx context.Context, mode commitMode, fn func(tx *sql.Tx) error) (err error) {
 	conn, err := db.w.Conn(ctx)
 	if err != nil {
