@@ -2,12 +2,10 @@ package control_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/peerplane/peerplane/internal/control"
-	"github.com/peerplane/peerplane/internal/store"
 )
 
 // TestCreateDrawsAgainOnATakenID: six random characters collide (among
@@ -16,12 +14,7 @@ import (
 // another id, not fail with a conflict about something else.
 func TestCreateDrawsAgainOnATakenID(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "p.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	svc := control.NewService(db.Control(), control.DefaultSettings())
+	svc := control.NewService(sqliteStore(t), control.DefaultSettings())
 	last := map[string]string{} // prefix → the last id drawn
 	taken := false              // draw a taken id next
 	svc.NewID = func(prefix string) string {
