@@ -72,6 +72,7 @@ type Emulator struct {
 	now    func() time.Time
 	signer *rsa.PrivateKey
 	keyID  string
+	tokens verifiedTokens // of signer, which never changes
 
 	mu  sync.RWMutex
 	st  *state

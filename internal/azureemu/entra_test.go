@@ -504,6 +504,11 @@ func TestEntraTokenExpiryEnforced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Checked once while fresh, its signature is not checked again: its
+	// expiry still is.
+	if _, err := w.parseToken(tok.Token); err != nil {
+		t.Fatalf("parse fresh app token: %v", err)
+	}
 	w.clock.Advance(2 * time.Hour)
 	if _, err := w.parseToken(tok.Token); err != errTokenExpired {
 		t.Errorf("parse expired app token: %v", err)

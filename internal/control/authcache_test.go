@@ -2,11 +2,9 @@ package control_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/peerplane/peerplane/internal/control"
-	"github.com/peerplane/peerplane/internal/store"
 )
 
 // TestAuthenticateCacheForgetsDeletedKeys: verified keys are cached (for
@@ -14,12 +12,7 @@ import (
 // once and a wrong secret never rides on a cached key.
 func TestAuthenticateCacheForgetsDeletedKeys(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "p.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	svc := control.NewService(db.Control(), control.DefaultSettings())
+	svc := control.NewService(sqliteStore(t), control.DefaultSettings())
 	octx := control.NewOperatorContext(ctx)
 	org := &control.Organization{DisplayName: "acme"}
 	if err := svc.CreateOrganization(octx, org); err != nil {

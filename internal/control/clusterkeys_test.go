@@ -2,11 +2,9 @@ package control_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/peerplane/peerplane/internal/control"
-	"github.com/peerplane/peerplane/internal/store"
 )
 
 // TestClusterAPIKeys checks cluster API keys through the service on a real
@@ -17,12 +15,7 @@ import (
 // deletes it.
 func TestClusterAPIKeys(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "p.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	svc := control.NewService(db.Control(), control.DefaultSettings())
+	svc := control.NewService(sqliteStore(t), control.DefaultSettings())
 	octx := control.NewOperatorContext(ctx)
 	org, other := &control.Organization{DisplayName: "acme"}, &control.Organization{DisplayName: "other"}
 	for _, o := range []*control.Organization{org, other} {

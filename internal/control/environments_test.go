@@ -3,11 +3,9 @@ package control_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 
 	"github.com/peerplane/peerplane/internal/control"
-	"github.com/peerplane/peerplane/internal/store"
 )
 
 // failingStore makes UpdatePeeringStatus fail inside Update while fail is set,
@@ -42,13 +40,8 @@ func (t failingTx) UpdatePeeringStatus(ctx context.Context, p *control.Peering) 
 // goes through and tells it of everything.
 func TestDeleteEnvironmentIsAtomic(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "p.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	fail := false
-	svc := control.NewService(failingStore{db.Control(), &fail}, control.DefaultSettings())
+	svc := control.NewService(failingStore{sqliteStore(t), &fail}, control.DefaultSettings())
 	var told []control.ObjectKey
 	svc.OnChange = func(c control.ObjectKey) { told = append(told, c) }
 	org := &control.Organization{DisplayName: "acme"}

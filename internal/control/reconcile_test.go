@@ -2,11 +2,9 @@ package control_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/peerplane/peerplane/internal/control"
-	"github.com/peerplane/peerplane/internal/store"
 )
 
 // TestUpdatePeeringStatusFromKeepsARetry: a reconcile that began before a
@@ -14,12 +12,7 @@ import (
 // the retry's PROVISIONING, or the retry is lost.
 func TestUpdatePeeringStatusFromKeepsARetry(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "p.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	svc := control.NewService(db.Control(), control.DefaultSettings())
+	svc := control.NewService(sqliteStore(t), control.DefaultSettings())
 	org := &control.Organization{DisplayName: "acme"}
 	if err := svc.CreateOrganization(control.NewOperatorContext(ctx), org); err != nil {
 		t.Fatal(err)

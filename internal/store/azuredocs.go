@@ -88,8 +88,9 @@ ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, updated_at = exclude
 )
 
 // ApplyDocs writes puts (insert or overwrite) and removes deletes in one
-// transaction: when it returns nil every change is durable, otherwise none
-// is. Deleting a missing document is not an error. When one document is
+// transaction: when it returns nil every change is committed (safe from a
+// crash of the process; from a power loss once the next durable commit or
+// checkpoint is, see the package doc), otherwise none is. Deleting a missing document is not an error. When one document is
 // both put and deleted, the put wins; when one is put twice, the later one
 // wins. A put with an empty Kind or Key fails the whole batch. A nil Body is
 // stored as empty. It bumps the generation.
@@ -185,7 +186,12 @@ func (db *DB) ChangesSince(ctx context.Context, gen int64, also []azureemu.Doc) 
 func (db *DB) applyDocs(ctx context.Context, want int64, puts, deletes []azureemu.Doc) (int64, error) {
 	ops := planDocs(puts, deletes)
 	var gen int64
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	// The embedded Azure holds its lock until its write commits: the
+	// write does not wait for the disk (commitLazy). A crash of the
+	// process loses none; a power loss may lose those after the last
+	// durable commit, which Azure's clients then see as requests that
+	// never happened, and the reconciler, level-based, makes again.
+	err := db.writeTxAs(ctx, commitLazy, func(tx *sql.Tx) error {
 		// The generation row is written first: on PostgreSQL its row lock
 		// orders concurrent batches.
 		if err := tx.QueryRowContext(ctx, `UPDATE azure_generation SET gen = gen + 1 WHERE id = 1 RETURNING gen`).Scan(&gen); err != nil {

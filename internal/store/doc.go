@@ -20,9 +20,18 @@
 //
 // # Durability and concurrency
 //
-// A write returns only after its transaction committed durably. SQLite runs
-// in WAL mode with synchronous=FULL (the WAL is fsynced at every commit),
-// foreign_keys on and a busy_timeout for other processes. All writes of one
+// A control-plane write returns only after its transaction committed
+// durably. SQLite runs in WAL mode with synchronous=FULL (the WAL is
+// fsynced at every commit), foreign_keys on and a busy_timeout for other
+// processes. The embedded Azure's documents ([DB.ApplyDocs]) commit
+// without waiting for the disk (SQLite's synchronous=NORMAL, PostgreSQL's
+// synchronous_commit off, for their transactions alone): they survive a
+// crash of the process, and a power loss (or a crash of the PostgreSQL
+// server) can lose only those written after the last durable commit — the
+// log keeps commits in order, so what survives is a prefix of it and the
+// control plane never stays ahead of the Azure state it recorded. The
+// emulator holds its lock across each commit, so an fsync there used to
+// serialize every ARM write of the process behind the disk. All writes of one
 // *DB go through a single connection whose transactions BEGIN IMMEDIATE, so
 // concurrent writers queue in Go and never see SQLITE_BUSY; reads use a
 // separate pool of query_only connections that WAL lets run beside the

@@ -73,6 +73,9 @@ type DB struct {
 	schema string
 	// path is the SQLite file; empty on PostgreSQL.
 	path string
+	// wmode is the commit mode SQLite's writer connection is set to (its
+	// synchronous pragma); see trySQLiteWriteTx.
+	wmode commitMode
 
 	closeOnce sync.Once
 	closeErr  error
@@ -278,12 +281,37 @@ func (db *DB) Close() error {
 // aborted for a deadlock or a serialization failure.
 const maxTxAttempts = 5
 
-// writeTx runs fn in a write transaction and commits it, retrying the whole
-// transaction when PostgreSQL reports a deadlock or serialization failure.
-// fn must only use tx: on SQLite the write pool has a single connection.
+// writeTx runs fn in a write transaction and commits it durably, retrying
+// the whole transaction when PostgreSQL reports a deadlock or serialization
+// failure. fn must only use tx: on SQLite the write pool has a single
+// connection.
 func (db *DB) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return db.writeTxAs(ctx, commitDurable, fn)
+}
+
+// commitMode says whether a write transaction's commit waits for the disk.
+type commitMode int
+
+const (
+	// commitDurable returns once the commit is on disk: SQLite's
+	// synchronous=FULL (the WAL is fsynced at each commit), PostgreSQL's
+	// default synchronous_commit.
+	commitDurable commitMode = iota
+	// commitLazy returns once the commit is in the log, visible and safe
+	// from a crash of this process, without waiting for the disk: SQLite's
+	// synchronous=NORMAL in WAL mode (the WAL is fsynced at checkpoints
+	// and at the next durable commit), PostgreSQL's synchronous_commit
+	// off. A power loss (SQLite) or a crash of the database server
+	// (PostgreSQL) may lose the last lazy commits, never a durable one,
+	// nor any commit before a durable one: the log is a sequence, and
+	// what survives a crash is a prefix of it.
+	commitLazy
+)
+
+// writeTxAs is writeTx with the commit of mode.
+func (db *DB) writeTxAs(ctx context.Context, mode commitMode, fn func(tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := db.tryWriteTx(ctx, fn)
+		err := db.tryWriteTx(ctx, mode, fn)
 		if err == nil || attempt == maxTxAttempts || !retryable(err) {
 			return err
 		}
@@ -297,7 +325,10 @@ func (db *DB) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 }
 
-func (db *DB) tryWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+func (db *DB) tryWriteTx(ctx context.Context, mode commitMode, fn func(tx *sql.Tx) error) (err error) {
+	if db.dialect == DialectSQLite {
+		return db.trySQLiteWriteTx(ctx, mode, fn)
+	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -307,6 +338,49 @@ func (db *DB) tryWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) (err er
 			_ = tx.Rollback()
 		}
 	}()
+	if mode == commitLazy {
+		if _, err = tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return fmt.Errorf("set synchronous_commit: %w", err)
+		}
+	}
+	return commitWith(tx, fn)
+}
+
+// trySQLiteWriteTx runs fn in a transaction on the single writer
+// connection, first setting the connection's synchronous pragma for mode,
+// before BEGIN, when the last transaction left another.
+func (db *DB) trySQLiteWriteTx(ctx context.Context, mode commitMode, fn func(tx *sql.Tx) error) (err error) {
+	conn, err := db.w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer conn.Close()
+	// db.wmode is only read and written by the holder of the one
+	// connection; the pool's hand-over orders them.
+	if db.wmode != mode {
+		pragma := "PRAGMA synchronous = FULL"
+		if mode == commitLazy {
+			pragma = "PRAGMA synchronous = NORMAL"
+		}
+		if _, err := conn.ExecContext(ctx, pragma); err != nil {
+			return fmt.Errorf("begin: %s: %w", pragma, err)
+		}
+		db.wmode = mode
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	return commitWith(tx, fn)
+}
+
+// commitWith runs fn in tx and commits; the caller rolls back on error.
+func commitWith(tx *sql.Tx, fn func(tx *sql.Tx) error) (err error) {
 	if err = fn(tx); err != nil {
 		return err
 	}

@@ -2,12 +2,14 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"slices"
 	"testing"
 	"testing/fstest"
 
 	"github.com/peerplane/peerplane/internal/azureemu"
+	"github.com/peerplane/peerplane/internal/control"
 )
 
 func TestMigrationSetsMatch(t *testing.T) {
@@ -111,6 +113,57 @@ func TestSQLiteSettings(t *testing.T) {
 	}
 	if _, err := db.r.ExecContext(ctx, `DELETE FROM azure_docs`); err == nil {
 		t.Error("reader pool accepted a write; want query_only")
+	}
+}
+
+// TestSQLiteCommitModes checks that the writer connection's synchronous
+// pragma follows each transaction's commit mode: NORMAL for the embedded
+// Azure's documents, FULL again for the next control-plane write.
+func TestSQLiteCommitModes(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	inTx := func(mode commitMode) string {
+		t.Helper()
+		var got string
+		if err := db.writeTxAs(ctx, mode, func(tx *sql.Tx) error {
+			return tx.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	writer := func() string {
+		t.Helper()
+		var got string
+		if err := db.w.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	const full, normal = "2", "1"
+	for i, step := range []struct {
+		mode commitMode
+		want string
+	}{{commitDurable, full}, {commitLazy, normal}, {commitLazy, normal}, {commitDurable, full}, {commitLazy, normal}, {commitDurable, full}} {
+		if got := inTx(step.mode); got != step.want {
+			t.Errorf("step %d: PRAGMA synchronous = %s in a transaction of mode %d, want %s", i, got, step.mode, step.want)
+		}
+	}
+	if err := db.ApplyDocs(ctx, []azureemu.Doc{{Kind: "k", Key: "a", Body: []byte("x")}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := writer(); got != normal {
+		t.Errorf("after ApplyDocs the writer's PRAGMA synchronous = %s, want %s (NORMAL)", got, normal)
+	}
+	if err := db.Control().Update(ctx, func(tx control.Tx) error { return tx.SaveSettings(ctx, []byte(`{}`)) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := writer(); got != full {
+		t.Errorf("after a control-plane write the writer's PRAGMA synchronous = %s, want %s (FULL)", got, full)
 	}
 }
 
