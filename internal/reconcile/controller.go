@@ -143,6 +143,7 @@ type Controller struct {
 	log *slog.Logger
 
 	allocMu sync.Mutex // held while a cluster's broker addresses are picked and written
+	halves  *halfCache // the provider VNets' halves, for new peerings' overlap checks
 }
 
 // New returns a controller; Run starts it.
@@ -171,7 +172,7 @@ func New(cfg Config) *Controller {
 	if cfg.PrivateDNSDomain == "" {
 		cfg.PrivateDNSDomain = control.DefaultPrivateDNSDomain
 	}
-	return &Controller{cfg: cfg, q: NewQueue(cfg.Backoff), log: cfg.Logger}
+	return &Controller{cfg: cfg, q: NewQueue(cfg.Backoff), log: cfg.Logger, halves: newHalfCache(cfg.Azure, cfg.Now)}
 }
 
 // Enqueue asks for the object key to be reconciled now.

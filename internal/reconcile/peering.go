@@ -101,11 +101,13 @@ type peeringPass struct {
 	vnet     *azure.VNet        // after readVNet
 	tag      string             // the VNet's ConfluentEnvIDs value, after readVNet
 	prov     *azure.PeeringHalf // the provider half, after checkAddressSpace; nil if none
+	halves   *halfCache         // the controller's lists of provider halves; nil reads Azure
 }
 
 func (c *Controller) newPass(p *control.Peering, n *control.Network) *peeringPass {
 	r := newPeeringPass(c.cfg.Azure, c.cfg.App, c.cfg.Control.Settings(), c.cfg.Now(), p, n)
 	r.provider = c.cfg.Provider
+	r.halves = c.halves
 	return r
 }
 
@@ -251,38 +253,21 @@ func (r *peeringPass) checkTag(ctx context.Context) (control.Check, error) {
 // provider VNet's halves, the costliest read, and only when this half is
 // to be created or synced: a Connected, in-sync half passed Azure's own
 // overlap check, so the periodic re-checks of a READY peering read their
-// own half alone. A peering never Connected lists the halves at once and
-// finds its own among them: one read instead of two.
+// own half alone. The list comes from the controller's halfCache, so that
+// a burst of new peerings on one network reads it a few times, not once
+// each; the peering's own half is always read from Azure.
 func (r *peeringPass) checkAddressSpace(ctx context.Context) (control.Check, error) {
 	provTenant, provVNet := r.az.ProviderTenantID(), r.n.Status.AzureVNet
-	var prov *azure.PeeringHalf
-	var halves []*azure.PeeringHalf
-	listed := !wasActive(r.p)
-	if listed {
-		var err error
-		if halves, err = r.az.ListPeerings(ctx, provTenant, provVNet); err != nil {
-			return control.Check{}, fmt.Errorf("list provider peerings: %w", err)
-		}
-		for _, h := range halves {
-			if strings.EqualFold(h.Name, r.p.ID) {
-				c := *h
-				prov = &c
-			}
-		}
-	} else {
-		var err error
-		if prov, err = r.az.GetPeering(ctx, provTenant, provVNet, r.p.ID); err != nil {
-			return control.Check{}, fmt.Errorf("read provider half: %w", err)
-		}
+	prov, err := r.az.GetPeering(ctx, provTenant, provVNet, r.p.ID)
+	if err != nil {
+		return control.Check{}, fmt.Errorf("read provider half: %w", err)
 	}
 	r.prov = prov
 	peered := map[string][]string{}
 	if prov == nil || prov.State != azure.PeeringConnected || !prov.InSync() {
-		if !listed {
-			var err error
-			if halves, err = r.az.ListPeerings(ctx, provTenant, provVNet); err != nil {
-				return control.Check{}, fmt.Errorf("list provider peerings: %w", err)
-			}
+		halves, err := r.providerHalves(ctx, provTenant, provVNet)
+		if err != nil {
+			return control.Check{}, fmt.Errorf("list provider peerings: %w", err)
 		}
 		for _, h := range halves {
 			if !strings.EqualFold(h.Name, r.p.ID) && !strings.EqualFold(h.RemoteVNetID, r.p.VNet) {
@@ -291,6 +276,15 @@ func (r *peeringPass) checkAddressSpace(ctx context.Context) (control.Check, err
 		}
 	}
 	return control.CheckVNetAddressSpace(r.p, r.n, r.vnet.AddressPrefixes, peered), nil
+}
+
+// providerHalves lists the halves of the provider VNet vnet, through the
+// controller's cache when the pass has one.
+func (r *peeringPass) providerHalves(ctx context.Context, tenant, vnet string) ([]*azure.PeeringHalf, error) {
+	if r.halves == nil {
+		return r.az.ListPeerings(ctx, tenant, vnet)
+	}
+	return r.halves.list(ctx, tenant, vnet)
 }
 
 // checkRegion checks the customer region against the network's and the
@@ -329,6 +323,7 @@ func (r *peeringPass) ensureProviderHalf(ctx context.Context) (control.Check, er
 		if err := r.az.DeletePeering(ctx, provTenant, provVNet, p.ID); err != nil {
 			return control.Check{}, fmt.Errorf("delete disconnected provider half: %w", err)
 		}
+		r.halves.remove(provVNet, p.ID)
 		prov = nil
 	}
 	if prov == nil || !prov.InSync() {
@@ -345,6 +340,7 @@ func (r *peeringPass) ensureProviderHalf(ctx context.Context) (control.Check, er
 		case err != nil:
 			return control.Check{}, fmt.Errorf("create provider half: %w", err)
 		}
+		r.halves.put(provVNet, prov)
 	}
 	r.prov = prov
 	// Not its state: Initiated now, it turns Connected with the customer
@@ -460,6 +456,7 @@ func (c *Controller) deletePeering(ctx context.Context, p *control.Peering, n *c
 		if err := az.DeletePeering(ctx, az.ProviderTenantID(), n.Status.AzureVNet, p.ID); err != nil {
 			return fmt.Errorf("delete provider half: %w", err)
 		}
+		c.halves.remove(n.Status.AzureVNet, p.ID)
 	}
 	if err := c.cfg.Control.PurgePeering(ctx, p.ID); err != nil && control.ErrorCode(err) != control.ENOTFOUND {
 		return err

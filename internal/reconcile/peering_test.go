@@ -355,26 +355,63 @@ func TestCheckRegion(t *testing.T) {
 	want(t, ch, control.StepRegion, control.CheckPass, "", "westus", "eastus")
 }
 
-// TestNewPeeringReadsTheProviderHalvesOnce: the first pass of a new
-// peering lists the provider VNet's halves (for the overlap check) and
-// finds its own among them, instead of reading it apart as well.
-func TestNewPeeringReadsTheProviderHalvesOnce(t *testing.T) {
+// TestNewPeeringsShareTheProviderHalvesList: new peerings of one network
+// take the provider VNet's halves for their overlap checks from the
+// controller's halfCache: one list for a burst, kept current by the halves
+// the reconciler writes, read again once older than halfCacheTTL; each
+// peering's own half is read from Azure.
+func TestNewPeeringsShareTheProviderHalvesList(t *testing.T) {
 	w := newWorld()
-	list, err := w.pass().run(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	now := testClock
+	cache := newHalfCache(w.az, func() time.Time { return now })
+	pass := func(id, vnet string) control.PeeringStatus {
+		t.Helper()
+		p := *w.p
+		p.ID, p.VNet = id, vnet
+		r := newPeeringPass(w.az, testApp, w.settings, testClock, &p, w.n)
+		r.halves = cache
+		list, err := r.run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return control.PeeringStatusOf(list)
 	}
-	if st := control.PeeringStatusOf(list); st.Phase != control.PhaseReady {
-		t.Fatalf("status %+v", st)
+	tagged := map[string]string{control.EnvTag: w.n.EnvironmentID}
+	second, overlapping := azure.VNetID(custSub, "rg", "second"), azure.VNetID(custSub, "rg", "overlapping")
+	w.az.addVNet(second, "eastus", tagged, "10.2.0.0/16")
+	w.az.addVNet(overlapping, "eastus", tagged, "10.1.128.0/17") // inside the first VNet's 10.1.0.0/16
+
+	if st := pass(w.p.ID, w.p.VNet); st.Phase != control.PhaseReady {
+		t.Fatalf("first peering: %+v", st)
 	}
-	provReads := 0
+	if st := pass("peer-second", second); st.Phase != control.PhaseReady {
+		t.Fatalf("second peering: %+v", st)
+	}
+	if n := w.az.called("list "); n != 1 {
+		t.Fatalf("two new peerings listed the provider halves %d times, want 1: %v", n, w.az.calls)
+	}
+	// The first peering's provider half came into the list by the
+	// reconciler's own write, not by a second list.
+	if st := pass("peer-overlap", overlapping); st.Phase != control.PhaseFailed || st.ErrorCode != control.PeeringAddressSpaceOverlap {
+		t.Fatalf("a VNet overlapping a peered one: %+v", st)
+	}
+	if n := w.az.called("list "); n != 1 {
+		t.Fatalf("the provider halves listed %d times, want still 1", n)
+	}
+	ownReads := 0
 	for _, r := range w.az.reads {
 		if r == "get-half "+w.n.Status.AzureVNet {
-			provReads++
+			ownReads++
 		}
 	}
-	if provReads != 0 || w.az.called("list ") != 1 {
-		t.Fatalf("reads %v, calls %v: want the provider halves listed once and no read of its own half", w.az.reads, w.az.calls)
+	if ownReads != 3 {
+		t.Fatalf("%d reads of a peering's own provider half, want one per pass (3): %v", ownReads, w.az.reads)
+	}
+	// Older than halfCacheTTL: read again.
+	now = now.Add(halfCacheTTL + time.Second)
+	pass("peer-overlap", overlapping)
+	if n := w.az.called("list "); n != 2 {
+		t.Fatalf("after the TTL the provider halves were listed %d times in all, want 2", n)
 	}
 }
 
