@@ -80,6 +80,16 @@ func (w *envWorld) deleteEnvironment() {
 
 // errorOf is the error a raw request answers: its status and, from
 // Confluent's Failure body or Connect's, code, source and detail.
+// deletePeeringAndCluster deletes the world's peering and cluster, as
+// `terraform destroy` does first, each answering 204.
+func (w *envWorld) deletePeeringAndCluster() {
+	w.t.Helper()
+	resp, err := w.networking.PeeringsNetworkingV1Api.DeleteNetworkingV1Peering(w.ctx(), w.peering).Environment(w.env).Execute()
+	wantHTTP(w.t, "delete peering", resp, err, http.StatusNoContent)
+	resp, err = w.cmk.ClustersCmkV2Api.DeleteCmkV2Cluster(w.ctx(), w.cluster).Environment(w.env).Execute()
+	wantHTTP(w.t, "delete cluster", resp, err, http.StatusNoContent)
+}
+
 func (w *envWorld) errorOf(method, path string) string {
 	w.t.Helper()
 	var body struct {
@@ -315,11 +325,8 @@ func waitRowsGone(t *testing.T, dsn string, envClusters map[string]string) {
 func TestE2EDeleteEnvironmentTerraformOrder(t *testing.T) {
 	w := newEnvWorld(t)
 	ctx := w.ctx()
-	resp, err := w.networking.PeeringsNetworkingV1Api.DeleteNetworkingV1Peering(ctx, w.peering).Environment(w.env).Execute()
-	wantHTTP(t, "delete peering", resp, err, http.StatusNoContent)
-	resp, err = w.cmk.ClustersCmkV2Api.DeleteCmkV2Cluster(ctx, w.cluster).Environment(w.env).Execute()
-	wantHTTP(t, "delete cluster", resp, err, http.StatusNoContent)
-	resp, err = w.networking.NetworksNetworkingV1Api.DeleteNetworkingV1Network(ctx, w.network).Environment(w.env).Execute()
+	w.deletePeeringAndCluster()
+	resp, err := w.networking.NetworksNetworkingV1Api.DeleteNetworkingV1Network(ctx, w.network).Environment(w.env).Execute()
 	if resp == nil || resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusConflict {
 		t.Fatalf("delete network: want 204, or 409 while its peering is being removed; got %s", sdkErr(resp, err))
 	}
@@ -341,10 +348,7 @@ func TestE2EDeleteEnvironmentTerraformOrder(t *testing.T) {
 func TestE2EDeleteNetworkThenEnvironment(t *testing.T) {
 	w := newEnvWorld(t)
 	ctx := w.ctx()
-	resp, err := w.networking.PeeringsNetworkingV1Api.DeleteNetworkingV1Peering(ctx, w.peering).Environment(w.env).Execute()
-	wantHTTP(t, "delete peering", resp, err, http.StatusNoContent)
-	resp, err = w.cmk.ClustersCmkV2Api.DeleteCmkV2Cluster(ctx, w.cluster).Environment(w.env).Execute()
-	wantHTTP(t, "delete cluster", resp, err, http.StatusNoContent)
+	w.deletePeeringAndCluster()
 	// The provider polls each deleted resource until it reads 404.
 	for deadline := time.Now().Add(e2eWait); ; time.Sleep(20 * time.Millisecond) {
 		_, resp, err := w.networking.PeeringsNetworkingV1Api.GetNetworkingV1Peering(ctx, w.peering).Environment(w.env).Execute()
@@ -355,7 +359,7 @@ func TestE2EDeleteNetworkThenEnvironment(t *testing.T) {
 			t.Fatalf("peering %s still reads %s %v after its delete", w.peering, sdkErr(resp, err), e2eWait)
 		}
 	}
-	resp, err = w.networking.NetworksNetworkingV1Api.DeleteNetworkingV1Network(ctx, w.network).Environment(w.env).Execute()
+	resp, err := w.networking.NetworksNetworkingV1Api.DeleteNetworkingV1Network(ctx, w.network).Environment(w.env).Execute()
 	wantHTTP(t, "delete network", resp, err, http.StatusNoContent)
 	w.deleteEnvironment() // at once: the network is DEPROVISIONING
 	w.checkGoneAtOnce()
