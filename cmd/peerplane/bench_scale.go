@@ -5,7 +5,6 @@ package main
 // and CPU are the server's alone.
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -41,6 +40,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/peerplane/peerplane/internal/azureemu"
+	"github.com/peerplane/peerplane/internal/metrics"
 	"github.com/peerplane/peerplane/internal/seal"
 	"github.com/peerplane/peerplane/internal/world"
 )
@@ -682,34 +682,16 @@ func scaleMetrics(ctx context.Context, hc *http.Client, metricsURL string) (map[
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: %s", metricsURL, resp.Status)
 	}
-	m := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		sp := strings.LastIndexByte(line, ' ')
-		if sp < 0 || strings.HasPrefix(line, "#") {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[sp+1:], 64)
-		if err != nil {
-			continue
-		}
-		name := line[:sp]
-		switch {
-		case strings.HasPrefix(name, "peerplane_reconcile_total{"):
-			for _, kind := range []string{"peering", "network"} {
-				if strings.Contains(name, `kind="`+kind+`"`) {
-					m[kind] += v
-				}
-			}
-		case name == "peerplane_reconcile_queue_depth":
-			m["depth"] = v
-		case name == `peerplane_leader_lease_held{lease="reconciler"}`:
-			m["lease"] = v
-		}
+	fams, err := metrics.ParseText(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", metricsURL, err)
 	}
-	return m, sc.Err()
+	m := map[string]float64{}
+	m["peering"], _ = fams.Value("peerplane_reconcile_total", "kind", "peering")
+	m["network"], _ = fams.Value("peerplane_reconcile_total", "kind", "network")
+	m["depth"], _ = fams.Value("peerplane_reconcile_queue_depth")
+	m["lease"], _ = fams.Value("peerplane_leader_lease_held", "lease", "reconciler")
+	return m, nil
 }
 
 // procRSS returns the resident set size of process pid.
