@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -149,7 +151,7 @@ func (w *EventWatcher) poll(ctx context.Context, seq int64, wait time.Duration) 
 // sequence number the poll asked to continue after.
 func (w *EventWatcher) enqueue(ctx context.Context, feed *eventFeed, seq int64, log *slog.Logger) {
 	var keys []Key
-	scopes := map[[2]string]bool{} // (tenant, ARM scope); "" matches all
+	scopes := map[control.AzureScope]bool{} // "" matches all
 	networks := map[string]bool{}
 	all := feed.Last < seq // the emulator restarted: resync all
 	for _, ev := range feed.Events {
@@ -167,7 +169,7 @@ func (w *EventWatcher) enqueue(ctx context.Context, feed *eventFeed, seq int64, 
 	}
 	w.Queue.EnqueueKeys(keys)
 	if all {
-		scopes, networks = map[[2]string]bool{{}: true}, nil
+		scopes, networks = map[control.AzureScope]bool{{}: true}, nil
 	}
 	for n := range networks {
 		ps, err := w.Peerings.PeeringsOfNetwork(ctx, n)
@@ -183,10 +185,7 @@ func (w *EventWatcher) enqueue(ctx context.Context, feed *eventFeed, seq int64, 
 	}
 	if len(scopes) > 0 {
 		// One read of the peerings for every scope the events touched.
-		var list []control.AzureScope
-		for t := range scopes {
-			list = append(list, control.AzureScope{Tenant: t[0], Scope: t[1]})
-		}
+		list := slices.Collect(maps.Keys(scopes))
 		keys, err := w.Peerings.PeeringKeysForScopes(ctx, list)
 		if err != nil {
 			log.Warn("find peerings for azure changes", "scopes", len(list), "err", err)
@@ -203,7 +202,7 @@ type wake struct {
 	all     bool
 	peering string
 	network string
-	scope   *[2]string // tenant, ARM scope ("": the whole tenant)
+	scope   *control.AzureScope // Scope "": the whole tenant
 }
 
 // eventTarget says what an emulator event may affect:
@@ -233,12 +232,12 @@ func eventTarget(ev azureemu.Event, providerTenant, providerApp string) wake {
 		case provider:
 			return wake{} // not one of ours
 		}
-		return wake{scope: &[2]string{ev.TenantID, vnet}}
+		return wake{scope: &control.AzureScope{Tenant: ev.TenantID, Scope: vnet}}
 	case azureemu.EventNSG:
 		return wake{}
 	case azureemu.EventVNet, azureemu.EventVNetDeleted:
 		if !provider {
-			return wake{scope: &[2]string{ev.TenantID, ev.ResourceID}}
+			return wake{scope: &control.AzureScope{Tenant: ev.TenantID, Scope: ev.ResourceID}}
 		}
 		if rid, err := azure.ParseVNetID(ev.ResourceID); err == nil {
 			return wake{network: rid.Name} // EnsureProviderVNet names it after its network
@@ -246,11 +245,11 @@ func eventTarget(ev azureemu.Event, providerTenant, providerApp string) wake {
 		return wake{}
 	case azureemu.EventRoleAssignment:
 		if !provider {
-			return wake{scope: &[2]string{ev.TenantID, ev.ResourceID}}
+			return wake{scope: &control.AzureScope{Tenant: ev.TenantID, Scope: ev.ResourceID}}
 		}
 	}
 	if provider {
 		return wake{all: true}
 	}
-	return wake{scope: &[2]string{ev.TenantID, ""}}
+	return wake{scope: &control.AzureScope{Tenant: ev.TenantID, Scope: ""}}
 }

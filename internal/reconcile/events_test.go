@@ -19,7 +19,7 @@ func TestEventTarget(t *testing.T) {
 	const prov, cust, app, user = "prov", "cust", "app-id", "user-oid"
 	vnet := "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v"
 	provVNet := "/subscriptions/ps/resourceGroups/peerplane-networks/providers/Microsoft.Network/virtualNetworks/n-abc123"
-	scope := func(tenant, scope string) wake { return wake{scope: &[2]string{tenant, scope}} }
+	scope := func(tenant, scope string) wake { return wake{scope: &control.AzureScope{Tenant: tenant, Scope: scope}} }
 	tests := []struct {
 		what  string
 		ev    azureemu.Event
@@ -175,14 +175,14 @@ func TestEventWatcherBacksOffOnAnErrorStatus(t *testing.T) {
 // scopes is a fake PeeringScopes: the peering keys of each (tenant,
 // scope), and the peerings of each network.
 type scopes struct {
-	byScope   map[[2]string][]Key
+	byScope   map[control.AzureScope][]Key
 	byNetwork map[string][]string
 }
 
 func (s scopes) PeeringKeysForScopes(ctx context.Context, list []control.AzureScope) ([]Key, error) {
 	var keys []Key
 	for _, sc := range list {
-		keys = append(keys, s.byScope[[2]string{sc.Tenant, sc.Scope}]...)
+		keys = append(keys, s.byScope[sc]...)
 	}
 	return keys, nil
 }
@@ -233,7 +233,7 @@ func TestEventWatcherQueuesWhatAChangeAffects(t *testing.T) {
 			defer srv.Close()
 			q := newFakeQueue(leading)
 			w := &EventWatcher{Client: srv.Client(), URL: srv.URL, Token: "op", ProviderTenant: "prov", ProviderApp: "app",
-				Peerings: scopes{byScope: map[[2]string][]Key{{"cust", vnet}: {peeringKey("peer-2"), peeringKey("peer-3")}},
+				Peerings: scopes{byScope: map[control.AzureScope][]Key{{Tenant: "cust", Scope: vnet}: {peeringKey("peer-2"), peeringKey("peer-3")}},
 					byNetwork: map[string][]string{"n-1": {"peer-4"}, "n-2": {"peer-5"}}}, Queue: q}
 			w.Run(ctx)
 			keys, _ := q.got()
